@@ -1,0 +1,82 @@
+"""MLHub's JupyterHub configuration: declarative, driven by the environment.
+
+Loaded with ``jupyterhub -f hubconfig/jupyterhub_config.py`` from the checkout (or the hub
+image). The admin's override file (``$MLHUB_RESOURCES_DIR/jupyterhub_user_config.py``, the
+seed's ``/resources/jupyterhub_user_config.py``; ``MLHUB_USER_CONFIG`` names another) is
+loaded last, so anything here can be changed there.
+"""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from lib import env  # noqa: E402
+
+c = get_config()  # noqa: F821 -- provided by JupyterHub when it loads this file
+
+HUB_NAME = env.hub_name()
+MODE = env.execution_mode()
+DATA = env.data_dir() / "hub"
+DATA.mkdir(parents=True, exist_ok=True)
+
+PORTAL_TOKEN = env.env_secret("MLHUB_HUB_API_TOKEN")
+if not PORTAL_TOKEN:
+    raise env.ConfigError("MLHUB_HUB_API_TOKEN (or _FILE) must be set: the portal's hub token")
+
+# One public port: the proxy. /hub/ goes to the hub, /user/... to workspaces, the rest to
+# the portal as the proxy's default target (it restores that route itself after a restart).
+c.JupyterHub.bind_url = env.public_url()
+c.JupyterHub.hub_bind_url = env.env_str("MLHUB_HUB_BIND_URL", env.hub_url())
+c.JupyterHub.hub_routespec = "/hub/"
+c.JupyterHub.default_url = "/"
+c.ConfigurableHTTPProxy.api_url = env.proxy_api_url()
+c.ConfigurableHTTPProxy.auth_token = env.env_secret("CONFIGPROXY_AUTH_TOKEN", "")
+c.ConfigurableHTTPProxy.command = [
+    env.env_str("MLHUB_CHP_PATH", str(ROOT / "node_modules/.bin/configurable-http-proxy")),
+    f"--default-target={env.portal_url()}",
+]
+
+c.JupyterHub.db_url = env.env_str("MLHUB_HUB_DB_URL", f"sqlite:///{DATA / 'jupyterhub.sqlite'}")
+c.JupyterHub.cookie_secret_file = str(DATA / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(DATA / "jupyterhub.pid")
+
+c.JupyterHub.authenticator_class = "hubconfig.authenticator.MLHubAuthenticator"
+c.JupyterHub.allow_named_servers = True
+# Quotas are the portal's; the hub must not refuse what the portal allowed.
+c.JupyterHub.named_server_limit_per_user = 0
+# Answer start requests at once (202); the portal follows the progress stream instead of
+# holding a web worker for up to 10 s per start.
+c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
+
+# The portal drives the hub with a service token limited to what it uses.
+c.JupyterHub.services = [{"name": "portal", "api_token": PORTAL_TOKEN}]
+c.JupyterHub.load_roles = [
+    {
+        "name": "mlhub-portal",
+        "description": "What the MLHub portal needs: manage users and start/stop servers",
+        "scopes": ["admin:users", "servers", "tokens"],
+        "services": ["portal"],
+    }
+]
+
+SPAWNERS = {
+    "process": "spawners.process.MLHubProcessSpawner",
+    "local": "spawners.docker.MLHubDockerSpawner",
+    "k8s": "spawners.kubernetes.MLHubKubeSpawner",
+}
+c.JupyterHub.spawner_class = SPAWNERS[MODE]
+c.Spawner.start_timeout = env.env_int("MLHUB_START_TIMEOUT", 120)
+c.Spawner.http_timeout = env.env_int("MLHUB_HTTP_TIMEOUT", 60)
+if MODE == "local":
+    # Workspace containers reach the hub through their network's gateway.
+    c.JupyterHub.hub_bind_url = env.env_str("MLHUB_HUB_BIND_URL", "http://0.0.0.0:8081")
+    c.Spawner.workspace_images = env.workspace_images()
+
+USER_CONFIG = Path(
+    env.env_str("MLHUB_USER_CONFIG", str(env.resources_dir() / "jupyterhub_user_config.py"))
+)
+if USER_CONFIG.is_file():
+    load_subconfig(str(USER_CONFIG))  # noqa: F821 -- provided by JupyterHub

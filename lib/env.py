@@ -1,0 +1,120 @@
+"""Reading configuration from the environment, the same way in every process.
+
+Secrets come from ``NAME`` or from the file named by ``NAME_FILE`` (Docker and Kubernetes
+secrets are files). Bad values fail loudly: a typo in a deployment should stop the start,
+not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+HUB_NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,3}[a-z0-9])?$")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+
+
+def env_secret(name: str, default: str | None = None) -> str | None:
+    """The secret in ``name``, else the content of the file named by ``name_FILE``."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as error:
+            raise ConfigError(f"{name}_FILE={path!r} cannot be read: {error}") from None
+    return default
+
+
+def data_dir() -> Path:
+    """Where state lives: ``MLHUB_DATA_DIR``, by default ``data/`` in the checkout."""
+    return Path(env_str("MLHUB_DATA_DIR", str(ROOT / "data"))).resolve()
+
+
+def hub_name() -> str:
+    """``HUB_NAME``: 1-5 DNS characters, the prefix of everything this hub creates."""
+    name = env_str("HUB_NAME", "mlhub")
+    if not HUB_NAME_PATTERN.match(name):
+        raise ConfigError(
+            f"HUB_NAME={name!r} must be 1-5 lowercase letters, digits or inner hyphens"
+        )
+    return name
+
+
+EXECUTION_MODES = ("local", "k8s", "process")
+
+
+def execution_mode() -> str:
+    mode = env_str("EXECUTION_MODE", "process")
+    if mode not in EXECUTION_MODES:
+        raise ConfigError(f"EXECUTION_MODE={mode!r} must be one of {', '.join(EXECUTION_MODES)}")
+    return mode
+
+
+def _url(name: str, default: str) -> str:
+    return env_str(name, default).rstrip("/")
+
+
+def public_url() -> str:
+    """The one public address people type (the proxy, or nginx in front of it)."""
+    return _url("MLHUB_PUBLIC_URL", "http://127.0.0.1:8000")
+
+
+def portal_url() -> str:
+    """Where the portal listens; only the proxy and the hub talk to it directly."""
+    return _url("MLHUB_PORTAL_URL", "http://127.0.0.1:8010")
+
+
+def hub_url() -> str:
+    """Where the hub listens (its API lives under ``/hub/api``)."""
+    return _url("MLHUB_HUB_URL", "http://127.0.0.1:8081")
+
+
+def proxy_api_url() -> str:
+    return _url("MLHUB_PROXY_API_URL", "http://127.0.0.1:8082")
+
+
+def workspace_images() -> list[str]:
+    """``MLHUB_WORKSPACE_IMAGES``: the images workspaces may use, comma-separated."""
+    raw = env_str("MLHUB_WORKSPACE_IMAGES", "mlhub-workspace:latest")
+    return [image.strip() for image in raw.split(",") if image.strip()]
+
+
+def resources_dir() -> Path:
+    """The seed's ``/resources`` (``MLHUB_RESOURCES_DIR``); locally under the data directory."""
+    return Path(env_str("MLHUB_RESOURCES_DIR", str(data_dir() / "resources"))).resolve()

@@ -1,0 +1,234 @@
+"""Start and stop the whole MLHub stack: portal, django-q2 cluster, JupyterHub (+ proxy).
+
+``make run`` uses it through ``python -m lib.stack``; the integration tests start the same
+stack on free ports. No Django here: the portal runs as its own processes.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
+
+import requests
+
+from lib import env
+
+ROOT = env.ROOT
+BIN = Path(sys.executable).parent
+# Secrets the processes share; generated once into <data>/secrets/ unless given.
+SHARED_SECRETS = (
+    "SECRET_KEY",
+    "MLHUB_HUB_API_TOKEN",
+    "MLHUB_OAUTH_CLIENT_SECRET",
+    "CONFIGPROXY_AUTH_TOKEN",
+)
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def secrets_prepare(environ: dict[str, str], data_dir: Path) -> None:
+    """Point every shared secret not given in ``environ`` at a generated file."""
+    folder = data_dir / "secrets"
+    for name in SHARED_SECRETS:
+        if environ.get(name) or environ.get(f"{name}_FILE"):
+            continue
+        path = folder / name.lower()
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32))
+        environ[f"{name}_FILE"] = str(path)
+
+
+def docker_answers() -> bool:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        client.close()
+        return True
+    except Exception:  # noqa: BLE001 -- any failure means "no engine to use"
+        return False
+
+
+def execution_mode_choose(environ: dict[str, str]) -> tuple[str, str]:
+    """The mode to run in and why: as configured, else Docker when an engine answers."""
+    if environ.get("EXECUTION_MODE"):
+        return environ["EXECUTION_MODE"], "EXECUTION_MODE is set"
+    if (ROOT / "spawners" / "docker.py").exists() and docker_answers():
+        return "local", "a Docker engine answers"
+    return "process", "no Docker engine answers"
+
+
+@dataclass
+class Stack:
+    environ: dict[str, str]
+    log_dir: Path | None = None  # None: children write to this terminal
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _logs: list[IO] = field(default_factory=list)
+
+    # Set up -------------------------------------------------------------------------------
+    def manage(self, *args: str) -> None:
+        subprocess.run(
+            [str(BIN / "python"), "manage.py", *args],
+            cwd=ROOT,
+            env=self.environ,
+            check=True,
+            stdout=self._output("setup"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def prepare(self) -> None:
+        self.manage("migrate", "--noinput", "-v", "0")
+        self.manage("collectstatic", "--noinput", "-v", "0")
+        self.manage("mlhub_setup")
+
+    # Run ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        portal = urlsplit(self.environ.get("MLHUB_PORTAL_URL", "http://127.0.0.1:8010"))
+        self._spawn(
+            "portal",
+            [
+                str(BIN / "gunicorn"),
+                "portal.wsgi",
+                "--bind",
+                portal.netloc,
+                "--workers",
+                self.environ.get("MLHUB_PORTAL_WORKERS", "2"),
+                "--threads",
+                "4",
+                "--no-control-socket",
+                "--access-logfile",
+                "-",
+            ],
+        )
+        self._spawn("tasks", [str(BIN / "python"), "manage.py", "qcluster"])
+        hub_dir = Path(self.environ["MLHUB_DATA_DIR"]) / "hub"
+        hub_dir.mkdir(parents=True, exist_ok=True)
+        self._spawn(
+            "hub",
+            [str(BIN / "jupyterhub"), "-f", str(ROOT / "hubconfig" / "jupyterhub_config.py")],
+            cwd=hub_dir,
+        )
+        self.wait_until_answering(f"{portal.scheme}://{portal.netloc}/accounts/login/", "portal")
+        public = self.environ.get("MLHUB_PUBLIC_URL", "http://127.0.0.1:8000")
+        self.wait_until_answering(f"{public}/hub/api/", "hub behind the proxy")
+
+    def wait_until_answering(self, url: str, what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise StackError(f"{name} exited with {process.returncode} while starting")
+            try:
+                if requests.get(url, timeout=2).status_code < 500:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise StackError(f"the {what} did not answer at {url} within {timeout:.0f} s")
+
+    def watch(self) -> None:
+        """Block until one process dies or Ctrl-C; then stop all of them."""
+        try:
+            while True:
+                for name, process in self.processes.items():
+                    if process.poll() is not None:
+                        raise StackError(f"{name} exited with {process.returncode}")
+                time.sleep(0.5)
+        finally:
+            self.stop()
+
+    def stop(self, timeout: float = 15) -> None:
+        # The hub first: it stops the workspaces and the proxy it started.
+        for name in ("hub", "tasks", "portal"):
+            process = self.processes.get(name)
+            if process and process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    def _spawn(self, name: str, command: list[str], cwd: Path = ROOT) -> None:
+        self.processes[name] = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=self.environ,
+            stdout=self._output(name),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def _output(self, name: str):
+        if self.log_dir is None:
+            return None
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{name}.log", "a")  # noqa: SIM115 -- closed in stop()
+        self._logs.append(log)
+        return log
+
+
+def stack_environment(overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment plus the defaults every stack process must agree on."""
+    environ = {**os.environ, **(overrides or {})}
+    environ.setdefault("MLHUB_DATA_DIR", str(env.data_dir()))
+    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environ.get("PYTHONPATH")]))
+    environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    secrets_prepare(environ, Path(environ["MLHUB_DATA_DIR"]))
+    return environ
+
+
+def main() -> int:
+    environ = stack_environment()
+    mode, why = execution_mode_choose(environ)
+    environ["EXECUTION_MODE"] = mode
+    banner = f"MLHub: EXECUTION_MODE={mode} ({why})"
+    if mode == "process":
+        banner += (
+            "\n  Workspaces run as local processes of this user: no isolation, no limits."
+            "\n  Fine for a try-out; start a Docker engine for real use."
+        )
+    print(banner, flush=True)
+    stack = Stack(environ)
+    stack.prepare()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        stack.start()
+        print(
+            f"MLHub is up: {environ.get('MLHUB_PUBLIC_URL', 'http://127.0.0.1:8000')}"
+            "  (Ctrl-C stops everything)",
+            flush=True,
+        )
+        stack.watch()
+    except KeyboardInterrupt:
+        print("\nStopping MLHub ...", flush=True)
+    except StackError as error:
+        print(f"MLHub stopped: {error}", file=sys.stderr)
+        stack.stop()
+        return 1
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

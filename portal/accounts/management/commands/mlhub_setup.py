@@ -1,0 +1,26 @@
+"""Idempotent first-run set-up: the first admin and the hub's OAuth2 client."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from portal.accounts.oauth import hub_oauth_client_ensure
+from portal.accounts.services import admin_ensure
+
+
+class Command(BaseCommand):
+    help = "Create the first admin (once) and the hub's OAuth2 client. Safe to run every start."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--admin-username", default="admin")
+
+    def handle(self, *args, admin_username: str, **options):
+        password = admin_ensure(username=admin_username)
+        if password:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Created the admin {admin_username!r} with the password: {password}\n"
+                    "It is shown only this once (set MLHUB_ADMIN_PASSWORD to choose it)."
+                )
+            )
+        self.stdout.write(f"Hub OAuth2 client: {hub_oauth_client_ensure()}")

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class MLHubUserManager(UserManager):
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        # The first admin (createsuperuser, make run) must be able to use the hub at once.
+        extra_fields.setdefault("approval", User.Approval.APPROVED)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
+class User(AbstractUser):
+    """A person of the portal. Self-signed-up people wait for an admin's approval."""
+
+    class Approval(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    approval = models.CharField(max_length=10, choices=Approval.choices, default=Approval.PENDING)
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MLHubUserManager()
+
+    class Meta:
+        constraints = [
+            # JupyterHub names users in lower case: two portal users may not share one.
+            models.UniqueConstraint(Lower("username"), name="accounts_user_username_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def is_approved(self) -> bool:
+        return self.is_active and self.approval == self.Approval.APPROVED
+
+    @property
+    def hub_name(self) -> str:
+        """This person's name in JupyterHub (which lower-cases every username)."""
+        return self.username.lower()

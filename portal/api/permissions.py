@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from rest_framework.permissions import BasePermission
+
+
+class IsApproved(BasePermission):
+    """Signed in, active and approved by an admin."""
+
+    message = "Your account is waiting for an administrator's approval."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        return user.is_approved
+
+
+class IsAdmin(IsApproved):
+    message = "Only administrators may do this."
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and request.user.is_staff

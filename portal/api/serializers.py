@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers
+
+from portal.accounts.models import User
+from portal.workspaces.models import Workspace
+
+
+class WorkspaceSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    template = serializers.CharField(source="template.name", read_only=True)
+    url = serializers.SerializerMethodField()
+    memory = serializers.CharField(source="memory_display", read_only=True)
+
+    class Meta:
+        model = Workspace
+        fields = [
+            "id",
+            "name",
+            "owner",
+            "template",
+            "state",
+            "message",
+            "url",
+            "image",
+            "cpu",
+            "memory",
+            "gpus",
+            "created_at",
+            "expires_at",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, workspace: Workspace) -> str:
+        return f"{settings.PUBLIC_URL}{workspace.url}"
+
+
+class WorkspaceCreateSerializer(serializers.Serializer):
+    """Only the shape is checked here; the service checks the values against the template."""
+
+    name = serializers.CharField(max_length=100)
+    template = serializers.CharField(max_length=40, default="default")
+    image = serializers.CharField(max_length=200, required=False)
+    cpu = serializers.JSONField(required=False, help_text="cores, e.g. 1.5")
+    memory = serializers.JSONField(required=False, help_text='bytes or "512M", "2G"')
+    gpus = serializers.JSONField(required=False, help_text='"all", "0,1" or [0, 1]')
+    owner = serializers.CharField(
+        required=False, help_text="admins only: create the workspace for this user"
+    )
+
+    def options(self) -> dict:
+        keys = ("image", "cpu", "memory", "gpus")
+        return {k: self.validated_data[k] for k in keys if k in self.validated_data}
+
+
+class UserSerializer(serializers.ModelSerializer):
+    is_admin = serializers.BooleanField(source="is_staff", read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "is_admin", "approval", "approved_at", "date_joined"]
+        read_only_fields = fields
+
+
+class UserCreateSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(
+        required=False, write_only=True, style={"input_type": "password"}
+    )
+    email = serializers.EmailField(required=False, default="")
+    is_admin = serializers.BooleanField(default=False)
+    approved = serializers.BooleanField(default=True)
+
+
+class MeSerializer(serializers.ModelSerializer):
+    """Who is calling; the hub's authenticator reads this after the OAuth2 code exchange."""
+
+    hub_name = serializers.CharField(read_only=True)
+    is_admin = serializers.BooleanField(source="is_staff", read_only=True)
+    approved = serializers.BooleanField(source="is_approved", read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["username", "hub_name", "email", "is_admin", "approved"]
+        read_only_fields = fields

@@ -1,0 +1,156 @@
+"""REST API v1. Views parse input, call one service and render; access checks are querysets."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from oauth2_provider.contrib.rest_framework import OAuth2Authentication
+from rest_framework import mixins, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action, api_view, permission_classes
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portal.accounts import services as accounts
+from portal.accounts.models import User
+from portal.api.permissions import IsAdmin
+from portal.api.serializers import (
+    MeSerializer,
+    UserCreateSerializer,
+    UserSerializer,
+    WorkspaceCreateSerializer,
+    WorkspaceSerializer,
+)
+from portal.workspaces import services as workspaces
+from portal.workspaces.models import Workspace
+
+
+class TokenView(ObtainAuthToken):
+    """Trade a username and password for an API token (``Authorization: Token <key>``)."""
+
+    def post(self, request, *args, **kwargs):
+        serializer = self.serializer_class(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        user = serializer.validated_data["user"]
+        if not user.is_approved:
+            raise PermissionDenied("Your account is waiting for an administrator's approval.")
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+class MeView(APIView):
+    """The caller. Any signed-in person may ask, approved or not (the hub needs to know)."""
+
+    authentication_classes = [
+        OAuth2Authentication,
+        *APIView.settings.DEFAULT_AUTHENTICATION_CLASSES,
+    ]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+
+class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = WorkspaceSerializer
+
+    def get_queryset(self):
+        queryset = Workspace.objects.visible_to(self.request.user)
+        owner = self.request.query_params.get("owner")
+        return queryset.filter(owner__username=owner) if owner else queryset
+
+    def list(self, request, *args, **kwargs):
+        found = workspaces.workspaces_refresh(workspaces=self.get_queryset())
+        return Response(self.get_serializer(found, many=True).data)
+
+    def retrieve(self, request, *args, **kwargs):
+        (workspace,) = workspaces.workspaces_refresh(workspaces=[self.get_object()])
+        return Response(self.get_serializer(workspace).data)
+
+    @extend_schema(request=WorkspaceCreateSerializer, responses={201: WorkspaceSerializer})
+    def create(self, request):
+        """Create a workspace and start it (``state`` is ``starting`` until it answers)."""
+        form = WorkspaceCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        owner = self._owner_for(form.validated_data.get("owner"))
+        workspace = workspaces.workspace_create(
+            owner=owner,
+            name=form.validated_data["name"],
+            template=form.validated_data["template"],
+            options=form.options(),
+        )
+        return Response(self.get_serializer(workspace).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        workspace = workspaces.workspace_start(workspace=self.get_object())
+        return Response(self.get_serializer(workspace).data)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def stop(self, request, pk=None):
+        workspace = workspaces.workspace_stop(workspace=self.get_object())
+        return Response(self.get_serializer(workspace).data)
+
+    def destroy(self, request, pk=None):
+        """Stop the workspace and remove it with its resources."""
+        workspaces.workspace_delete(workspace=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _owner_for(self, username: str | None) -> User:
+        me = self.request.user
+        if not username or username == me.username:
+            return me
+        if not me.is_staff:
+            raise PermissionDenied("Only administrators may create workspaces for others.")
+        owner = User.objects.filter(username=username).first()
+        if owner is None:
+            raise NotFound(f"No user named {username!r}")
+        return owner
+
+
+class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """People (admins only)."""
+
+    serializer_class = UserSerializer
+    permission_classes = [IsAdmin]
+    queryset = User.objects.order_by("username")
+
+    @extend_schema(request=UserCreateSerializer, responses={201: UserSerializer})
+    def create(self, request):
+        form = UserCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        user = accounts.user_create(
+            username=data["username"],
+            password=data.get("password"),
+            email=data["email"],
+            is_staff=data["is_admin"],
+            approved=data["approved"],
+        )
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        user = accounts.user_approve(user=self.get_object())
+        return Response(UserSerializer(user).data)
+
+    def destroy(self, request, pk=None):
+        """Remove the person, their workspaces and their hub account."""
+        user = self.get_object()
+        if user == request.user:
+            raise PermissionDenied("You cannot delete your own account here.")
+        accounts.user_delete(user=user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(exclude=True)
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
+@permission_classes([AllowAny])
+def not_found(request, *args, **kwargs):
+    raise NotFound(f"No API endpoint at {request.path}")

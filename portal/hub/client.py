@@ -1,0 +1,136 @@
+"""The one adapter to the JupyterHub REST API. Nothing else in the portal builds hub URLs.
+
+Every failure comes out as ``HubError(status, message)``: the hub's own status and message
+when it answered, 503 when it could not be reached.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+
+PAGINATION = "application/jupyterhub-pagination+json"
+CONNECT_TIMEOUT = 3
+READ_TIMEOUT = 30
+
+
+class HubError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.message} (hub status {self.status})"
+
+    @property
+    def is_outage(self) -> bool:
+        """Unreachable, failing or misconfigured (our token refused): not the caller's fault."""
+        return self.status >= 500 or self.status in (401, 403)
+
+
+def _q(name: str) -> str:
+    return quote(name, safe="")
+
+
+class HubClient:
+    def __init__(self, api_url: str, token: str, session: requests.Session | None = None):
+        self.api_url = api_url.rstrip("/")
+        self.session = session or requests.Session()
+        self.session.headers["Authorization"] = f"token {token}"
+
+    def _request(self, method: str, path: str, *, ok=(200,), timeout=None, **kwargs):
+        url = f"{self.api_url}{path}"
+        try:
+            response = self.session.request(
+                method, url, timeout=timeout or (CONNECT_TIMEOUT, READ_TIMEOUT), **kwargs
+            )
+        except requests.RequestException as error:
+            raise HubError(503, f"JupyterHub is not reachable: {type(error).__name__}") from None
+        if response.status_code not in ok:
+            raise HubError(response.status_code, _message_of(response))
+        return response
+
+    # Users -------------------------------------------------------------------------------
+    def user_get(self, name: str) -> dict[str, Any] | None:
+        """The user model with its active servers, or None when the hub has no such user."""
+        response = self._request("GET", f"/users/{_q(name)}", ok=(200, 404))
+        return None if response.status_code == 404 else response.json()
+
+    def user_ensure(self, name: str, *, admin: bool = False) -> None:
+        """Create the user in the hub unless it exists (409)."""
+        self._request("POST", f"/users/{_q(name)}", ok=(201, 409), json={"admin": admin})
+
+    def user_delete(self, name: str) -> None:
+        self._request("DELETE", f"/users/{_q(name)}", ok=(204, 404))
+
+    def users_list(self, *, page_size: int = 200) -> Iterator[dict[str, Any]]:
+        """Every user, page by page. Without the pagination header the hub stops at 200."""
+        offset = 0
+        while True:
+            response = self._request(
+                "GET",
+                "/users",
+                params={"offset": offset, "limit": page_size, "include_stopped_servers": "1"},
+                headers={"Accept": PAGINATION},
+            )
+            body = response.json()
+            yield from body["items"]
+            following = body["_pagination"].get("next")
+            if not following:
+                return
+            offset = following["offset"]
+
+    # Servers -----------------------------------------------------------------------------
+    def server_start(self, user: str, server: str, options: dict[str, Any]) -> bool:
+        """Ask for the server; True when it is ready now (201), False when still starting."""
+        response = self._request(
+            "POST", f"/users/{_q(user)}/servers/{_q(server)}", ok=(201, 202), json=options
+        )
+        return response.status_code == 201
+
+    def server_stop(self, user: str, server: str, *, remove: bool = False) -> bool:
+        """Stop (and with ``remove`` forget) the server; True when done, False when pending."""
+        response = self._request(
+            "DELETE",
+            f"/users/{_q(user)}/servers/{_q(server)}",
+            ok=(202, 204, 404),
+            json={"remove": remove},
+        )
+        return response.status_code != 202
+
+    def server_progress(self, user: str, server: str, *, timeout: float = 300) -> dict[str, Any]:
+        """Follow the spawn's progress stream; the last event (``ready`` or ``failed``)."""
+        response = self._request(
+            "GET",
+            f"/users/{_q(user)}/servers/{_q(server)}/progress",
+            ok=(200,),
+            stream=True,
+            timeout=(CONNECT_TIMEOUT, timeout),
+        )
+        last: dict[str, Any] = {}
+        with response:
+            for line in response.iter_lines(decode_unicode=True):
+                if line and line.startswith("data:"):
+                    last = json.loads(line[5:])
+                    if last.get("ready") or last.get("failed"):
+                        break
+        return last
+
+
+def _message_of(response: requests.Response) -> str:
+    try:
+        return str(response.json().get("message") or response.reason)
+    except ValueError:
+        return response.text[:200] or response.reason or "no message"
+
+
+def hub_client() -> HubClient:
+    if not settings.HUB_API_TOKEN:
+        raise HubError(503, "The portal has no hub token (MLHUB_HUB_API_TOKEN is not set)")
+    return HubClient(settings.HUB_API_URL, settings.HUB_API_TOKEN)

@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path
+from oauth2_provider import urls as oauth2_urls
+
+from portal.accounts import views as account_views
+from portal.workspaces import views as workspace_views
+
+urlpatterns = [
+    path("", workspace_views.workspace_list, name="workspace-list"),
+    path("workspaces/create/", workspace_views.workspace_create, name="workspace-create"),
+    path(
+        "workspaces/<int:pk>/<str:verb>/",
+        workspace_views.workspace_action,
+        name="workspace-action",
+    ),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", account_views.logout, name="logout"),
+    path("admin/", admin.site.urls),
+    path("o/", include((oauth2_urls.base_urlpatterns, "oauth2_provider"))),
+    path("api/v1/", include("portal.api.urls")),
+    # The proxy sends /user/... here only when that server is not running.
+    re_path(r"^user/(?P<rest>.+)$", workspace_views.server_not_running),
+]

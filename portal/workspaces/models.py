@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from spawners.resources import Limits, format_memory
+
+GIB = 1024**3
+
+
+class Template(models.Model):
+    """What a workspace may be: its image and the bounds of its resources."""
+
+    name = models.SlugField(max_length=40, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    image = models.CharField(max_length=200, default="mlhub-workspace:latest")
+    cpu_default = models.FloatField(default=1.0)
+    cpu_max = models.FloatField(default=2.0)
+    memory_default = models.BigIntegerField(default=2 * GIB)
+    memory_max = models.BigIntegerField(default=4 * GIB)
+    gpus_max = models.PositiveSmallIntegerField(default=0, help_text="0: no GPUs")
+    days_to_live = models.PositiveIntegerField(default=0, help_text="0: never expires")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def limits(self) -> Limits:
+        images = tuple(dict.fromkeys([self.image, *settings.WORKSPACE_IMAGES]))
+        return Limits(
+            images=images,
+            cpu_max=self.cpu_max,
+            memory_max=self.memory_max,
+            gpus_max=self.gpus_max,
+            default_image=self.image,
+            default_cpu=self.cpu_default,
+            default_memory=self.memory_default,
+        )
+
+    def expiry_from(self, start) -> timezone.datetime | None:
+        return start + timedelta(days=self.days_to_live) if self.days_to_live else None
+
+
+class WorkspaceQuerySet(models.QuerySet):
+    def visible_to(self, user) -> WorkspaceQuerySet:
+        """Admins see every workspace; everyone else only their own."""
+        mine = self.select_related("owner", "template")
+        return mine if user.is_staff else mine.filter(owner=user)
+
+
+class Workspace(models.Model):
+    """One named JupyterHub server of one person: ``/user/<owner>/<name>/``."""
+
+    class State(models.TextChoices):
+        STARTING = "starting"
+        RUNNING = "running"
+        STOPPING = "stopping"
+        STOPPED = "stopped"
+        ERROR = "error"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workspaces"
+    )
+    name = models.CharField(max_length=30)
+    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="workspaces")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.STOPPED)
+    message = models.TextField(blank=True, help_text="Why the last start or stop failed")
+    image = models.CharField(max_length=200)
+    cpu = models.FloatField()
+    memory = models.BigIntegerField()
+    gpus = models.CharField(max_length=50, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["owner__username", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="workspace_name_per_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner.username}/{self.name}"
+
+    @property
+    def url(self) -> str:
+        """The browser path, through the proxy."""
+        return f"/user/{self.owner.hub_name}/{self.name}/"
+
+    @property
+    def memory_display(self) -> str:
+        return format_memory(self.memory)
+
+    def user_options(self) -> dict:
+        """What the spawner gets (it checks these again against its own limits)."""
+        options = {"image": self.image, "cpu": self.cpu, "memory": format_memory(self.memory)}
+        if self.gpus:
+            options["gpus"] = self.gpus
+        return options

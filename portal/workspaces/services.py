@@ -1,0 +1,178 @@
+"""Workspace life cycle: the portal's rows kept in step with the hub's named servers.
+
+Views, the API, admin actions and tasks call these; they never talk to the hub themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from portal.accounts.models import User
+from portal.hub.client import HubError, hub_client
+from portal.workspaces.models import Template, Workspace
+from spawners.resources import ResourceError, resources_from_options, validate_workspace_name
+
+log = logging.getLogger(__name__)
+State = Workspace.State
+
+
+class WorkspaceError(Exception):
+    """A request about a workspace that cannot be honoured; ``status`` is the HTTP answer."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def workspace_create(
+    *, owner: User, name: str, template: str = "default", options: dict | None = None
+) -> Workspace:
+    """Create the workspace and start it. Nothing is left behind when any step fails."""
+    try:
+        name = validate_workspace_name(name)
+    except ResourceError as error:
+        raise WorkspaceError(str(error)) from None
+    chosen = Template.objects.filter(name=template).first()
+    if chosen is None:
+        raise WorkspaceError(f"Unknown template {template!r}")
+    try:
+        resources = resources_from_options(options or {}, chosen.limits())
+    except ResourceError as error:
+        raise WorkspaceError(str(error)) from None
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            workspace = Workspace.objects.create(
+                owner=owner,
+                name=name,
+                template=chosen,
+                image=resources.image,
+                cpu=resources.cpu,
+                memory=resources.memory,
+                gpus=_gpus_text(resources.gpus),
+                created_at=now,
+                expires_at=chosen.expiry_from(now),
+            )
+    except IntegrityError:
+        raise WorkspaceError(f"You already have a workspace named {name!r}", 409) from None
+    try:
+        workspace_start(workspace=workspace)
+    except HubError:
+        _forget_in_hub(workspace)
+        workspace.delete()
+        raise
+    return workspace
+
+
+def workspace_start(*, workspace: Workspace) -> Workspace:
+    """Ask the hub to start the server; state becomes ``running`` or ``starting``."""
+    if workspace.state in (State.RUNNING, State.STARTING):
+        raise WorkspaceError(f"Workspace {workspace.name!r} is already {workspace.state}", 409)
+    hub = hub_client()
+    hub.user_ensure(workspace.owner.hub_name, admin=workspace.owner.is_staff)
+    try:
+        ready = hub.server_start(workspace.owner.hub_name, workspace.name, workspace.user_options())
+    except HubError as error:
+        if error.status == 400 and "already" in error.message:
+            # The hub runs it although the portal thought otherwise: adopt the hub's view.
+            return _save_state(workspace, State.STARTING, "")
+        raise
+    if ready:
+        return _save_state(workspace, State.RUNNING, "")
+    _save_state(workspace, State.STARTING, "")
+    # The django-q2 cluster follows the spawn so a failure is recorded with the hub's
+    # message even when nobody is looking; reads reconcile in the meantime.
+    async_task("portal.workspaces.tasks.follow_spawn", workspace.pk, task_name=f"spawn {workspace}")
+    return workspace
+
+
+def workspace_stop(*, workspace: Workspace) -> Workspace:
+    if workspace.state == State.STOPPED:
+        raise WorkspaceError(f"Workspace {workspace.name!r} is already stopped", 409)
+    done = hub_client().server_stop(workspace.owner.hub_name, workspace.name)
+    return _save_state(workspace, State.STOPPED if done else State.STOPPING, "")
+
+
+def workspace_delete(*, workspace: Workspace) -> None:
+    """Stop and remove the server and its resources in the hub, then forget the workspace.
+
+    When the hub cannot be reached the row stays, so nothing is lost track of.
+    """
+    hub_client().server_stop(workspace.owner.hub_name, workspace.name, remove=True)
+    workspace.delete()
+
+
+def workspaces_refresh(*, workspaces: Iterable[Workspace]) -> list[Workspace]:
+    """Bring the states of these workspaces in line with the hub (one call per owner).
+
+    When the hub is unreachable the stored states are returned unchanged.
+    """
+    workspaces = list(workspaces)
+    by_owner: dict[str, list[Workspace]] = {}
+    for workspace in workspaces:
+        by_owner.setdefault(workspace.owner.hub_name, []).append(workspace)
+    try:
+        hub = hub_client()
+        for hub_name, owned in by_owner.items():
+            model = hub.user_get(hub_name) or {}
+            servers = model.get("servers") or {}
+            for workspace in owned:
+                _apply_hub_server(hub, workspace, servers.get(workspace.name))
+    except HubError as error:
+        log.warning("Workspace states not refreshed: %s", error)
+    return workspaces
+
+
+def workspace_follow_spawn(*, workspace: Workspace) -> Workspace:
+    """Wait for a pending spawn to end and record ``running`` or the hub's failure message."""
+    event = hub_client().server_progress(workspace.owner.hub_name, workspace.name)
+    if event.get("ready"):
+        return _save_state(workspace, State.RUNNING, "")
+    return _save_state(workspace, State.ERROR, event.get("message") or "Spawn failed")
+
+
+def _apply_hub_server(hub, workspace: Workspace, server: dict | None) -> None:
+    if server is None:
+        if workspace.state == State.STARTING:
+            # The spawn ended without a server: ask the hub why.
+            try:
+                workspace_follow_spawn(workspace=workspace)
+            except HubError:
+                _save_state(workspace, State.STOPPED, "")
+        elif workspace.state in (State.RUNNING, State.STOPPING):
+            _save_state(workspace, State.STOPPED, "")
+        return
+    if server.get("ready"):
+        new_state = State.RUNNING
+    elif server.get("pending") == "stop":
+        new_state = State.STOPPING
+    else:
+        new_state = State.STARTING
+    if new_state != workspace.state:
+        _save_state(workspace, new_state, "")
+
+
+def _save_state(workspace: Workspace, state: str, message: str) -> Workspace:
+    workspace.state = state
+    workspace.message = message
+    workspace.save(update_fields=["state", "message"])
+    return workspace
+
+
+def _forget_in_hub(workspace: Workspace) -> None:
+    try:
+        hub_client().server_stop(workspace.owner.hub_name, workspace.name, remove=True)
+    except HubError as error:
+        log.warning("Could not remove the failed server %s from the hub: %s", workspace, error)
+
+
+def _gpus_text(gpus) -> str:
+    if not gpus:
+        return ""
+    return gpus if isinstance(gpus, str) else ",".join(str(g) for g in gpus)

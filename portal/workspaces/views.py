@@ -1,0 +1,93 @@
+"""The self-service pages: "My workspaces"."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from portal.hub.client import HubError
+from portal.workspaces import services
+from portal.workspaces.forms import WorkspaceCreateForm
+from portal.workspaces.models import Workspace
+
+BUSY = {Workspace.State.STARTING, Workspace.State.STOPPING}
+ACTIONS = {
+    "start": services.workspace_start,
+    "stop": services.workspace_stop,
+    "delete": services.workspace_delete,
+}
+
+
+@login_required
+def workspace_list(request, form: WorkspaceCreateForm | None = None):
+    mine = Workspace.objects.visible_to(request.user).filter(owner=request.user)
+    found = services.workspaces_refresh(workspaces=mine)
+    return render(
+        request,
+        "workspaces/list.html",
+        {
+            "workspaces": found,
+            "form": form or WorkspaceCreateForm(initial={"template": "default"}),
+            "busy": any(w.state in BUSY for w in found),
+            "approved": request.user.is_approved,
+        },
+    )
+
+
+@login_required
+@require_POST
+def workspace_create(request):
+    form = WorkspaceCreateForm(request.POST)
+    if not request.user.is_approved:
+        messages.error(request, "Your account is waiting for an administrator's approval.")
+        return redirect("workspace-list")
+    if not form.is_valid():
+        return workspace_list(request, form)
+    try:
+        workspace = services.workspace_create(
+            owner=request.user,
+            name=form.cleaned_data["name"],
+            template=form.cleaned_data["template"].name,
+            options=form.options(),
+        )
+    except (services.WorkspaceError, HubError) as error:
+        messages.error(request, _describe(error))
+        return workspace_list(request, form)
+    messages.success(request, f"Workspace {workspace.name} is starting.")
+    return redirect("workspace-list")
+
+
+@login_required
+@require_POST
+def workspace_action(request, pk: int, verb: str):
+    if verb not in ACTIONS:
+        raise Http404("No such action")
+    workspace = get_object_or_404(Workspace.objects.filter(owner=request.user), pk=pk)
+    try:
+        ACTIONS[verb](workspace=workspace)
+    except (services.WorkspaceError, HubError) as error:
+        messages.error(request, _describe(error))
+    return redirect("workspace-list")
+
+
+def server_not_running(request, rest: str):
+    """The proxy had no route for this workspace: let the hub say so (or offer to start it).
+
+    The hub answers browsers with its "not running" page and API clients with a 424, which
+    JupyterLab's polling relies on.
+    """
+    if request.method != "GET":
+        return JsonResponse({"detail": "This workspace is not running."}, status=424)
+    query = request.META.get("QUERY_STRING")
+    return HttpResponseRedirect(f"/hub/user/{rest}" + (f"?{query}" if query else ""))
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, HubError):
+        if error.is_outage:
+            return f"JupyterHub is unavailable, please try again shortly ({error.message})."
+        return f"JupyterHub refused: {error.message}"
+    return str(error)

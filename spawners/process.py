@@ -1,0 +1,57 @@
+"""Workspaces as local processes: the embedded default (``EXECUTION_MODE=process``).
+
+For trying MLHub on any machine without a Docker engine. Every workspace is a
+``jupyterhub-singleuser`` process of the hub's own user, with a folder per workspace under
+``<data>/homes/<user>/``. There is no isolation between users and no CPU or memory limit:
+never use it for people who should not trust each other.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from jupyterhub.spawner import SimpleLocalProcessSpawner
+from traitlets import default
+
+from lib import env
+
+
+class MLHubProcessSpawner(SimpleLocalProcessSpawner):
+    @default("home_dir_template")
+    def _home_dir_template_default(self) -> str:
+        return str(env.data_dir() / "homes" / "{username}")
+
+    @default("cmd")
+    def _cmd_default(self) -> list[str]:
+        # The singleuser server of the hub's own environment, whatever PATH says.
+        return [str(Path(sys.executable).parent / "jupyterhub-singleuser")]
+
+    @default("args")
+    def _args_default(self) -> list[str]:
+        # jupyter-server refuses to run as root unless told; containers and CI run as root.
+        return ["--allow-root"] if os.getuid() == 0 else []
+
+    @property
+    def workspace_dir(self) -> Path:
+        return Path(self.home_dir) / (self.name or "default")
+
+    @default("notebook_dir")
+    def _notebook_dir_default(self) -> str:
+        return str(self.workspace_dir)
+
+    async def start(self):
+        if self.user_options:
+            self.log.info(
+                "process mode: %s runs without CPU/memory limits or image (asked: %s)",
+                self._log_name,
+                self.user_options,
+            )
+        self.workspace_dir.mkdir(parents=True, exist_ok=True)
+        return await super().start()
+
+    async def delete_forever(self):
+        """The workspace is deleted: its folder goes with it."""
+        shutil.rmtree(self.workspace_dir, ignore_errors=True)

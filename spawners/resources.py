@@ -1,0 +1,285 @@
+"""Workspace resources: parse, check against limits, and turn into JupyterHub `user_options`.
+
+Pure: no Django, no Docker. The portal uses it to answer bad input with a 400 before it calls
+the hub; the spawners use it again on the hub side, because a client may call the hub's REST
+API directly and `user_options` is whatever that client sent.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+class ResourceError(ValueError):
+    """Bad or disallowed resources; the message is meant for the person who asked."""
+
+
+WORKSPACE_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,29}$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# The hub's own variables (API token, URLs) must not be set or shadowed by the user.
+RESERVED_ENV_PREFIX = "JUPYTERHUB_"
+
+MIN_MEMORY = 64 * 1024**2
+# Docker reads memory sizes in binary units (go-units RAMInBytes): 1k = 1024 bytes.
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_MEMORY_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$", re.IGNORECASE)
+
+
+def validate_workspace_name(name: str) -> str:
+    """Return `name` if it is a valid workspace (named server) name, else raise."""
+    if not isinstance(name, str) or not re.match(WORKSPACE_NAME_PATTERN, name):
+        raise ResourceError(
+            f"workspace name {name!r} is not valid: use 1-30 lowercase letters, digits and "
+            "hyphens, starting with a letter"
+        )
+    return name
+
+
+def _number(value: float) -> str:
+    # 2.0 -> "2", 1.5 -> "1.5": messages read like what people typed.
+    return f"{value:g}"
+
+
+def parse_cpu(value: Any) -> float:
+    """Cores as a float > 0: 2, 0.5, "1.5", or Kubernetes-style millicores "500m"."""
+    text = str(value).strip()
+    try:
+        if isinstance(value, bool):  # True is an int; "cpu: true" is a mistake
+            raise ValueError
+        if isinstance(value, str) and text.endswith("m"):
+            cpu = float(text[:-1]) / 1000
+        else:
+            cpu = float(value)
+    except (TypeError, ValueError):
+        raise ResourceError(
+            f"cpu {value!r} is not a number of cores (like 1, 0.5 or '1.5')"
+        ) from None
+    if not math.isfinite(cpu) or cpu <= 0:
+        raise ResourceError(f"cpu {text} must be a number of cores above 0")
+    return cpu
+
+
+def parse_memory(value: Any) -> int:
+    """Bytes as an int: ints are bytes; strings like "512M", "1.5G", "256m", "1024K", "2GiB"."""
+    if isinstance(value, bool):
+        raise ResourceError(f"memory {value!r} is not a size (like '512M' or '2G')")
+    if isinstance(value, int):
+        size = value
+    else:
+        match = _MEMORY_PATTERN.match(str(value).strip())
+        if not match:
+            raise ResourceError(f"memory {value!r} is not a size (like '512M' or '2G')")
+        number, unit = match.groups()
+        size = int(float(number) * _MEMORY_UNITS[unit.lower()])
+    if size <= 0:
+        raise ResourceError(f"memory {value!r} must be above 0")
+    return size
+
+
+def format_memory(size: int) -> str:
+    """The shortest exact form: 2147483648 -> "2G", 1.5 GiB -> "1536M", 1000 -> "1000"."""
+    for unit, factor in (("T", 1024**4), ("G", 1024**3), ("M", 1024**2), ("K", 1024)):
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
+def parse_gpus(value: Any) -> str | list[str] | None:
+    """GPUs: "all", device indices ("0,1" or [0, 1]) as strings, or None for no GPU.
+
+    None, "" and the number 0 mean no GPU. Any other bare number is refused: Docker reads
+    `--gpus 2` as a count and people often mean the device "2"; indices say it exactly.
+    """
+    if value is None or value == "" or value is False:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+        return None
+    if isinstance(value, str) and value.strip().lower() == "all":
+        return "all"
+    if isinstance(value, str):
+        items: list[Any] = [item.strip() for item in value.split(",")]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ResourceError(
+            f"gpus {value!r} is ambiguous: give 'all' or device indices such as '0,1'"
+        )
+    indices = []
+    for item in items:
+        if isinstance(item, bool) or not re.match(r"^\d+$", str(item).strip()):
+            raise ResourceError(f"gpus {value!r} is not 'all' or device indices such as '0,1'")
+        indices.append(str(int(str(item).strip())))
+    if len(set(indices)) != len(indices):
+        raise ResourceError(f"gpus {value!r} names a device twice")
+    return indices or None
+
+
+def parse_expires_at(value: Any) -> int:
+    """Epoch seconds, 0 = never: from None/""/0, an int, digits, or an ISO 8601 datetime."""
+    if value is None or value == "" or value == 0:
+        return 0
+    if isinstance(value, bool):
+        raise ResourceError(f"expires_at {value!r} is not a time")
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
+        seconds = int(float(value))
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ResourceError(
+                f"expires_at {value!r} is not epoch seconds or an ISO datetime"
+            ) from None
+        if moment.tzinfo is None:  # a naive time from the portal is UTC (USE_TZ stores UTC)
+            moment = moment.replace(tzinfo=UTC)
+        seconds = int(moment.timestamp())
+    if seconds < 0:
+        raise ResourceError(f"expires_at {value!r} is before 1970")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one hub allows. Zero defaults are filled in: the first image, min(1 core, cpu_max),
+    min(2G, memory_max)."""
+
+    images: tuple[str, ...]
+    cpu_max: float
+    memory_max: int
+    gpus_max: int = 0  # 0 = no GPU allowed; else at most this many device indices
+    default_image: str = ""
+    default_cpu: float = 0.0
+    default_memory: int = 0
+    # "all" hands over every GPU of the host, whatever gpus_max says: opt in explicitly.
+    allow_all_gpus: bool = False
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: fill the defaults once, here
+        set_(self, "images", tuple(self.images))
+        if not self.images:
+            raise ResourceError("no workspace image is allowed: configure at least one")
+        if self.cpu_max <= 0:
+            raise ResourceError(f"cpu_max {self.cpu_max} must be above 0")
+        if self.memory_max < MIN_MEMORY:
+            raise ResourceError(f"memory_max must be at least {format_memory(MIN_MEMORY)}")
+        if self.gpus_max < 0:
+            raise ResourceError(f"gpus_max {self.gpus_max} must be 0 or more")
+        set_(self, "default_image", self.default_image or self.images[0])
+        set_(self, "default_cpu", self.default_cpu or min(1.0, self.cpu_max))
+        set_(self, "default_memory", self.default_memory or min(2 * 1024**3, self.memory_max))
+        # Defaults outside the limits would refuse every spawn: fail at configuration time.
+        if self.default_image not in self.images:
+            raise ResourceError(f"default image {self.default_image!r} is not an allowed image")
+        if self.default_cpu > self.cpu_max:
+            raise ResourceError(f"default cpu {_number(self.default_cpu)} is above cpu_max")
+        if not MIN_MEMORY <= self.default_memory <= self.memory_max:
+            raise ResourceError("default memory must lie between 64M and memory_max")
+
+
+@dataclass(frozen=True)
+class WorkspaceResources:
+    image: str
+    cpu: float
+    memory: int
+    gpus: str | tuple[str, ...] | None = None
+    shm_size: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def to_options(self) -> dict[str, Any]:
+        """The JSON-able `user_options` a hub spawn request carries."""
+        gpus = self.gpus if self.gpus is None or self.gpus == "all" else ",".join(self.gpus)
+        return {
+            "image": self.image,
+            "cpu": float(self.cpu),
+            "memory": format_memory(self.memory),
+            "gpus": gpus,
+            "shm_size": None if self.shm_size is None else format_memory(self.shm_size),
+            "env": dict(self.env),
+        }
+
+
+def _given(options: dict[str, Any], key: str) -> bool:
+    return options.get(key) not in (None, "")
+
+
+def _check_env(env: Any) -> dict[str, str]:
+    if env in (None, ""):
+        return {}
+    if not isinstance(env, dict):
+        raise ResourceError("env must be an object of NAME: value strings")
+    for key, value in env.items():
+        if not isinstance(key, str) or not re.match(ENV_NAME_PATTERN, key):
+            raise ResourceError(f"env name {key!r} is not valid: use letters, digits and _")
+        if key.upper().startswith(RESERVED_ENV_PREFIX):
+            raise ResourceError(f"env name {key!r} is reserved for the hub")
+        if not isinstance(value, str):
+            raise ResourceError(f"env {key} must be a string, not {type(value).__name__}")
+    return dict(env)
+
+
+def resources_from_options(options: dict[str, Any] | None, limits: Limits) -> WorkspaceResources:
+    """Check `user_options` against `limits`, fill defaults, or raise ResourceError.
+
+    Keys other than image, cpu, memory, gpus, shm_size and env are ignored (the hub and the
+    portal may carry their own, e.g. expires_at).
+    """
+    options = options or {}
+    if not isinstance(options, dict):
+        raise ResourceError("options must be an object")
+
+    image = options.get("image") or limits.default_image
+    if image not in limits.images:
+        raise ResourceError(
+            f"image {image!r} is not allowed; allowed images: {', '.join(limits.images)}"
+        )
+
+    cpu = parse_cpu(options["cpu"]) if _given(options, "cpu") else limits.default_cpu
+    if cpu > limits.cpu_max:
+        raise ResourceError(
+            f"cpu {_number(cpu)} is above the maximum of {_number(limits.cpu_max)} cores"
+        )
+
+    memory = parse_memory(options["memory"]) if _given(options, "memory") else None
+    memory = limits.default_memory if memory is None else memory
+    if memory < MIN_MEMORY:
+        raise ResourceError(
+            f"memory {format_memory(memory)} is below the minimum of {format_memory(MIN_MEMORY)}"
+        )
+    if memory > limits.memory_max:
+        raise ResourceError(
+            f"memory {format_memory(memory)} is above the maximum of "
+            f"{format_memory(limits.memory_max)}"
+        )
+
+    gpus = parse_gpus(options.get("gpus"))
+    if gpus is not None and limits.gpus_max == 0:
+        raise ResourceError("GPUs are not allowed on this hub")
+    if gpus == "all" and not limits.allow_all_gpus:
+        raise ResourceError(
+            f"gpus 'all' is not allowed; list at most {limits.gpus_max} device indices "
+            "such as '0,1'"
+        )
+    if isinstance(gpus, list) and len(gpus) > limits.gpus_max:
+        raise ResourceError(
+            f"gpus {','.join(gpus)} asks for {len(gpus)} GPUs, above the maximum of "
+            f"{limits.gpus_max}"
+        )
+
+    shm_size = parse_memory(options["shm_size"]) if _given(options, "shm_size") else None
+    # /dev/shm is a tmpfs charged to the container's memory: more than the limit cannot be used.
+    if shm_size is not None and shm_size > memory:
+        raise ResourceError(
+            f"shm_size {format_memory(shm_size)} is above the memory of {format_memory(memory)}"
+        )
+
+    return WorkspaceResources(
+        image=image,
+        cpu=cpu,
+        memory=memory,
+        gpus=tuple(gpus) if isinstance(gpus, list) else gpus,
+        shm_size=shm_size,
+        env=_check_env(options.get("env")),
+    )

@@ -1,0 +1,53 @@
+"""Shared personas: alice (user), bob (another user), carol (admin), mallory (not approved)."""
+
+from __future__ import annotations
+
+import pytest
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(autouse=True)
+def _hub_is_down_unless_started(settings):
+    # Unit tests talk to a hub address where nothing listens: every hub call is a real
+    # connection refusal (503), never a silent success.
+    settings.HUB_API_URL = "http://127.0.0.1:9/hub/api"
+    settings.HUB_API_TOKEN = "unit-test-token"
+
+
+def _person(django_user_model, username: str, **extra):
+    from portal.accounts.models import User
+
+    approval = extra.pop("approval", User.Approval.APPROVED)
+    return django_user_model.objects.create_user(
+        username=username, password=PASSWORD, approval=approval, **extra
+    )
+
+
+@pytest.fixture
+def alice(db, django_user_model):
+    return _person(django_user_model, "alice")
+
+
+@pytest.fixture
+def bob(db, django_user_model):
+    return _person(django_user_model, "bob")
+
+
+@pytest.fixture
+def carol(db, django_user_model):
+    return _person(django_user_model, "carol", is_staff=True)
+
+
+@pytest.fixture
+def mallory(db, django_user_model):
+    from portal.accounts.models import User
+
+    return _person(django_user_model, "mallory", approval=User.Approval.PENDING)
+
+
+@pytest.fixture
+def api():
+    from rest_framework.test import APIClient
+
+    return APIClient()

@@ -1,0 +1,141 @@
+"""A real MLHub stack for integration tests: gunicorn portal, django-q2 cluster, JupyterHub
+and the Node configurable-http-proxy, on free ports with a throw-away data directory."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from lib.stack import ROOT, Stack, StackError, stack_environment
+from tests.parts import require
+
+ADMIN_PASSWORD = "admin-pass-for-tests"
+CHP = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningHub:
+    url: str
+    hub_api: str
+    hub_token: str
+    admin_token: str
+    stack: Stack
+
+    def api(self, token: str | None = None) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {token or self.admin_token}"
+        return session
+
+    def hub_user(self, name: str) -> dict | None:
+        response = requests.get(
+            f"{self.hub_api}/users/{name}",
+            params={"include_stopped_servers": "1"},
+            headers={"Authorization": f"token {self.hub_token}"},
+            timeout=10,
+        )
+        return None if response.status_code == 404 else response.json()
+
+    def user_create(self, username: str, password: str, **extra) -> dict:
+        body = {"username": username, "password": password, **extra}
+        response = self.api().post(f"{self.url}/api/v1/users/", json=body, timeout=10)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def token_for(self, username: str, password: str) -> str:
+        response = requests.post(
+            f"{self.url}/api/v1/auth/token/",
+            json={"username": username, "password": password},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["token"]
+
+    def wait_for_state(self, token: str, workspace_id: int, state: str, timeout=90) -> dict:
+        deadline = time.monotonic() + timeout
+        body: dict = {}
+        while time.monotonic() < deadline:
+            response = self.api(token).get(f"{self.url}/api/v1/workspaces/{workspace_id}/")
+            body = response.json()
+            if body.get("state") == state:
+                return body
+            if body.get("state") == "error":
+                break
+            time.sleep(0.5)
+        raise AssertionError(f"workspace never became {state}: {body}\n{self.logs()}")
+
+    def logs(self, lines: int = 40) -> str:
+        out = []
+        for log in sorted((self.stack.log_dir or ROOT).glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {log.name}\n" + "\n".join(tail))
+        return "\n".join(out)
+
+
+def portal_login(url: str, username: str, password: str) -> requests.Session:
+    """A browser-like session logged in to the portal only (not to the hub)."""
+    session = requests.Session()
+    session.get(f"{url}/accounts/login/", timeout=10)
+    response = session.post(
+        f"{url}/accounts/login/",
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": session.cookies["mlhub-portal-csrf"],
+        },
+        headers={"Referer": f"{url}/accounts/login/"},
+        timeout=10,
+    )
+    assert response.status_code == 200 and "Log out" in response.text, response.text[:500]
+    return session
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory, request):
+    require(CHP.exists(), f"the Node proxy is not installed at {CHP} (run make setup)")
+    require(shutil.which("node") is not None, "node is not installed")
+    data = tmp_path_factory.mktemp("mlhub-data")
+    public, portal, hub_port, proxy_api = (free_port() for _ in range(4))
+    mode = getattr(request, "param", "process")
+    environ = stack_environment(
+        {
+            "MLHUB_DATA_DIR": str(data),
+            "MLHUB_PUBLIC_URL": f"http://127.0.0.1:{public}",
+            "MLHUB_PORTAL_URL": f"http://127.0.0.1:{portal}",
+            "MLHUB_HUB_URL": f"http://127.0.0.1:{hub_port}",
+            "MLHUB_PROXY_API_URL": f"http://127.0.0.1:{proxy_api}",
+            "MLHUB_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "EXECUTION_MODE": mode,
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "HUB_NAME": "mlht",
+        }
+    )
+    stack = Stack(environ, log_dir=data / "logs")
+    try:
+        stack.prepare()
+        stack.start()
+    except (StackError, Exception):
+        logs = RunningHub("", "", "", "", stack).logs(80)
+        stack.stop()
+        raise AssertionError(f"the MLHub stack did not start\n{logs}") from None
+    url = environ["MLHUB_PUBLIC_URL"]
+    running = RunningHub(
+        url=url,
+        hub_api=f"{environ['MLHUB_HUB_URL']}/hub/api",
+        hub_token=(data / "secrets" / "mlhub_hub_api_token").read_text(),
+        admin_token="",
+        stack=stack,
+    )
+    running.admin_token = running.token_for("admin", ADMIN_PASSWORD)
+    yield running
+    stack.stop()

@@ -1,0 +1,91 @@
+"""The whole path on a real JupyterHub and proxy: create through the API, open through the
+proxy after logging in to the portal only, others kept out, stop and delete."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.hub_stack import portal_login
+
+pytestmark = pytest.mark.hub
+
+ALICE, BOB, MALLORY = (
+    ("alice", "alice-pass-123"),
+    ("bob", "bob-pass-1234"),
+    ("mallory", "m-pass-1234"),
+)
+
+
+@pytest.fixture(scope="module")
+def people(hub):
+    hub.user_create(*ALICE)
+    hub.user_create(*BOB)
+    hub.user_create(*MALLORY, approved=False)
+    return {name: hub.token_for(name, password) for name, password in (ALICE, BOB)}
+
+
+@pytest.fixture(scope="module")
+def running_workspace(hub, people):
+    response = hub.api(people["alice"]).post(
+        f"{hub.url}/api/v1/workspaces/", json={"name": "thesis"}, timeout=30
+    )
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["state"] in ("starting", "running")
+    assert created["url"] == f"{hub.url}/user/alice/thesis/"
+    return hub.wait_for_state(people["alice"], created["id"], "running")
+
+
+def test_the_workspace_runs_in_the_hub(hub, running_workspace):
+    server = hub.hub_user("alice")["servers"]["thesis"]
+    assert server["ready"] is True
+    assert server["user_options"]["cpu"] == running_workspace["cpu"]
+
+
+def test_alice_opens_it_after_logging_in_to_the_portal_only(hub, running_workspace):
+    browser = portal_login(hub.url, *ALICE)
+    # Opening the workspace walks the OAuth redirects: workspace -> hub -> portal -> hub ->
+    # workspace. Being logged in to the portal is enough: no second login form on the way.
+    page = browser.get(f"{hub.url}/user/alice/thesis/lab", timeout=30)
+    assert page.status_code == 200, (page.url, page.text[:300])
+    hops = [r.url for r in page.history]
+    assert any("/o/authorize/" in hop for hop in hops), hops
+    assert not any("/accounts/login" in hop for hop in hops), hops
+    response = browser.get(f"{hub.url}/user/alice/thesis/api/status", timeout=30)
+    assert response.status_code == 200, (response.url, response.text[:300])
+    assert "started" in response.json()
+
+
+def test_bob_cannot_reach_alices_workspace(hub, running_workspace):
+    browser = portal_login(hub.url, *BOB)
+    page = browser.get(f"{hub.url}/user/alice/thesis/lab", timeout=30)
+    assert page.status_code == 403, (page.url, page.text[:300])
+    response = browser.get(f"{hub.url}/user/alice/thesis/api/status", timeout=30)
+    assert response.status_code == 403
+    token = hub.api(hub.token_for(*BOB))
+    assert token.get(f"{hub.url}/api/v1/workspaces/{running_workspace['id']}/").status_code == 404
+
+
+def test_the_hub_refuses_people_waiting_for_approval(hub, people):
+    browser = portal_login(hub.url, *MALLORY)
+    response = browser.get(f"{hub.url}/hub/home", timeout=30)
+    assert response.status_code == 403
+    assert "waiting for an administrator" in response.text
+
+
+def test_stop_then_delete_remove_it_from_the_hub(hub, people, running_workspace):
+    alice = hub.api(people["alice"])
+    base = f"{hub.url}/api/v1/workspaces/{running_workspace['id']}/"
+    stopped = alice.post(base + "stop/", timeout=30)
+    assert stopped.status_code == 200, stopped.text
+    hub.wait_for_state(people["alice"], running_workspace["id"], "stopped")
+    assert hub.hub_user("alice")["servers"]["thesis"]["ready"] is False
+
+    # A stopped workspace's URL sends the browser to the hub's "not running" page.
+    browser = portal_login(hub.url, *ALICE)
+    page = browser.get(f"{hub.url}/user/alice/thesis/lab", timeout=30)
+    assert "/hub/user/alice/thesis/lab" in page.url
+
+    assert alice.delete(base, timeout=30).status_code == 204
+    assert "thesis" not in hub.hub_user("alice")["servers"]
+    assert alice.get(base).status_code == 404

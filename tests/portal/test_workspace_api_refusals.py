@@ -1,0 +1,120 @@
+"""The workspace API refuses bad input and other people's workspaces, and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.workspaces.models import Template, Workspace
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alices_workspace(alice):
+    return Workspace.objects.create(
+        owner=alice,
+        name="thesis",
+        template=Template.objects.get(name="default"),
+        image="mlhub-workspace:latest",
+        cpu=1,
+        memory=2**30,
+    )
+
+
+def test_it_needs_authentication(api):
+    response = api.get("/api/v1/workspaces/")
+    assert response.status_code in (401, 403)
+    assert "detail" in response.json()
+
+
+def test_it_refuses_people_waiting_for_approval(api, mallory):
+    api.force_authenticate(mallory)
+    response = api.get("/api/v1/workspaces/")
+    assert response.status_code == 403
+    assert "approval" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("name", ["", "Thesis", "1st", "a_b", "x" * 31, "-a", "a b"])
+def test_it_refuses_bad_workspace_names(api, alice, name):
+    api.force_authenticate(alice)
+    response = api.post("/api/v1/workspaces/", {"name": name}, format="json")
+    assert response.status_code == 400
+    assert "detail" in response.json() or "name" in response.json()
+    assert not Workspace.objects.exists()
+
+
+def test_it_refuses_an_unknown_template(api, alice):
+    api.force_authenticate(alice)
+    response = api.post("/api/v1/workspaces/", {"name": "ok", "template": "huge"}, format="json")
+    assert response.status_code == 400
+    assert "Unknown template" in response.json()["detail"]
+    assert not Workspace.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "options", [{"cpu": 64}, {"memory": "1T"}, {"image": "evil/miner"}, {"cpu": "lots"}]
+)
+def test_it_refuses_resources_outside_the_template(api, alice, options):
+    api.force_authenticate(alice)
+    response = api.post("/api/v1/workspaces/", {"name": "ok", **options}, format="json")
+    assert response.status_code == 400, response.json()
+    assert not Workspace.objects.exists()
+
+
+def test_a_hub_that_is_down_is_a_503_and_leaves_nothing(api, alice):
+    api.force_authenticate(alice)
+    response = api.post("/api/v1/workspaces/", {"name": "ok"}, format="json")
+    assert response.status_code == 503
+    assert "JupyterHub" in response.json()["detail"]
+    assert not Workspace.objects.exists()
+
+
+def test_a_duplicate_name_is_a_conflict(api, alice, alices_workspace):
+    api.force_authenticate(alice)
+    response = api.post("/api/v1/workspaces/", {"name": "thesis"}, format="json")
+    assert response.status_code == 409
+    assert Workspace.objects.count() == 1
+
+
+def test_it_hides_someone_elses_workspace(api, bob, alices_workspace):
+    api.force_authenticate(bob)
+    base = f"/api/v1/workspaces/{alices_workspace.pk}/"
+    assert api.get(base).status_code == 404
+    assert api.post(base + "start/").status_code == 404
+    assert api.post(base + "stop/").status_code == 404
+    assert api.delete(base).status_code == 404
+    assert api.get("/api/v1/workspaces/").json() == []
+    assert Workspace.objects.filter(pk=alices_workspace.pk).exists()
+
+
+def test_only_admins_create_for_others(api, bob, alice):
+    api.force_authenticate(bob)
+    response = api.post("/api/v1/workspaces/", {"name": "ok", "owner": "alice"}, format="json")
+    assert response.status_code == 403
+    assert not Workspace.objects.exists()
+
+
+def test_admins_see_every_workspace(api, carol, alices_workspace):
+    api.force_authenticate(carol)
+    names = [w["name"] for w in api.get("/api/v1/workspaces/").json()]
+    assert names == ["thesis"]
+
+
+def test_stop_of_a_stopped_workspace_is_a_conflict(api, alice, alices_workspace):
+    api.force_authenticate(alice)
+    response = api.post(f"/api/v1/workspaces/{alices_workspace.pk}/stop/")
+    assert response.status_code == 409
+    assert "already stopped" in response.json()["detail"]
+
+
+def test_delete_while_the_hub_is_down_keeps_the_workspace(api, alice, alices_workspace):
+    api.force_authenticate(alice)
+    response = api.delete(f"/api/v1/workspaces/{alices_workspace.pk}/")
+    assert response.status_code == 503
+    assert Workspace.objects.filter(pk=alices_workspace.pk).exists()
+
+
+def test_unknown_api_paths_are_json_404s(api):
+    response = api.get("/api/v1/nothing-here/")
+    assert response.status_code == 404
+    assert "No API endpoint" in response.json()["detail"]
