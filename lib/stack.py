@@ -123,16 +123,22 @@ class Stack:
         )
         self.wait_until_answering(f"{portal.scheme}://{portal.netloc}/accounts/login/", "portal")
         public = self.environ.get("MLHUB_PUBLIC_URL", "http://127.0.0.1:8000")
-        self.wait_until_answering(f"{public}/hub/api/", "hub behind the proxy")
+        # Until the hub adds its route the proxy sends /hub/ to the portal: wait for the hub.
+        self.wait_until_answering(
+            f"{public}/hub/api/", "hub behind the proxy", lambda r: "version" in r.text
+        )
 
-    def wait_until_answering(self, url: str, what: str, timeout: float = 60) -> None:
+    def wait_until_answering(
+        self, url: str, what: str, ready=lambda response: True, timeout: float = 60
+    ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, process in self.processes.items():
                 if process.poll() is not None:
                     raise StackError(f"{name} exited with {process.returncode} while starting")
             try:
-                if requests.get(url, timeout=2).status_code < 500:
+                response = requests.get(url, timeout=2)
+                if response.status_code < 500 and ready(response):
                     return
             except requests.RequestException:
                 pass

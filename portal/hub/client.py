@@ -62,9 +62,9 @@ class HubClient:
         response = self._request("GET", f"/users/{_q(name)}", ok=(200, 404))
         return None if response.status_code == 404 else response.json()
 
-    def user_ensure(self, name: str, *, admin: bool = False) -> None:
+    def user_ensure(self, name: str) -> None:
         """Create the user in the hub unless it exists (409)."""
-        self._request("POST", f"/users/{_q(name)}", ok=(201, 409), json={"admin": admin})
+        self._request("POST", f"/users/{_q(name)}", ok=(201, 409), json={})
 
     def user_delete(self, name: str) -> None:
         self._request("DELETE", f"/users/{_q(name)}", ok=(204, 404))

@@ -75,7 +75,9 @@ def workspace_start(*, workspace: Workspace) -> Workspace:
     if workspace.state in (State.RUNNING, State.STARTING):
         raise WorkspaceError(f"Workspace {workspace.name!r} is already {workspace.state}", 409)
     hub = hub_client()
-    hub.user_ensure(workspace.owner.hub_name, admin=workspace.owner.is_staff)
+    # The hub's admin flag comes from the portal at login (the authenticator), not from
+    # here: the portal's token may not grant admin rights (least privilege).
+    hub.user_ensure(workspace.owner.hub_name)
     try:
         ready = hub.server_start(workspace.owner.hub_name, workspace.name, workspace.user_options())
     except HubError as error:

@@ -89,3 +89,28 @@ def test_stop_then_delete_remove_it_from_the_hub(hub, people, running_workspace)
     assert alice.delete(base, timeout=30).status_code == 204
     assert "thesis" not in hub.hub_user("alice")["servers"]
     assert alice.get(base).status_code == 404
+
+
+def test_an_admin_creates_a_workspace_for_someone_else(hub, people):
+    response = hub.api().post(
+        f"{hub.url}/api/v1/workspaces/", json={"name": "handout", "owner": "bob"}, timeout=30
+    )
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["owner"] == "bob"
+    # bob sees it as his own; the hub runs it as his.
+    bobs = hub.api(people["bob"]).get(f"{hub.url}/api/v1/workspaces/").json()
+    assert [w["name"] for w in bobs] == ["handout"]
+    hub.wait_for_state(people["bob"], created["id"], "running")
+    assert hub.hub_user("bob")["servers"]["handout"]["ready"] is True
+    assert hub.api().delete(f"{hub.url}/api/v1/workspaces/{created['id']}/").status_code == 204
+    assert "handout" not in hub.hub_user("bob")["servers"]
+
+
+def test_an_admins_own_workspace_starts(hub):
+    response = hub.api().post(f"{hub.url}/api/v1/workspaces/", json={"name": "mine"}, timeout=30)
+    assert response.status_code == 201, response.text
+    hub.wait_for_state(hub.admin_token, response.json()["id"], "running")
+    assert (
+        hub.api().delete(f"{hub.url}/api/v1/workspaces/{response.json()['id']}/").status_code == 204
+    )
