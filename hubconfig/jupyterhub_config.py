@@ -8,6 +8,7 @@ loaded last, so anything here can be changed there.
 
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -71,8 +72,10 @@ c.JupyterHub.spawner_class = SPAWNERS[MODE]
 c.Spawner.start_timeout = env.env_int("MLHUB_START_TIMEOUT", 120)
 c.Spawner.http_timeout = env.env_int("MLHUB_HTTP_TIMEOUT", 60)
 if MODE == "local":
-    # Workspace containers reach the hub through their network's gateway.
-    c.JupyterHub.hub_bind_url = env.env_str("MLHUB_HUB_BIND_URL", "http://0.0.0.0:8081")
+    # Workspace containers reach the hub through their own network's gateway address, so
+    # the hub listens on every address (its API needs a token; the portal keeps 127.0.0.1).
+    hub_port = urlsplit(env.hub_url()).port or 8081
+    c.JupyterHub.hub_bind_url = env.env_str("MLHUB_HUB_BIND_URL", f"http://0.0.0.0:{hub_port}")
     c.Spawner.workspace_images = env.workspace_images()
 
 USER_CONFIG = Path(

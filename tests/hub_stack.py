@@ -11,10 +11,12 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from lib.stack import ROOT, Stack, StackError, stack_environment
+from lib.stack import ROOT, Stack, stack_environment
 from tests.parts import require
 
 ADMIN_PASSWORD = "admin-pass-for-tests"
+# Labels and names of what the tests create start with this, apart from a real hub's.
+TEST_HUB_NAME = "mlht"
 CHP = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
 
 
@@ -100,13 +102,11 @@ def portal_login(url: str, username: str, password: str) -> requests.Session:
     return session
 
 
-@pytest.fixture(scope="session")
-def hub(tmp_path_factory, request):
+def running_stack(data, mode: str, hub_name: str = TEST_HUB_NAME):
+    """Start the stack in ``data`` and yield a RunningHub; stop it afterwards."""
     require(CHP.exists(), f"the Node proxy is not installed at {CHP} (run make setup)")
     require(shutil.which("node") is not None, "node is not installed")
-    data = tmp_path_factory.mktemp("mlhub-data")
     public, portal, hub_port, proxy_api = (free_port() for _ in range(4))
-    mode = getattr(request, "param", "process")
     environ = stack_environment(
         {
             "MLHUB_DATA_DIR": str(data),
@@ -117,25 +117,33 @@ def hub(tmp_path_factory, request):
             "MLHUB_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "EXECUTION_MODE": mode,
             "DJANGO_SETTINGS_MODULE": "portal.settings",
-            "HUB_NAME": "mlht",
+            "HUB_NAME": hub_name,
         }
     )
     stack = Stack(environ, log_dir=data / "logs")
-    try:
-        stack.prepare()
-        stack.start()
-    except (StackError, Exception):
-        logs = RunningHub("", "", "", "", stack).logs(80)
-        stack.stop()
-        raise AssertionError(f"the MLHub stack did not start\n{logs}") from None
-    url = environ["MLHUB_PUBLIC_URL"]
     running = RunningHub(
-        url=url,
+        url=environ["MLHUB_PUBLIC_URL"],
         hub_api=f"{environ['MLHUB_HUB_URL']}/hub/api",
-        hub_token=(data / "secrets" / "mlhub_hub_api_token").read_text(),
+        hub_token="",
         admin_token="",
         stack=stack,
     )
-    running.admin_token = running.token_for("admin", ADMIN_PASSWORD)
-    yield running
-    stack.stop()
+    try:
+        stack.prepare()
+        stack.start()
+    except Exception:
+        logs = running.logs(80)
+        stack.stop()
+        raise AssertionError(f"the MLHub stack did not start\n{logs}") from None
+    try:
+        running.hub_token = (data / "secrets" / "mlhub_hub_api_token").read_text()
+        running.admin_token = running.token_for("admin", ADMIN_PASSWORD)
+        yield running
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory):
+    """The stack with local-process workspaces (the embedded default)."""
+    yield from running_stack(tmp_path_factory.mktemp("mlhub-process"), "process")

@@ -27,6 +27,8 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "cpu",
             "memory",
             "gpus",
+            "shm_size",
+            "env",
             "created_at",
             "expires_at",
         ]
@@ -45,12 +47,14 @@ class WorkspaceCreateSerializer(serializers.Serializer):
     cpu = serializers.JSONField(required=False, help_text="cores, e.g. 1.5")
     memory = serializers.JSONField(required=False, help_text='bytes or "512M", "2G"')
     gpus = serializers.JSONField(required=False, help_text='"all", "0,1" or [0, 1]')
+    shm_size = serializers.JSONField(required=False, help_text='shared memory, e.g. "1G"')
+    env = serializers.JSONField(required=False, help_text="environment variables")
     owner = serializers.CharField(
         required=False, help_text="admins only: create the workspace for this user"
     )
 
     def options(self) -> dict:
-        keys = ("image", "cpu", "memory", "gpus")
+        keys = ("image", "cpu", "memory", "gpus", "shm_size", "env")
         return {k: self.validated_data[k] for k in keys if k in self.validated_data}
 
 

@@ -70,7 +70,9 @@ class Workspace(models.Model):
     image = models.CharField(max_length=200)
     cpu = models.FloatField()
     memory = models.BigIntegerField()
-    gpus = models.CharField(max_length=50, blank=True)
+    gpus = models.CharField(max_length=50, blank=True, help_text='"all" or "0,1"')
+    shm_size = models.BigIntegerField(null=True, blank=True)
+    env = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
 
@@ -96,7 +98,13 @@ class Workspace(models.Model):
 
     def user_options(self) -> dict:
         """What the spawner gets (it checks these again against its own limits)."""
-        options = {"image": self.image, "cpu": self.cpu, "memory": format_memory(self.memory)}
-        if self.gpus:
-            options["gpus"] = self.gpus
-        return options
+        return {
+            "image": self.image,
+            "cpu": self.cpu,
+            "memory": format_memory(self.memory),
+            "gpus": self.gpus or None,
+            "shm_size": format_memory(self.shm_size) if self.shm_size else None,
+            "env": self.env,
+            # Epoch seconds, 0 = never: the spawner labels containers with it for cleanup.
+            "expires_at": int(self.expires_at.timestamp()) if self.expires_at else 0,
+        }

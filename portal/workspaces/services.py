@@ -56,6 +56,8 @@ def workspace_create(
                 cpu=resources.cpu,
                 memory=resources.memory,
                 gpus=_gpus_text(resources.gpus),
+                shm_size=resources.shm_size,
+                env=resources.env,
                 created_at=now,
                 expires_at=chosen.expiry_from(now),
             )
