@@ -58,7 +58,7 @@ c.JupyterHub.load_roles = [
     {
         "name": "mlhub-portal",
         "description": "What the MLHub portal needs: manage users and start/stop servers",
-        "scopes": ["admin:users", "servers", "tokens"],
+        "scopes": ["admin:users", "servers"],
         "services": ["portal"],
     }
 ]

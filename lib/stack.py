@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +31,14 @@ SHARED_SECRETS = (
     "MLHUB_OAUTH_CLIENT_SECRET",
     "CONFIGPROXY_AUTH_TOKEN",
 )
+
+
+LISTEN_DEFAULTS = {
+    "MLHUB_PUBLIC_URL": "http://127.0.0.1:8000",
+    "MLHUB_PORTAL_URL": "http://127.0.0.1:8010",
+    "MLHUB_HUB_URL": "http://127.0.0.1:8081",
+    "MLHUB_PROXY_API_URL": "http://127.0.0.1:8082",
+}
 
 
 class StackError(RuntimeError):
@@ -60,6 +69,24 @@ def docker_answers() -> bool:
         return True
     except Exception:  # noqa: BLE001 -- any failure means "no engine to use"
         return False
+
+
+def images_missing(images: list[str]) -> list[str]:
+    import docker
+    from docker.errors import DockerException, ImageNotFound
+
+    try:
+        client = docker.from_env(timeout=5)
+    except DockerException:
+        return images
+    missing = []
+    for image in images:
+        try:
+            client.images.get(image)
+        except ImageNotFound:
+            missing.append(image)
+    client.close()
+    return missing
 
 
 def execution_mode_choose(environ: dict[str, str]) -> tuple[str, str]:
@@ -96,6 +123,7 @@ class Stack:
 
     # Run ----------------------------------------------------------------------------------
     def start(self) -> None:
+        self.check_ports_free()
         portal = urlsplit(self.environ.get("MLHUB_PORTAL_URL", "http://127.0.0.1:8010"))
         self._spawn(
             "portal",
@@ -127,6 +155,18 @@ class Stack:
         self.wait_until_answering(
             f"{public}/hub/api/", "hub behind the proxy", lambda r: "version" in r.text
         )
+
+    def check_ports_free(self) -> None:
+        """Fail with the variable to change when something already listens on a port."""
+        for name, default in LISTEN_DEFAULTS.items():
+            address = urlsplit(self.environ.get(name, default))
+            with socket.socket() as probe:
+                probe.settimeout(0.5)
+                if probe.connect_ex((address.hostname or "127.0.0.1", address.port or 80)) == 0:
+                    raise StackError(
+                        f"something already listens on {address.netloc} ({name}); stop it or "
+                        f"set {name} to another address"
+                    )
 
     def wait_until_answering(
         self, url: str, what: str, ready=lambda response: True, timeout: float = 60
@@ -213,6 +253,13 @@ def main() -> int:
             "\n  Workspaces run as local processes of this user: no isolation, no limits."
             "\n  Fine for a try-out; start a Docker engine for real use."
         )
+    if mode == "local":
+        missing = images_missing(env.workspace_images())
+        if missing:
+            banner += (
+                f"\n  The workspace image {', '.join(missing)} is not on this engine:"
+                " build it with `make workspace-image` before creating workspaces."
+            )
     print(banner, flush=True)
     stack = Stack(environ)
     stack.prepare()
@@ -229,7 +276,6 @@ def main() -> int:
         print("\nStopping MLHub ...", flush=True)
     except StackError as error:
         print(f"MLHub stopped: {error}", file=sys.stderr)
-        stack.stop()
         return 1
     finally:
         stack.stop()

@@ -114,3 +114,17 @@ def test_an_admins_own_workspace_starts(hub):
     assert (
         hub.api().delete(f"{hub.url}/api/v1/workspaces/{response.json()['id']}/").status_code == 204
     )
+
+
+def test_deleting_a_person_removes_their_workspaces_and_hub_account(hub):
+    created = hub.user_create("leaver", "leaver-pass-123")
+    token = hub.token_for("leaver", "leaver-pass-123")
+    workspace = hub.api(token).post(
+        f"{hub.url}/api/v1/workspaces/", json={"name": "last"}, timeout=30
+    )
+    assert workspace.status_code == 201, workspace.text
+    hub.wait_for_state(token, workspace.json()["id"], "running")
+    response = hub.api().delete(f"{hub.url}/api/v1/users/{created['id']}/", timeout=60)
+    assert response.status_code == 204, response.text
+    assert hub.hub_user("leaver") is None
+    assert hub.api().get(f"{hub.url}/api/v1/users/{created['id']}/").status_code == 404

@@ -94,3 +94,22 @@ def test_logout_ends_the_portal_session_then_the_hubs(client, alice):
     assert client.get("/").status_code == 302
     # The hub sends people back here; with no session left the chain stops at the login.
     assert client.get("/accounts/logout/")["Location"] == "/accounts/login/"
+
+
+def test_the_form_refuses_resources_above_the_template(client, alice):
+    client.force_login(alice)
+    response = client.post(
+        "/workspaces/create/", {"name": "big", "template": "default", "cpu": "16"}
+    )
+    assert b"above the maximum" in response.content
+    response = client.post(
+        "/workspaces/create/", {"name": "gpu", "template": "default", "gpus": "0"}
+    )
+    assert b"GPUs are not allowed" in response.content
+    assert not Workspace.objects.exists()
+
+
+def test_the_list_shows_the_resources(client, alice, alices_workspace):
+    client.force_login(alice)
+    page = client.get("/").content.decode()
+    assert "mlhub-workspace:latest" in page and "1G" in page and "none" in page

@@ -1,0 +1,46 @@
+"""Configuration from the environment: secrets from NAME or NAME_FILE, loud failures."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib import env
+
+
+@pytest.mark.parametrize("name", ["mlhub", "a", "ml-1", "x1"])
+def test_valid_hub_names_pass(monkeypatch, name):
+    monkeypatch.setenv("HUB_NAME", name)
+    assert env.hub_name() == name
+
+
+@pytest.mark.parametrize("name", ["", "toolong", "-ab", "ab-", "ML", "a_b"])
+def test_bad_hub_names_fail_loudly(monkeypatch, name):
+    monkeypatch.setenv("HUB_NAME", name)
+    with pytest.raises(env.ConfigError, match="HUB_NAME"):
+        env.hub_name()
+
+
+def test_a_secret_comes_from_its_file(monkeypatch, tmp_path):
+    (tmp_path / "token").write_text("s3cret\n")
+    monkeypatch.delenv("MLHUB_X", raising=False)
+    monkeypatch.setenv("MLHUB_X_FILE", str(tmp_path / "token"))
+    assert env.env_secret("MLHUB_X") == "s3cret"
+
+
+def test_an_unreadable_secret_file_names_the_variable(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLHUB_X", raising=False)
+    monkeypatch.setenv("MLHUB_X_FILE", str(tmp_path / "missing"))
+    with pytest.raises(env.ConfigError, match="MLHUB_X_FILE"):
+        env.env_secret("MLHUB_X")
+
+
+def test_a_bad_boolean_is_an_error_not_false(monkeypatch):
+    monkeypatch.setenv("DEBUG", "maybe")
+    with pytest.raises(env.ConfigError, match="DEBUG"):
+        env.env_bool("DEBUG")
+
+
+def test_an_unknown_execution_mode_is_refused(monkeypatch):
+    monkeypatch.setenv("EXECUTION_MODE", "swarm")
+    with pytest.raises(env.ConfigError, match="local, k8s, process"):
+        env.execution_mode()
