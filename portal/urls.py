@@ -7,7 +7,7 @@ from portal.accounts import views as account_views
 from portal.workspaces import views as workspace_views
 
 urlpatterns = [
-    path("", workspace_views.workspace_list, name="workspace-list"),
+    path("", workspace_views.workspace_list, name="my-workspaces"),
     path("workspaces/create/", workspace_views.workspace_create, name="workspace-create"),
     path(
         "workspaces/<int:pk>/<str:verb>/",

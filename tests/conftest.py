@@ -51,3 +51,7 @@ def api():
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+# One real stack for the whole session, shared by the integration and browser tests.
+from tests.hub_stack import hub  # noqa: E402,F401

@@ -18,9 +18,9 @@ class WorkspaceCreateForm(forms.Form):
         Template.objects.order_by("name"), to_field_name="name", empty_label=None
     )
     image = forms.ChoiceField(required=False, help_text="empty: the template's image")
-    cpu = forms.FloatField(required=False, min_value=0.01, help_text="cores")
+    cpu = forms.FloatField(label="CPU", required=False, min_value=0.01, help_text="cores")
     memory = forms.CharField(required=False, max_length=20, help_text='e.g. "2G"')
-    gpus = forms.CharField(required=False, max_length=50, help_text='"all" or "0,1"')
+    gpus = forms.CharField(label="GPUs", required=False, max_length=50, help_text='"all" or "0,1"')
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -43,7 +43,7 @@ def workspace_create(request):
     form = WorkspaceCreateForm(request.POST)
     if not request.user.is_approved:
         messages.error(request, "Your account is waiting for an administrator's approval.")
-        return redirect("workspace-list")
+        return redirect("my-workspaces")
     if not form.is_valid():
         return workspace_list(request, form)
     try:
@@ -57,7 +57,7 @@ def workspace_create(request):
         messages.error(request, _describe(error))
         return workspace_list(request, form)
     messages.success(request, f"Workspace {workspace.name} is starting.")
-    return redirect("workspace-list")
+    return redirect("my-workspaces")
 
 
 @login_required
@@ -70,7 +70,7 @@ def workspace_action(request, pk: int, verb: str):
         ACTIONS[verb](workspace=workspace)
     except (services.WorkspaceError, HubError) as error:
         messages.error(request, _describe(error))
-    return redirect("workspace-list")
+    return redirect("my-workspaces")
 
 
 def server_not_running(request, rest: str):

@@ -1,0 +1,51 @@
+"""A real Chromium (Debian's, driven by Playwright) against the real stack."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from tests.parts import require
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Keep Chromium quiet and offline apart from the stack under test.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    require(
+        CHROMIUM.exists() and importlib.util.find_spec("playwright") is not None,
+        f"needs Playwright and Debian's Chromium at {CHROMIUM}",
+    )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def context(browser):
+    """A fresh context per test: no cookies shared between people or tests."""
+    context = browser.new_context()
+    context.set_default_timeout(30_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context):
+    return context.new_page()
