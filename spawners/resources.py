@@ -44,6 +44,10 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
+def _cores(value: float) -> str:
+    return f"{_number(value)} core" if value == 1 else f"{_number(value)} cores"
+
+
 def parse_cpu(value: Any) -> float:
     """Cores as a float > 0: 2, 0.5, "1.5", or Kubernetes-style millicores "500m"."""
     text = str(value).strip()
@@ -238,9 +242,7 @@ def resources_from_options(options: dict[str, Any] | None, limits: Limits) -> Wo
 
     cpu = parse_cpu(options["cpu"]) if _given(options, "cpu") else limits.default_cpu
     if cpu > limits.cpu_max:
-        raise ResourceError(
-            f"cpu {_number(cpu)} is above the maximum of {_number(limits.cpu_max)} cores"
-        )
+        raise ResourceError(f"cpu {_number(cpu)} is above the maximum of {_cores(limits.cpu_max)}")
 
     memory = parse_memory(options["memory"]) if _given(options, "memory") else None
     memory = limits.default_memory if memory is None else memory

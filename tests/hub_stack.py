@@ -102,7 +102,7 @@ def portal_login(url: str, username: str, password: str) -> requests.Session:
     return session
 
 
-def running_stack(data, mode: str, hub_name: str = TEST_HUB_NAME):
+def running_stack(data, mode: str, hub_name: str = TEST_HUB_NAME, extra: dict | None = None):
     """Start the stack in ``data`` and yield a RunningHub; stop it afterwards."""
     require(CHP.exists(), f"the Node proxy is not installed at {CHP} (run make setup)")
     require(shutil.which("node") is not None, "node is not installed")
@@ -118,6 +118,7 @@ def running_stack(data, mode: str, hub_name: str = TEST_HUB_NAME):
             "EXECUTION_MODE": mode,
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "HUB_NAME": hub_name,
+            **(extra or {}),
         }
     )
     stack = Stack(environ, log_dir=data / "logs")

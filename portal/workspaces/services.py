@@ -6,6 +6,7 @@ Views, the API, admin actions and tasks call these; they never talk to the hub t
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
@@ -19,6 +20,7 @@ from spawners.resources import ResourceError, resources_from_options, validate_w
 
 log = logging.getLogger(__name__)
 State = Workspace.State
+PROGRESS_ATTEMPTS = 6
 
 
 class WorkspaceError(Exception):
@@ -135,7 +137,17 @@ def workspaces_refresh(*, workspaces: Iterable[Workspace]) -> list[Workspace]:
 
 def workspace_follow_spawn(*, workspace: Workspace) -> Workspace:
     """Wait for a pending spawn to end and record ``running`` or the hub's failure message."""
-    event = hub_client().server_progress(workspace.owner.hub_name, workspace.name)
+    hub = hub_client()
+    for attempt in range(PROGRESS_ATTEMPTS):
+        try:
+            event = hub.server_progress(workspace.owner.hub_name, workspace.name)
+            break
+        except HubError as error:
+            # Right after a failed spawn the hub briefly answers 400 "not starting" while
+            # it cleans up; the failure event follows a moment later.
+            if error.status != 400 or attempt == PROGRESS_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5)
     if event.get("ready"):
         return _save_state(workspace, State.RUNNING, "")
     return _save_state(workspace, State.ERROR, event.get("message") or "Spawn failed")

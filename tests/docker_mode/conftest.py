@@ -12,6 +12,9 @@ from tests.parts import require
 # Its own hub name: the spawner's engine tests remove everything labelled with theirs.
 HUB = "mlhd"
 IMAGE = "mlhub-workspace:latest"
+# Allowed but never built and not pullable: its spawns fail on the engine, which the portal
+# must report.
+MISSING_IMAGE = "127.0.0.1:9/mlhub-missing:never"  # a registry that refuses at once
 
 
 def _remove_everything_of(client: docker.DockerClient, hub_name: str) -> None:
@@ -34,6 +37,11 @@ def docker_hub(tmp_path_factory, docker_client):  # noqa: F811
     require(image_found, f"the image {IMAGE} is not built (make workspace-image)")
     _remove_everything_of(docker_client, HUB)
     try:
-        yield from running_stack(tmp_path_factory.mktemp("mlhub-docker"), "local", HUB)
+        yield from running_stack(
+            tmp_path_factory.mktemp("mlhub-docker"),
+            "local",
+            HUB,
+            {"MLHUB_WORKSPACE_IMAGES": f"{IMAGE},{MISSING_IMAGE}"},
+        )
     finally:
         _remove_everything_of(docker_client, HUB)

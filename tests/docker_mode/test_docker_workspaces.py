@@ -8,7 +8,7 @@ import docker
 import pytest
 
 from spawners.docker_spec import container_name, network_name, volume_name
-from tests.docker_mode.conftest import HUB
+from tests.docker_mode.conftest import HUB, MISSING_IMAGE
 from tests.hub_stack import portal_login
 
 pytestmark = [pytest.mark.docker, pytest.mark.hub]
@@ -191,3 +191,16 @@ def _spawn_failure(session, server_url: str, timeout: float = 30) -> str:
                 return line
         time.sleep(0.3)
     raise AssertionError("the hub never reported the spawn as failed")
+
+
+def test_a_failed_spawn_is_recorded_with_the_hubs_message(docker_hub, docker_client, tokens):
+    api = docker_hub.api(tokens["alice"])
+    response = api.post(
+        f"{docker_hub.url}/api/v1/workspaces/",
+        json={"name": "broken", "image": MISSING_IMAGE},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    workspace = docker_hub.wait_for_state(tokens["alice"], response.json()["id"], "error")
+    assert MISSING_IMAGE in workspace["message"], workspace
+    assert api.delete(f"{docker_hub.url}/api/v1/workspaces/{workspace['id']}/").status_code == 204

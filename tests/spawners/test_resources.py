@@ -1,0 +1,287 @@
+"""spawners.resources: parsing, limits and the user_options shape, against literal values."""
+
+from __future__ import annotations
+
+import pytest
+
+from spawners.resources import (
+    Limits,
+    ResourceError,
+    WorkspaceResources,
+    format_memory,
+    parse_cpu,
+    parse_expires_at,
+    parse_gpus,
+    parse_memory,
+    resources_from_options,
+    validate_workspace_name,
+)
+
+G = 1024**3
+M = 1024**2
+
+LIMITS = Limits(images=("mlhub-workspace:latest", "other:1"), cpu_max=2, memory_max=8 * G)
+GPU_LIMITS = Limits(
+    images=("mlhub-workspace:latest", "other:1"), cpu_max=2, memory_max=8 * G, gpus_max=2
+)
+
+
+def refused(options: dict, limits: Limits = LIMITS) -> str:
+    with pytest.raises(ResourceError) as caught:
+        resources_from_options(options, limits)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["a", "ws1", "my-workspace", "a" + "b" * 29])
+def test_it_accepts_jupyterhub_workspace_names(name):
+    assert validate_workspace_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "1ws", "Ws", "ws_1", "ws.1", "a" * 31, "-ws", "ws 1"])
+def test_it_refuses_bad_workspace_names(name):
+    with pytest.raises(ResourceError, match="not valid"):
+        validate_workspace_name(name)
+
+
+@pytest.mark.parametrize(
+    ("value", "cores"), [("1.5", 1.5), (2, 2.0), (0.5, 0.5), (" 3 ", 3.0), ("500m", 0.5)]
+)
+def test_it_parses_cpu_as_cores(value, cores):
+    assert parse_cpu(value) == cores
+
+
+@pytest.mark.parametrize("value", ["abc", "", None, True, [1], "1.5.2"])
+def test_it_refuses_cpu_that_is_not_a_number(value):
+    with pytest.raises(ResourceError, match="not a number of cores"):
+        parse_cpu(value)
+
+
+@pytest.mark.parametrize("value", [0, -1, "0", "nan", "inf"])
+def test_it_refuses_cpu_not_above_zero(value):
+    with pytest.raises(ResourceError, match="above 0"):
+        parse_cpu(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        (1024, 1024),
+        ("512M", 512 * M),
+        ("2G", 2 * G),
+        ("1.5G", 1536 * M),
+        ("256m", 256 * M),
+        ("1024K", M),
+        ("2GiB", 2 * G),
+        ("512mb", 512 * M),
+        ("1048576", M),
+    ],
+)
+def test_it_parses_memory_in_binary_units_as_docker_does(value, size):
+    assert parse_memory(value) == size
+
+
+@pytest.mark.parametrize("value", ["lots", "2X", "-1G", "", True, "1.5.G", 0])
+def test_it_refuses_memory_that_is_not_a_size(value):
+    with pytest.raises(ResourceError):
+        parse_memory(value)
+
+
+@pytest.mark.parametrize(
+    ("size", "text"), [(512 * M, "512M"), (2 * G, "2G"), (1536 * M, "1536M"), (1000, "1000")]
+)
+def test_it_formats_memory_in_the_largest_exact_unit(size, text):
+    assert format_memory(size) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "gpus"),
+    [
+        ("all", "all"),
+        ("ALL", "all"),
+        ("0,1", ["0", "1"]),
+        ("0", ["0"]),
+        ([0, 1], ["0", "1"]),
+        (["1", " 2"], ["1", "2"]),
+        (None, None),
+        ("", None),
+        (0, None),
+        ([], None),
+    ],
+)
+def test_it_parses_gpus(value, gpus):
+    assert parse_gpus(value) == gpus
+
+
+@pytest.mark.parametrize("value", ["gpu0", "0,,1", "-1", [True], "0,0", 2, 1.5, {"a": 1}])
+def test_it_refuses_malformed_gpus(value):
+    with pytest.raises(ResourceError):
+        parse_gpus(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (None, 0),
+        (0, 0),
+        ("", 0),
+        (1900000000, 1900000000),
+        ("1900000000", 1900000000),
+        ("2030-01-01T00:00:00Z", 1893456000),
+        ("2030-01-01T01:00:00+01:00", 1893456000),
+        ("2030-01-01T00:00:00", 1893456000),
+    ],
+)
+def test_it_reads_expiry_as_epoch_seconds(value, seconds):
+    assert parse_expires_at(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["tomorrow", True, -5])
+def test_it_refuses_an_expiry_that_is_not_a_time(value):
+    with pytest.raises(ResourceError):
+        parse_expires_at(value)
+
+
+def test_it_fills_defaults_from_the_limits():
+    assert resources_from_options({}, LIMITS) == WorkspaceResources(
+        image="mlhub-workspace:latest", cpu=1.0, memory=2 * G, gpus=None, shm_size=None, env={}
+    )
+
+
+def test_limits_defaults_never_exceed_the_maximums():
+    small = Limits(images=("i",), cpu_max=0.5, memory_max=512 * M)
+    assert (small.default_image, small.default_cpu, small.default_memory) == ("i", 0.5, 512 * M)
+
+
+def test_it_refuses_limits_whose_defaults_are_outside_them():
+    with pytest.raises(ResourceError, match="default image"):
+        Limits(images=("a",), cpu_max=1, memory_max=G, default_image="b")
+    with pytest.raises(ResourceError, match="default cpu"):
+        Limits(images=("a",), cpu_max=1, memory_max=G, default_cpu=2)
+    with pytest.raises(ResourceError, match="no workspace image"):
+        Limits(images=(), cpu_max=1, memory_max=G)
+
+
+def test_it_reads_every_resource_from_options():
+    options = {
+        "image": "other:1",
+        "cpu": "1.5",
+        "memory": "1.5G",
+        "gpus": "0,1",
+        "shm_size": "256m",
+        "env": {"MY_VAR": "x"},
+    }
+    assert resources_from_options(options, GPU_LIMITS) == (
+        WorkspaceResources(
+            image="other:1",
+            cpu=1.5,
+            memory=1536 * M,
+            gpus=("0", "1"),
+            shm_size=256 * M,
+            env={"MY_VAR": "x"},
+        )
+    )
+
+
+def test_to_options_is_the_json_user_options_shape():
+    resources = WorkspaceResources(
+        image="mlhub-workspace:latest",
+        cpu=1.5,
+        memory=2 * G,
+        gpus=("0", "1"),
+        shm_size=256 * M,
+        env={"A": "b"},
+    )
+    assert resources.to_options() == {
+        "image": "mlhub-workspace:latest",
+        "cpu": 1.5,
+        "memory": "2G",
+        "gpus": "0,1",
+        "shm_size": "256M",
+        "env": {"A": "b"},
+    }
+
+
+def test_options_round_trip_through_the_check():
+    resources = resources_from_options({"cpu": 2, "memory": "3G", "gpus": [1]}, GPU_LIMITS)
+    assert resources_from_options(resources.to_options(), GPU_LIMITS) == resources
+
+
+def test_it_ignores_keys_it_does_not_know():
+    assert resources_from_options({"expires_at": 5, "profile": "x"}, LIMITS).image == (
+        "mlhub-workspace:latest"
+    )
+
+
+def test_it_refuses_an_image_not_allowed():
+    assert refused({"image": "evil:latest"}) == (
+        "image 'evil:latest' is not allowed; allowed images: mlhub-workspace:latest, other:1"
+    )
+
+
+def test_it_refuses_cpu_above_the_maximum():
+    assert refused({"cpu": 8}) == "cpu 8 is above the maximum of 2 cores"
+
+
+def test_it_says_one_core_in_the_singular():
+    one = Limits(images=("i",), cpu_max=1, memory_max=G)
+    assert refused({"cpu": 1.5}, one) == "cpu 1.5 is above the maximum of 1 core"
+
+
+def test_it_refuses_zero_or_negative_cpu():
+    assert "above 0" in refused({"cpu": 0})
+    assert "above 0" in refused({"cpu": "-1"})
+
+
+def test_it_refuses_memory_above_the_maximum():
+    assert refused({"memory": "16G"}) == "memory 16G is above the maximum of 8G"
+
+
+def test_it_refuses_memory_below_64m():
+    assert refused({"memory": "32M"}) == "memory 32M is below the minimum of 64M"
+
+
+def test_it_refuses_gpus_when_the_hub_allows_none():
+    assert refused({"gpus": "0"}) == "GPUs are not allowed on this hub"
+
+
+def test_it_refuses_more_gpus_than_the_maximum():
+    assert refused({"gpus": "0,1,2"}, GPU_LIMITS) == (
+        "gpus 0,1,2 asks for 3 GPUs, above the maximum of 2"
+    )
+
+
+def test_it_refuses_all_gpus_unless_allowed():
+    assert "'all' is not allowed" in refused({"gpus": "all"}, GPU_LIMITS)
+    allowing = Limits(images=("i",), cpu_max=1, memory_max=G, gpus_max=1, allow_all_gpus=True)
+    assert resources_from_options({"gpus": "all"}, allowing).gpus == "all"
+
+
+def test_it_refuses_malformed_gpus_in_options():
+    assert "not 'all' or device indices" in refused({"gpus": "first"}, GPU_LIMITS)
+
+
+def test_it_refuses_shm_larger_than_memory():
+    assert refused({"memory": "1G", "shm_size": "2G"}) == ("shm_size 2G is above the memory of 1G")
+
+
+@pytest.mark.parametrize("key", ["1ABC", "MY-VAR", "", "A B", "É"])
+def test_it_refuses_env_names_that_are_not_identifiers(key):
+    assert "is not valid" in refused({"env": {key: "x"}})
+
+
+@pytest.mark.parametrize("key", ["JUPYTERHUB_API_TOKEN", "JUPYTERHUB_API_URL", "jupyterhub_user"])
+def test_it_refuses_env_names_reserved_for_the_hub(key):
+    assert refused({"env": {key: "x"}}) == f"env name {key!r} is reserved for the hub"
+
+
+@pytest.mark.parametrize("value", [1, None, ["x"], True])
+def test_it_refuses_env_values_that_are_not_strings(value):
+    assert "must be a string" in refused({"env": {"A": value}})
+
+
+def test_it_refuses_env_that_is_not_an_object():
+    assert refused({"env": ["A=b"]}) == "env must be an object of NAME: value strings"
+
+
+def test_it_refuses_options_that_are_not_an_object():
+    assert refused(["cpu", 1]) == "options must be an object"
