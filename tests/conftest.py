@@ -47,6 +47,23 @@ def mallory(db, django_user_model):
 
 
 @pytest.fixture
+def workspace_of(db):
+    """Make a workspace row directly (no hub involved): ``workspace_of(alice, state=...)``."""
+    from portal.workspaces.models import Template, Workspace
+
+    def make(owner, name: str = "thesis", **fields):
+        defaults = {"image": "mlhub-workspace:latest", "cpu": 1, "memory": 2**30}
+        return Workspace.objects.create(
+            owner=owner,
+            name=name,
+            template=Template.objects.get(name="default"),
+            **{**defaults, **fields},
+        )
+
+    return make
+
+
+@pytest.fixture
 def api():
     from rest_framework.test import APIClient
 

@@ -20,3 +20,23 @@ def docker_client():
     require(client is not None, reason if client is None else "")
     yield client
     client.close()
+
+
+def require_image(client, image: str) -> None:
+    try:
+        client.images.get(image)
+        found = True
+    except docker.errors.ImageNotFound:
+        found = False
+    require(found, f"the image {image} is not built (make workspace-image)")
+
+
+def remove_everything_of(client, hub_name: str) -> None:
+    """Remove the containers, volumes and networks labelled with this hub's origin."""
+    origin = {"label": f"mlhub.origin={hub_name}"}
+    for container in client.containers.list(all=True, filters=origin):
+        container.remove(force=True, v=True)
+    for volume in client.volumes.list(filters=origin):
+        volume.remove(force=True)
+    for network in client.networks.list(filters=origin):
+        network.remove()

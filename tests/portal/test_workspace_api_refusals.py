@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from portal.workspaces.models import Template, Workspace
+from portal.workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def alices_workspace(alice):
-    return Workspace.objects.create(
-        owner=alice,
-        name="thesis",
-        template=Template.objects.get(name="default"),
-        image="mlhub-workspace:latest",
-        cpu=1,
-        memory=2**30,
-    )
+def alices_workspace(alice, workspace_of):
+    return workspace_of(alice)
 
 
 def test_it_needs_authentication(api):

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import docker
 import pytest
-from docker.errors import ImageNotFound
 
 from spawners.docker_spec import (
     container_name,
@@ -26,7 +25,7 @@ from spawners.docker_spec import (
     volume_name,
 )
 from spawners.resources import WorkspaceResources
-from tests.parts import require
+from tests.docker_engine import remove_everything_of, require_image
 
 pytestmark = pytest.mark.docker
 
@@ -75,26 +74,13 @@ class Engine:
         return code == 0, output.decode(errors="replace")
 
 
-def _remove_test_objects(client: docker.DockerClient) -> None:
-    ours = {"label": f"mlhub.origin={HUB}"}
-    for container in client.containers.list(all=True, filters=ours):
-        container.remove(force=True, v=True)
-    for network in client.networks.list(filters=ours):
-        network.remove()
-    for volume in client.volumes.list(filters=ours):
-        volume.remove(force=True)
-
-
 @pytest.fixture
 def engine(docker_client) -> Iterator[Engine]:
     image = os.environ.get("MLHUB_WORKSPACE_IMAGE", "mlhub-workspace:latest")
-    try:
-        docker_client.images.get(image)
-    except ImageNotFound:
-        require(False, f"no image {image}; build it with deploy/scripts/build-workspace-image.sh")
-    _remove_test_objects(docker_client)
+    require_image(docker_client, image)
+    remove_everything_of(docker_client, HUB)
     yield Engine(docker_client, image)
-    _remove_test_objects(docker_client)
+    remove_everything_of(docker_client, HUB)
 
 
 def _wait_until_connects(engine: Engine, client_container, host: str) -> None:
