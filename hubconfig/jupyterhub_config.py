@@ -63,6 +63,25 @@ c.JupyterHub.load_roles = [
     }
 ]
 
+# People start and create workspaces through the portal only (it applies templates, quotas
+# and names); in the hub they may read, open and stop their own servers.
+c.JupyterHub.load_roles.append(
+    {
+        "name": "user",
+        "description": "MLHub users: open and stop their own workspaces; start them in the portal",
+        "scopes": [
+            "read:users!user",
+            "users:activity!user",
+            "read:servers!user",
+            "delete:servers!user",
+            "access:servers!user",
+            "tokens!user",
+        ],
+    }
+)
+# The hub's "not running" page sends people to the portal instead of a start button.
+c.JupyterHub.template_paths = [str(ROOT / "hubconfig" / "templates")]
+
 SPAWNERS = {
     "process": "spawners.process.MLHubProcessSpawner",
     "local": "spawners.docker.MLHubDockerSpawner",

@@ -128,3 +128,24 @@ def test_deleting_a_person_removes_their_workspaces_and_hub_account(hub):
     assert response.status_code == 204, response.text
     assert hub.hub_user("leaver") is None
     assert hub.api().get(f"{hub.url}/api/v1/users/{created['id']}/").status_code == 404
+
+
+def test_people_cannot_start_servers_in_the_hub_behind_the_portals_back(hub, people):
+    browser = portal_login(hub.url, *ALICE)
+    assert browser.get(f"{hub.url}/hub/home", timeout=30).status_code == 200  # hub session
+    response = browser.post(
+        f"{hub.url}/hub/api/users/alice/servers/sneaky",
+        json={"cpu": 2},
+        headers={"X-XSRFToken": browser.cookies.get("_xsrf", path="/hub/") or ""},
+        timeout=30,
+    )
+    assert response.status_code == 403, response.text
+    assert "not authorized" in response.json()["message"]  # the scope, not the XSRF check
+    assert "sneaky" not in hub.hub_user("alice")["servers"]
+
+
+def test_the_hubs_not_running_page_points_to_the_portal(hub, people):
+    browser = portal_login(hub.url, *ALICE)
+    page = browser.get(f"{hub.url}/hub/user/alice/nothing-here/", timeout=30)
+    assert "is not running" in page.text
+    assert 'href="/">My workspaces' in page.text
