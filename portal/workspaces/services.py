@@ -129,7 +129,7 @@ def workspaces_refresh(*, workspaces: Iterable[Workspace]) -> list[Workspace]:
             model = hub.user_get(hub_name) or {}
             servers = model.get("servers") or {}
             for workspace in owned:
-                _apply_hub_server(hub, workspace, servers.get(workspace.name))
+                _apply_hub_server(workspace, servers.get(workspace.name))
     except HubError as error:
         log.warning("Workspace states not refreshed: %s", error)
     return workspaces
@@ -153,7 +153,7 @@ def workspace_follow_spawn(*, workspace: Workspace) -> Workspace:
     return _save_state(workspace, State.ERROR, event.get("message") or "Spawn failed")
 
 
-def _apply_hub_server(hub, workspace: Workspace, server: dict | None) -> None:
+def _apply_hub_server(workspace: Workspace, server: dict | None) -> None:
     if server is None:
         if workspace.state == State.STARTING:
             # The spawn ended without a server: ask the hub why.
