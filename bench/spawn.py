@@ -35,10 +35,11 @@ import docker
 import requests
 
 from spawners.docker_spec import container_name
-from tests.docker_mode.conftest import IMAGE, _remove_everything_of
+from tests.docker_engine import remove_everything_of
 from tests.hub_stack import RunningHub, free_port, portal_login, running_stack
 
 HUB = "mlhb"  # this benchmark's own hub name: labels, containers, networks and volumes
+IMAGE = "mlhub-workspace:latest"
 USER, PASSWORD = "bench", "bench-pass-1234"
 POLL = 0.1  # seconds between polls, the same for A and B
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -97,7 +98,7 @@ def mlhub_once(hub: RunningHub, client: docker.DockerClient, token: str, name: s
         wait_until(lambda: not leftovers(client), 10, "")
     except TimeoutError:
         leaked = leftovers(client)
-        _remove_everything_of(client, HUB)
+        remove_everything_of(client, HUB)
     return {"seconds": total, "create_call": create_call, "host_config": limits, "leaked": leaked}
 
 
@@ -146,7 +147,7 @@ def main() -> None:
     runs = parser.parse_args().runs
     client = docker.from_env(timeout=60)
     client.images.get(IMAGE)  # ImageNotFound: build it first (make workspace-image)
-    _remove_everything_of(client, HUB)
+    remove_everything_of(client, HUB)
     mlhub: list[dict] = []
     baseline: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="mlhub-bench-") as data:
@@ -174,7 +175,7 @@ def main() -> None:
             raise
         finally:
             stack.close()
-            _remove_everything_of(client, HUB)
+            remove_everything_of(client, HUB)
 
     a = summary([r["seconds"] for r in mlhub])
     b = summary([r["seconds"] for r in baseline])
