@@ -1,0 +1,72 @@
+"""The hub's config file, loaded the way JupyterHub loads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from traitlets.config.loader import PyFileConfigLoader
+
+from lib import env
+
+CONFIG = Path(__file__).resolve().parents[2] / "hubconfig" / "jupyterhub_config.py"
+
+
+@pytest.fixture
+def hub_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLHUB_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MLHUB_HUB_API_TOKEN", "token")
+    monkeypatch.delenv("MLHUB_USER_CONFIG", raising=False)
+    monkeypatch.delenv("MLHUB_RESOURCES_DIR", raising=False)
+    monkeypatch.setenv("EXECUTION_MODE", "process")
+    monkeypatch.setenv("HUB_NAME", "mlhub")
+    return tmp_path
+
+
+def load():
+    return PyFileConfigLoader(CONFIG.name, str(CONFIG.parent)).load_config()
+
+
+def test_the_portal_token_has_only_the_scopes_it_uses(hub_env):
+    roles = {role["name"]: role for role in load().JupyterHub.load_roles}
+    assert roles["mlhub-portal"]["scopes"] == ["admin:users", "servers"]
+    assert roles["mlhub-portal"]["services"] == ["portal"]
+    assert not any(s.startswith(("servers", "start:")) for s in roles["user"]["scopes"])
+
+
+def test_one_public_port_with_the_portal_as_default_target(hub_env, monkeypatch):
+    monkeypatch.setenv("MLHUB_PORTAL_URL", "http://127.0.0.1:9010")
+    config = load()
+    assert config.JupyterHub.hub_routespec == "/hub/"
+    assert config.JupyterHub.default_url == "/"
+    assert "--default-target=http://127.0.0.1:9010" in config.ConfigurableHTTPProxy.command
+
+
+def test_docker_mode_listens_where_containers_reach_the_hub(hub_env, monkeypatch):
+    monkeypatch.setenv("EXECUTION_MODE", "local")
+    monkeypatch.setenv("MLHUB_HUB_URL", "http://127.0.0.1:9081")
+    config = load()
+    assert config.JupyterHub.spawner_class == "spawners.docker.MLHubDockerSpawner"
+    assert config.JupyterHub.hub_bind_url == "http://0.0.0.0:9081"
+
+
+def test_the_admins_override_file_is_loaded_last(hub_env):
+    resources = hub_env / "resources"
+    resources.mkdir()
+    (resources / "jupyterhub_user_config.py").write_text(
+        "c.JupyterHub.named_server_limit_per_user = 7\n"
+    )
+    assert load().JupyterHub.named_server_limit_per_user == 7
+
+
+def test_a_bad_hub_name_stops_the_hub(hub_env, monkeypatch):
+    monkeypatch.setenv("HUB_NAME", "Not_A_Name")
+    with pytest.raises(env.ConfigError, match="HUB_NAME"):
+        load()
+
+
+def test_a_missing_portal_token_stops_the_hub(hub_env, monkeypatch):
+    monkeypatch.delenv("MLHUB_HUB_API_TOKEN")
+    monkeypatch.delenv("MLHUB_HUB_API_TOKEN_FILE", raising=False)
+    with pytest.raises(env.ConfigError, match="MLHUB_HUB_API_TOKEN"):
+        load()
