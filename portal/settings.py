@@ -7,6 +7,7 @@ to PostgreSQL. Secrets come from ``NAME`` or ``NAME_FILE``, never from files in 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -38,7 +39,9 @@ OAUTH_CLIENT_ID = env.env_str("MLHUB_OAUTH_CLIENT_ID", "mlhub-hub")
 # The images workspaces may use (the seed's c.Spawner.workspace_images); the hub reads the same.
 WORKSPACE_IMAGES = env.workspace_images()
 
-ALLOWED_HOSTS = [h for h in env.env_str("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+# The public host always; loopback names for the hub's and the tests' direct calls.
+_default_hosts = f"{urlsplit(PUBLIC_URL).hostname},127.0.0.1,localhost"
+ALLOWED_HOSTS = [h for h in env.env_str("ALLOWED_HOSTS", _default_hosts).split(",") if h]
 CSRF_TRUSTED_ORIGINS = [PUBLIC_URL]
 SECURE = PUBLIC_URL.startswith("https://")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE

@@ -44,3 +44,20 @@ def test_an_unknown_execution_mode_is_refused(monkeypatch):
     monkeypatch.setenv("EXECUTION_MODE", "swarm")
     with pytest.raises(env.ConfigError, match="local, k8s, process"):
         env.execution_mode()
+
+
+def test_the_public_host_is_allowed_by_default(monkeypatch):
+    import importlib
+
+    import portal.settings
+
+    monkeypatch.setenv("MLHUB_PUBLIC_URL", "https://hub.example.org")
+    monkeypatch.delenv("ALLOWED_HOSTS", raising=False)
+    monkeypatch.setenv("SECRET_KEY", "x")
+    try:
+        reloaded = importlib.reload(portal.settings)
+        assert reloaded.ALLOWED_HOSTS == ["hub.example.org", "127.0.0.1", "localhost"]
+        assert reloaded.SESSION_COOKIE_SECURE is True
+    finally:
+        monkeypatch.undo()
+        importlib.reload(portal.settings)
