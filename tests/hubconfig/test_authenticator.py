@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from tornado import web
 
 from hubconfig.authenticator import MLHubAuthenticator
+
+
+def run(coroutine):
+    # In a thread of its own: the browser tests' Playwright keeps an event loop running in
+    # this one, where asyncio.run() refuses to start another.
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 def auth_model(**portal_user) -> dict:
@@ -32,17 +40,17 @@ def test_it_talks_to_the_portal_with_our_defaults(authenticator):
 
 
 def test_the_admin_flag_comes_from_the_portal(authenticator):
-    admin = asyncio.run(authenticator.update_auth_model(auth_model(is_admin=True)))
-    person = asyncio.run(authenticator.update_auth_model(auth_model(is_admin=False)))
+    admin = run(authenticator.update_auth_model(auth_model(is_admin=True)))
+    person = run(authenticator.update_auth_model(auth_model(is_admin=False)))
     assert admin["admin"] is True and person["admin"] is False
 
 
 def test_approved_people_are_let_in(authenticator):
-    assert asyncio.run(authenticator.check_allowed("alice", auth_model(approved=True)))
+    assert run(authenticator.check_allowed("alice", auth_model(approved=True)))
 
 
 def test_people_waiting_for_approval_are_told_why(authenticator):
     with pytest.raises(web.HTTPError) as refused:
-        asyncio.run(authenticator.check_allowed("mallory", auth_model(approved=False)))
+        run(authenticator.check_allowed("mallory", auth_model(approved=False)))
     assert refused.value.status_code == 403
     assert "approval" in refused.value.log_message
