@@ -3,10 +3,11 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from portal.accounts import services
 from portal.accounts.models import User
+from portal.admin_deletes import ServiceDeleteMixin
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(ServiceDeleteMixin, DjangoUserAdmin):
     list_display = ["username", "email", "approval", "is_staff", "is_active", "date_joined"]
     list_filter = ["approval", "is_staff", "is_active"]
     search_fields = ["username", "email"]
@@ -15,7 +16,10 @@ class UserAdmin(DjangoUserAdmin):
         ("Approval", {"fields": ["approval", "approved_at"]}),
     ]
     readonly_fields = ["approved_at"]
-    actions = ["approve"]
+    actions = ["approve", "delete_with_resources"]
+
+    def delete_service(self, obj) -> None:
+        services.user_delete(user=obj)
 
     @admin.action(description="Approve the selected people")
     def approve(self, request, queryset):

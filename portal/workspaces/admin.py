@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from portal.admin_deletes import ServiceDeleteMixin
 from portal.hub.client import HubError
 from portal.workspaces import services
 from portal.workspaces.models import Template, Workspace
@@ -20,7 +21,7 @@ class TemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "owner",
@@ -34,8 +35,31 @@ class WorkspaceAdmin(admin.ModelAdmin):
     list_filter = ["state", "template"]
     search_fields = ["name", "owner__username"]
     list_select_related = ["owner", "template"]
-    readonly_fields = ["state", "message"]
-    actions = ["start", "stop"]
+    # Only the expiry is edited here; resources are fixed at creation (API or page), where
+    # they are checked against the template and the hub starts the server.
+    fields = [
+        "owner",
+        "name",
+        "template",
+        "state",
+        "message",
+        "image",
+        "cpu",
+        "memory",
+        "gpus",
+        "shm_size",
+        "env",
+        "created_at",
+        "expires_at",
+    ]
+    readonly_fields = [f for f in fields if f != "expires_at"]
+    actions = ["start", "stop", "delete_with_resources"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # create through the API (owner=...) or the page: both start it
+
+    def delete_service(self, obj) -> None:
+        services.workspace_delete(workspace=obj)
 
     @admin.action(description="Start the selected workspaces")
     def start(self, request, queryset):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hub_stack import portal_login
+from tests.hub_stack import ADMIN_PASSWORD, portal_login
 
 pytestmark = pytest.mark.hub
 
@@ -149,3 +149,22 @@ def test_the_hubs_not_running_page_points_to_the_portal(hub, people):
     page = browser.get(f"{hub.url}/hub/user/alice/nothing-here/", timeout=30)
     assert "is not running" in page.text
     assert 'href="/">My workspaces' in page.text
+
+
+def test_deleting_in_the_django_admin_removes_the_server_from_the_hub(hub, people):
+    created = hub.api(people["bob"]).post(
+        f"{hub.url}/api/v1/workspaces/", json={"name": "scratch"}, timeout=30
+    )
+    assert created.status_code == 201, created.text
+    hub.wait_for_state(people["bob"], created.json()["id"], "running")
+    admin = portal_login(hub.url, "admin", ADMIN_PASSWORD)
+    url = f"{hub.url}/admin/workspaces/workspace/{created.json()['id']}/delete/"
+    admin.get(url, timeout=30)
+    response = admin.post(
+        url,
+        data={"post": "yes", "csrfmiddlewaretoken": admin.cookies["mlhub-portal-csrf"]},
+        headers={"Referer": url},
+        timeout=60,
+    )
+    assert response.status_code == 200 and "deleted successfully" in response.text
+    assert "scratch" not in hub.hub_user("bob")["servers"]
