@@ -27,6 +27,7 @@ from tornado import web
 from traitlets import Bool, Float, Int, List, TraitError, Unicode, Union, default, validate
 
 from spawners import docker_spec
+from spawners.readiness import ReadyWhenListening
 from spawners.resources import (
     Limits,
     ResourceError,
@@ -79,7 +80,7 @@ def _merged(configured: Any, ours: dict[str, Any]) -> Callable[[Any], Any]:
     return merged
 
 
-class MLHubDockerSpawner(DockerSpawner):
+class MLHubDockerSpawner(ReadyWhenListening, DockerSpawner):
     hub_name = Unicode(
         help="""This hub's name (HUB_NAME, 1-5 DNS characters): prefix of every container,
         network and volume, and the value of their `mlhub.origin` label. Default: env HUB_NAME

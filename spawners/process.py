@@ -17,9 +17,10 @@ from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import default
 
 from lib import env
+from spawners.readiness import ReadyWhenListening
 
 
-class MLHubProcessSpawner(SimpleLocalProcessSpawner):
+class MLHubProcessSpawner(ReadyWhenListening, SimpleLocalProcessSpawner):
     @default("home_dir_template")
     def _home_dir_template_default(self) -> str:
         return str(env.data_dir() / "homes" / "{username}")
