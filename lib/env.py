@@ -66,14 +66,18 @@ def data_dir() -> Path:
     return Path(env_str("MLHUB_DATA_DIR", str(ROOT / "data"))).resolve()
 
 
-def hub_name() -> str:
-    """``HUB_NAME``: 1-5 DNS characters, the prefix of everything this hub creates."""
-    name = env_str("HUB_NAME", "mlhub")
-    if not HUB_NAME_PATTERN.match(name):
+def check_hub_name(name: str) -> str:
+    """1-5 DNS characters: the prefix and ``mlhub.origin`` label of all this hub creates."""
+    if not isinstance(name, str) or not HUB_NAME_PATTERN.match(name):
         raise ConfigError(
             f"HUB_NAME={name!r} must be 1-5 lowercase letters, digits or inner hyphens"
         )
     return name
+
+
+def hub_name() -> str:
+    """``HUB_NAME``, default ``mlhub``."""
+    return check_hub_name(env_str("HUB_NAME", "mlhub"))
 
 
 EXECUTION_MODES = ("local", "k8s", "process")

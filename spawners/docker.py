@@ -26,6 +26,7 @@ from jupyterhub.spawner import Spawner
 from tornado import web
 from traitlets import Bool, Float, Int, List, TraitError, Unicode, Union, default, validate
 
+from lib import env
 from spawners import docker_spec
 from spawners.readiness import ReadyWhenListening
 from spawners.resources import (
@@ -137,14 +138,13 @@ class MLHubDockerSpawner(ReadyWhenListening, DockerSpawner):
     @validate("hub_name")
     def _check_hub_name(self, proposal: dict[str, Any]) -> str:
         try:
-            return docker_spec.check_hub_name(proposal["value"])
+            return env.check_hub_name(proposal["value"])
         except ValueError as error:
             raise TraitError(str(error)) from error
 
     @default("workspace_images")
     def _default_workspace_images(self) -> list[str]:
-        raw = os.environ.get("MLHUB_WORKSPACE_IMAGES", "")
-        return [image.strip() for image in raw.split(",") if image.strip()] or [DEFAULT_IMAGE]
+        return env.workspace_images() or [DEFAULT_IMAGE]
 
     @default("cpu_max")
     def _default_cpu_max(self) -> float:

@@ -15,6 +15,7 @@ import hashlib
 import re
 from typing import Any
 
+from lib.env import check_hub_name
 from spawners.resources import WorkspaceResources
 
 LABEL_ORIGIN = "mlhub.origin"
@@ -22,7 +23,6 @@ LABEL_USER = "mlhub.user"
 LABEL_SERVER_NAME = "mlhub.server_name"
 LABEL_EXPIRES_AT = "mlhub.expires_at"
 
-HUB_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,3}[a-z0-9])?$"  # 1-5 DNS characters, as the seed
 # A part kept as typed: lowercase DNS label characters, no "--" (the user/server separator),
 # and not ending like a hashed part (so a user cannot pick another user's hashed name).
 _PLAIN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -30,14 +30,6 @@ _HASHED_SUFFIX = re.compile(r"(^|-)x[0-9a-f]{16}$")
 # hub (5) + "-" + user (25) + "--" + server (30) = 63, the DNS label limit.
 USER_PART_MAX = 25
 SERVER_PART_MAX = 30
-
-
-def check_hub_name(hub_name: str) -> str:
-    if not isinstance(hub_name, str) or not re.match(HUB_NAME_PATTERN, hub_name):
-        raise ValueError(
-            f"HUB_NAME {hub_name!r} must be 1-5 lowercase letters, digits or inner hyphens"
-        )
-    return hub_name
 
 
 def safe_part(text: str, max_length: int) -> str:

@@ -45,10 +45,11 @@ class MLHubProcessSpawner(ReadyWhenListening, SimpleLocalProcessSpawner):
 
     async def start(self):
         if self.user_options:
+            # Names only: env values may be secrets and never go to the log.
             self.log.info(
-                "process mode: %s runs without CPU/memory limits or image (asked: %s)",
+                "process mode: %s runs without limits or image; ignored options: %s",
                 self._log_name,
-                self.user_options,
+                ", ".join(sorted(self.user_options)),
             )
         self.workspace_dir.mkdir(parents=True, exist_ok=True)
         return await super().start()

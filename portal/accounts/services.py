@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 
+from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,7 +24,11 @@ def user_create(
 ) -> User:
     """Create a portal user (the hub learns of them at their first login or workspace)."""
     user = User(username=username, email=email, is_staff=is_staff)
-    user.set_password(password) if password else user.set_unusable_password()
+    if password:
+        validate_password(password, user)  # the site's password rules, as the admin applies
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
     if approved:
         user.approval = User.Approval.APPROVED
         user.approved_at = timezone.now()

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from spawners.resources import Limits, format_memory
+from spawners.resources import Limits, WorkspaceResources, format_memory, parse_gpus
 
 GIB = 1024**3
 
@@ -96,15 +96,19 @@ class Workspace(models.Model):
     def memory_display(self) -> str:
         return format_memory(self.memory)
 
+    def resources(self) -> WorkspaceResources:
+        gpus = parse_gpus(self.gpus)
+        return WorkspaceResources(
+            image=self.image,
+            cpu=self.cpu,
+            memory=self.memory,
+            gpus=tuple(gpus) if isinstance(gpus, list) else gpus,
+            shm_size=self.shm_size,
+            env=self.env,
+        )
+
     def user_options(self) -> dict:
         """What the spawner gets (it checks these again against its own limits)."""
-        return {
-            "image": self.image,
-            "cpu": self.cpu,
-            "memory": format_memory(self.memory),
-            "gpus": self.gpus or None,
-            "shm_size": format_memory(self.shm_size) if self.shm_size else None,
-            "env": self.env,
-            # Epoch seconds, 0 = never: the spawner labels containers with it for cleanup.
-            "expires_at": int(self.expires_at.timestamp()) if self.expires_at else 0,
-        }
+        # Epoch seconds, 0 = never: the spawner labels containers with it for cleanup.
+        expires_at = int(self.expires_at.timestamp()) if self.expires_at else 0
+        return {**self.resources().to_options(), "expires_at": expires_at}

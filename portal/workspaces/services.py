@@ -57,7 +57,7 @@ def workspace_create(
                 image=resources.image,
                 cpu=resources.cpu,
                 memory=resources.memory,
-                gpus=_gpus_text(resources.gpus),
+                gpus=resources.to_options()["gpus"] or "",
                 shm_size=resources.shm_size,
                 env=resources.env,
                 created_at=now,
@@ -186,9 +186,3 @@ def _forget_in_hub(workspace: Workspace) -> None:
         hub_client().server_stop(workspace.owner.hub_name, workspace.name, remove=True)
     except HubError as error:
         log.warning("Could not remove the failed server %s from the hub: %s", workspace, error)
-
-
-def _gpus_text(gpus) -> str:
-    if not gpus:
-        return ""
-    return gpus if isinstance(gpus, str) else ",".join(str(g) for g in gpus)

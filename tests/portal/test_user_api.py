@@ -72,3 +72,12 @@ def test_delete_while_the_hub_is_down_keeps_the_person(api, carol, alice):
 def test_admins_cannot_delete_themselves(api, carol):
     api.force_authenticate(carol)
     assert api.delete(f"/api/v1/users/{carol.pk}/").status_code == 403
+
+
+@pytest.mark.parametrize("password", ["short", "password123", "qwertyuiop"])
+def test_weak_passwords_are_refused_and_nobody_is_created(api, carol, password):
+    api.force_authenticate(carol)
+    response = api.post("/api/v1/users/", {"username": "dave", "password": password}, format="json")
+    assert response.status_code == 400
+    assert response.json()["detail"]
+    assert not User.objects.filter(username="dave").exists()
