@@ -20,7 +20,11 @@ from spawners.resources import ResourceError, resources_from_options, validate_w
 
 log = logging.getLogger(__name__)
 State = Workspace.State
-PROGRESS_ATTEMPTS = 6
+# How long the django-q2 task waits for the hub to settle a spawn's outcome, and to stream it.
+SPAWN_END_PATIENCE = 120
+SPAWN_TIMEOUT = 600
+# A page or API read asks the hub about a spawn without waiting for it.
+READ_PEEK_TIMEOUT = 3
 
 
 class WorkspaceError(Exception):
@@ -135,33 +139,58 @@ def workspaces_refresh(*, workspaces: Iterable[Workspace]) -> list[Workspace]:
     return workspaces
 
 
-def workspace_follow_spawn(*, workspace: Workspace) -> Workspace:
-    """Wait for a pending spawn to end and record ``running`` or the hub's failure message."""
+def workspace_follow_spawn(
+    *, workspace: Workspace, patience: float = SPAWN_END_PATIENCE
+) -> Workspace:
+    """Wait for a pending spawn to end and record ``running``, ``stopped`` or the hub's message.
+
+    The state is left as it is when the hub cannot tell within ``patience`` seconds.
+    """
+    outcome = _spawn_outcome(workspace, patience=patience, read_timeout=SPAWN_TIMEOUT)
+    if outcome is None:
+        return workspace
+    return _save_state(workspace, *outcome)
+
+
+def _spawn_outcome(
+    workspace: Workspace, *, patience: float, read_timeout: float
+) -> tuple[str, str] | None:
+    """How the last spawn ended, as ``(state, message)``; None while the hub cannot tell."""
     hub = hub_client()
-    for attempt in range(PROGRESS_ATTEMPTS):
+    deadline = time.monotonic() + patience
+    while True:
         try:
-            event = hub.server_progress(workspace.owner.hub_name, workspace.name)
+            event = hub.server_progress(
+                workspace.owner.hub_name, workspace.name, timeout=read_timeout
+            )
             break
         except HubError as error:
-            # Right after a failed spawn the hub briefly answers 400 "not starting" while
-            # it cleans up; the failure event follows a moment later.
-            if error.status != 400 or attempt == PROGRESS_ATTEMPTS - 1:
-                raise
+            if error.status == 404:
+                # The hub keeps a server it forgot only when its spawn failed: so it was
+                # stopped (from the hub's own pages, say) before it came up.
+                return State.STOPPED, ""
+            # 400 "not starting": a failed spawn is first stopped and cleaned up (the
+            # container removed), and only then is its failure on record.
+            if error.status != 400 or time.monotonic() >= deadline:
+                log.info("Spawn of %s not settled yet: %s", workspace, error)
+                return None
             time.sleep(0.5)
     if event.get("ready"):
-        return _save_state(workspace, State.RUNNING, "")
-    return _save_state(workspace, State.ERROR, event.get("message") or "Spawn failed")
+        return State.RUNNING, ""
+    return State.ERROR, event.get("message") or "Spawn failed"
 
 
 def _apply_hub_server(workspace: Workspace, server: dict | None) -> None:
+    spawn_ending = server is None or server.get("pending") == "stop"
+    if workspace.state == State.STARTING and spawn_ending:
+        # A spawn that fails is stopped by the hub: ask how it ended, without waiting
+        # long in a page or API request (the django-q2 task waits for the answer).
+        outcome = _spawn_outcome(workspace, patience=0, read_timeout=READ_PEEK_TIMEOUT)
+        if outcome is not None:
+            _save_state(workspace, *outcome)
+        return
     if server is None:
-        if workspace.state == State.STARTING:
-            # The spawn ended without a server: ask the hub why.
-            try:
-                workspace_follow_spawn(workspace=workspace)
-            except HubError:
-                _save_state(workspace, State.STOPPED, "")
-        elif workspace.state in (State.RUNNING, State.STOPPING):
+        if workspace.state in (State.RUNNING, State.STOPPING):
             _save_state(workspace, State.STOPPED, "")
         return
     if server.get("ready"):
