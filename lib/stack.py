@@ -6,6 +6,7 @@ stack on free ports. No Django here: the portal runs as its own processes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -197,18 +198,23 @@ class Stack:
             self.stop()
 
     def stop(self, timeout: float = 15) -> None:
-        # The hub first: it stops the workspaces and the proxy it started.
+        # Only each leader is signalled: it stops its own children (the hub its proxy and
+        # workspaces, gunicorn its workers). Signalling a whole group at once leaves the
+        # django-q2 cluster waiting forever for workers that are already gone.
         for name in ("hub", "tasks", "portal"):
             process = self.processes.get(name)
             if process and process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                process.terminate()
         deadline = time.monotonic() + timeout
         for process in self.processes.values():
             try:
                 process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                pass
+            # Whatever is left of the group, the leader included, gets no second chance.
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            process.wait()
         self.processes.clear()
         for log in self._logs:
             log.close()
