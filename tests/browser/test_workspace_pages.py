@@ -10,11 +10,12 @@ from playwright.sync_api import Page, Request, expect
 
 pytestmark = pytest.mark.browser
 
-ERIN, FRANK, GRACE, HEIDI = (
+ERIN, FRANK, GRACE, HEIDI, IVAN = (
     ("erin", "erin-pass-1234"),
     ("frank", "frank-pass-1234"),
     ("grace", "grace-pass-1234"),
     ("heidi", "heidi-pass-1234"),
+    ("ivan", "ivan-pass-1234"),
 )
 SCREENSHOT = "/tmp/mlhub-workspaces.png"
 
@@ -122,6 +123,24 @@ def test_logging_out_ends_both_the_portal_and_the_hub_sessions(hub, page, person
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/o/authorize/"))
     expect(page.locator("#id_username")).to_be_visible()
     expect(page.locator("#login_widget")).to_have_count(0)
+
+
+@pytest.mark.parametrize("person", [IVAN], indirect=True)
+def test_logging_out_in_the_hub_asks_before_ending_the_portal_session(hub, page, person):
+    username, password, _ = person
+    log_in(page, hub, username, password)
+    page.goto(f"{hub.url}/hub/home")
+    expect(page.locator("#login_widget")).to_contain_text(username)
+
+    page.goto(f"{hub.url}/hub/logout")  # where JupyterLab's File > Log Out goes
+    expect(page).to_have_url(f"{hub.url}/accounts/logout/")
+    expect(page.locator("h1")).to_have_text("Log out of MLHub?")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log out of MLHub").click()
+    expect(page).to_have_url(re.compile(r"/accounts/login/$"))
+
+    page.goto(f"{hub.url}/")
+    expect(page).to_have_url(f"{hub.url}/accounts/login/?next=/")
 
 
 def test_a_person_waiting_for_approval_sees_why_and_no_create_form(hub, page):

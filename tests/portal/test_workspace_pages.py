@@ -88,6 +88,16 @@ def test_logout_ends_the_portal_session_then_the_hubs(client, alice):
     assert client.get("/accounts/logout/")["Location"] == "/accounts/login/"
 
 
+def test_a_get_to_logout_asks_and_ends_no_session(client, alice):
+    # What a link or an image on another site would do: the session survives.
+    client.force_login(alice)
+    response = client.get("/accounts/logout/")
+    assert response.status_code == 200
+    assert b"Log out of MLHub?" in response.content
+    assert b'method="post"' in response.content
+    assert client.get("/").status_code == 200
+
+
 def test_the_form_refuses_resources_above_the_template(client, alice):
     client.force_login(alice)
     response = client.post(
