@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from portal.accounts.models import User
 from portal.hub.client import hub_client
-from portal.workspaces.services import workspace_delete
+from portal.workspaces.services import workspaces_delete
 
 
 def user_create(
@@ -50,8 +50,7 @@ def user_delete(*, user: User) -> None:
     If the hub cannot be reached, nothing is deleted: the portal must not forget people
     whose workspaces are still running.
     """
-    for workspace in user.workspaces.all():
-        workspace_delete(workspace=workspace)
+    workspaces_delete(workspaces=user.workspaces.select_related("owner"))
     hub_client().user_delete(user.hub_name)
     with transaction.atomic():
         user.delete()

@@ -57,9 +57,11 @@ class HubClient:
         return response
 
     # Users -------------------------------------------------------------------------------
-    def user_get(self, name: str) -> dict[str, Any] | None:
-        """The user model with its active servers, or None when the hub has no such user."""
-        response = self._request("GET", f"/users/{_q(name)}", ok=(200, 404))
+    def user_get(self, name: str, *, with_stopped: bool = False) -> dict[str, Any] | None:
+        """The user model with its active servers (``with_stopped``: every server the hub
+        still keeps), or None when the hub has no such user."""
+        params = {"include_stopped_servers": "1"} if with_stopped else None
+        response = self._request("GET", f"/users/{_q(name)}", ok=(200, 404), params=params)
         return None if response.status_code == 404 else response.json()
 
     def user_ensure(self, name: str) -> None:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from portal.accounts.models import User
-from portal.hub.client import HubError, hub_client
+from portal.hub.client import HubClient, HubError, hub_client
 from portal.workspaces.models import Template, Workspace
 from spawners.resources import ResourceError, resources_from_options, validate_workspace_name
 
@@ -25,6 +25,8 @@ SPAWN_END_PATIENCE = 120
 SPAWN_TIMEOUT = 600
 # A page or API read asks the hub about a spawn without waiting for it.
 READ_PEEK_TIMEOUT = 3
+# How long a delete waits for the hub to remove containers, volumes and networks.
+REMOVE_PATIENCE = 20
 
 
 class WorkspaceError(Exception):
@@ -110,12 +112,40 @@ def workspace_stop(*, workspace: Workspace) -> Workspace:
 
 
 def workspace_delete(*, workspace: Workspace) -> None:
-    """Stop and remove the server and its resources in the hub, then forget the workspace.
+    workspaces_delete(workspaces=[workspace])
 
-    When the hub cannot be reached the row stays, so nothing is lost track of.
+
+def workspaces_delete(*, workspaces: Iterable[Workspace]) -> None:
+    """Remove the servers and their resources in the hub, then forget the workspaces.
+
+    The hub answers before it has removed a server's container, volume and network, so
+    this waits until it no longer lists them: when it returns, they are gone. When the hub
+    cannot be reached or is not done in time, the rows stay, so nothing is lost track of.
     """
-    hub_client().server_stop(workspace.owner.hub_name, workspace.name, remove=True)
-    workspace.delete()
+    workspaces = list(workspaces)
+    hub = hub_client()
+    for workspace in workspaces:
+        hub.server_stop(workspace.owner.hub_name, workspace.name, remove=True)
+    _wait_until_removed(hub, workspaces)
+    for workspace in workspaces:
+        workspace.delete()
+
+
+def _wait_until_removed(hub: HubClient, workspaces: list[Workspace]) -> None:
+    deadline = time.monotonic() + REMOVE_PATIENCE
+    remaining = {(w.owner.hub_name, w.name) for w in workspaces}
+    while True:
+        for owner in {owner for owner, _ in remaining}:
+            kept = set((hub.user_get(owner, with_stopped=True) or {}).get("servers") or {})
+            remaining = {(who, name) for who, name in remaining if who != owner or name in kept}
+        if not remaining:
+            return
+        if time.monotonic() >= deadline:
+            names = ", ".join(sorted(f"{owner}/{name}" for owner, name in remaining))
+            raise HubError(
+                503, f"JupyterHub has not finished removing {names}; try deleting again soon"
+            )
+        time.sleep(0.25)
 
 
 def workspaces_refresh(*, workspaces: Iterable[Workspace]) -> list[Workspace]:
