@@ -34,7 +34,7 @@ from pathlib import Path
 import docker
 import requests
 
-from spawners.docker_spec import container_name
+from spawners.docker_spec import LABEL_ORIGIN, container_name
 from tests.docker_engine import remove_everything_of
 from tests.hub_stack import RunningHub, free_port, portal_login, running_stack
 
@@ -53,12 +53,11 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(POLL)
 
 
-def leftovers(client: docker.DockerClient, containers_only: bool = False) -> list[str]:
-    """Names of this hub's containers (and networks and volumes) still on the engine."""
-    origin = {"label": f"mlhub.origin={HUB}"}
+def leftovers(client: docker.DockerClient) -> list[str]:
+    """Names of this hub's containers, networks and volumes still on the engine."""
+    origin = {"label": f"{LABEL_ORIGIN}={HUB}"}
     found = client.containers.list(all=True, filters=origin)
-    if not containers_only:
-        found += client.networks.list(filters=origin) + client.volumes.list(filters=origin)
+    found += client.networks.list(filters=origin) + client.volumes.list(filters=origin)
     return [item.name for item in found]
 
 
@@ -88,16 +87,11 @@ def mlhub_once(hub: RunningHub, client: docker.DockerClient, token: str, name: s
         f"{hub.url}/api/v1/workspaces/{created.json()['id']}/", timeout=120
     )
     assert deleted.status_code == 204, deleted.text
-    wait_until(
-        lambda: not leftovers(client, containers_only=True), 60, "the workspace's container stayed"
-    )
-    # The delete should also remove its volume and (the last workspace) the user's network.
-    # When it does not, remove them here and record it, so every run starts from nothing.
-    leaked: list[str] = []
-    try:
-        wait_until(lambda: not leftovers(client), 10, "")
-    except TimeoutError:
-        leaked = leftovers(client)
+    # The 204 comes once the hub has removed the container, the volume and (the last
+    # workspace) the user's network. Anything left is recorded and removed here, so every
+    # run starts from nothing.
+    leaked = leftovers(client)
+    if leaked:
         remove_everything_of(client, HUB)
     return {"seconds": total, "create_call": create_call, "host_config": limits, "leaked": leaked}
 
@@ -116,7 +110,7 @@ def baseline_once(client: docker.DockerClient, limits: dict) -> dict:
         mem_limit=limits["Memory"] or None,
         memswap_limit=limits["MemorySwap"] or None,
         ports={"8888/tcp": ("127.0.0.1", port)},
-        labels={"mlhub.origin": HUB, "mlhub.bench": "baseline"},
+        labels={LABEL_ORIGIN: HUB, "mlhub.bench": "baseline"},
     )
 
     def answers() -> bool:

@@ -90,27 +90,36 @@ def execution_mode() -> str:
     return mode
 
 
-def _url(name: str, default: str) -> str:
-    return env_str(name, default).rstrip("/")
+# Where each part listens by default (and so the addresses `make run` uses).
+ADDRESS_DEFAULTS = {
+    "MLHUB_PUBLIC_URL": "http://127.0.0.1:8000",
+    "MLHUB_PORTAL_URL": "http://127.0.0.1:8010",
+    "MLHUB_HUB_URL": "http://127.0.0.1:8081",
+    "MLHUB_PROXY_API_URL": "http://127.0.0.1:8082",
+}
+
+
+def _url(name: str) -> str:
+    return env_str(name, ADDRESS_DEFAULTS[name]).rstrip("/")
 
 
 def public_url() -> str:
     """The one public address people type (the proxy, or nginx in front of it)."""
-    return _url("MLHUB_PUBLIC_URL", "http://127.0.0.1:8000")
+    return _url("MLHUB_PUBLIC_URL")
 
 
 def portal_url() -> str:
     """Where the portal listens; only the proxy and the hub talk to it directly."""
-    return _url("MLHUB_PORTAL_URL", "http://127.0.0.1:8010")
+    return _url("MLHUB_PORTAL_URL")
 
 
 def hub_url() -> str:
     """Where the hub listens (its API lives under ``/hub/api``)."""
-    return _url("MLHUB_HUB_URL", "http://127.0.0.1:8081")
+    return _url("MLHUB_HUB_URL")
 
 
 def proxy_api_url() -> str:
-    return _url("MLHUB_PROXY_API_URL", "http://127.0.0.1:8082")
+    return _url("MLHUB_PROXY_API_URL")
 
 
 def workspace_images() -> list[str]:

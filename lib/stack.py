@@ -34,14 +34,6 @@ SHARED_SECRETS = (
 )
 
 
-LISTEN_DEFAULTS = {
-    "MLHUB_PUBLIC_URL": "http://127.0.0.1:8000",
-    "MLHUB_PORTAL_URL": "http://127.0.0.1:8010",
-    "MLHUB_HUB_URL": "http://127.0.0.1:8081",
-    "MLHUB_PROXY_API_URL": "http://127.0.0.1:8082",
-}
-
-
 class StackError(RuntimeError):
     pass
 
@@ -125,7 +117,7 @@ class Stack:
     # Run ----------------------------------------------------------------------------------
     def start(self) -> None:
         self.check_ports_free()
-        portal = urlsplit(self.environ.get("MLHUB_PORTAL_URL", "http://127.0.0.1:8010"))
+        portal = urlsplit(self.address("MLHUB_PORTAL_URL"))
         self._spawn(
             "portal",
             [
@@ -151,16 +143,20 @@ class Stack:
             cwd=hub_dir,
         )
         self.wait_until_answering(f"{portal.scheme}://{portal.netloc}/accounts/login/", "portal")
-        public = self.environ.get("MLHUB_PUBLIC_URL", "http://127.0.0.1:8000")
+        public = self.address("MLHUB_PUBLIC_URL")
         # Until the hub adds its route the proxy sends /hub/ to the portal: wait for the hub.
         self.wait_until_answering(
             f"{public}/hub/api/", "hub behind the proxy", lambda r: "version" in r.text
         )
 
+    def address(self, name: str) -> str:
+        """One of the ``env.ADDRESS_DEFAULTS`` URLs as this stack's environment sets it."""
+        return self.environ.get(name, env.ADDRESS_DEFAULTS[name])
+
     def check_ports_free(self) -> None:
         """Fail with the variable to change when something already listens on a port."""
-        for name, default in LISTEN_DEFAULTS.items():
-            address = urlsplit(self.environ.get(name, default))
+        for name in env.ADDRESS_DEFAULTS:
+            address = urlsplit(self.address(name))
             with socket.socket() as probe:
                 probe.settimeout(0.5)
                 if probe.connect_ex((address.hostname or "127.0.0.1", address.port or 80)) == 0:
@@ -273,8 +269,7 @@ def main() -> int:
     try:
         stack.start()
         print(
-            f"MLHub is up: {environ.get('MLHUB_PUBLIC_URL', 'http://127.0.0.1:8000')}"
-            "  (Ctrl-C stops everything)",
+            f"MLHub is up: {stack.address('MLHUB_PUBLIC_URL')}  (Ctrl-C stops everything)",
             flush=True,
         )
         stack.watch()

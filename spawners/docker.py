@@ -133,7 +133,7 @@ class MLHubDockerSpawner(ReadyWhenListening, DockerSpawner):
 
     @default("hub_name")
     def _default_hub_name(self) -> str:
-        return os.environ.get("HUB_NAME", "").strip() or "mlhub"
+        return env.hub_name()
 
     @validate("hub_name")
     def _check_hub_name(self, proposal: dict[str, Any]) -> str:
@@ -164,11 +164,11 @@ class MLHubDockerSpawner(ReadyWhenListening, DockerSpawner):
 
     @default("gpus_max")
     def _default_gpus_max(self) -> int:
-        return _from_env("MLHUB_GPUS_MAX", int, 0)
+        return env.env_int("MLHUB_GPUS_MAX", 0)
 
     @default("allow_all_gpus")
     def _default_allow_all_gpus(self) -> bool:
-        return os.environ.get("MLHUB_ALLOW_ALL_GPUS", "").lower() in ("1", "true", "yes")
+        return env.env_bool("MLHUB_ALLOW_ALL_GPUS")
 
     # Upstream traits with MLHub defaults.
     @default("image")

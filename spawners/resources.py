@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -203,6 +203,10 @@ class WorkspaceResources:
             "shm_size": None if self.shm_size is None else format_memory(self.shm_size),
             "env": dict(self.env),
         }
+
+
+# The user_options keys that are resources, in the order pages and the API show them.
+RESOURCE_OPTIONS = tuple(f.name for f in fields(WorkspaceResources))
 
 
 def _given(options: dict[str, Any], key: str) -> bool:

@@ -6,6 +6,7 @@ import docker
 import pytest
 from docker.errors import DockerException
 
+from spawners.docker_spec import LABEL_ORIGIN
 from tests.parts import require
 
 
@@ -33,7 +34,7 @@ def require_image(client, image: str) -> None:
 
 def remove_everything_of(client, hub_name: str) -> None:
     """Remove the containers, volumes and networks labelled with this hub's origin."""
-    origin = {"label": f"mlhub.origin={hub_name}"}
+    origin = {"label": f"{LABEL_ORIGIN}={hub_name}"}
     for container in client.containers.list(all=True, filters=origin):
         container.remove(force=True, v=True)
     for volume in client.volumes.list(filters=origin):

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from portal.accounts.models import User
 from portal.workspaces.models import Workspace
+from spawners.resources import RESOURCE_OPTIONS
 
 
 class WorkspaceSerializer(serializers.ModelSerializer):
@@ -23,12 +24,7 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "state",
             "message",
             "url",
-            "image",
-            "cpu",
-            "memory",
-            "gpus",
-            "shm_size",
-            "env",
+            *RESOURCE_OPTIONS,
             "created_at",
             "expires_at",
         ]
@@ -54,8 +50,8 @@ class WorkspaceCreateSerializer(serializers.Serializer):
     )
 
     def options(self) -> dict:
-        keys = ("image", "cpu", "memory", "gpus", "shm_size", "env")
-        return {k: self.validated_data[k] for k in keys if k in self.validated_data}
+        data = self.validated_data
+        return {key: data[key] for key in RESOURCE_OPTIONS if key in data}
 
 
 class UserSerializer(serializers.ModelSerializer):

@@ -4,6 +4,7 @@ from portal.admin_deletes import ServiceDeleteMixin
 from portal.hub.client import HubError
 from portal.workspaces import services
 from portal.workspaces.models import Template, Workspace
+from spawners.resources import RESOURCE_OPTIONS
 
 
 @admin.register(Template)
@@ -43,12 +44,7 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         "template",
         "state",
         "message",
-        "image",
-        "cpu",
-        "memory",
-        "gpus",
-        "shm_size",
-        "env",
+        *RESOURCE_OPTIONS,
         "created_at",
         "expires_at",
     ]

@@ -196,8 +196,8 @@ def _spawn_outcome(
             break
         except HubError as error:
             if error.status == 404:
-                # The hub keeps a server it forgot only when its spawn failed: so it was
-                # stopped (from the hub's own pages, say) before it came up.
+                # The hub drops a stopped server unless its spawn failed (it keeps those
+                # for their message): this one was stopped before it came up.
                 return State.STOPPED, ""
             # 400 "not starting": a failed spawn is first stopped and cleaned up (the
             # container removed), and only then is its failure on record.

@@ -34,11 +34,14 @@ def test_the_bulk_delete_goes_through_the_service(admin_client, alice, workspace
     workspace = workspace_of(alice)
     response = admin_client.get("/admin/workspaces/workspace/")
     assert b'value="delete_selected"' not in response.content
-    admin_client.post(
+    response = admin_client.post(
         "/admin/workspaces/workspace/",
         {"action": "delete_with_resources", "_selected_action": [workspace.pk]},
+        follow=True,
     )
     assert Workspace.objects.filter(pk=workspace.pk).exists()  # the hub is down
+    texts = [str(m) for m in response.context["messages"]]
+    assert any("was not deleted" in t for t in texts), texts
 
 
 def test_deleting_a_person_while_the_hub_is_down_keeps_them(admin_client, alice):
