@@ -23,6 +23,76 @@ ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # The hub's own variables (API token, URLs) must not be set or shadowed by the user.
 RESERVED_ENV_PREFIX = "JUPYTERHUB_"
 
+# Workspace environment variables (`env`), documented in docs/configuration.md. The bounds keep
+# one request from filling the portal's and the hub's databases (both store user_options) and
+# stay well inside what Linux takes at exec: one "NAME=value" of at most 128 KiB
+# (MAX_ARG_STRLEN), all of argv and environ together about 2 MiB by default, the hub's own
+# variables included. Past them Docker or the kernel would fail with a raw error.
+ENV_NAME_MAX = 128  # characters (names are ASCII); real names are far shorter
+ENV_VALUE_MAX = 32 * 1024  # UTF-8 bytes per value: a PEM key or certificate chain fits
+ENV_COUNT_MAX = 64  # variables per workspace
+ENV_TOTAL_MAX = 128 * 1024  # UTF-8 bytes of all "NAME=value" together
+# Values are text: NUL cannot be passed to a process at all (C strings end there) and other
+# control characters are invisible mistakes or terminal escapes. Multi-line values (PEM keys)
+# are legitimate, so tab and newline are allowed; CR, DEL and the C1 controls are not.
+_ENV_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_ENV_SURROGATE = re.compile(r"[\ud800-\udfff]")  # JSON "\ud800" decodes to one: not UTF-8
+
+# Reserved names, refused whatever their case. Why: the hub's and the spawner's variables must
+# not be shadowed, the image's are what the server needs to start, and the rest change which code
+# the workspace loads or who it runs as (an image whose entrypoint starts as root, like the
+# jupyter/docker-stacks ones, would hand them to a root process). The hub's own variables win
+# over the user's anyway; refusing them up front says so with a 400 instead of a broken start.
+_SET_BY_HUB = "set by the hub or the image"
+_LOADS_CODE = "it changes which code the workspace loads"
+_IDENTITY = "it changes the workspace's user or rights"
+RESERVED_ENV_PREFIXES = {
+    RESERVED_ENV_PREFIX: _SET_BY_HUB,  # Spawner.get_env: API token, URLs, OAuth, server name
+    "JPY_": _SET_BY_HUB,  # JPY_API_TOKEN (Spawner.get_env), JPY_SESSION_NAME
+    # jupyter_core/jupyter_server read JUPYTER_* (config and data paths, JUPYTER_TOKEN,
+    # JUPYTER_PORT, JUPYTER_GATEWAY_URL, JUPYTER_SERVER_ALLOW_UNAUTHENTICATED_ACCESS, ...);
+    # dockerspawner sets JUPYTER_IMAGE_SPEC.
+    "JUPYTER_": "it configures the Jupyter server",
+    "MLHUB_": "MLHub's own settings",
+}
+RESERVED_ENV_NAMES = {
+    # deploy/workspace/Dockerfile's ENV
+    "PATH": _SET_BY_HUB,
+    "HOME": _SET_BY_HUB,
+    "SHELL": _SET_BY_HUB,
+    "LANG": _SET_BY_HUB,
+    "LC_ALL": _SET_BY_HUB,
+    "DEBIAN_FRONTEND": _SET_BY_HUB,
+    # Spawner.get_env (MLHub's Docker spawner sets CPU_LIMIT and MEM_LIMIT itself)
+    "MEM_LIMIT": _SET_BY_HUB,
+    "MEM_GUARANTEE": _SET_BY_HUB,
+    "CPU_LIMIT": _SET_BY_HUB,
+    "CPU_GUARANTEE": _SET_BY_HUB,
+    # LocalProcessSpawner (process mode): env_keep and user_env
+    "USER": _SET_BY_HUB,
+    "VIRTUAL_ENV": _SET_BY_HUB,
+    "CONDA_DEFAULT_ENV": _SET_BY_HUB,
+    "CONDA_ROOT": _SET_BY_HUB,
+    # who the workspace runs as: getpass reads LOGNAME first; dockerspawner's SystemUserSpawner
+    # and docker-stacks' start.sh use NB_*, USER_ID and GRANT_SUDO
+    "LOGNAME": _IDENTITY,
+    "NB_USER": _IDENTITY,
+    "NB_UID": _IDENTITY,
+    "NB_GID": _IDENTITY,
+    "USER_ID": _IDENTITY,
+    "GRANT_SUDO": _IDENTITY,
+    # code loaded by the dynamic linker, Python or bash before anything the user runs.
+    # PYTHONSAFEPATH is not here: it only removes a directory from sys.path.
+    "LD_PRELOAD": _LOADS_CODE,
+    "LD_LIBRARY_PATH": _LOADS_CODE,
+    "LD_AUDIT": _LOADS_CODE,
+    "PYTHONPATH": _LOADS_CODE,
+    "PYTHONHOME": _LOADS_CODE,
+    "PYTHONSTARTUP": _LOADS_CODE,
+    "PYTHONUSERBASE": _LOADS_CODE,
+    "BASH_ENV": _LOADS_CODE,
+}
+
 MIN_MEMORY = 64 * 1024**2
 # Docker reads memory sizes in binary units (go-units RAMInBytes): 1k = 1024 bytes.
 _MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -213,18 +283,60 @@ def _given(options: dict[str, Any], key: str) -> bool:
     return options.get(key) not in (None, "")
 
 
+def _reserved_env(name: str) -> str | None:
+    """Why `name` is reserved (case-insensitive), or None."""
+    upper = name.upper()
+    if upper in RESERVED_ENV_NAMES:
+        return RESERVED_ENV_NAMES[upper]
+    for prefix, reason in RESERVED_ENV_PREFIXES.items():
+        if upper.startswith(prefix):
+            return reason
+    return None
+
+
 def _check_env(env: Any) -> dict[str, str]:
+    """`env` as {NAME: value}, or raise. Messages never quote a value: it may be a secret."""
     if env in (None, ""):
         return {}
     if not isinstance(env, dict):
         raise ResourceError("env must be an object of NAME: value strings")
+    if len(env) > ENV_COUNT_MAX:
+        raise ResourceError(f"env has {len(env)} variables, above the maximum of {ENV_COUNT_MAX}")
+    total = 0
     for key, value in env.items():
-        if not isinstance(key, str) or not re.match(ENV_NAME_PATTERN, key):
+        if isinstance(key, str) and len(key) > ENV_NAME_MAX:
+            raise ResourceError(
+                f"env name {key[:20]!r}... is {len(key)} characters long, above the "
+                f"maximum of {ENV_NAME_MAX}"
+            )
+        # fullmatch: "$" alone would let a trailing newline through.
+        if not isinstance(key, str) or not re.fullmatch(ENV_NAME_PATTERN, key):
             raise ResourceError(f"env name {key!r} is not valid: use letters, digits and _")
-        if key.upper().startswith(RESERVED_ENV_PREFIX):
-            raise ResourceError(f"env name {key!r} is reserved for the hub")
+        reason = _reserved_env(key)
+        if reason:
+            raise ResourceError(
+                f"env name {key!r} is reserved ({reason}); see docs/configuration.md"
+            )
         if not isinstance(value, str):
             raise ResourceError(f"env {key} must be a string, not {type(value).__name__}")
+        if _ENV_SURROGATE.search(value):
+            raise ResourceError(f"env {key} is not valid text: it holds a lone UTF-16 surrogate")
+        control = _ENV_CONTROL.search(value)
+        if control:
+            raise ResourceError(
+                f"env {key} contains the control character U+{ord(control.group()):04X}; "
+                "values may hold tab and newline but no other control characters"
+            )
+        size = len(value.encode())
+        if size > ENV_VALUE_MAX:
+            raise ResourceError(
+                f"env {key} is {size} bytes long, above the maximum of {ENV_VALUE_MAX} bytes"
+            )
+        total += len(key) + 1 + size  # as the process gets it: NAME=value
+    if total > ENV_TOTAL_MAX:
+        raise ResourceError(
+            f"env is {total} bytes in all (NAME=value), above the maximum of {ENV_TOTAL_MAX} bytes"
+        )
     return dict(env)
 
 

@@ -111,3 +111,108 @@ def test_unknown_api_paths_are_json_404s(api):
     response = api.get("/api/v1/nothing-here/")
     assert response.status_code == 404
     assert "No API endpoint" in response.json()["detail"]
+
+
+RESERVED = "see docs/configuration.md"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"PATH": "/tmp"},
+            f"env name 'PATH' is reserved (set by the hub or the image); {RESERVED}",
+        ),
+        (
+            {"jupyterhub_api_token": "x"},
+            "env name 'jupyterhub_api_token' is reserved (set by the hub or the image); "
+            f"{RESERVED}",
+        ),
+        (
+            {"JUPYTER_TOKEN": "x"},
+            f"env name 'JUPYTER_TOKEN' is reserved (it configures the Jupyter server); {RESERVED}",
+        ),
+        (
+            {"MLHUB_HUB_API_TOKEN": "x"},
+            f"env name 'MLHUB_HUB_API_TOKEN' is reserved (MLHub's own settings); {RESERVED}",
+        ),
+        (
+            {"LD_PRELOAD": "/tmp/x.so"},
+            f"env name 'LD_PRELOAD' is reserved (it changes which code the workspace loads); "
+            f"{RESERVED}",
+        ),
+        ({"MY-VAR": "x"}, "env name 'MY-VAR' is not valid: use letters, digits and _"),
+        (
+            {"A" * 129: "x"},
+            "env name 'AAAAAAAAAAAAAAAAAAAA'... is 129 characters long, above the maximum of 128",
+        ),
+        (
+            {"BIG": "x" * 32769},
+            "env BIG is 32769 bytes long, above the maximum of 32768 bytes",
+        ),
+        (
+            {f"V{i}": "x" for i in range(65)},
+            "env has 65 variables, above the maximum of 64",
+        ),
+        (
+            {f"V{i}": "x" * 30000 for i in range(5)},
+            "env is 150015 bytes in all (NAME=value), above the maximum of 131072 bytes",
+        ),
+        (
+            {"SECRET": "a\x00b"},
+            "env SECRET contains the control character U+0000; values may hold tab and newline "
+            "but no other control characters",
+        ),
+        (
+            {"SECRET": "\x1b[31m"},
+            "env SECRET contains the control character U+001B; values may hold tab and newline "
+            "but no other control characters",
+        ),
+        ({"A": 5}, "env A must be a string, not int"),
+        (["A=b"], "env must be an object of NAME: value strings"),
+    ],
+    ids=[
+        "reserved-path",
+        "reserved-hub-prefix-any-case",
+        "reserved-jupyter",
+        "reserved-mlhub",
+        "reserved-code-loading",
+        "bad-name",
+        "name-too-long",
+        "value-too-long",
+        "too-many",
+        "total-too-big",
+        "nul",
+        "escape",
+        "not-a-string",
+        "not-an-object",
+    ],
+)
+def test_it_refuses_bad_env_with_a_400_and_creates_nothing(api, alice, env, message):
+    api.force_authenticate(alice)
+    response = api.post("/api/v1/workspaces/", {"name": "ok", "env": env}, format="json")
+    # 400, not the hub-is-down 503: refused before any call to the hub
+    assert response.status_code == 400, response.json()
+    assert response.json() == {"detail": message}
+    assert Workspace.objects.count() == 0
+
+
+def test_it_refuses_a_lone_surrogate_in_env_with_a_400(api, alice):
+    api.force_authenticate(alice)
+    body = '{"name": "ok", "env": {"A": "x\\ud800"}}'  # valid JSON, not valid UTF-8 text
+    response = api.post("/api/v1/workspaces/", body, content_type="application/json")
+    assert response.status_code == 400, response.json()
+    assert response.json() == {
+        "detail": "env A is not valid text: it holds a lone UTF-16 surrogate"
+    }
+    assert Workspace.objects.count() == 0
+
+
+def test_good_env_passes_the_checks_and_reaches_the_hub(api, alice):
+    # Tab and newline (a PEM key) are fine: the request gets as far as the hub, which is down
+    # in unit tests (503), and nothing is left behind.
+    api.force_authenticate(alice)
+    env = {"KEY": "-----BEGIN KEY-----\nabc\tdef\n-----END KEY-----\n", "path_extra": "x"}
+    response = api.post("/api/v1/workspaces/", {"name": "ok", "env": env}, format="json")
+    assert response.status_code == 503, response.json()
+    assert Workspace.objects.count() == 0

@@ -5,6 +5,10 @@ from __future__ import annotations
 import pytest
 
 from spawners.resources import (
+    ENV_COUNT_MAX,
+    ENV_NAME_MAX,
+    ENV_TOTAL_MAX,
+    ENV_VALUE_MAX,
     Limits,
     ResourceError,
     WorkspaceResources,
@@ -271,12 +275,188 @@ def test_it_refuses_env_names_that_are_not_identifiers(key):
 
 @pytest.mark.parametrize("key", ["JUPYTERHUB_API_TOKEN", "JUPYTERHUB_API_URL", "jupyterhub_user"])
 def test_it_refuses_env_names_reserved_for_the_hub(key):
-    assert refused({"env": {key: "x"}}) == f"env name {key!r} is reserved for the hub"
+    assert refused({"env": {key: "x"}}) == (
+        f"env name {key!r} is reserved (set by the hub or the image); see docs/configuration.md"
+    )
 
 
 @pytest.mark.parametrize("value", [1, None, ["x"], True])
 def test_it_refuses_env_values_that_are_not_strings(value):
     assert "must be a string" in refused({"env": {"A": value}})
+
+
+SEE_DOCS = "see docs/configuration.md"
+HUB_SET = "set by the hub or the image"
+LOADS_CODE = "it changes which code the workspace loads"
+IDENTITY = "it changes the workspace's user or rights"
+JUPYTER = "it configures the Jupyter server"
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        # prefixes: the hub's, Jupyter's and MLHub's own
+        ("JUPYTERHUB_SERVICE_PREFIX", HUB_SET),
+        ("JPY_API_TOKEN", HUB_SET),
+        ("JUPYTER_TOKEN", JUPYTER),
+        ("JUPYTER_CONFIG_DIR", JUPYTER),
+        ("JUPYTER_PORT", JUPYTER),
+        ("JUPYTER_IMAGE_SPEC", JUPYTER),
+        ("MLHUB_HUB_API_TOKEN", "MLHub's own settings"),
+        # exact names set by the image, the hub's spawner or the process spawner
+        ("PATH", HUB_SET),
+        ("HOME", HUB_SET),
+        ("SHELL", HUB_SET),
+        ("LANG", HUB_SET),
+        ("USER", HUB_SET),
+        ("MEM_LIMIT", HUB_SET),
+        ("CPU_LIMIT", HUB_SET),
+        ("MEM_GUARANTEE", HUB_SET),
+        ("CPU_GUARANTEE", HUB_SET),
+        ("VIRTUAL_ENV", HUB_SET),
+        # identity
+        ("LOGNAME", IDENTITY),
+        ("NB_UID", IDENTITY),
+        ("GRANT_SUDO", IDENTITY),
+        # code loading
+        ("LD_PRELOAD", LOADS_CODE),
+        ("LD_LIBRARY_PATH", LOADS_CODE),
+        ("LD_AUDIT", LOADS_CODE),
+        ("PYTHONPATH", LOADS_CODE),
+        ("PYTHONHOME", LOADS_CODE),
+        ("PYTHONSTARTUP", LOADS_CODE),
+        ("BASH_ENV", LOADS_CODE),
+        # whatever the case
+        ("path", HUB_SET),
+        ("Ld_Preload", LOADS_CODE),
+        ("jpy_api_token", HUB_SET),
+        ("mlhub_x", "MLHub's own settings"),
+    ],
+)
+def test_it_refuses_reserved_env_names_whatever_their_case(key, reason):
+    assert refused({"env": {key: "x"}}) == f"env name {key!r} is reserved ({reason}); {SEE_DOCS}"
+
+
+@pytest.mark.parametrize(
+    "key", ["PATHS", "MY_PATH", "HOMEDIR", "PYTHONSAFEPATH", "JUPYTERLAB", "NB_USERS", "ENV"]
+)
+def test_it_accepts_names_that_only_resemble_reserved_ones(key):
+    assert resources_from_options({"env": {key: "x"}}, LIMITS).env == {key: "x"}
+
+
+def test_it_refuses_a_name_with_a_trailing_newline():
+    assert refused({"env": {"A\n": "x"}}) == (
+        "env name 'A\\n' is not valid: use letters, digits and _"
+    )
+
+
+def test_it_accepts_an_env_name_of_the_maximum_length():
+    key = "A" * ENV_NAME_MAX
+    assert resources_from_options({"env": {key: "x"}}, LIMITS).env == {key: "x"}
+
+
+def test_it_refuses_an_env_name_above_the_maximum_length():
+    assert refused({"env": {"A" * (ENV_NAME_MAX + 1): "x"}}) == (
+        f"env name {'A' * 20!r}... is 129 characters long, above the maximum of 128"
+    )
+
+
+def test_it_accepts_an_env_value_of_the_maximum_size():
+    value = "x" * ENV_VALUE_MAX
+    assert resources_from_options({"env": {"A": value}}, LIMITS).env == {"A": value}
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [("x" * (ENV_VALUE_MAX + 1), 32769), ("é" * (ENV_VALUE_MAX // 2 + 1), 32770)],
+    ids=["ascii", "utf8-bytes-count"],
+)
+def test_it_refuses_an_env_value_above_the_maximum_size(value, size):
+    assert refused({"env": {"BIG": value}}) == (
+        f"env BIG is {size} bytes long, above the maximum of 32768 bytes"
+    )
+
+
+def test_it_accepts_the_maximum_number_of_env_variables():
+    env = {f"V{i}": "x" for i in range(ENV_COUNT_MAX)}
+    assert resources_from_options({"env": env}, LIMITS).env == env
+
+
+def test_it_refuses_more_env_variables_than_the_maximum():
+    env = {f"V{i}": "x" for i in range(ENV_COUNT_MAX + 1)}
+    assert refused({"env": env}) == "env has 65 variables, above the maximum of 64"
+
+
+def test_it_refuses_env_above_the_total_size():
+    env = {f"V{i}": "x" * 30000 for i in range(5)}  # each value allowed, together too much
+    assert ENV_TOTAL_MAX == 131072
+    assert refused({"env": env}) == (
+        "env is 150015 bytes in all (NAME=value), above the maximum of 131072 bytes"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("a\x00b", "U+0000"),
+        ("\x00", "U+0000"),
+        ("line\r\n", "U+000D"),
+        ("\x1b[31mred", "U+001B"),
+        ("bell\x07", "U+0007"),
+        ("\x0b", "U+000B"),
+        ("\x0c", "U+000C"),
+        ("del\x7f", "U+007F"),
+        ("c1\x85", "U+0085"),
+        ("c1\x9f", "U+009F"),
+    ],
+)
+def test_it_refuses_control_characters_in_env_values(value, code):
+    assert refused({"env": {"SECRET": value}}) == (
+        f"env SECRET contains the control character {code}; values may hold tab and newline "
+        "but no other control characters"
+    )
+
+
+def test_refusals_never_quote_the_value():
+    assert "hunter2" not in refused({"env": {"SECRET": "hunter2\x00"}})
+
+
+def test_it_refuses_a_lone_surrogate_in_an_env_value():
+    assert refused({"env": {"A": "x\ud800"}}) == (
+        "env A is not valid text: it holds a lone UTF-16 surrogate"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a\tb",
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0D\n-----END PUBLIC KEY-----\n",
+        "",
+        "ünïcödé ✓ 日本",
+        "a=b; c='d' $HOME `x`",
+    ],
+)
+def test_it_accepts_tab_newline_and_any_printable_text_in_env_values(value):
+    assert resources_from_options({"env": {"A": value}}, LIMITS).env == {"A": value}
+
+
+def test_the_docker_spawner_refuses_bad_env_with_the_same_400():
+    # The hub side: a client calling the hub's REST API directly gets the same refusal, as an
+    # HTTPError the hub relays, before any Docker call (none is made here: no engine needed).
+    from tornado.web import HTTPError
+
+    from spawners.docker import MLHubDockerSpawner
+
+    spawner = MLHubDockerSpawner(
+        workspace_images=["mlhub-workspace:latest"], cpu_max=2, memory_max="8G"
+    )
+    for env in ({"PATH": "/tmp"}, {"A": "x\x00"}, {"A" * 200: "x"}):
+        with pytest.raises(HTTPError) as caught:
+            spawner.check_options({"env": env})
+        assert caught.value.status_code == 400
+        assert caught.value.jupyterhub_message == refused({"env": env})
+    assert spawner.check_options({"env": {"A": "a\tb\n"}})[0].env == {"A": "a\tb\n"}
 
 
 def test_it_refuses_env_that_is_not_an_object():
