@@ -8,8 +8,11 @@ admin and who is approved; the hub only applies it.
 
 from __future__ import annotations
 
+import asyncio
+
 from oauthenticator.generic import GenericOAuthenticator
 from tornado import web
+from tornado.httpclient import HTTPClientError
 from traitlets import Unicode, default
 
 from lib import env
@@ -24,6 +27,12 @@ class MLHubAuthenticator(GenericOAuthenticator):
     portal_url = Unicode(
         help="The portal's internal address, for the code exchange and the user lookup.",
     ).tag(config=True)
+
+    _refresh_locks: dict[str, asyncio.Lock]
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._refresh_locks = {}
 
     @default("portal_url")
     def _portal_url_default(self) -> str:
@@ -47,9 +56,33 @@ class MLHubAuthenticator(GenericOAuthenticator):
 
     @default("authorize_url")
     def _authorize_url_default(self) -> str:
-        # Relative on purpose: the browser follows it on whatever host it used for the hub,
-        # and the proxy sends /o/ to the portal.
-        return "/o/authorize/"
+        # The browser's way to the portal: the public URL (the proxy sends /o/ to the portal).
+        return f"{env.public_url()}/o/authorize/"
+
+    @default("oauth_callback_url")
+    def _oauth_callback_url_default(self) -> str:
+        # Exactly the one URL the portal registered for the hub (accounts/oauth.py).
+        return f"{env.public_url()}/hub/oauth_callback"
+
+    # Revocation reaches the hub: the portal's answer about each person is kept (encrypted)
+    # and asked again every auth_refresh_age seconds; a refusal ends the hub session.
+    # Not auth_refresh_strict: a workspace's own token acts as its owner, and the owner
+    # may never have logged in to the hub (the portal started the workspace), so strict
+    # refreshing would cut every workspace off from the hub. Token access ends instead by
+    # the portal deleting the person's hub tokens (portal/accounts/services.py).
+    @default("enable_auth_state")
+    def _enable_auth_state_default(self) -> bool:
+        return True
+
+    @default("auth_refresh_age")
+    def _auth_refresh_age_default(self) -> int:
+        return env.env_int("MLHUB_AUTH_REFRESH_SECONDS", 30)
+
+    @default("refresh_pre_spawn")
+    def _refresh_pre_spawn_default(self) -> bool:
+        # The portal starts servers for people who may never have opened the hub (no
+        # auth_state to refresh); it has decided who may start what before it asks.
+        return False
 
     @default("token_url")
     def _token_url_default(self) -> str:
@@ -82,6 +115,43 @@ class MLHubAuthenticator(GenericOAuthenticator):
     async def update_auth_model(self, auth_model: dict) -> dict:
         auth_model["admin"] = bool(self._portal_user(auth_model).get("is_admin"))
         return auth_model
+
+    async def refresh_user(self, user, handler=None, **kwargs):
+        """Ask the portal about the person again; False logs them out of the hub.
+
+        The portal answers 401 once it has revoked the person's OAuth tokens (rejected,
+        deactivated, deleted), and ``approved: false`` when they are not approved. When the
+        portal cannot be reached, sessions go on: an outage must not log everyone out.
+        """
+        # One refresh per person at a time, its result saved before the next starts: the
+        # portal rotates refresh tokens and treats a second use of one as theft.
+        lock = self._refresh_locks.setdefault(user.name, asyncio.Lock())
+        async with lock:
+            return await self._refresh_user_once(user, handler, **kwargs)
+
+    async def _refresh_user_once(self, user, handler=None, **kwargs):
+        if not await user.get_auth_state():
+            # Never logged in through the portal (only its workspaces' tokens act as them):
+            # nothing to ask again; revocation deletes those tokens.
+            return True
+        try:
+            refreshed = await super().refresh_user(user, handler, **kwargs)
+        except HTTPClientError as error:
+            if error.code < 500:
+                raise
+            self.log.warning("Portal unavailable, %s stays logged in: %s", user.name, error)
+            return True
+        except OSError as error:
+            self.log.warning("Portal unreachable, %s stays logged in: %s", user.name, error)
+            return True
+        if isinstance(refreshed, dict) and not self._portal_user(refreshed).get("approved"):
+            self.log.info("%s is no longer approved in the portal: logged out", user.name)
+            return False
+        if refreshed is False:
+            self.log.info("The portal no longer knows %s's login: logged out", user.name)
+        elif isinstance(refreshed, dict):
+            await user.save_auth_state(refreshed["auth_state"])
+        return refreshed
 
     async def check_allowed(self, username: str, auth_model: dict | None) -> bool:
         # Whom to let in is the portal's decision (approval); allow_all stays False so the

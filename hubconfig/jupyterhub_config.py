@@ -14,7 +14,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from lib import env  # noqa: E402
+import logging  # noqa: E402
+
+from hubconfig import host_only_cookies  # noqa: E402
+from lib import env, origins  # noqa: E402
+
+log = logging.getLogger("JupyterHub")
 
 c = get_config()  # noqa: F821 -- provided by JupyterHub when it loads this file
 
@@ -29,10 +34,21 @@ if not PORTAL_TOKEN:
 
 # One public port: the proxy. /hub/ goes to the hub, /user/... to workspaces, the rest to
 # the portal as the proxy's default target (it restores that route itself after a restart).
-c.JupyterHub.bind_url = env.public_url()
+PUBLIC_URL = env.public_url()
+c.JupyterHub.bind_url = env.bind_url()
 c.JupyterHub.hub_bind_url = env.env_str("MLHUB_HUB_BIND_URL", env.hub_url())
-c.JupyterHub.hub_routespec = "/hub/"
 c.JupyterHub.default_url = "/"
+if env.single_origin():
+    c.JupyterHub.hub_routespec = "/hub/"
+    log.warning("!" * 20 + " " + env.SINGLE_ORIGIN_WARNING)
+else:
+    # Every person's workspaces on their own origin (<user>.<public host>): a page a
+    # workspace serves never sees the portal's or the hub's cookies and cannot call them as
+    # its visitor. The proxy then routes by host, so the hub's route needs the host too.
+    c.JupyterHub.subdomain_host = PUBLIC_URL
+    c.JupyterHub.subdomain_hook = origins.SUBDOMAIN_HOOK
+    c.JupyterHub.hub_routespec = f"{urlsplit(PUBLIC_URL).hostname}/hub/"
+    host_only_cookies.install()
 c.ConfigurableHTTPProxy.api_url = env.proxy_api_url()
 c.ConfigurableHTTPProxy.auth_token = env.env_secret("CONFIGPROXY_AUTH_TOKEN", "")
 c.ConfigurableHTTPProxy.command = [
@@ -45,6 +61,14 @@ c.JupyterHub.cookie_secret_file = str(DATA / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(DATA / "jupyterhub.pid")
 
 c.JupyterHub.authenticator_class = "hubconfig.authenticator.MLHubAuthenticator"
+# The authenticator keeps each person's portal tokens (auth_state) to ask the portal again
+# about them; JupyterHub encrypts auth_state with this key.
+CRYPT_KEY = env.env_secret("JUPYTERHUB_CRYPT_KEY")
+if not CRYPT_KEY:
+    raise env.ConfigError("JUPYTERHUB_CRYPT_KEY (or _FILE) must be set: 32 bytes, hex-encoded")
+c.CryptKeeper.keys = [CRYPT_KEY]
+# Tokens people make in the hub (its token page, its API) end: a leaked one stops working.
+c.JupyterHub.token_expires_in_max_seconds = env.env_int("MLHUB_HUB_TOKEN_MAX_SECONDS", 86400)
 c.JupyterHub.allow_named_servers = True
 # Quotas are the portal's; the hub must not refuse what the portal allowed.
 c.JupyterHub.named_server_limit_per_user = 0
@@ -57,8 +81,11 @@ c.JupyterHub.services = [{"name": "portal", "api_token": PORTAL_TOKEN}]
 c.JupyterHub.load_roles = [
     {
         "name": "mlhub-portal",
-        "description": "What the MLHub portal needs: manage users and start/stop servers",
-        "scopes": ["admin:users", "servers"],
+        "description": (
+            "What the MLHub portal needs: manage users, start/stop servers, and revoke the "
+            "tokens of people it rejects or deactivates"
+        ),
+        "scopes": ["admin:users", "servers", "tokens"],
         "services": ["portal"],
     }
 ]

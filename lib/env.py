@@ -47,6 +47,24 @@ def env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name}={raw!r} is not an integer") from None
 
 
+def env_int_at_least(name: str, default: int, minimum: int) -> int:
+    value = env_int(name, default)
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+RATE_PATTERN = re.compile(r"^[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate as DRF's throttles read it (``30/min``), checked at start, not at use."""
+    value = env_str(name, default).strip()
+    if not RATE_PATTERN.match(value):
+        raise ConfigError(f"{name}={value!r} is not a rate like 30/min (s, min, hour or day)")
+    return value
+
+
 def env_secret(name: str, default: str | None = None) -> str | None:
     """The secret in ``name``, else the content of the file named by ``name_FILE``."""
     value = os.environ.get(name)
@@ -92,7 +110,9 @@ def execution_mode() -> str:
 
 # Where each part listens by default (and so the addresses `make run` uses).
 ADDRESS_DEFAULTS = {
-    "MLHUB_PUBLIC_URL": "http://127.0.0.1:8000",
+    # localhost, not 127.0.0.1: workspaces live on <user>.localhost, which browsers resolve
+    # to loopback themselves, and host routing needs the portal's host to be their parent.
+    "MLHUB_PUBLIC_URL": "http://localhost:8000",
     "MLHUB_PORTAL_URL": "http://127.0.0.1:8010",
     "MLHUB_HUB_URL": "http://127.0.0.1:8081",
     "MLHUB_PROXY_API_URL": "http://127.0.0.1:8082",
@@ -106,6 +126,29 @@ def _url(name: str) -> str:
 def public_url() -> str:
     """The one public address people type (the proxy, or nginx in front of it)."""
     return _url("MLHUB_PUBLIC_URL")
+
+
+def bind_url() -> str:
+    """Where the proxy listens: ``MLHUB_BIND_URL``, by default the public URL, with
+    ``localhost`` pinned to 127.0.0.1 so the proxy never ends up on ::1 only."""
+    default = public_url().replace("://localhost", "://127.0.0.1", 1)
+    return env_str("MLHUB_BIND_URL", default).rstrip("/")
+
+
+def single_origin() -> bool:
+    """``MLHUB_SINGLE_ORIGIN``: serve workspaces on the portal's own origin (unsafe opt-out).
+
+    Off by default: every workspace gets its own origin (``<user>.<public host>``), so a
+    page a workspace serves can neither receive nor use its visitor's portal session.
+    """
+    return env_bool("MLHUB_SINGLE_ORIGIN", False)
+
+
+SINGLE_ORIGIN_WARNING = (
+    "MLHUB_SINGLE_ORIGIN=true: workspaces share the portal's origin. Any workspace owner can "
+    "take over the session of anyone who opens a link to their workspace, admins included. "
+    "Use it only where every person trusts every other; see docs/security.md."
+)
 
 
 def portal_url() -> str:

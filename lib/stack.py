@@ -31,11 +31,25 @@ SHARED_SECRETS = (
     "MLHUB_HUB_API_TOKEN",
     "MLHUB_OAUTH_CLIENT_SECRET",
     "CONFIGPROXY_AUTH_TOKEN",
+    "JUPYTERHUB_CRYPT_KEY",
 )
+
+
+# Everything the stack writes (databases, secrets, logs, homes) is its own user's alone.
+PRIVATE_UMASK = 0o077
+
+
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
 
 class StackError(RuntimeError):
     pass
+
+
+def data_dir_prepare(data_dir: Path) -> None:
+    """Create the data directory readable by this user only (and tighten an old one)."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_dir.chmod(0o700)
 
 
 def secrets_prepare(environ: dict[str, str], data_dir: Path) -> None:
@@ -104,6 +118,7 @@ class Stack:
             [str(BIN / "python"), "manage.py", *args],
             cwd=ROOT,
             env=self.environ,
+            umask=PRIVATE_UMASK,
             check=True,
             stdout=self._output("setup"),
             stderr=subprocess.STDOUT,
@@ -132,11 +147,15 @@ class Stack:
                 "--no-control-socket",
                 "--access-logfile",
                 "-",
+                # The path without its query string and no Referer: OAuth codes, states and
+                # tokens travel in query strings and must never reach a log.
+                "--access-logformat",
+                ACCESS_LOG_FORMAT,
             ],
         )
         self._spawn("tasks", [str(BIN / "python"), "manage.py", "qcluster"])
         hub_dir = Path(self.environ["MLHUB_DATA_DIR"]) / "hub"
-        hub_dir.mkdir(parents=True, exist_ok=True)
+        hub_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._spawn(
             "hub",
             [str(BIN / "jupyterhub"), "-f", str(ROOT / "hubconfig" / "jupyterhub_config.py")],
@@ -174,7 +193,7 @@ class Stack:
                 if process.poll() is not None:
                     raise StackError(f"{name} exited with {process.returncode} while starting")
             try:
-                response = requests.get(url, timeout=2)
+                response = requests.get(url, timeout=2, allow_redirects=False)
                 if response.status_code < 500 and ready(response):
                     return
             except requests.RequestException:
@@ -221,6 +240,7 @@ class Stack:
             command,
             cwd=cwd,
             env=self.environ,
+            umask=PRIVATE_UMASK,
             stdout=self._output(name),
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -229,8 +249,9 @@ class Stack:
     def _output(self, name: str):
         if self.log_dir is None:
             return None
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / f"{name}.log", "a")  # noqa: SIM115 -- closed in stop()
+        self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private = lambda path, flags: os.open(path, flags, 0o600)  # noqa: E731
+        log = open(self.log_dir / f"{name}.log", "a", opener=private)  # noqa: SIM115 -- closed in stop()
         self._logs.append(log)
         return log
 
@@ -241,6 +262,7 @@ def stack_environment(overrides: dict[str, str] | None = None) -> dict[str, str]
     environ.setdefault("MLHUB_DATA_DIR", str(env.data_dir()))
     environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environ.get("PYTHONPATH")]))
     environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    data_dir_prepare(Path(environ["MLHUB_DATA_DIR"]))
     secrets_prepare(environ, Path(environ["MLHUB_DATA_DIR"]))
     return environ
 
@@ -255,6 +277,8 @@ def main() -> int:
             "\n  Workspaces run as local processes of this user: no isolation, no limits."
             "\n  Fine for a try-out; start a Docker engine for real use."
         )
+    if env.single_origin():
+        banner += "\n  WARNING " + env.SINGLE_ORIGIN_WARNING
     if mode == "local":
         missing = images_missing(env.workspace_images())
         if missing:

@@ -6,6 +6,7 @@ to PostgreSQL. Secrets come from ``NAME`` or ``NAME_FILE``, never from files in 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,7 +17,7 @@ from lib import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env.data_dir()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 try:
     DEBUG = env.env_bool("DEBUG", False)
@@ -39,19 +40,71 @@ OAUTH_CLIENT_ID = env.env_str("MLHUB_OAUTH_CLIENT_ID", "mlhub-hub")
 # The images workspaces may use (the seed's c.Spawner.workspace_images); the hub reads the same.
 WORKSPACE_IMAGES = env.workspace_images()
 
-# The public host always; loopback names for the hub's and the tests' direct calls.
-_default_hosts = f"{urlsplit(PUBLIC_URL).hostname},127.0.0.1,localhost"
+# Workspaces on their own origins (<user>.<public host>) unless MLHUB_SINGLE_ORIGIN opts out.
+try:
+    SINGLE_ORIGIN = env.single_origin()
+except env.ConfigError as error:
+    raise ImproperlyConfigured(str(error)) from None
+# The public host and its subdomains (a stopped workspace's URL reaches the portal, see
+# portal/origins.py); loopback names for the hub's and the tests' direct calls.
+_public_host = urlsplit(PUBLIC_URL).hostname
+_default_hosts = f"{_public_host},.{_public_host},127.0.0.1,localhost"
 ALLOWED_HOSTS = [h for h in env.env_str("ALLOWED_HOSTS", _default_hosts).split(",") if h]
 CSRF_TRUSTED_ORIGINS = [PUBLIC_URL]
 SECURE = PUBLIC_URL.startswith("https://")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE
 SESSION_COOKIE_HTTPONLY = True
+# No script of ours reads the CSRF cookie (forms carry {% csrf_token %}, Swagger UI gets the
+# token from its template): HttpOnly keeps an injected script from reading it too.
+CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+# Host-only (no Domain): no workspace, each on a subdomain of this host, ever receives them.
+SESSION_COOKIE_DOMAIN = CSRF_COOKIE_DOMAIN = None
 # The hub sets its own cookies on the same host; a distinct name keeps them apart.
 SESSION_COOKIE_NAME = "mlhub-portal-session"
 CSRF_COOKIE_NAME = "mlhub-portal-csrf"
 USE_X_FORWARDED_HOST = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SECURE else None
+
+# Security headers and OAuth hardening (docs/configuration.md, "Security headers, HTTPS and
+# OAuth"). HTTPS-only behaviour is on exactly when the public URL is https, so `make run` on
+# http://localhost keeps working and a browser never remembers a promise we cannot keep.
+try:
+    _hsts_seconds = env.env_int("MLHUB_HSTS_SECONDS", 365 * 24 * 3600)
+    _hsts_preload = env.env_bool("MLHUB_HSTS_PRELOAD", False)
+except env.ConfigError as error:
+    raise ImproperlyConfigured(str(error)) from None
+SECURE_HSTS_SECONDS = _hsts_seconds if SECURE else 0
+# Workspaces live on subdomains of the public host, behind the same https proxy.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
+# Asking browsers to hard-code https for the domain and all its subdomains is the
+# operator's call (leaving the preload list takes months): off unless MLHUB_HSTS_PRELOAD.
+SECURE_HSTS_PRELOAD = SECURE and _hsts_preload
+SECURE_SSL_REDIRECT = SECURE
+# The hub calls the portal at its internal plain-http address (MLHUB_PORTAL_URL), never
+# through the https proxy: the code exchange and refresh, the person lookup and the internal
+# API. No browser comes there, and a redirect to https on that address would break the hub.
+# Django matches these against the path without its leading "/".
+SECURE_REDIRECT_EXEMPT = [r"^o/token/$", r"^api/v1/me/$", r"^api/v1/internal/"]
+# Safe on http too (they are also Django's defaults): stated so no upgrade can drop them.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# django-csp: the portal's own files only, nothing inline (tests/portal/test_security_headers.py
+# scans templates/ for inline code); data: images for the admin's and Swagger UI's icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    },
+}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -62,7 +115,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens kept as digests (portal.api.models.ApiToken)
+    "axes",  # login lockouts (portal.accounts.lockout)
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
@@ -73,6 +127,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: on a workspace's origin the portal serves nothing and sets no cookie.
+    "portal.origins.WorkspaceOriginMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -81,6 +137,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY above).
+    "csp.middleware.CSPMiddleware",
+    # Last: turns axes' lockout mark into the login page's 429 (portal.accounts.lockout).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -133,20 +193,68 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+# The data directory is its owner's alone (docs/security.md); Django would otherwise chmod
+# what it writes (collected static files, uploads) to 0644 whatever the umask says.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+# The portal's own CSS and JS (templates/base.html), collected with the apps' static files.
+STATICFILES_DIRS = [BASE_DIR / "portal" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+# Login throttling (docs/configuration.md, "Login throttling and API tokens"). django-axes
+# locks an account, or a client address, after MLHUB_LOGIN_FAILURE_LIMIT failed sign-ins
+# within MLHUB_LOGIN_COOLOFF_SECONDS, on the login pages and the API's token endpoint alike.
+try:
+    LOGIN_FAILURE_LIMIT = env.env_int_at_least("MLHUB_LOGIN_FAILURE_LIMIT", 5, 1)
+    LOGIN_COOLOFF_SECONDS = env.env_int_at_least("MLHUB_LOGIN_COOLOFF_SECONDS", 15 * 60, 1)
+    # Proxies that append to X-Forwarded-For before the portal: the Node proxy, nginx if any.
+    TRUSTED_PROXY_COUNT = env.env_int_at_least("MLHUB_TRUSTED_PROXY_COUNT", 1, 0)
+    TOKEN_RATE = env.env_rate("MLHUB_TOKEN_RATE", "30/min")
+    API_TOKEN_TTL_SECONDS = env.env_int_at_least("MLHUB_API_TOKEN_TTL_SECONDS", 30 * 86400, 0)
+except env.ConfigError as error:
+    raise ImproperlyConfigured(str(error)) from None
+AUTHENTICATION_BACKENDS = [
+    # First: a locked account or address is refused before its password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_SECONDS)
+# Either locks: many passwords tried for one name, or many names tried from one address.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The same client address as DRF's throttles (NUM_PROXIES), so a forged header changes nothing.
+AXES_CLIENT_IP_CALLABLE = "portal.accounts.lockout.client_address"
+AXES_LOCKOUT_CALLABLE = "portal.accounts.lockout.lockout_response"
+# Axes' database handler, but a success forgives only that name's failures from that address.
+AXES_HANDLER = "portal.accounts.lockout.LockoutHandler"
+AXES_RESET_ON_SUCCESS = True
+# Tries while locked are not counted: the lock ends one cool-off after the failure that made
+# it, as Retry-After says, instead of moving on with every retry.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The failures are what we need; a row per successful sign-in would grow without end.
+AXES_DISABLE_ACCESS_LOG = True
+# Hashed API tokens (django-rest-knox) in our own model, which can carry a name.
+KNOX_TOKEN_MODEL = "api.ApiToken"
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(seconds=API_TOKEN_TTL_SECONDS) if API_TOKEN_TTL_SECONDS else None,
+    "AUTH_HEADER_PREFIX": "Token",  # as before: clients send "Authorization: Token <key>"
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.IsApproved"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": None,
+    # The client is the address the nearest trusted proxy appended (lockout.client_address).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
+    "DEFAULT_THROTTLE_RATES": {"auth-token": TOKEN_RATE},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "MLHub API",
@@ -163,6 +271,42 @@ OAUTH2_PROVIDER = {
     "SCOPES": {"profile": "Your username, admin flag and approval"},
     "DEFAULT_SCOPES": ["profile"],
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+    # Exact redirect URIs (no loopback port freedom) and PKCE with S256 only.
+    "OAUTH2_VALIDATOR_CLASS": "portal.accounts.oauth_validator.MLHubOAuth2Validator",
+    # RFC 9700 (OAuth 2.0 Security BCP), as far as django-oauth-toolkit 3.4.1 offers it.
+    # The hub trades its code at once: a leaked code is worthless a minute later.
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    # Every refresh returns a new refresh token and retires the old one (4.14.2) ...
+    "ROTATE_REFRESH_TOKEN": True,
+    # ... and a retired one used again revokes the whole family, a thief's tokens included.
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # No grace for reuse: hashed storage cannot hand back an old token (oauth2_provider.E001).
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    # A hub login left idle for two weeks (the portal session's age) must log in again.
+    "REFRESH_TOKEN_EXPIRE_SECONDS": 14 * 24 * 3600,
+    # Callbacks over https only, unless the portal itself runs on http (a local run).
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if SECURE else ["http", "https"],
+    # Registered URIs match exactly, never as *.host wildcards (4.1.1).
+    "ALLOW_URI_WILDCARDS": False,
+    # The hub uses the code flow only: refuse the implicit and password grants (2.1.2, 2.4).
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    # Refuse plain PKCE when saving a code too (our validator refuses it before that).
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    # No access token in a URL query, where logs and Referer headers keep it (4.3.2).
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    # Name the issuer (RFC 9207 iss) in the code's redirect against mix-up attacks (4.4);
+    # the public URL, not whatever host a request came in on.
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "OIDC_ISS_ENDPOINT": PUBLIC_URL,
+    # Keep only a SHA-256 of access and refresh tokens: a database copy grants nothing (4).
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    # A setting drifting back to an insecure value is an error under `check --deploy` ...
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    # ... except http callbacks, which a local http run needs: a warning there.
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": SECURE,
 }
 
 Q_CLUSTER = {

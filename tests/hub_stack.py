@@ -20,6 +20,24 @@ TEST_HUB_NAME = "mlht"
 CHP = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
 
 
+def resolve_localhost_subdomains() -> None:
+    """Resolve ``*.localhost`` to loopback in this process, as browsers and curl do.
+
+    Workspaces live on ``<user>.localhost``; Python's resolver only knows ``localhost``.
+    """
+    if getattr(socket.getaddrinfo, "mlhub_localhost", False):
+        return
+    original = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(".localhost"):
+            host = "127.0.0.1"
+        return original(host, *args, **kwargs)
+
+    getaddrinfo.mlhub_localhost = True
+    socket.getaddrinfo = getaddrinfo
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -47,6 +65,15 @@ class RunningHub:
             timeout=10,
         )
         return None if response.status_code == 404 else response.json()
+
+    def hub_tokens(self, name: str) -> list[dict]:
+        """The user's hub tokens, as the hub lists them (none for an unknown user)."""
+        response = requests.get(
+            f"{self.hub_api}/users/{name}/tokens",
+            headers={"Authorization": f"token {self.hub_token}"},
+            timeout=10,
+        )
+        return [] if response.status_code == 404 else response.json()["api_tokens"]
 
     def user_create(self, username: str, password: str, **extra) -> dict:
         body = {"username": username, "password": password, **extra}
@@ -106,11 +133,12 @@ def running_stack(data, mode: str, hub_name: str = TEST_HUB_NAME, extra: dict | 
     """Start the stack in ``data`` and yield a RunningHub; stop it afterwards."""
     require(CHP.exists(), f"the Node proxy is not installed at {CHP} (run make setup)")
     require(shutil.which("node") is not None, "node is not installed")
+    resolve_localhost_subdomains()
     public, portal, hub_port, proxy_api = (free_port() for _ in range(4))
     environ = stack_environment(
         {
             "MLHUB_DATA_DIR": str(data),
-            "MLHUB_PUBLIC_URL": f"http://127.0.0.1:{public}",
+            "MLHUB_PUBLIC_URL": f"http://localhost:{public}",
             "MLHUB_PORTAL_URL": f"http://127.0.0.1:{portal}",
             "MLHUB_HUB_URL": f"http://127.0.0.1:{hub_port}",
             "MLHUB_PROXY_API_URL": f"http://127.0.0.1:{proxy_api}",

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
 from oauth2_provider.models import get_application_model
 
-LOOPBACK_TWINS = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
 
+def hub_redirect_uri(public_url: str) -> str:
+    """The hub's one callback: its authenticator sends exactly this ``oauth_callback_url``.
 
-def hub_redirect_uris(public_url: str) -> list[str]:
-    """The hub's callback on the public URL (and its loopback twin, for local use)."""
-    parts = urlsplit(public_url)
-    uris = [f"{public_url}/hub/oauth_callback"]
-    twin = LOOPBACK_TWINS.get(parts.hostname or "")
-    if twin:
-        netloc = twin + (f":{parts.port}" if parts.port else "")
-        uris.append(urlunsplit((parts.scheme, netloc, "/hub/oauth_callback", "", "")))
-    return uris
+    No second (loopback twin) URI and no port freedom (``accounts/oauth_validator.py``):
+    a code goes nowhere but to the hub at the public URL.
+    """
+    return f"{public_url}/hub/oauth_callback"
 
 
 def hub_oauth_client_ensure() -> str:
@@ -32,7 +26,7 @@ def hub_oauth_client_ensure() -> str:
         "name": "JupyterHub",
         "client_type": Application.CLIENT_CONFIDENTIAL,
         "authorization_grant_type": Application.GRANT_AUTHORIZATION_CODE,
-        "redirect_uris": " ".join(hub_redirect_uris(settings.PUBLIC_URL)),
+        "redirect_uris": hub_redirect_uri(settings.PUBLIC_URL),
         # One login: people who are signed in to the portal are not asked again.
         "skip_authorization": True,
         "algorithm": "",

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
+from django_q.tasks import async_task
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_grant_model,
+    get_refresh_token_model,
+)
 
 from portal.accounts.models import User
 from portal.hub.client import hub_client
-from portal.workspaces.services import workspaces_delete
+from portal.workspaces.services import workspaces_delete, workspaces_stop_all
+
+log = logging.getLogger(__name__)
 
 
 def user_create(
@@ -42,6 +53,66 @@ def user_approve(*, user: User) -> User:
     user.approved_at = timezone.now()
     user.save(update_fields=["approval", "approved_at"])
     return user
+
+
+def user_login_unlock(*, user: User, by: User) -> int:
+    """End ``user``'s login lock: forget their failed sign-ins, from any address.
+
+    Returns how many attempt records were removed. A lock on a client address (failures for
+    several names from one place) stays: an admin deletes those in the admin's "Access
+    attempts" list.
+    """
+    if not (by.is_active and by.is_staff):
+        raise PermissionDenied("Only administrators may unlock logins.")
+    return AxesProxyHandler.reset_attempts(username=user.get_username())
+
+
+def user_reject(*, user: User, by: User) -> User:
+    """Refuse the person: they keep a portal login that says so, and nothing else."""
+    if not (by.is_active and by.is_staff):
+        raise PermissionDenied("Only administrators may reject people.")
+    if user == by:
+        raise PermissionDenied("You cannot reject your own account.")
+    user.approval = User.Approval.REJECTED
+    user.approved_at = None
+    user.save(update_fields=["approval", "approved_at"])
+    user_access_revoke(user=user)
+    return user
+
+
+def user_access_sync(*, user: User) -> None:
+    """After any change to a person (the admin site's form): revoke what they may no longer
+    use. Approval, rejection and deactivation all end up here or in ``user_reject``."""
+    if not user.is_approved:
+        user_access_revoke(user=user)
+
+
+def user_access_revoke(*, user: User) -> None:
+    """End every way in but the portal's own pages, within a minute.
+
+    At once in the portal: the hub's OAuth tokens for the person (so the hub's next check,
+    every ``MLHUB_AUTH_REFRESH_SECONDS``, logs them out) and their API tokens. Then a task
+    stops their servers (files kept) and deletes their hub tokens, retrying while the hub
+    is down (``portal.accounts.tasks``).
+    """
+    with transaction.atomic():
+        for model in (get_access_token_model(), get_refresh_token_model(), get_grant_model()):
+            model.objects.filter(user=user).delete()
+        user.auth_token_set.all().delete()
+    log.info("Access of %s revoked in the portal; the hub follows", user.username)
+    async_task(
+        "portal.accounts.tasks.hub_access_revoke", user.pk, task_name=f"revoke {user.username}"
+    )
+
+
+def hub_access_revoke(*, user: User) -> str:
+    """Stop the person's servers and delete their hub tokens (raises ``HubError``)."""
+    stopped = workspaces_stop_all(owner=user)
+    hub = hub_client()
+    tokens = hub.tokens_list(user.hub_name)
+    for token in tokens:
+        hub.token_delete(user.hub_name, token["id"])
+    return f"{stopped} servers stopped, {len(tokens)} hub tokens revoked"
 
 
 def user_delete(*, user: User) -> None:

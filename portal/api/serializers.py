@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.conf import settings
 from rest_framework import serializers
 
 from portal.accounts.models import User
@@ -11,7 +10,7 @@ from spawners.resources import RESOURCE_OPTIONS
 class WorkspaceSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     template = serializers.CharField(source="template.name", read_only=True)
-    url = serializers.SerializerMethodField()
+    url = serializers.CharField(read_only=True, help_text="absolute, on the owner's origin")
     memory = serializers.CharField(source="memory_display", read_only=True)
 
     class Meta:
@@ -29,9 +28,6 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "expires_at",
         ]
         read_only_fields = fields
-
-    def get_url(self, workspace: Workspace) -> str:
-        return f"{settings.PUBLIC_URL}{workspace.url}"
 
 
 class WorkspaceCreateSerializer(serializers.Serializer):

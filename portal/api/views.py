@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework import mixins, status, viewsets
-from rest_framework.authtoken.models import Token
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from portal.accounts import services as accounts
@@ -23,21 +22,42 @@ from portal.api.serializers import (
     WorkspaceCreateSerializer,
     WorkspaceSerializer,
 )
+from portal.api.services import api_token_create
+from portal.api.tokens import TokenRequestSerializer, TokenRequestsThrottled, TokenSerializer
 from portal.workspaces import services as workspaces
 from portal.workspaces.models import Workspace
 
 
-class TokenView(ObtainAuthToken):
-    """Trade a username and password for an API token (``Authorization: Token <key>``)."""
+class TokenView(APIView):
+    """Trade a username and password for a new API token (``Authorization: Token <key>``).
 
-    def post(self, request, *args, **kwargs):
-        serializer = self.serializer_class(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        user = serializer.validated_data["user"]
-        if not user.is_approved:
-            raise PermissionDenied("Your account is waiting for an administrator's approval.")
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+    Each call makes another token, shown only in this answer. Repeated failures lock the
+    account or the address out (429, django-axes); so does asking too often (429, DRF).
+    """
+
+    authentication_classes = []  # the password is the credential; a stale token must not 401
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth-token"
+
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={
+            200: TokenSerializer,
+            400: OpenApiResponse(description="Unable to log in with provided credentials."),
+            403: OpenApiResponse(description="The account is waiting for approval."),
+            429: OpenApiResponse(description="Locked out or throttled; see Retry-After."),
+        },
+    )
+    def post(self, request):
+        form = TokenRequestSerializer(data=request.data, context={"request": request})
+        form.is_valid(raise_exception=True)
+        user = form.validated_data["user"]
+        _, key = api_token_create(user=user, by=user)
+        return Response({"token": key})
+
+    def throttled(self, request, wait):
+        raise TokenRequestsThrottled(wait)
 
 
 class MeView(APIView):
@@ -138,6 +158,13 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         user = accounts.user_approve(user=self.get_object())
+        return Response(UserSerializer(user).data)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        """Refuse the person: their servers stop and their tokens end within a minute."""
+        user = accounts.user_reject(user=self.get_object(), by=request.user)
         return Response(UserSerializer(user).data)
 
     def destroy(self, request, pk=None):

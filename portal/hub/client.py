@@ -88,6 +88,15 @@ class HubClient:
                 return
             offset = following["offset"]
 
+    # Tokens ------------------------------------------------------------------------------
+    def tokens_list(self, name: str) -> list[dict[str, Any]]:
+        """Every hub token of this user (API tokens and those the hub's OAuth issued)."""
+        response = self._request("GET", f"/users/{_q(name)}/tokens", ok=(200, 404))
+        return [] if response.status_code == 404 else response.json()["api_tokens"]
+
+    def token_delete(self, name: str, token_id: str) -> None:
+        self._request("DELETE", f"/users/{_q(name)}/tokens/{_q(token_id)}", ok=(204, 404))
+
     # Servers -----------------------------------------------------------------------------
     def server_start(self, user: str, server: str, options: dict[str, Any]) -> bool:
         """Ask for the server; True when it is ready now (201), False when still starting."""

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from lib.origins import workspace_url
 from spawners.resources import Limits, WorkspaceResources, format_memory, parse_gpus
 
 GIB = 1024**3
@@ -89,8 +90,13 @@ class Workspace(models.Model):
 
     @property
     def url(self) -> str:
-        """The browser path, through the proxy."""
-        return f"/user/{self.owner.hub_name}/{self.name}/"
+        """Where a browser opens it: on its owner's own origin unless single-origin."""
+        return workspace_url(
+            settings.PUBLIC_URL,
+            self.owner.hub_name,
+            self.name,
+            single_origin=settings.SINGLE_ORIGIN,
+        )
 
     @property
     def memory_display(self) -> str:

@@ -111,6 +111,25 @@ def workspace_stop(*, workspace: Workspace) -> Workspace:
     return _save_state(workspace, State.STOPPED if done else State.STOPPING, "")
 
 
+REVOKED = "Stopped: the owner's access was revoked"
+
+
+def workspaces_stop_all(*, owner: User) -> int:
+    """Stop every server the hub runs for this person and record it; how many were asked.
+
+    Used when a person loses access: the hub is asked which servers run (the portal's rows
+    may lag behind), files and volumes are kept for a later approval.
+    """
+    hub = hub_client()
+    servers = (hub.user_get(owner.hub_name) or {}).get("servers") or {}
+    rows = {workspace.name: workspace for workspace in owner.workspaces.all()}
+    for name in servers:
+        done = hub.server_stop(owner.hub_name, name)
+        if name in rows:
+            _save_state(rows[name], State.STOPPED if done else State.STOPPING, REVOKED)
+    return len(servers)
+
+
 def workspace_delete(*, workspace: Workspace) -> None:
     workspaces_delete(workspaces=[workspace])
 

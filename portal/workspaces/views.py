@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect, JsonResponse
@@ -82,7 +83,9 @@ def server_not_running(request, rest: str):
     if request.method != "GET":
         return JsonResponse({"detail": "This workspace is not running."}, status=424)
     query = request.META.get("QUERY_STRING")
-    return HttpResponseRedirect(f"/hub/user/{rest}" + (f"?{query}" if query else ""))
+    # Absolute: on a workspace's own origin the hub is at the public host, not this one.
+    target = f"{settings.PUBLIC_URL}/hub/user/{rest}"
+    return HttpResponseRedirect(target + (f"?{query}" if query else ""))
 
 
 def _describe(error: Exception) -> str:

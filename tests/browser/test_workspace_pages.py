@@ -78,7 +78,8 @@ def test_a_person_creates_a_workspace_and_opens_jupyterlab(hub, context, page, p
     with context.expect_page() as opened:  # "Open" has target=_blank
         row.get_by_role("link", name="Open").click()
     lab = opened.value
-    lab.wait_for_url(f"{hub.url}/user/{username}/notes/lab")
+    # On the person's own origin, not the portal's.
+    lab.wait_for_url(hub.url.replace("://", f"://{username}.") + f"/user/{username}/notes/lab")
     expect(lab).to_have_title(re.compile("JupyterLab"))
     expect(lab.locator("#jp-main-dock-panel")).to_be_visible()
     # Being logged in to the portal is enough: the OAuth hops happen without a login form.

@@ -83,12 +83,13 @@ def test_the_container_has_the_labels_limits_network_and_volume(docker_client, w
 
 
 def test_only_alice_reaches_her_workspace_through_the_proxy(docker_hub, workspaces):
+    url = docker_hub.url.replace("://", "://alice.") + "/user/alice/one/"  # her own origin
     alice = portal_login(docker_hub.url, *ALICE)
-    assert alice.get(f"{docker_hub.url}/user/alice/one/lab", timeout=30).status_code == 200
-    status = alice.get(f"{docker_hub.url}/user/alice/one/api/status", timeout=30)
+    assert alice.get(url + "lab", timeout=30).status_code == 200
+    status = alice.get(url + "api/status", timeout=30)
     assert status.status_code == 200 and "started" in status.json()
     bob = portal_login(docker_hub.url, *BOB)
-    assert bob.get(f"{docker_hub.url}/user/alice/one/lab", timeout=30).status_code == 403
+    assert bob.get(url + "lab", timeout=30).status_code == 403
 
 
 def test_other_users_containers_cannot_reach_hers_but_her_own_can(docker_client, workspaces):

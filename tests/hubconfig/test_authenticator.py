@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from unittest import mock
 
 import pytest
+from oauthenticator.generic import GenericOAuthenticator
 from tornado import web
+from tornado.httpclient import HTTPClientError
 
 from hubconfig.authenticator import MLHubAuthenticator
 
@@ -26,12 +29,14 @@ def auth_model(**portal_user) -> dict:
 def authenticator(monkeypatch):
     monkeypatch.setenv("MLHUB_PORTAL_URL", "http://127.0.0.1:8010")
     monkeypatch.setenv("MLHUB_OAUTH_CLIENT_SECRET", "secret")
+    monkeypatch.setenv("MLHUB_PUBLIC_URL", "http://localhost:8000")
     return MLHubAuthenticator()
 
 
 def test_it_talks_to_the_portal_with_our_defaults(authenticator):
     assert authenticator.auto_login is True
-    assert authenticator.authorize_url == "/o/authorize/"
+    assert authenticator.authorize_url == "http://localhost:8000/o/authorize/"
+    assert authenticator.oauth_callback_url == "http://localhost:8000/hub/oauth_callback"
     assert authenticator.token_url == "http://127.0.0.1:8010/o/token/"
     assert authenticator.userdata_url == "http://127.0.0.1:8010/api/v1/me/"
     assert authenticator.client_secret == "secret"
@@ -54,3 +59,61 @@ def test_people_waiting_for_approval_are_told_why(authenticator):
         run(authenticator.check_allowed("mallory", auth_model(approved=False)))
     assert refused.value.status_code == 403
     assert "approval" in refused.value.log_message
+
+
+def test_the_portal_is_asked_again_about_everyone_twice_a_minute(authenticator):
+    assert authenticator.enable_auth_state is True
+    assert authenticator.auth_refresh_age == 30
+    # Not strict: workspaces' own tokens act as owners who may never have logged in.
+    assert authenticator.auth_refresh_strict is False
+
+
+def upstream_refresh(result=None, error=None):
+    """The upstream refresh (which calls the portal) answering ``result`` or raising."""
+    return mock.patch.object(
+        GenericOAuthenticator,
+        "refresh_user",
+        autospec=True,
+        return_value=result,
+        side_effect=error,
+    )
+
+
+USER = mock.Mock()
+USER.name = "alice"
+USER.save_auth_state = mock.AsyncMock()
+USER.get_auth_state = mock.AsyncMock(return_value={"oauth_user": {"approved": True}})
+
+
+def test_people_who_never_logged_in_to_the_hub_are_left_alone(authenticator):
+    never = mock.Mock()
+    never.get_auth_state = mock.AsyncMock(return_value=None)
+    with upstream_refresh(False) as upstream:
+        assert run(authenticator.refresh_user(never)) is True
+    upstream.assert_not_called()
+
+
+def test_a_person_no_longer_approved_is_logged_out(authenticator):
+    with upstream_refresh(auth_model(approved=False, is_admin=False)):
+        assert run(authenticator.refresh_user(USER)) is False
+
+
+def test_an_approved_person_keeps_the_refreshed_model(authenticator):
+    model = auth_model(approved=True, is_admin=True)
+    with upstream_refresh(model):
+        assert run(authenticator.refresh_user(USER)) == model
+    # Saved at once: the next refresh must use the rotated refresh token.
+    USER.save_auth_state.assert_awaited_with(model["auth_state"])
+
+
+def test_revoked_portal_tokens_log_the_person_out(authenticator):
+    with upstream_refresh(False):
+        assert run(authenticator.refresh_user(USER)) is False
+
+
+@pytest.mark.parametrize(
+    "outage", [HTTPClientError(502), HTTPClientError(599), ConnectionRefusedError()]
+)
+def test_a_portal_outage_logs_nobody_out(authenticator, outage):
+    with upstream_refresh(error=outage):
+        assert run(authenticator.refresh_user(USER)) is True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from jupyterhub.utils import subdomain_hook_idna
 from traitlets.config.loader import PyFileConfigLoader
 
 from lib import env
@@ -20,6 +21,9 @@ def hub_env(monkeypatch, tmp_path):
     monkeypatch.delenv("MLHUB_RESOURCES_DIR", raising=False)
     monkeypatch.setenv("EXECUTION_MODE", "process")
     monkeypatch.setenv("HUB_NAME", "mlhub")
+    monkeypatch.setenv("JUPYTERHUB_CRYPT_KEY", "ab" * 32)
+    for name in ("MLHUB_PUBLIC_URL", "MLHUB_BIND_URL", "MLHUB_SINGLE_ORIGIN"):
+        monkeypatch.delenv(name, raising=False)
     return tmp_path
 
 
@@ -29,7 +33,8 @@ def load():
 
 def test_the_portal_token_has_only_the_scopes_it_uses(hub_env):
     roles = {role["name"]: role for role in load().JupyterHub.load_roles}
-    assert roles["mlhub-portal"]["scopes"] == ["admin:users", "servers"]
+    # tokens: revoking the hub tokens of people the portal rejects (docs/security.md).
+    assert roles["mlhub-portal"]["scopes"] == ["admin:users", "servers", "tokens"]
     assert roles["mlhub-portal"]["services"] == ["portal"]
     assert not any(s.startswith(("servers", "start:")) for s in roles["user"]["scopes"])
 
@@ -37,7 +42,7 @@ def test_the_portal_token_has_only_the_scopes_it_uses(hub_env):
 def test_one_public_port_with_the_portal_as_default_target(hub_env, monkeypatch):
     monkeypatch.setenv("MLHUB_PORTAL_URL", "http://127.0.0.1:9010")
     config = load()
-    assert config.JupyterHub.hub_routespec == "/hub/"
+    assert config.JupyterHub.hub_routespec == "localhost/hub/"
     assert config.JupyterHub.default_url == "/"
     assert "--default-target=http://127.0.0.1:9010" in config.ConfigurableHTTPProxy.command
 
@@ -70,3 +75,36 @@ def test_a_missing_portal_token_stops_the_hub(hub_env, monkeypatch):
     monkeypatch.delenv("MLHUB_HUB_API_TOKEN_FILE", raising=False)
     with pytest.raises(env.ConfigError, match="MLHUB_HUB_API_TOKEN"):
         load()
+
+
+def test_workspaces_get_their_own_origin_by_default(hub_env, monkeypatch):
+    monkeypatch.setenv("MLHUB_PUBLIC_URL", "https://hub.example.org")
+    config = load()
+    assert config.JupyterHub.subdomain_host == "https://hub.example.org"
+    assert config.JupyterHub.subdomain_hook is subdomain_hook_idna
+    # Host routing: the hub's route names the public host.
+    assert config.JupyterHub.hub_routespec == "hub.example.org/hub/"
+
+
+def test_the_proxy_listens_on_loopback_for_a_localhost_public_url(hub_env):
+    config = load()
+    assert config.JupyterHub.bind_url == "http://127.0.0.1:8000"
+    assert config.JupyterHub.subdomain_host == "http://localhost:8000"
+
+
+def test_single_origin_is_an_explicit_opt_out_with_a_loud_warning(hub_env, monkeypatch, caplog):
+    monkeypatch.setenv("MLHUB_SINGLE_ORIGIN", "true")
+    config = load()
+    assert "subdomain_host" not in config.JupyterHub
+    assert config.JupyterHub.hub_routespec == "/hub/"
+    assert env.SINGLE_ORIGIN_WARNING in caplog.text
+
+
+def test_auth_state_needs_its_key(hub_env, monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_CRYPT_KEY")
+    with pytest.raises(env.ConfigError, match="JUPYTERHUB_CRYPT_KEY"):
+        load()
+
+
+def test_hub_tokens_have_a_bounded_lifetime(hub_env):
+    assert load().JupyterHub.token_expires_in_max_seconds == 86400

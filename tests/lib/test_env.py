@@ -56,7 +56,13 @@ def test_the_public_host_is_allowed_by_default(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "x")
     try:
         reloaded = importlib.reload(portal.settings)
-        assert reloaded.ALLOWED_HOSTS == ["hub.example.org", "127.0.0.1", "localhost"]
+        # Its subdomains too: the workspaces' origins (a stopped one reaches the portal).
+        assert reloaded.ALLOWED_HOSTS == [
+            "hub.example.org",
+            ".hub.example.org",
+            "127.0.0.1",
+            "localhost",
+        ]
         assert reloaded.SESSION_COOKIE_SECURE is True
     finally:
         monkeypatch.undo()

@@ -26,7 +26,7 @@ def test_the_list_keeps_serving_when_the_hub_is_down(client, alice, alices_works
     response = client.get("/")
     assert response.status_code == 200
     assert b"thesis" in response.content and b"Running" in response.content
-    assert b'href="/user/alice/thesis/"' in response.content
+    assert b'href="http://alice.localhost:8000/user/alice/thesis/"' in response.content
 
 
 def test_creating_while_the_hub_is_down_says_so_and_leaves_nothing(client, alice):
@@ -75,7 +75,7 @@ def test_actions_need_post_and_csrf(alice, alices_workspace):
 def test_a_workspace_that_is_not_running_is_handed_to_the_hub(client):
     response = client.get("/user/alice/thesis/lab?reset")
     assert response.status_code == 302
-    assert response["Location"] == "/hub/user/alice/thesis/lab?reset"
+    assert response["Location"] == "http://localhost:8000/hub/user/alice/thesis/lab?reset"
     assert client.post("/user/alice/thesis/api/kernels").status_code == 424
 
 

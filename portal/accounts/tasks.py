@@ -1,0 +1,39 @@
+"""django-q2 tasks of people: thin wrappers that load rows and call one service."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import schedule
+
+from portal.accounts import services
+from portal.accounts.models import User
+from portal.hub.client import HubError
+
+log = logging.getLogger(__name__)
+# While the hub is down the revocation is tried again this often (the hub's own check of
+# the person, every MLHUB_AUTH_REFRESH_SECONDS, already keeps them out meanwhile).
+RETRY_SECONDS = 30
+
+
+def hub_access_revoke(user_id: int) -> str:
+    user = User.objects.filter(pk=user_id).first()
+    if user is None or user.is_approved:
+        return "nothing to revoke"
+    try:
+        return services.hub_access_revoke(user=user)
+    except HubError as error:
+        if not error.is_outage:
+            raise
+        log.warning("Revoking %s in the hub failed, retrying: %s", user.username, error)
+        schedule(
+            "portal.accounts.tasks.hub_access_revoke",
+            user_id,
+            name=f"revoke {user.username} {timezone.now():%H%M%S%f}",
+            schedule_type=Schedule.ONCE,
+            next_run=timezone.now() + timedelta(seconds=RETRY_SECONDS),
+        )
+        return f"hub unavailable, retry in {RETRY_SECONDS} s"
