@@ -4,12 +4,14 @@ rejected person loses their way in. Real Chromium, real hub and proxy, real work
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
+from lib.stack import PRIVATE_UMASK
 from tests.browser.test_workspace_pages import log_in
 from tests.hub_stack import ADMIN_PASSWORD
 
@@ -54,8 +56,13 @@ def home_of(hub, username: str) -> Path:
 
 def test_a_workspace_gets_none_of_its_visitors_logins(hub, page):
     owner_home = home_of(hub, OLGA[0])
-    (owner_home / ".jupyter").mkdir(parents=True, exist_ok=True)
-    (owner_home / ".jupyter" / "jupyter_server_config.py").write_text(CAPTURE_CONFIG)
+    # Written as the owner's workspace would write it: with the stack's private umask.
+    umask = os.umask(PRIVATE_UMASK)
+    try:
+        (owner_home / ".jupyter").mkdir(parents=True, exist_ok=True)
+        (owner_home / ".jupyter" / "jupyter_server_config.py").write_text(CAPTURE_CONFIG)
+    finally:
+        os.umask(umask)
     _, workspace = start_workspace(hub, *OLGA, "trap")
 
     # An admin, logged in to the portal, follows a link to olga's workspace.
@@ -90,7 +97,7 @@ def test_a_workspace_gets_none_of_its_visitors_logins(hub, page):
         }""",
         f"{hub.url}/api/v1/users/",
     )
-    people = hub.api().get(f"{hub.url}/api/v1/users/", timeout=30).json()
+    people = hub.api().get(f"{hub.url}/api/v1/users/", timeout=30).json()["results"]
     assert "pwned" not in [person["username"] for person in people]
 
     seen = [
@@ -131,7 +138,7 @@ def test_a_rejected_person_loses_their_open_workspace_within_a_minute(hub, page,
 
     rita_id = next(
         person["id"]
-        for person in hub.api().get(f"{hub.url}/api/v1/users/", timeout=30).json()
+        for person in hub.api().get(f"{hub.url}/api/v1/users/", timeout=30).json()["results"]
         if person["username"] == "rita"
     )
     rejected = hub.api().post(f"{hub.url}/api/v1/users/{rita_id}/reject/", timeout=30)
