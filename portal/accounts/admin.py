@@ -11,6 +11,7 @@ class UserAdmin(ServiceDeleteMixin, DjangoUserAdmin):
     list_display = ["username", "email", "approval", "is_staff", "is_active", "date_joined"]
     list_filter = ["approval", "is_staff", "is_active"]
     search_fields = ["username", "email"]
+    list_per_page = 100
     fieldsets = [
         *DjangoUserAdmin.fieldsets,
         ("Approval", {"fields": ["approval", "approved_at"]}),

@@ -14,6 +14,12 @@ from rest_framework.views import APIView
 
 from portal.accounts import services as accounts
 from portal.accounts.models import User
+from portal.api.filters import (
+    USER_LIST_PARAMETERS,
+    WORKSPACE_LIST_PARAMETERS,
+    users_filtered,
+    workspaces_filtered,
+)
 from portal.api.permissions import IsAdmin
 from portal.api.serializers import (
     MeSerializer,
@@ -78,13 +84,16 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     serializer_class = WorkspaceSerializer
 
     def get_queryset(self):
-        queryset = Workspace.objects.visible_to(self.request.user)
-        owner = self.request.query_params.get("owner")
-        return queryset.filter(owner__username=owner) if owner else queryset
+        return Workspace.objects.visible_to(self.request.user)
 
+    @extend_schema(parameters=WORKSPACE_LIST_PARAMETERS)
     def list(self, request, *args, **kwargs):
-        found = workspaces.workspaces_refresh(workspaces=self.get_queryset())
-        return Response(self.get_serializer(found, many=True).data)
+        page = self.paginate_queryset(
+            workspaces_filtered(self.get_queryset(), request.query_params)
+        )
+        # Only this page's rows are brought in line with the hub, not every match.
+        found = workspaces.workspaces_refresh(workspaces=page)
+        return self.get_paginated_response(self.get_serializer(found, many=True).data)
 
     def retrieve(self, request, *args, **kwargs):
         (workspace,) = workspaces.workspaces_refresh(workspaces=[self.get_object()])
@@ -139,6 +148,11 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     serializer_class = UserSerializer
     permission_classes = [IsAdmin]
     queryset = User.objects.order_by("username")
+
+    @extend_schema(parameters=USER_LIST_PARAMETERS)
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(users_filtered(self.get_queryset(), request.query_params))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(request=UserCreateSerializer, responses={201: UserSerializer})
     def create(self, request):

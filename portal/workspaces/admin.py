@@ -36,6 +36,10 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_filter = ["state", "template"]
     search_fields = ["name", "owner__username"]
     list_select_related = ["owner", "template"]
+    list_per_page = 100
+    # A filtered or searched page skips the second count(*), the one over every workspace
+    # (20,000 rows); it says "Show all" instead of "(20,000 total)".
+    show_full_result_count = False
     # Only the expiry is edited here; resources are fixed at creation (API or page), where
     # they are checked against the template and the hub starts the server.
     fields = [

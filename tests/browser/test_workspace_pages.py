@@ -28,7 +28,7 @@ def person(hub, request):
     token = hub.token_for(username, password)
     yield username, password, token
     api = hub.api(token)
-    for workspace in api.get(f"{hub.url}/api/v1/workspaces/", timeout=30).json():
+    for workspace in api.get(f"{hub.url}/api/v1/workspaces/", timeout=30).json()["results"]:
         api.delete(f"{hub.url}/api/v1/workspaces/{workspace['id']}/", timeout=30)
 
 
@@ -51,7 +51,7 @@ def submit_new_workspace(page: Page, name: str) -> None:
 def workspace_names(hub, token: str) -> list[str]:
     response = hub.api(token).get(f"{hub.url}/api/v1/workspaces/", timeout=30)
     assert response.status_code == 200, response.text
-    return [workspace["name"] for workspace in response.json()]
+    return [workspace["name"] for workspace in response.json()["results"]]
 
 
 @pytest.mark.parametrize("person", [ERIN], indirect=True)

@@ -100,7 +100,7 @@ def test_an_admin_creates_a_workspace_for_someone_else(hub, people):
     created = response.json()
     assert created["owner"] == "bob"
     # bob sees it as his own; the hub runs it as his.
-    bobs = hub.api(people["bob"]).get(f"{hub.url}/api/v1/workspaces/").json()
+    bobs = hub.api(people["bob"]).get(f"{hub.url}/api/v1/workspaces/").json()["results"]
     assert [w["name"] for w in bobs] == ["handout"]
     hub.wait_for_state(people["bob"], created["id"], "running")
     assert hub.hub_user("bob")["servers"]["handout"]["ready"] is True

@@ -76,7 +76,7 @@ def test_it_hides_someone_elses_workspace(api, bob, alices_workspace):
     assert api.post(base + "start/").status_code == 404
     assert api.post(base + "stop/").status_code == 404
     assert api.delete(base).status_code == 404
-    assert api.get("/api/v1/workspaces/").json() == []
+    assert api.get("/api/v1/workspaces/").json()["results"] == []
     assert Workspace.objects.filter(pk=alices_workspace.pk).exists()
 
 
@@ -89,7 +89,7 @@ def test_only_admins_create_for_others(api, bob, alice):
 
 def test_admins_see_every_workspace(api, carol, alices_workspace):
     api.force_authenticate(carol)
-    names = [w["name"] for w in api.get("/api/v1/workspaces/").json()]
+    names = [w["name"] for w in api.get("/api/v1/workspaces/").json()["results"]]
     assert names == ["thesis"]
 
 
