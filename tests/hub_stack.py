@@ -139,6 +139,9 @@ def running_stack(data, mode: str, hub_name: str = TEST_HUB_NAME, extra: dict | 
         {
             "MLHUB_DATA_DIR": str(data),
             "MLHUB_PUBLIC_URL": f"http://localhost:{public}",
+            # Each stack is its own OAuth client: on PostgreSQL the stacks of one test run
+            # share the portal's database, and a client has exactly one callback URL.
+            "MLHUB_OAUTH_CLIENT_ID": f"mlhub-hub-{public}",
             "MLHUB_PORTAL_URL": f"http://127.0.0.1:{portal}",
             "MLHUB_HUB_URL": f"http://127.0.0.1:{hub_port}",
             "MLHUB_PROXY_API_URL": f"http://127.0.0.1:{proxy_api}",
