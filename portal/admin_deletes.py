@@ -14,9 +14,9 @@ from portal.hub.client import HubError
 
 
 class ServiceDeleteMixin:
-    """For a ModelAdmin: ``delete_service(obj)`` replaces the model's own delete."""
+    """For a ModelAdmin: ``delete_service(request, obj)`` replaces the model's own delete."""
 
-    def delete_service(self, obj) -> None:
+    def delete_service(self, request, obj) -> None:
         raise NotImplementedError
 
     def get_actions(self, request):
@@ -45,7 +45,7 @@ class ServiceDeleteMixin:
 
     def _delete(self, request, obj) -> bool:
         try:
-            self.delete_service(obj)
+            self.delete_service(request, obj)
         except HubError as error:
             messages.error(request, f"{obj} was not deleted: {error.message}")
             return False

@@ -19,14 +19,15 @@ class UserAdmin(ServiceDeleteMixin, DjangoUserAdmin):
     readonly_fields = ["approved_at"]
     actions = ["approve", "reject", "unlock_login", "delete_with_resources"]
 
-    def delete_service(self, obj) -> None:
-        services.user_delete(user=obj)
+    def delete_service(self, request, obj) -> None:
+        services.user_delete(user=obj, by=request.user)
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
         if change:
             # Rejected or deactivated in the form: the hub must follow (docs/security.md).
-            services.user_access_sync(user=obj)
+            services.user_update(user=obj, by=request.user)
+        else:
+            super().save_model(request, obj, form, change)
 
     @admin.action(description="Reject the selected people (stops their workspaces)")
     def reject(self, request, queryset):
@@ -37,7 +38,7 @@ class UserAdmin(ServiceDeleteMixin, DjangoUserAdmin):
     @admin.action(description="Approve the selected people")
     def approve(self, request, queryset):
         for user in queryset:
-            services.user_approve(user=user)
+            services.user_approve(user=user, by=request.user)
         messages.success(request, f"Approved {queryset.count()} people.")
 
     @admin.action(description="Unlock login")

@@ -4,6 +4,9 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
 
+# What people who may not use MLHub yet are told, wherever they try.
+NOT_APPROVED = "Your account is waiting for an administrator's approval."
+
 
 class MLHubUserManager(UserManager):
     def create_superuser(self, username, email=None, password=None, **extra_fields):
@@ -37,6 +40,11 @@ class User(AbstractUser):
     @property
     def is_approved(self) -> bool:
         return self.is_active and self.approval == self.Approval.APPROVED
+
+    @property
+    def is_admin(self) -> bool:
+        """An MLHub administrator: in the portal, the API, the Django admin and the hub."""
+        return self.is_approved and self.is_staff
 
     @property
     def hub_name(self) -> str:

@@ -32,8 +32,10 @@ def user_create(
     email: str = "",
     is_staff: bool = False,
     approved: bool = False,
+    by: User,
 ) -> User:
     """Create a portal user (the hub learns of them at their first login or workspace)."""
+    _require_admin(by, "create people")
     user = User(username=username, email=email, is_staff=is_staff)
     if password:
         validate_password(password, user)  # the site's password rules, as the admin applies
@@ -48,10 +50,27 @@ def user_create(
     return user
 
 
-def user_approve(*, user: User) -> User:
+def _require_admin(by: User, doing: str) -> None:
+    if not by.is_admin:
+        raise PermissionDenied(f"Only administrators may {doing}.")
+
+
+def user_approve(*, user: User, by: User) -> User:
+    _require_admin(by, "approve people")
     user.approval = User.Approval.APPROVED
     user.approved_at = timezone.now()
     user.save(update_fields=["approval", "approved_at"])
+    return user
+
+
+def user_update(*, user: User, by: User) -> User:
+    """Save an admin's edit of a person (the Django admin's form); if it took their access
+    away (rejected, deactivated), revoke what they could still use."""
+    _require_admin(by, "change people")
+    had_access = User.objects.get(pk=user.pk).is_approved
+    user.save()
+    if had_access and not user.is_approved:
+        user_access_revoke(user=user)
     return user
 
 
@@ -62,15 +81,13 @@ def user_login_unlock(*, user: User, by: User) -> int:
     several names from one place) stays: an admin deletes those in the admin's "Access
     attempts" list.
     """
-    if not (by.is_active and by.is_staff):
-        raise PermissionDenied("Only administrators may unlock logins.")
+    _require_admin(by, "unlock logins")
     return AxesProxyHandler.reset_attempts(username=user.get_username())
 
 
 def user_reject(*, user: User, by: User) -> User:
     """Refuse the person: they keep a portal login that says so, and nothing else."""
-    if not (by.is_active and by.is_staff):
-        raise PermissionDenied("Only administrators may reject people.")
+    _require_admin(by, "reject people")
     if user == by:
         raise PermissionDenied("You cannot reject your own account.")
     user.approval = User.Approval.REJECTED
@@ -78,13 +95,6 @@ def user_reject(*, user: User, by: User) -> User:
     user.save(update_fields=["approval", "approved_at"])
     user_access_revoke(user=user)
     return user
-
-
-def user_access_sync(*, user: User) -> None:
-    """After any change to a person (the admin site's form): revoke what they may no longer
-    use. Approval, rejection and deactivation all end up here or in ``user_reject``."""
-    if not user.is_approved:
-        user_access_revoke(user=user)
 
 
 def user_access_revoke(*, user: User) -> None:
@@ -115,12 +125,15 @@ def hub_access_revoke(*, user: User) -> str:
     return f"{stopped} servers stopped, {len(tokens)} hub tokens revoked"
 
 
-def user_delete(*, user: User) -> None:
+def user_delete(*, user: User, by: User) -> None:
     """Remove the person from the hub first (stopping their servers), then from the portal.
 
     If the hub cannot be reached, nothing is deleted: the portal must not forget people
     whose workspaces are still running.
     """
+    _require_admin(by, "delete people")
+    if user == by:
+        raise PermissionDenied("You cannot delete your own account here.")
     workspaces_delete(workspaces=user.workspaces.select_related("owner"))
     hub_client().user_delete(user.hub_name)
     with transaction.atomic():

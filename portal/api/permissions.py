@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
+from portal.accounts.models import NOT_APPROVED
+
 
 class IsApproved(BasePermission):
     """Signed in, active and approved by an admin."""
 
-    message = "Your account is waiting for an administrator's approval."
+    message = NOT_APPROVED
 
     def has_permission(self, request, view) -> bool:
         user = request.user
@@ -19,4 +21,4 @@ class IsAdmin(IsApproved):
     message = "Only administrators may do this."
 
     def has_permission(self, request, view) -> bool:
-        return super().has_permission(request, view) and request.user.is_staff
+        return super().has_permission(request, view) and request.user.is_admin

@@ -73,7 +73,7 @@ class MeSerializer(serializers.ModelSerializer):
     """Who is calling; the hub's authenticator reads this after the OAuth2 code exchange."""
 
     hub_name = serializers.CharField(read_only=True)
-    is_admin = serializers.BooleanField(source="is_staff", read_only=True)
+    is_admin = serializers.BooleanField(read_only=True)
     approved = serializers.BooleanField(source="is_approved", read_only=True)
 
     class Meta:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
-from portal.accounts.models import User
+from portal.accounts import lockout
+from portal.accounts.models import NOT_APPROVED, User
 from portal.api.models import ApiToken
+from portal.api.tokens import LoginLocked
 
-NOT_APPROVED = "Your account is waiting for an administrator's approval."
 # A script that asks for a token at every run would pile them up, and knox looks through
 # all of a person's tokens at each request: keep the newest unnamed ones, retire the rest.
 UNNAMED_TOKENS_KEPT = 20
@@ -33,3 +36,27 @@ def api_token_create(*, user: User, by: User, name: str = "") -> tuple[ApiToken,
         retired = list(unnamed.values_list("pk", flat=True)[UNNAMED_TOKENS_KEPT:])
         ApiToken.objects.filter(pk__in=retired).delete()
     return token, key
+
+
+def api_token_login(*, request, username: str, password: str) -> str:
+    """A new token's key for the person these credentials prove, counted by django-axes.
+
+    ``request`` is the API's request: axes locks by its client address. A locked account or
+    address is a 429 (``LoginLocked``), wrong credentials a 400, someone not approved a 403.
+    """
+    # The request goes along so django-axes' backend can refuse a locked account or address.
+    user = authenticate(request=request, username=username, password=password)
+    if user is None:
+        # Axes marks the DRF Request it was handed, not the HttpRequest its middleware
+        # sees: without this check a lockout would be answered as a plain wrong password.
+        if getattr(request, "axes_locked_out", False):
+            raise LoginLocked(lockout.lock_seconds_left(request, request.axes_credentials))
+        # The shape DRF's own token view answered with, which clients already read.
+        raise ValidationError(
+            {"non_field_errors": ["Unable to log in with provided credentials."]},
+            code="authorization",
+        )
+    # Axes forgives failures on a login (a signal authenticate() does not send): do the same.
+    lockout.failures_forgive(username=username, ip_address=lockout.client_address(request))
+    _, key = api_token_create(user=user, by=user)
+    return key

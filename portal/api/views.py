@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -28,7 +28,7 @@ from portal.api.serializers import (
     WorkspaceCreateSerializer,
     WorkspaceSerializer,
 )
-from portal.api.services import api_token_create
+from portal.api.services import api_token_login
 from portal.api.tokens import TokenRequestSerializer, TokenRequestsThrottled, TokenSerializer
 from portal.workspaces import services as workspaces
 from portal.workspaces.models import Workspace
@@ -56,10 +56,9 @@ class TokenView(APIView):
         },
     )
     def post(self, request):
-        form = TokenRequestSerializer(data=request.data, context={"request": request})
+        form = TokenRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        user = form.validated_data["user"]
-        _, key = api_token_create(user=user, by=user)
+        key = api_token_login(request=request, **form.validated_data)
         return Response({"token": key})
 
     def throttled(self, request, wait):
@@ -104,9 +103,9 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         """Create a workspace and start it (``state`` is ``starting`` until it answers)."""
         form = WorkspaceCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        owner = self._owner_for(form.validated_data.get("owner"))
         workspace = workspaces.workspace_create(
-            owner=owner,
+            by=request.user,
+            owner=form.validated_data.get("owner"),
             name=form.validated_data["name"],
             template=form.validated_data["template"],
             options=form.options(),
@@ -129,17 +128,6 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         """Stop the workspace and remove it with its resources."""
         workspaces.workspace_delete(workspace=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-    def _owner_for(self, username: str | None) -> User:
-        me = self.request.user
-        if not username or username == me.username:
-            return me
-        if not me.is_staff:
-            raise PermissionDenied("Only administrators may create workspaces for others.")
-        owner = User.objects.filter(username=username).first()
-        if owner is None:
-            raise NotFound(f"No user named {username!r}")
-        return owner
 
 
 class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -165,13 +153,14 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             email=data["email"],
             is_staff=data["is_admin"],
             approved=data["approved"],
+            by=request.user,
         )
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        user = accounts.user_approve(user=self.get_object())
+        user = accounts.user_approve(user=self.get_object(), by=request.user)
         return Response(UserSerializer(user).data)
 
     @extend_schema(request=None)
@@ -183,10 +172,7 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     def destroy(self, request, pk=None):
         """Remove the person, their workspaces and their hub account."""
-        user = self.get_object()
-        if user == request.user:
-            raise PermissionDenied("You cannot delete your own account here.")
-        accounts.user_delete(user=user)
+        accounts.user_delete(user=self.get_object(), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -58,7 +58,7 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # create through the API (owner=...) or the page: both start it
 
-    def delete_service(self, obj) -> None:
+    def delete_service(self, request, obj) -> None:
         services.workspace_delete(workspace=obj)
 
     @admin.action(description="Start the selected workspaces")

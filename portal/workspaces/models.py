@@ -48,7 +48,7 @@ class WorkspaceQuerySet(models.QuerySet):
     def visible_to(self, user) -> WorkspaceQuerySet:
         """Admins see every workspace; everyone else only their own."""
         mine = self.select_related("owner", "template")
-        return mine if user.is_staff else mine.filter(owner=user)
+        return mine if user.is_admin else mine.filter(owner=user)
 
 
 class Workspace(models.Model):

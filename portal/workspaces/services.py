@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from portal.accounts.models import User
+from portal.accounts.models import NOT_APPROVED, User
 from portal.hub.client import HubClient, HubError, hub_client
 from portal.workspaces.models import Template, Workspace
 from spawners.resources import ResourceError, resources_from_options, validate_workspace_name
@@ -38,10 +38,31 @@ class WorkspaceError(Exception):
         self.status = status
 
 
+def workspace_owner_for(*, by: User, username: str | None = None) -> User:
+    """Whose a workspace that ``by`` creates is: their own, or (admins only) ``username``'s."""
+    if not by.is_approved:
+        raise WorkspaceError(NOT_APPROVED, 403)
+    if not username or username == by.username:
+        return by
+    if not by.is_admin:
+        raise WorkspaceError("Only administrators may create workspaces for others.", 403)
+    owner = User.objects.filter(username=username).first()
+    if owner is None:
+        raise WorkspaceError(f"No user named {username!r}", 404)
+    return owner
+
+
 def workspace_create(
-    *, owner: User, name: str, template: str = "default", options: dict | None = None
+    *,
+    by: User,
+    name: str,
+    template: str = "default",
+    options: dict | None = None,
+    owner: str | None = None,
 ) -> Workspace:
-    """Create the workspace and start it. Nothing is left behind when any step fails."""
+    """Create a workspace for ``by`` (or, admins only, for the person named ``owner``) and
+    start it. Nothing is left behind when any step fails."""
+    owner = workspace_owner_for(by=by, username=owner)
     try:
         name = validate_workspace_name(name)
     except ResourceError as error:

@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from portal.accounts.models import NOT_APPROVED
 from portal.hub.client import HubError
 from portal.workspaces import services
 from portal.workspaces.forms import WorkspaceCreateForm
@@ -34,6 +35,7 @@ def workspace_list(request, form: WorkspaceCreateForm | None = None):
             "form": form or WorkspaceCreateForm(initial={"template": "default"}),
             "busy": any(w.state in BUSY for w in found),
             "approved": request.user.is_approved,
+            "not_approved": NOT_APPROVED,
         },
     )
 
@@ -42,14 +44,11 @@ def workspace_list(request, form: WorkspaceCreateForm | None = None):
 @require_POST
 def workspace_create(request):
     form = WorkspaceCreateForm(request.POST)
-    if not request.user.is_approved:
-        messages.error(request, "Your account is waiting for an administrator's approval.")
-        return redirect("my-workspaces")
     if not form.is_valid():
         return workspace_list(request, form)
     try:
         workspace = services.workspace_create(
-            owner=request.user,
+            by=request.user,
             name=form.cleaned_data["name"],
             template=form.cleaned_data["template"].name,
             options=form.options(),

@@ -78,28 +78,44 @@ def test_admins_cannot_reject_themselves(api, carol):
     assert response.json() == {"detail": "You cannot reject your own account."}
 
 
-def test_deactivating_in_the_admin_form_revokes_access(client, alice, carol):
-    oauth_token_of(alice)
+def admin_form_post(client, user, **changes):
+    """Post the Django admin's change form of ``user`` as shown, with ``changes``."""
+    url = f"/admin/accounts/user/{user.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {
+        name: value
+        for name, value in form.initial.items()
+        if value is not None and name not in ("groups", "user_permissions", "date_joined")
+    }
+    data.update(date_joined_0="2026-01-01", date_joined_1="00:00:00", **changes)
+    data = {name: value for name, value in data.items() if value is not False}
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    user.refresh_from_db()
+
+
+@pytest.fixture
+def superuser_client(client, carol):
     carol.is_superuser = True
     carol.save()
     client.force_login(carol)
-    url = f"/admin/accounts/user/{alice.pk}/change/"
-    form = client.get(url).context["adminform"].form
-    data = {key: value for key, value in form.initial.items() if value is not None}
-    data.update(
-        username="alice",
-        approval="approved",
-        is_active="",
-        date_joined_0="2026-01-01",
-        date_joined_1="00:00:00",
-    )
-    data.pop("is_active")
-    data.pop("groups", None), data.pop("user_permissions", None)
-    response = client.post(url, data)
-    assert response.status_code == 302, response.context["adminform"].form.errors
-    alice.refresh_from_db()
+    return client
+
+
+def test_deactivating_in_the_admin_form_revokes_access(superuser_client, alice):
+    oauth_token_of(alice)
+    admin_form_post(superuser_client, alice, is_active=False)
     assert alice.is_active is False
     assert not get_access_token_model().objects.filter(user=alice).exists()
+    assert Schedule.objects.filter(func="portal.accounts.tasks.hub_access_revoke").exists()
+
+
+def test_editing_someone_who_keeps_access_revokes_nothing(superuser_client, alice):
+    oauth_token_of(alice)
+    admin_form_post(superuser_client, alice, email="alice@example.org")
+    assert alice.email == "alice@example.org"
+    assert get_access_token_model().objects.filter(user=alice).exists()
+    assert not Schedule.objects.exists()
 
 
 def test_the_hub_side_stops_servers_and_deletes_tokens(alice, workspace_of):
@@ -118,7 +134,7 @@ def test_the_hub_side_stops_servers_and_deletes_tokens(alice, workspace_of):
     assert running.message == "Stopped: the owner's access was revoked"
 
 
-def test_approving_again_keeps_nothing_revoked_twice(alice):
+def test_the_task_leaves_people_who_are_approved_again_alone(alice):
     from portal.accounts.tasks import hub_access_revoke
 
     assert hub_access_revoke(alice.pk) == "nothing to revoke"  # alice is approved

@@ -71,7 +71,9 @@ def test_delete_while_the_hub_is_down_keeps_the_person(api, carol, alice):
 
 def test_admins_cannot_delete_themselves(api, carol):
     api.force_authenticate(carol)
-    assert api.delete(f"/api/v1/users/{carol.pk}/").status_code == 403
+    response = api.delete(f"/api/v1/users/{carol.pk}/")
+    assert response.status_code == 403
+    assert response.json() == {"detail": "You cannot delete your own account here."}
 
 
 @pytest.mark.parametrize("password", ["short", "password123", "qwertyuiop"])

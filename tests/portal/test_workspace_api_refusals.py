@@ -84,6 +84,15 @@ def test_only_admins_create_for_others(api, bob, alice):
     api.force_authenticate(bob)
     response = api.post("/api/v1/workspaces/", {"name": "ok", "owner": "alice"}, format="json")
     assert response.status_code == 403
+    assert response.json() == {"detail": "Only administrators may create workspaces for others."}
+    assert not Workspace.objects.exists()
+
+
+def test_admins_creating_for_nobody_get_a_404(api, carol):
+    api.force_authenticate(carol)
+    response = api.post("/api/v1/workspaces/", {"name": "ok", "owner": "ghost"}, format="json")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No user named 'ghost'"}
     assert not Workspace.objects.exists()
 
 
