@@ -19,6 +19,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env.data_dir()
 DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
 
+# Every value read from the environment, in one place: a bad one stops the start here.
 try:
     DEBUG = env.env_bool("DEBUG", False)
     HUB_NAME = env.hub_name()
@@ -26,7 +27,16 @@ try:
     SECRET_KEY = env.env_secret("SECRET_KEY")
     HUB_API_TOKEN = env.env_secret("MLHUB_HUB_API_TOKEN")
     OAUTH_CLIENT_SECRET = env.env_secret("MLHUB_OAUTH_CLIENT_SECRET")
-    WORKSPACE_POLL_SECONDS = env.env_int("MLHUB_WORKSPACE_POLL_SECONDS", 1)
+    # Workspaces on their own origins (<user>.<public host>) unless this opts out.
+    SINGLE_ORIGIN = env.single_origin()
+    _hsts_seconds = env.env_int("MLHUB_HSTS_SECONDS", 365 * 24 * 3600)
+    _hsts_preload = env.env_bool("MLHUB_HSTS_PRELOAD", False)
+    LOGIN_FAILURE_LIMIT = env.env_int_at_least("MLHUB_LOGIN_FAILURE_LIMIT", 5, 1)
+    LOGIN_COOLOFF_SECONDS = env.env_int_at_least("MLHUB_LOGIN_COOLOFF_SECONDS", 15 * 60, 1)
+    # Proxies that append to X-Forwarded-For before the portal: the Node proxy, nginx if any.
+    TRUSTED_PROXY_COUNT = env.env_int_at_least("MLHUB_TRUSTED_PROXY_COUNT", 1, 0)
+    TOKEN_RATE = env.env_rate("MLHUB_TOKEN_RATE", "30/min")
+    API_TOKEN_TTL_SECONDS = env.env_int_at_least("MLHUB_API_TOKEN_TTL_SECONDS", 30 * 86400, 0)
 except env.ConfigError as error:
     raise ImproperlyConfigured(str(error)) from None
 
@@ -40,11 +50,6 @@ OAUTH_CLIENT_ID = env.env_str("MLHUB_OAUTH_CLIENT_ID", "mlhub-hub")
 # The images workspaces may use (the seed's c.Spawner.workspace_images); the hub reads the same.
 WORKSPACE_IMAGES = env.workspace_images()
 
-# Workspaces on their own origins (<user>.<public host>) unless MLHUB_SINGLE_ORIGIN opts out.
-try:
-    SINGLE_ORIGIN = env.single_origin()
-except env.ConfigError as error:
-    raise ImproperlyConfigured(str(error)) from None
 # The public host and its subdomains (a stopped workspace's URL reaches the portal, see
 # portal/origins.py); loopback names for the hub's and the tests' direct calls.
 _public_host = urlsplit(PUBLIC_URL).hostname
@@ -69,11 +74,6 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SECURE else Non
 # Security headers and OAuth hardening (docs/configuration.md, "Security headers, HTTPS and
 # OAuth"). HTTPS-only behaviour is on exactly when the public URL is https, so `make run` on
 # http://localhost keeps working and a browser never remembers a promise we cannot keep.
-try:
-    _hsts_seconds = env.env_int("MLHUB_HSTS_SECONDS", 365 * 24 * 3600)
-    _hsts_preload = env.env_bool("MLHUB_HSTS_PRELOAD", False)
-except env.ConfigError as error:
-    raise ImproperlyConfigured(str(error)) from None
 SECURE_HSTS_SECONDS = _hsts_seconds if SECURE else 0
 # Workspaces live on subdomains of the public host, behind the same https proxy.
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
@@ -207,15 +207,6 @@ STORAGES = {
 # Login throttling (docs/configuration.md, "Login throttling and API tokens"). django-axes
 # locks an account, or a client address, after MLHUB_LOGIN_FAILURE_LIMIT failed sign-ins
 # within MLHUB_LOGIN_COOLOFF_SECONDS, on the login pages and the API's token endpoint alike.
-try:
-    LOGIN_FAILURE_LIMIT = env.env_int_at_least("MLHUB_LOGIN_FAILURE_LIMIT", 5, 1)
-    LOGIN_COOLOFF_SECONDS = env.env_int_at_least("MLHUB_LOGIN_COOLOFF_SECONDS", 15 * 60, 1)
-    # Proxies that append to X-Forwarded-For before the portal: the Node proxy, nginx if any.
-    TRUSTED_PROXY_COUNT = env.env_int_at_least("MLHUB_TRUSTED_PROXY_COUNT", 1, 0)
-    TOKEN_RATE = env.env_rate("MLHUB_TOKEN_RATE", "30/min")
-    API_TOKEN_TTL_SECONDS = env.env_int_at_least("MLHUB_API_TOKEN_TTL_SECONDS", 30 * 86400, 0)
-except env.ConfigError as error:
-    raise ImproperlyConfigured(str(error)) from None
 AUTHENTICATION_BACKENDS = [
     # First: a locked account or address is refused before its password is even checked.
     "axes.backends.AxesStandaloneBackend",

@@ -81,6 +81,18 @@ def token_request(client, hub_client, **body):
     )
 
 
+def code_exchange(client, hub_client, code: str, verifier: str = VERIFIER):
+    """The hub's trade of a code (with its PKCE verifier) for tokens."""
+    return token_request(
+        client,
+        hub_client,
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=CALLBACK,
+        code_verifier=verifier,
+    )
+
+
 def test_the_hub_is_registered_with_exactly_its_callback(hub_client):
     assert hub_client.redirect_uris == CALLBACK
     assert hub_client.skip_authorization is True
@@ -153,14 +165,7 @@ def test_the_code_gives_a_token_that_reads_the_person(alice_browser, hub_client,
     code = code_for_alice(alice_browser, hub_client)
     client.logout()  # the hub's own call, not the browser's
 
-    response = token_request(
-        client,
-        hub_client,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=CALLBACK,
-        code_verifier=VERIFIER,
-    )
+    response = code_exchange(client, hub_client, code)
 
     assert response.status_code == 200
     tokens = response.json()
@@ -176,14 +181,7 @@ def test_the_code_gives_a_token_that_reads_the_person(alice_browser, hub_client,
 
 def test_tokens_are_stored_only_as_a_hash(alice_browser, hub_client, client):
     code = code_for_alice(alice_browser, hub_client)
-    tokens = token_request(
-        client,
-        hub_client,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=CALLBACK,
-        code_verifier=VERIFIER,
-    ).json()
+    tokens = code_exchange(client, hub_client, code).json()
 
     stored = get_access_token_model().objects.get()
     assert stored.token == ""
@@ -193,14 +191,7 @@ def test_tokens_are_stored_only_as_a_hash(alice_browser, hub_client, client):
 def test_a_wrong_code_verifier_gets_no_token(alice_browser, hub_client, client):
     code = code_for_alice(alice_browser, hub_client)
 
-    response = token_request(
-        client,
-        hub_client,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=CALLBACK,
-        code_verifier=secrets.token_urlsafe(48),
-    )
+    response = code_exchange(client, hub_client, code, secrets.token_urlsafe(48))
 
     assert response.status_code == 400
     assert response.json() == {"error": "invalid_grant"}
@@ -211,14 +202,7 @@ def test_a_refresh_token_works_once_and_a_replay_revokes_the_family(
 ):
     code = code_for_alice(alice_browser, hub_client)
     client.logout()
-    first = token_request(
-        client,
-        hub_client,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=CALLBACK,
-        code_verifier=VERIFIER,
-    ).json()
+    first = code_exchange(client, hub_client, code).json()
 
     refreshed = token_request(
         client, hub_client, grant_type="refresh_token", refresh_token=first["refresh_token"]
@@ -245,14 +229,7 @@ def test_a_refresh_token_works_once_and_a_replay_revokes_the_family(
 def test_an_access_token_in_the_query_string_is_refused(alice_browser, hub_client, client):
     code = code_for_alice(alice_browser, hub_client)
     client.logout()
-    tokens = token_request(
-        client,
-        hub_client,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=CALLBACK,
-        code_verifier=VERIFIER,
-    ).json()
+    tokens = code_exchange(client, hub_client, code).json()
 
     response = client.get("/api/v1/me/", {"access_token": tokens["access_token"]})
 
