@@ -145,6 +145,11 @@ class Stack:
                 "--threads",
                 "4",
                 "--no-control-socket",
+                # Longer than the Node proxy keeps an idle connection (5 s): with gunicorn's
+                # default of 2 s the proxy sometimes reused a socket gunicorn was closing,
+                # and a page refresh got "503 socket hang up" (seen in CI).
+                "--keep-alive",
+                "75",
                 "--access-logfile",
                 "-",
                 # The path without its query string and no Referer: OAuth codes, states and
