@@ -116,6 +116,15 @@ SPAWNERS = {
 }
 c.JupyterHub.spawner_class = SPAWNERS[MODE]
 c.Spawner.start_timeout = env.env_int("MLHUB_START_TIMEOUT", 120)
+# The hub reports every start, failure and stop to the portal as it happens
+# (spawners/state_reports.py), with a credential good for that one endpoint only.
+c.Spawner.state_report_url = f"{env.portal_url()}/api/v1/internal/hub-events/"
+c.Spawner.state_report_token = env.env_secret("MLHUB_HUB_EVENTS_TOKEN")
+if not c.Spawner.state_report_token:
+    raise env.ConfigError("MLHUB_HUB_EVENTS_TOKEN (or _FILE) must be set: the hub's report key")
+# How often the hub checks that running servers are still alive (a container killed from
+# outside is noticed, stopped and reported within this).
+c.Spawner.poll_interval = env.env_int("MLHUB_SERVER_POLL_SECONDS", 30)
 c.Spawner.http_timeout = env.env_int("MLHUB_HTTP_TIMEOUT", 60)
 if MODE == "local":
     # Workspace containers reach the hub through their own network's gateway address, so

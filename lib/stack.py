@@ -32,6 +32,7 @@ SHARED_SECRETS = (
     "MLHUB_OAUTH_CLIENT_SECRET",
     "CONFIGPROXY_AUTH_TOKEN",
     "JUPYTERHUB_CRYPT_KEY",
+    "MLHUB_HUB_EVENTS_TOKEN",
 )
 
 
@@ -159,6 +160,12 @@ class Stack:
             ],
         )
         self._spawn("tasks", [str(BIN / "python"), "manage.py", "qcluster"])
+        self.hub_start(wait=False)
+        self.wait_until_answering(f"{portal.scheme}://{portal.netloc}/accounts/login/", "portal")
+        self.hub_wait()
+
+    def hub_start(self, wait: bool = True) -> None:
+        """Start JupyterHub (again, after it died: it takes over the running servers)."""
         hub_dir = Path(self.environ["MLHUB_DATA_DIR"]) / "hub"
         hub_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._spawn(
@@ -166,11 +173,15 @@ class Stack:
             [str(BIN / "jupyterhub"), "-f", str(ROOT / "hubconfig" / "jupyterhub_config.py")],
             cwd=hub_dir,
         )
-        self.wait_until_answering(f"{portal.scheme}://{portal.netloc}/accounts/login/", "portal")
-        public = self.address("MLHUB_PUBLIC_URL")
+        if wait:
+            self.hub_wait()
+
+    def hub_wait(self) -> None:
         # Until the hub adds its route the proxy sends /hub/ to the portal: wait for the hub.
         self.wait_until_answering(
-            f"{public}/hub/api/", "hub behind the proxy", lambda r: "version" in r.text
+            f"{self.address('MLHUB_PUBLIC_URL')}/hub/api/",
+            "hub behind the proxy",
+            lambda r: "version" in r.text,
         )
 
     def address(self, name: str) -> str:

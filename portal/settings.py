@@ -37,6 +37,10 @@ try:
     TRUSTED_PROXY_COUNT = env.env_int_at_least("MLHUB_TRUSTED_PROXY_COUNT", 1, 0)
     TOKEN_RATE = env.env_rate("MLHUB_TOKEN_RATE", "30/min")
     API_TOKEN_TTL_SECONDS = env.env_int_at_least("MLHUB_API_TOKEN_TTL_SECONDS", 30 * 86400, 0)
+    # The hub's credential for its state reports (portal/workspaces/sync.py), good for nothing
+    # else; and how often the portal compares every workspace with the hub.
+    HUB_EVENTS_TOKEN = env.env_secret("MLHUB_HUB_EVENTS_TOKEN")
+    WORKSPACE_SYNC_SECONDS = env.env_int_at_least("MLHUB_SYNC_INTERVAL_SECONDS", 60, 60)
 except env.ConfigError as error:
     raise ImproperlyConfigured(str(error)) from None
 

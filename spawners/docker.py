@@ -37,6 +37,7 @@ from spawners.resources import (
     parse_memory,
     resources_from_options,
 )
+from spawners.state_reports import ReportsState
 
 DEFAULT_IMAGE = "mlhub-workspace:latest"
 
@@ -81,7 +82,7 @@ def _merged(configured: Any, ours: dict[str, Any]) -> Callable[[Any], Any]:
     return merged
 
 
-class MLHubDockerSpawner(ReadyWhenListening, DockerSpawner):
+class MLHubDockerSpawner(ReportsState, ReadyWhenListening, DockerSpawner):
     hub_name = Unicode(
         help="""This hub's name (HUB_NAME, 1-5 DNS characters): prefix of every container,
         network and volume, and the value of their `mlhub.origin` label. Default: env HUB_NAME

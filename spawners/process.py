@@ -18,9 +18,10 @@ from traitlets import default
 
 from lib import env
 from spawners.readiness import ReadyWhenListening
+from spawners.state_reports import ReportsState
 
 
-class MLHubProcessSpawner(ReadyWhenListening, SimpleLocalProcessSpawner):
+class MLHubProcessSpawner(ReportsState, ReadyWhenListening, SimpleLocalProcessSpawner):
     @default("home_dir_template")
     def _home_dir_template_default(self) -> str:
         return str(env.data_dir() / "homes" / "{username}")

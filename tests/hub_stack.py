@@ -178,4 +178,9 @@ def running_stack(data, mode: str, hub_name: str = TEST_HUB_NAME, extra: dict | 
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory):
     """The stack with local-process workspaces (the embedded default)."""
-    yield from running_stack(tmp_path_factory.mktemp("mlhub-process"), "process")
+    # The hub checks running servers every 2 s: a server killed from outside is reported soon.
+    yield from running_stack(
+        tmp_path_factory.mktemp("mlhub-process"),
+        "process",
+        extra={"MLHUB_SERVER_POLL_SECONDS": "2"},
+    )

@@ -25,6 +25,9 @@ class User(AbstractUser):
 
     approval = models.CharField(max_length=10, choices=Approval.choices, default=Approval.PENDING)
     approved_at = models.DateTimeField(null=True, blank=True)
+    deleting_since = models.DateTimeField(
+        null=True, blank=True, help_text="Deleted; kept until the hub has removed their servers"
+    )
 
     objects = MLHubUserManager()
 

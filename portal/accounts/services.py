@@ -20,7 +20,11 @@ from oauth2_provider.models import (
 
 from portal.accounts.models import User
 from portal.hub.client import hub_client
-from portal.workspaces.services import workspaces_delete, workspaces_stop_all
+from portal.workspaces.services import (
+    workspaces_delete,
+    workspaces_delete_finish,
+    workspaces_stop_all,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +109,18 @@ def user_access_revoke(*, user: User) -> None:
     stops their servers (files kept) and deletes their hub tokens, retrying while the hub
     is down (``portal.accounts.tasks``).
     """
-    with transaction.atomic():
-        for model in (get_access_token_model(), get_refresh_token_model(), get_grant_model()):
-            model.objects.filter(user=user).delete()
-        user.auth_token_set.all().delete()
+    _portal_tokens_delete(user)
     log.info("Access of %s revoked in the portal; the hub follows", user.username)
     async_task(
         "portal.accounts.tasks.hub_access_revoke", user.pk, task_name=f"revoke {user.username}"
     )
+
+
+def _portal_tokens_delete(user: User) -> None:
+    with transaction.atomic():
+        for model in (get_access_token_model(), get_refresh_token_model(), get_grant_model()):
+            model.objects.filter(user=user).delete()
+        user.auth_token_set.all().delete()
 
 
 def hub_access_revoke(*, user: User) -> str:
@@ -126,15 +134,33 @@ def hub_access_revoke(*, user: User) -> str:
 
 
 def user_delete(*, user: User, by: User) -> None:
-    """Remove the person from the hub first (stopping their servers), then from the portal.
+    """Remove the person: gone from the portal's lists and logins at once, their servers
+    and hub account removed by a task (``user_delete_finish``), then their row.
 
-    If the hub cannot be reached, nothing is deleted: the portal must not forget people
-    whose workspaces are still running.
+    The hub is asked to remove every server first: if it cannot be reached, nothing changes
+    (the portal must not forget people whose workspaces still run).
     """
     _require_admin(by, "delete people")
     if user == by:
         raise PermissionDenied("You cannot delete your own account here.")
-    workspaces_delete(workspaces=user.workspaces.select_related("owner"))
+    # Ask the hub first, even for someone without workspaces: unreachable, nothing changes.
+    hub_client().user_get(user.hub_name)
+    workspaces_delete(workspaces=user.workspaces.select_related("owner"), finish=False)
+    user.is_active = False
+    user.deleting_since = timezone.now()
+    user.save(update_fields=["is_active", "deleting_since"])
+    _portal_tokens_delete(user)
+    async_task(
+        "portal.accounts.tasks.user_delete_finish", user.pk, task_name=f"delete {user.username}"
+    )
+
+
+def user_delete_finish(*, user: User) -> None:
+    """Once the hub has removed their servers: their hub account, then the person.
+
+    Raises ``HubError`` when the hub cannot be asked or is not done; the task tries again.
+    """
+    workspaces_delete_finish(workspaces=user.workspaces.select_related("owner"))
     hub_client().user_delete(user.hub_name)
     with transaction.atomic():
         user.delete()

@@ -28,12 +28,27 @@ def hub_access_revoke(user_id: int) -> str:
     except HubError as error:
         if not error.is_outage:
             raise
-        log.warning("Revoking %s in the hub failed, retrying: %s", user.username, error)
-        schedule(
-            "portal.accounts.tasks.hub_access_revoke",
-            user_id,
-            name=f"revoke {user.username} {timezone.now():%H%M%S%f}",
-            schedule_type=Schedule.ONCE,
-            next_run=timezone.now() + timedelta(seconds=RETRY_SECONDS),
-        )
-        return f"hub unavailable, retry in {RETRY_SECONDS} s"
+        return _retry_later("hub_access_revoke", user, error)
+
+
+def user_delete_finish(user_id: int) -> str:
+    user = User.objects.filter(pk=user_id, deleting_since__isnull=False).first()
+    if user is None:
+        return "nothing to delete"
+    try:
+        services.user_delete_finish(user=user)
+    except HubError as error:
+        return _retry_later("user_delete_finish", user, error)
+    return f"{user.username} deleted"
+
+
+def _retry_later(task: str, user: User, error: HubError) -> str:
+    log.warning("%s of %s failed, retrying: %s", task, user.username, error)
+    schedule(
+        f"portal.accounts.tasks.{task}",
+        user.pk,
+        name=f"{task} {user.username} {timezone.now():%H%M%S%f}",
+        schedule_type=Schedule.ONCE,
+        next_run=timezone.now() + timedelta(seconds=RETRY_SECONDS),
+    )
+    return f"hub unavailable or not done, retry in {RETRY_SECONDS} s"

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from portal.accounts.models import User
 from portal.workspaces.models import Workspace
+from portal.workspaces.sync import is_stale
 from spawners.resources import RESOURCE_OPTIONS
 
 
@@ -12,6 +14,12 @@ class WorkspaceSerializer(serializers.ModelSerializer):
     template = serializers.CharField(source="template.name", read_only=True)
     url = serializers.CharField(read_only=True, help_text="absolute, on the owner's origin")
     memory = serializers.CharField(source="memory_display", read_only=True)
+    synced_at = serializers.SerializerMethodField(
+        help_text="when the state was last confirmed by the hub (a report, an action or a sync)"
+    )
+    stale = serializers.SerializerMethodField(
+        help_text="true when not confirmed for two sync intervals: the hub may be down"
+    )
 
     class Meta:
         model = Workspace
@@ -26,8 +34,23 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             *RESOURCE_OPTIONS,
             "created_at",
             "expires_at",
+            "synced_at",
+            "stale",
         ]
         read_only_fields = fields
+
+    def _synced_at(self, workspace: Workspace):
+        # The view puts the last sync pass in the context: one query per request, not per row.
+        return workspace.synced_as_of(self.context.get("last_sync"))
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_synced_at(self, workspace: Workspace):
+        synced = self._synced_at(workspace)
+        return serializers.DateTimeField().to_representation(synced) if synced else None
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_stale(self, workspace: Workspace) -> bool:
+        return is_stale(self._synced_at(workspace))
 
 
 class WorkspaceCreateSerializer(serializers.Serializer):

@@ -2,7 +2,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from portal.api import views
+from portal.api import hub_events, views
 
 router = DefaultRouter(trailing_slash="/?")
 router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
@@ -11,6 +11,7 @@ router.register("users", views.UserViewSet, basename="user")
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
     path("me/", views.MeView.as_view(), name="api-me"),
+    path("internal/hub-events/", hub_events.HubEventView.as_view(), name="api-hub-events"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file (docs/?script) instead of
     # inline, and our template drops its inline <style>: the docs run under the portal's

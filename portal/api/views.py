@@ -31,7 +31,7 @@ from portal.api.serializers import (
 from portal.api.services import api_token_login
 from portal.api.tokens import TokenRequestSerializer, TokenRequestsThrottled, TokenSerializer
 from portal.workspaces import services as workspaces
-from portal.workspaces.models import Workspace
+from portal.workspaces.models import SyncPass, Workspace
 
 
 class TokenView(APIView):
@@ -85,18 +85,16 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     def get_queryset(self):
         return Workspace.objects.visible_to(self.request.user)
 
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "last_sync": SyncPass.last_started_at()}
+
+    # Reads answer from the database; the hub keeps it in step (portal/workspaces/sync.py).
     @extend_schema(parameters=WORKSPACE_LIST_PARAMETERS)
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(
             workspaces_filtered(self.get_queryset(), request.query_params)
         )
-        # Only this page's rows are brought in line with the hub, not every match.
-        found = workspaces.workspaces_refresh(workspaces=page)
-        return self.get_paginated_response(self.get_serializer(found, many=True).data)
-
-    def retrieve(self, request, *args, **kwargs):
-        (workspace,) = workspaces.workspaces_refresh(workspaces=[self.get_object()])
-        return Response(self.get_serializer(workspace).data)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(request=WorkspaceCreateSerializer, responses={201: WorkspaceSerializer})
     def create(self, request):
@@ -135,7 +133,8 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     serializer_class = UserSerializer
     permission_classes = [IsAdmin]
-    queryset = User.objects.order_by("username")
+    # Someone being deleted is gone for the API at once (the row goes once the hub is done).
+    queryset = User.objects.filter(deleting_since__isnull=True).order_by("username")
 
     @extend_schema(parameters=USER_LIST_PARAMETERS)
     def list(self, request, *args, **kwargs):

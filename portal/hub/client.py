@@ -43,9 +43,11 @@ class HubClient:
         self.api_url = api_url.rstrip("/")
         self.session = session or requests.Session()
         self.session.headers["Authorization"] = f"token {token}"
+        self.calls = 0  # requests made, for the sync's figures
 
     def _request(self, method: str, path: str, *, ok=(200,), timeout=None, **kwargs):
         url = f"{self.api_url}{path}"
+        self.calls += 1
         try:
             response = self.session.request(
                 method, url, timeout=timeout or (CONNECT_TIMEOUT, READ_TIMEOUT), **kwargs
@@ -72,13 +74,21 @@ class HubClient:
         self._request("DELETE", f"/users/{_q(name)}", ok=(204, 404))
 
     def users_list(self, *, page_size: int = 200) -> Iterator[dict[str, Any]]:
-        """Every user, page by page. Without the pagination header the hub stops at 200."""
+        """Every user with every server it keeps, page by page."""
+        yield from self._users_pages({"include_stopped_servers": "1"}, page_size)
+
+    def users_active(self, *, page_size: int = 200) -> Iterator[dict[str, Any]]:
+        """The users with at least one server running or pending, with those servers only."""
+        yield from self._users_pages({"state": "active"}, page_size)
+
+    def _users_pages(self, params: dict[str, str], page_size: int) -> Iterator[dict[str, Any]]:
+        # Without the pagination header the hub answers one page and says nothing of more.
         offset = 0
         while True:
             response = self._request(
                 "GET",
                 "/users",
-                params={"offset": offset, "limit": page_size, "include_stopped_servers": "1"},
+                params={**params, "offset": offset, "limit": page_size},
                 headers={"Accept": PAGINATION},
             )
             body = response.json()

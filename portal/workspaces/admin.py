@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from portal.admin_deletes import ServiceDeleteMixin
 from portal.hub.client import HubError
 from portal.workspaces import services
-from portal.workspaces.models import Template, Workspace
+from portal.workspaces.models import SyncPass, Template, Workspace
 from spawners.resources import RESOURCE_OPTIONS
 
 
@@ -32,8 +32,9 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         "memory_display",
         "created_at",
         "expires_at",
+        "synced_at",
     ]
-    list_filter = ["state", "template"]
+    list_filter = ["state", "template", ("deleting_since", admin.EmptyFieldListFilter)]
     search_fields = ["name", "owner__username"]
     list_select_related = ["owner", "template"]
     list_per_page = 100
@@ -51,6 +52,8 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         *RESOURCE_OPTIONS,
         "created_at",
         "expires_at",
+        "synced_at",
+        "deleting_since",
     ]
     readonly_fields = [f for f in fields if f != "expires_at"]
     actions = ["start", "stop", "delete_with_resources"]
@@ -75,3 +78,19 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
                 service(workspace=workspace)
             except (services.WorkspaceError, HubError) as error:
                 messages.error(request, f"{workspace}: {error}")
+
+
+@admin.register(SyncPass)
+class SyncPassAdmin(admin.ModelAdmin):
+    """The last comparison with the hub, read-only: when, how many calls, what it corrected."""
+
+    list_display = ["started_at", "finished_at", "hub_calls", "corrected", "unknown_servers"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -46,9 +46,14 @@ class Template(models.Model):
 
 class WorkspaceQuerySet(models.QuerySet):
     def visible_to(self, user) -> WorkspaceQuerySet:
-        """Admins see every workspace; everyone else only their own."""
-        mine = self.select_related("owner", "template")
-        return mine if user.is_admin else mine.filter(owner=user)
+        """Admins see every workspace; everyone else only their own. A workspace being
+        deleted is gone for both: only the Django admin still lists it."""
+        shown = self.select_related("owner", "template").filter(deleting_since__isnull=True)
+        return shown if user.is_admin else shown.filter(owner=user)
+
+    def alive(self) -> WorkspaceQuerySet:
+        """Those the portal believes have a server in the hub."""
+        return self.filter(state__in=Workspace.ALIVE)
 
 
 class Workspace(models.Model):
@@ -60,6 +65,8 @@ class Workspace(models.Model):
         STOPPING = "stopping"
         STOPPED = "stopped"
         ERROR = "error"
+
+    ALIVE = (State.STARTING, State.RUNNING, State.STOPPING)
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workspaces"
@@ -76,6 +83,14 @@ class Workspace(models.Model):
     env = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the state was last written from the hub's word (a report, an action)",
+    )
+    deleting_since = models.DateTimeField(
+        null=True, blank=True, help_text="Deleted; kept until the hub has removed its resources"
+    )
 
     objects = WorkspaceQuerySet.as_manager()
 
@@ -87,6 +102,11 @@ class Workspace(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner.username}/{self.name}"
+
+    def synced_as_of(self, last_sync: datetime | None) -> datetime | None:
+        """How recent the stored state is: its own last write or the last full sync pass,
+        which checked every row it did not change."""
+        return max(filter(None, [self.synced_at, last_sync]), default=None)
 
     @property
     def url(self) -> str:
@@ -118,3 +138,25 @@ class Workspace(models.Model):
         # Epoch seconds, 0 = never: the spawner labels containers with it for cleanup.
         expires_at = int(self.expires_at.timestamp()) if self.expires_at else 0
         return {**self.resources().to_options(), "expires_at": expires_at}
+
+
+class SyncPass(models.Model):
+    """The last periodic comparison of every workspace with the hub (one row, pk=1)."""
+
+    started_at = models.DateTimeField(help_text="The hub's servers as of this moment")
+    finished_at = models.DateTimeField()
+    hub_calls = models.PositiveIntegerField(default=0)
+    corrected = models.PositiveIntegerField(default=0)
+    unknown_servers = models.PositiveIntegerField(
+        default=0, help_text="Servers the hub runs that the portal has no workspace for"
+    )
+
+    class Meta:
+        verbose_name_plural = "sync passes"
+
+    def __str__(self) -> str:
+        return f"sync of {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def last_started_at(cls) -> datetime | None:
+        return cls.objects.filter(pk=1).values_list("started_at", flat=True).first()

@@ -1,18 +1,20 @@
-"""Workspace life cycle: the portal's rows kept in step with the hub's named servers.
+"""Workspace life cycle: the actions that change a workspace, through the hub.
 
 Views, the API, admin actions and tasks call these; they never talk to the hub themselves.
+Every action records what the hub answered. Reads never ask the hub: the states in the
+database are kept in step by the hub's reports and the periodic sync (``sync.py``).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from lib.polling import poll_until
 from portal.accounts.models import NOT_APPROVED, User
 from portal.hub.client import HubClient, HubError, hub_client
 from portal.workspaces.models import Template, Workspace
@@ -23,10 +25,9 @@ State = Workspace.State
 # How long the django-q2 task waits for the hub to settle a spawn's outcome, and to stream it.
 SPAWN_END_PATIENCE = 120
 SPAWN_TIMEOUT = 600
-# A page or API read asks the hub about a spawn without waiting for it.
-READ_PEEK_TIMEOUT = 3
-# How long a delete waits for the hub to remove containers, volumes and networks.
-REMOVE_PATIENCE = 20
+# How long the delete task waits for the hub to remove containers, volumes and networks
+# before it tries again later.
+REMOVE_PATIENCE = 60
 
 
 class WorkspaceError(Exception):
@@ -91,6 +92,10 @@ def workspace_create(
                 expires_at=chosen.expiry_from(now),
             )
     except IntegrityError:
+        if Workspace.objects.filter(owner=owner, name=name, deleting_since__isnull=False):
+            raise WorkspaceError(
+                f"The workspace {name!r} is still being deleted; try again in a minute", 409
+            ) from None
         raise WorkspaceError(f"You already have a workspace named {name!r}", 409) from None
     try:
         workspace_start(workspace=workspace)
@@ -103,6 +108,7 @@ def workspace_create(
 
 def workspace_start(*, workspace: Workspace) -> Workspace:
     """Ask the hub to start the server; state becomes ``running`` or ``starting``."""
+    _refuse_if_deleting(workspace)
     if workspace.state in (State.RUNNING, State.STARTING):
         raise WorkspaceError(f"Workspace {workspace.name!r} is already {workspace.state}", 409)
     hub = hub_client()
@@ -126,6 +132,7 @@ def workspace_start(*, workspace: Workspace) -> Workspace:
 
 
 def workspace_stop(*, workspace: Workspace) -> Workspace:
+    _refuse_if_deleting(workspace)
     if workspace.state == State.STOPPED:
         raise WorkspaceError(f"Workspace {workspace.name!r} is already stopped", 409)
     done = hub_client().server_stop(workspace.owner.hub_name, workspace.name)
@@ -151,62 +158,63 @@ def workspaces_stop_all(*, owner: User) -> int:
     return len(servers)
 
 
+DELETING = "Being deleted: the hub is removing its container, volume and network"
+
+
 def workspace_delete(*, workspace: Workspace) -> None:
     workspaces_delete(workspaces=[workspace])
 
 
-def workspaces_delete(*, workspaces: Iterable[Workspace]) -> None:
-    """Remove the servers and their resources in the hub, then forget the workspaces.
+def workspaces_delete(*, workspaces: Iterable[Workspace], finish: bool = True) -> None:
+    """Ask the hub to stop and remove these servers; they are gone for people at once.
 
-    The hub answers before it has removed a server's container, volume and network, so
-    this waits until it no longer lists them: when it returns, they are gone. When the hub
-    cannot be reached or is not done in time, the rows stay, so nothing is lost track of.
+    The hub answers before its spawner has removed the container, volume and network, so
+    each row stays (hidden, ``deleting_since`` set, its name still taken) until a task has
+    seen the hub finish (``workspaces_delete_finish``). A hub that cannot be reached refuses
+    the delete: nothing is marked that the hub was not asked to remove.
     """
     workspaces = list(workspaces)
     hub = hub_client()
     for workspace in workspaces:
         hub.server_stop(workspace.owner.hub_name, workspace.name, remove=True)
-    _wait_until_removed(hub, workspaces)
-    for workspace in workspaces:
-        workspace.delete()
+        workspace.deleting_since = timezone.now()
+        workspace.save(update_fields=["deleting_since"])
+        _save_state(workspace, State.STOPPING, DELETING)
+    if finish and workspaces:
+        async_task(
+            "portal.workspaces.tasks.finish_deletes",
+            [workspace.pk for workspace in workspaces],
+            task_name=f"delete {workspaces[0]}" + (" and more" if len(workspaces) > 1 else ""),
+        )
 
 
-def _wait_until_removed(hub: HubClient, workspaces: list[Workspace]) -> None:
-    deadline = time.monotonic() + REMOVE_PATIENCE
+def workspaces_delete_finish(
+    *, workspaces: Iterable[Workspace], patience: float | None = None
+) -> int:
+    """Wait until the hub no longer lists these servers, then forget them; how many.
+
+    Raises ``HubError`` when the hub cannot be asked or is not done within ``patience``:
+    the rows stay for the next try.
+    """
+    workspaces = [w for w in workspaces if w.deleting_since is not None]
+    patience = REMOVE_PATIENCE if patience is None else patience
+    hub = hub_client()
     remaining = {(w.owner.hub_name, w.name) for w in workspaces}
-    while True:
+
+    def removed() -> bool:
+        nonlocal remaining
         for owner in {owner for owner, _ in remaining}:
             kept = set((hub.user_get(owner, with_stopped=True) or {}).get("servers") or {})
             remaining = {(who, name) for who, name in remaining if who != owner or name in kept}
-        if not remaining:
-            return
-        if time.monotonic() >= deadline:
-            names = ", ".join(sorted(f"{owner}/{name}" for owner, name in remaining))
-            raise HubError(
-                503, f"JupyterHub has not finished removing {names}; try deleting again soon"
-            )
-        time.sleep(0.25)
+        return not remaining
 
-
-def workspaces_refresh(*, workspaces: Iterable[Workspace]) -> list[Workspace]:
-    """Bring the states of these workspaces in line with the hub (one call per owner).
-
-    When the hub is unreachable the stored states are returned unchanged.
-    """
-    workspaces = list(workspaces)
-    by_owner: dict[str, list[Workspace]] = {}
-    for workspace in workspaces:
-        by_owner.setdefault(workspace.owner.hub_name, []).append(workspace)
     try:
-        hub = hub_client()
-        for hub_name, owned in by_owner.items():
-            model = hub.user_get(hub_name) or {}
-            servers = model.get("servers") or {}
-            for workspace in owned:
-                _apply_hub_server(workspace, servers.get(workspace.name))
-    except HubError as error:
-        log.warning("Workspace states not refreshed: %s", error)
-    return workspaces
+        poll_until(removed, timeout=patience, what="JupyterHub has not removed them")
+    except TimeoutError:
+        names = ", ".join(sorted(f"{owner}/{name}" for owner, name in remaining))
+        raise HubError(503, f"JupyterHub has not finished removing {names}") from None
+    Workspace.objects.filter(pk__in=[w.pk for w in workspaces]).delete()
+    return len(workspaces)
 
 
 def workspace_follow_spawn(
@@ -214,69 +222,59 @@ def workspace_follow_spawn(
 ) -> Workspace:
     """Wait for a pending spawn to end and record ``running``, ``stopped`` or the hub's message.
 
-    The state is left as it is when the hub cannot tell within ``patience`` seconds.
+    The state is left as it is when the hub cannot tell within ``patience`` seconds. The
+    hub's own report usually got there first; this is the fallback when it was lost.
     """
-    outcome = _spawn_outcome(workspace, patience=patience, read_timeout=SPAWN_TIMEOUT)
+    outcome = spawn_outcome(workspace, patience=patience)
     if outcome is None:
         return workspace
     return _save_state(workspace, *outcome)
 
 
-def _spawn_outcome(
-    workspace: Workspace, *, patience: float, read_timeout: float
+def spawn_outcome(
+    workspace: Workspace, *, patience: float, hub: HubClient | None = None
 ) -> tuple[str, str] | None:
     """How the last spawn ended, as ``(state, message)``; None while the hub cannot tell."""
-    hub = hub_client()
-    deadline = time.monotonic() + patience
-    while True:
+    hub = hub or hub_client()
+
+    def ask() -> tuple[dict | None, HubError | None] | None:
         try:
-            event = hub.server_progress(
-                workspace.owner.hub_name, workspace.name, timeout=read_timeout
-            )
-            break
+            return hub.server_progress(
+                workspace.owner.hub_name, workspace.name, timeout=SPAWN_TIMEOUT
+            ), None
         except HubError as error:
-            if error.status == 404:
-                # The hub drops a stopped server unless its spawn failed (it keeps those
-                # for their message): this one was stopped before it came up.
-                return State.STOPPED, ""
             # 400 "not starting": a failed spawn is first stopped and cleaned up (the
-            # container removed), and only then is its failure on record.
-            if error.status != 400 or time.monotonic() >= deadline:
-                log.info("Spawn of %s not settled yet: %s", workspace, error)
-                return None
-            time.sleep(0.5)
+            # container removed), and only then is its failure on record: ask again.
+            return None if error.status == 400 else (None, error)
+
+    try:
+        event, error = poll_until(ask, timeout=patience, what="spawn not settled")
+    except TimeoutError:
+        log.info("Spawn of %s not settled within %s s", workspace, patience)
+        return None
+    if error is not None:
+        if error.status == 404:
+            # The hub drops a stopped server unless its spawn failed (it keeps those
+            # for their message): this one was stopped before it came up.
+            return State.STOPPED, ""
+        log.info("Spawn of %s not settled yet: %s", workspace, error)
+        return None
     if event.get("ready"):
         return State.RUNNING, ""
     return State.ERROR, event.get("message") or "Spawn failed"
 
 
-def _apply_hub_server(workspace: Workspace, server: dict | None) -> None:
-    spawn_ending = server is None or server.get("pending") == "stop"
-    if workspace.state == State.STARTING and spawn_ending:
-        # A spawn that fails is stopped by the hub: ask how it ended, without waiting
-        # long in a page or API request (the django-q2 task waits for the answer).
-        outcome = _spawn_outcome(workspace, patience=0, read_timeout=READ_PEEK_TIMEOUT)
-        if outcome is not None:
-            _save_state(workspace, *outcome)
-        return
-    if server is None:
-        if workspace.state in (State.RUNNING, State.STOPPING):
-            _save_state(workspace, State.STOPPED, "")
-        return
-    if server.get("ready"):
-        new_state = State.RUNNING
-    elif server.get("pending") == "stop":
-        new_state = State.STOPPING
-    else:
-        new_state = State.STARTING
-    if new_state != workspace.state:
-        _save_state(workspace, new_state, "")
+def _refuse_if_deleting(workspace: Workspace) -> None:
+    if workspace.deleting_since is not None:
+        raise WorkspaceError(f"Workspace {workspace.name!r} is being deleted", 409)
 
 
 def _save_state(workspace: Workspace, state: str, message: str) -> Workspace:
+    """Record what the hub just answered: the row is as fresh as it gets."""
     workspace.state = state
     workspace.message = message
-    workspace.save(update_fields=["state", "message"])
+    workspace.synced_at = timezone.now()
+    workspace.save(update_fields=["state", "message", "synced_at"])
     return workspace
 
 

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
-from portal.workspaces import services
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import schedule
+
+from portal.hub.client import HubError
+from portal.workspaces import services, sync
 from portal.workspaces.models import Workspace
+
+log = logging.getLogger(__name__)
+# A delete the hub has not finished (or could not be asked about) is tried again this late.
+RETRY_SECONDS = 30
 
 
 def follow_spawn(workspace_id: int) -> str:
@@ -11,3 +24,50 @@ def follow_spawn(workspace_id: int) -> str:
     if workspace is None or workspace.state != Workspace.State.STARTING:
         return "nothing to follow"
     return services.workspace_follow_spawn(workspace=workspace).state
+
+
+def finish_deletes(workspace_ids: list[int]) -> str:
+    workspaces = Workspace.objects.select_related("owner").filter(
+        pk__in=workspace_ids, deleting_since__isnull=False
+    )
+    try:
+        return f"{services.workspaces_delete_finish(workspaces=workspaces)} deleted"
+    except HubError as error:
+        log.warning("Delete of %s not finished, retrying: %s", workspace_ids, error)
+        schedule(
+            "portal.workspaces.tasks.finish_deletes",
+            workspace_ids,
+            name=f"delete {workspace_ids[:3]} {timezone.now():%H%M%S%f}",
+            schedule_type=Schedule.ONCE,
+            next_run=timezone.now() + timedelta(seconds=RETRY_SECONDS),
+        )
+        return f"not finished, retry in {RETRY_SECONDS} s"
+
+
+def sync_states() -> str:
+    """The periodic sync (its schedule: ``sync_schedule_ensure``)."""
+    try:
+        return str(sync.sync_pass())
+    except HubError as error:
+        if not error.is_outage:
+            raise
+        log.warning("Workspace states not synced: %s", error)
+        return f"hub unavailable: {error}"
+
+
+SYNC_SCHEDULE = "workspace states sync"
+
+
+def sync_schedule_ensure() -> str:
+    """Create or update the sync's schedule from ``MLHUB_SYNC_INTERVAL_SECONDS``."""
+    minutes = -(-settings.WORKSPACE_SYNC_SECONDS // 60)  # django-q2 schedules by the minute
+    Schedule.objects.update_or_create(
+        name=SYNC_SCHEDULE,
+        defaults={
+            "func": "portal.workspaces.tasks.sync_states",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": minutes,
+            "repeats": -1,
+        },
+    )
+    return f"every {minutes} min"

@@ -13,7 +13,8 @@ from portal.accounts.models import NOT_APPROVED
 from portal.hub.client import HubError
 from portal.workspaces import services
 from portal.workspaces.forms import WorkspaceCreateForm
-from portal.workspaces.models import Workspace
+from portal.workspaces.models import SyncPass, Workspace
+from portal.workspaces.sync import is_stale
 
 BUSY = {Workspace.State.STARTING, Workspace.State.STOPPING}
 ACTIONS = {
@@ -25,13 +26,18 @@ ACTIONS = {
 
 @login_required
 def workspace_list(request, form: WorkspaceCreateForm | None = None):
-    mine = Workspace.objects.visible_to(request.user).filter(owner=request.user)
-    found = services.workspaces_refresh(workspaces=mine)
+    # From the database only: the hub keeps it in step (portal/workspaces/sync.py).
+    found = list(Workspace.objects.visible_to(request.user).filter(owner=request.user))
+    last_sync = SyncPass.last_started_at()
+    synced = [w.synced_as_of(last_sync) for w in found]
+    oldest = None if None in synced else min(synced, default=None)
     return render(
         request,
         "workspaces/list.html",
         {
             "workspaces": found,
+            "stale": bool(found) and is_stale(oldest),
+            "synced_at": oldest,
             "form": form or WorkspaceCreateForm(initial={"template": "default"}),
             "busy": any(w.state in BUSY for w in found),
             "approved": request.user.is_approved,

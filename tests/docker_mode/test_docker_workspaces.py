@@ -7,6 +7,7 @@ import time
 import docker
 import pytest
 
+from lib.polling import poll_until
 from spawners.docker_spec import container_name, network_name, volume_name
 from tests.docker_mode.conftest import HUB, MISSING_IMAGE
 from tests.hub_stack import portal_login
@@ -122,14 +123,18 @@ def test_delete_removes_container_volume_and_the_last_network(
     alice, bob = docker_hub.api(tokens["alice"]), docker_hub.api(tokens["bob"])
     url = f"{docker_hub.url}/api/v1/workspaces/"
     assert alice.delete(f"{url}{workspaces['two']['id']}/", timeout=60).status_code == 204
-    # The 204 comes once the hub has removed them: nothing to wait for.
-    assert gone(lambda: container(docker_client, "alice", "two"))
-    assert gone(lambda: docker_client.volumes.get(volume_name(HUB, "alice", "two")))
+    # The 204 comes at once; the hub's spawner removes them in the background.
+    removed(lambda: container(docker_client, "alice", "two"))
+    removed(lambda: docker_client.volumes.get(volume_name(HUB, "alice", "two")))
     docker_client.networks.get(network_name(HUB, "alice"))  # "one" still uses it
 
     assert bob.delete(f"{url}{workspaces['bobs']['id']}/", timeout=60).status_code == 204
-    assert gone(lambda: docker_client.volumes.get(volume_name(HUB, "bob", "bobs")))
-    assert gone(lambda: docker_client.networks.get(network_name(HUB, "bob")))
+    removed(lambda: docker_client.volumes.get(volume_name(HUB, "bob", "bobs")))
+    removed(lambda: docker_client.networks.get(network_name(HUB, "bob")))
+
+
+def removed(lookup) -> None:
+    poll_until(lambda: gone(lookup), timeout=30, what="not removed")
 
 
 def gone(lookup) -> bool:

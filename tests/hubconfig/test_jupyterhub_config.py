@@ -22,6 +22,7 @@ def hub_env(monkeypatch, tmp_path):
     monkeypatch.setenv("EXECUTION_MODE", "process")
     monkeypatch.setenv("HUB_NAME", "mlhub")
     monkeypatch.setenv("JUPYTERHUB_CRYPT_KEY", "ab" * 32)
+    monkeypatch.setenv("MLHUB_HUB_EVENTS_TOKEN", "events-token")
     for name in ("MLHUB_PUBLIC_URL", "MLHUB_BIND_URL", "MLHUB_SINGLE_ORIGIN"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
@@ -108,3 +109,18 @@ def test_auth_state_needs_its_key(hub_env, monkeypatch):
 
 def test_hub_tokens_have_a_bounded_lifetime(hub_env):
     assert load().JupyterHub.token_expires_in_max_seconds == 86400
+
+
+def test_the_hub_reports_states_to_the_portal_with_its_own_key(hub_env, monkeypatch):
+    monkeypatch.setenv("MLHUB_PORTAL_URL", "http://127.0.0.1:9010")
+    monkeypatch.setenv("MLHUB_SERVER_POLL_SECONDS", "5")
+    spawner = load().Spawner
+    assert spawner.state_report_url == "http://127.0.0.1:9010/api/v1/internal/hub-events/"
+    assert spawner.state_report_token == "events-token"
+    assert spawner.poll_interval == 5
+
+
+def test_a_missing_report_key_stops_the_hub(hub_env, monkeypatch):
+    monkeypatch.delenv("MLHUB_HUB_EVENTS_TOKEN")
+    with pytest.raises(env.ConfigError, match="MLHUB_HUB_EVENTS_TOKEN"):
+        load()

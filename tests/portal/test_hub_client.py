@@ -136,3 +136,25 @@ def test_delete_forgets_the_server_when_asked(fake_hub):
     hub.routes[("DELETE", "/hub/api/users/alice/servers/ws")] = (204, "")
     assert client.server_stop("alice", "ws", remove=True) is True
     assert hub.seen[0][3] == {"remove": True}
+
+
+def test_active_users_are_asked_for_page_by_page(fake_hub):
+    hub, client = fake_hub
+    pages = iter(
+        [
+            {"items": [{"name": "u0"}], "_pagination": {"next": {"offset": 1}}},
+            {"items": [{"name": "u1"}], "_pagination": {"next": None}},
+        ]
+    )
+
+    class Paged(dict):
+        def get(self, key, default=None):
+            return (200, next(pages)) if key == ("GET", "/hub/api/users") else default
+
+    hub.routes = Paged()
+    assert [user["name"] for user in client.users_active(page_size=1)] == ["u0", "u1"]
+    assert client.calls == 2
+    first, second = hub.seen
+    assert first[1] == "/hub/api/users?state=active&offset=0&limit=1"
+    assert first[2]["Accept"] == "application/jupyterhub-pagination+json"
+    assert second[1] == "/hub/api/users?state=active&offset=1&limit=1"

@@ -1,63 +1,131 @@
-"""A delete returns only once the hub has removed the server (and so its container, volume
-and network); a hub that does not finish in time gets a 503 and the workspace is kept.
+"""A delete answers at once; the row goes once the hub has removed the server (a task).
 
-The hub client (our own adapter) is replaced by one that keeps listing the server for a few
-reads after the DELETE, as the real hub does while it stops and removes it.
+The hub is our own adapter with its HTTP scripted (``ScriptedHub``): after the DELETE it
+keeps listing the server for a few reads, as the real hub does while its spawner removes the
+container, volume and network.
 """
 
 from __future__ import annotations
 
 import pytest
+from django_q.models import Schedule
 
-from portal.workspaces import services
+from portal.accounts import services as accounts
+from portal.accounts import tasks as account_tasks
+from portal.accounts.models import User
+from portal.workspaces import services, tasks
 from portal.workspaces.models import Workspace
+from tests.portal.scripted_hub import ScriptedHub
+
+State = Workspace.State
 
 
-class SlowRemovingHub:
-    def __init__(self, reads_until_gone: int):
+class SlowRemovingHub(ScriptedHub):
+    """Lists the removed servers (as stopped) for ``reads_until_gone`` more reads."""
+
+    def __init__(self, reads_until_gone: int, **script):
+        super().__init__(**script)
         self.reads_until_gone = reads_until_gone
-        self.removals: list[tuple[str, str]] = []
 
-    def server_stop(self, user, server, *, remove=False):
-        assert remove
-        self.removals.append((user, server))
-        return False  # 202: the hub is still stopping it
-
-    def user_get(self, name, *, with_stopped=False):
-        assert with_stopped, "a stopped server not yet removed must count as still there"
-        self.reads_until_gone -= 1
-        kept = {} if self.reads_until_gone < 0 else {s: {} for u, s in self.removals}
-        return {"name": name, "servers": kept}
+    def _answer(self, method, path, kwargs):
+        # Only a read that includes stopped servers can tell that one is removed.
+        if method == "GET" and (kwargs.get("params") or {}).get("include_stopped_servers"):
+            self.reads_until_gone -= 1
+            if self.reads_until_gone < 0:
+                self.kept = self.active = {}
+        return super()._answer(method, path, kwargs)
 
 
 @pytest.fixture
-def slow_hub(monkeypatch):
-    def install(reads_until_gone: int):
-        hub = SlowRemovingHub(reads_until_gone)
-        monkeypatch.setattr(services, "hub_client", lambda: hub)
-        monkeypatch.setattr(services, "REMOVE_PATIENCE", 2)
+def hub_removing(monkeypatch):
+    enqueued = []
+    monkeypatch.setattr(services, "async_task", lambda *a, **k: enqueued.append(a))
+    monkeypatch.setattr(accounts, "async_task", lambda *a, **k: enqueued.append(a))
+
+    def install(reads_until_gone: int, kept=None) -> SlowRemovingHub:
+        hub = SlowRemovingHub(reads_until_gone, kept=kept or {}, active=kept or {})
+        hub.enqueued = enqueued
+        for module in (services, accounts):
+            monkeypatch.setattr(module, "hub_client", lambda: hub)
         return hub
 
     return install
 
 
-def test_the_delete_waits_until_the_hub_has_removed_the_server(alice, workspace_of, api, slow_hub):
-    workspace = workspace_of(alice, state=Workspace.State.RUNNING)
-    hub = slow_hub(reads_until_gone=3)
+def test_a_delete_answers_at_once_and_the_workspace_is_gone_for_its_owner(
+    api, alice, workspace_of, hub_removing
+):
+    workspace = workspace_of(alice, state=State.RUNNING)
+    hub = hub_removing(reads_until_gone=3, kept={"alice": {"thesis": {}}})
     api.force_authenticate(alice)
     response = api.delete(f"/api/v1/workspaces/{workspace.pk}/")
     assert response.status_code == 204
-    assert hub.reads_until_gone < 0, "answered before the hub was done"
+    assert ("DELETE", "/users/alice/servers/thesis") in hub.paths
+    assert api.get(f"/api/v1/workspaces/{workspace.pk}/").status_code == 404
+    assert api.get("/api/v1/workspaces/").json()["count"] == 0
+    kept = Workspace.objects.get(pk=workspace.pk)
+    assert kept.deleting_since is not None
+    assert hub.enqueued == [("portal.workspaces.tasks.finish_deletes", [workspace.pk])]
+
+
+def test_the_task_forgets_the_workspace_once_the_hub_has_removed_it(
+    alice, workspace_of, hub_removing
+):
+    workspace = workspace_of(alice, state=State.RUNNING)
+    hub = hub_removing(reads_until_gone=3, kept={"alice": {"thesis": {}}})
+    services.workspace_delete(workspace=workspace)
+    assert tasks.finish_deletes([workspace.pk]) == "1 deleted"
+    assert hub.reads_until_gone < 0, "forgotten before the hub was done"
     assert not Workspace.objects.filter(pk=workspace.pk).exists()
 
 
-def test_a_hub_that_does_not_finish_gets_a_503_and_the_workspace_is_kept(
-    alice, workspace_of, api, slow_hub
+def test_a_hub_that_does_not_finish_keeps_the_row_and_the_task_tries_again(
+    alice, workspace_of, hub_removing, monkeypatch
 ):
-    workspace = workspace_of(alice, state=Workspace.State.RUNNING)
-    slow_hub(reads_until_gone=10_000)
+    monkeypatch.setattr(services, "REMOVE_PATIENCE", 0.3)
+    workspace = workspace_of(alice, state=State.RUNNING)
+    hub_removing(reads_until_gone=10_000, kept={"alice": {"thesis": {}}})
+    services.workspace_delete(workspace=workspace)
+    assert tasks.finish_deletes([workspace.pk]) == "not finished, retry in 30 s"
+    assert Workspace.objects.filter(pk=workspace.pk).exists()
+    (retry,) = Schedule.objects.filter(func="portal.workspaces.tasks.finish_deletes")
+    assert (retry.schedule_type, retry.args) == (Schedule.ONCE, f"([{workspace.pk}],)")
+
+
+def test_a_hub_that_is_down_refuses_the_delete_and_nothing_is_marked(api, alice, workspace_of):
+    workspace = workspace_of(alice, state=State.RUNNING)
     api.force_authenticate(alice)
     response = api.delete(f"/api/v1/workspaces/{workspace.pk}/")
     assert response.status_code == 503
-    assert "has not finished removing alice/thesis" in response.json()["detail"]
-    assert Workspace.objects.filter(pk=workspace.pk).exists()
+    assert response.json()["detail"].startswith("JupyterHub could not do this: JupyterHub is not")
+    assert Workspace.objects.get(pk=workspace.pk).deleting_since is None
+
+
+def test_the_name_is_free_again_only_once_the_delete_is_done(
+    api, alice, workspace_of, hub_removing
+):
+    workspace = workspace_of(alice, state=State.STOPPED)
+    hub_removing(reads_until_gone=0)
+    services.workspace_delete(workspace=workspace)
+    api.force_authenticate(alice)
+    response = api.post("/api/v1/workspaces/", {"name": "thesis"}, format="json")
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "The workspace 'thesis' is still being deleted; try again in a minute"
+    }
+
+
+def test_a_person_deleted_is_gone_at_once_and_removed_once_the_hub_is_done(
+    api, carol, alice, workspace_of, hub_removing
+):
+    workspace_of(alice, state=State.RUNNING)
+    hub = hub_removing(reads_until_gone=2, kept={"alice": {"thesis": {}}})
+    api.force_authenticate(carol)
+    assert api.delete(f"/api/v1/users/{alice.pk}/").status_code == 204
+    assert api.get(f"/api/v1/users/{alice.pk}/").status_code == 404
+    alice.refresh_from_db()
+    assert (alice.is_active, alice.deleting_since is not None) == (False, True)
+    assert account_tasks.user_delete_finish(alice.pk) == "alice deleted"
+    assert ("DELETE", "/users/alice") in hub.paths
+    assert not User.objects.filter(pk=alice.pk).exists()
+    assert not Workspace.objects.exists()

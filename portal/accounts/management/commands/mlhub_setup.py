@@ -1,4 +1,4 @@
-"""Idempotent first-run set-up: the first admin and the hub's OAuth2 client."""
+"""Idempotent first-run set-up: the first admin, the hub's OAuth2 client, the schedules."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 
 from portal.accounts.oauth import hub_oauth_client_ensure
 from portal.accounts.services import admin_ensure
+from portal.workspaces.tasks import sync_schedule_ensure
 
 
 class Command(BaseCommand):
@@ -24,3 +25,4 @@ class Command(BaseCommand):
                 )
             )
         self.stdout.write(f"Hub OAuth2 client: {hub_oauth_client_ensure()}")
+        self.stdout.write(f"Workspace states sync: {sync_schedule_ensure()}")

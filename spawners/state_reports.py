@@ -1,0 +1,118 @@
+"""The hub tells the portal when a workspace starts, becomes ready, fails or stops.
+
+The portal answers every page and API read from its own database; these reports keep it in
+step as things happen, and its periodic sync corrects whatever a lost report left behind. A
+report is one small POST with the hub's own credential (``state_report_token``), which the
+portal accepts on this one endpoint only and for nothing else.
+
+Reports never hold up the hub: they are sent in the background, and a portal that is down
+or slow costs a warning in the hub's log, not a failed spawn.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.ioloop import IOLoop
+from traitlets import Unicode
+from traitlets.config import LoggingConfigurable
+
+REPORT_TIMEOUT = 5
+
+
+class ReportsState(LoggingConfigurable):
+    """Spawner mixin (before the upstream spawner in the bases). Configurable, so that its
+    settings are traits of the spawner, set as ``c.Spawner.state_report_*``."""
+
+    state_report_url = Unicode(
+        "",
+        config=True,
+        help="The portal's endpoint for state reports; empty: send none.",
+    )
+    state_report_token = Unicode(
+        "",
+        config=True,
+        help="The hub's credential for that endpoint (MLHUB_HUB_EVENTS_TOKEN).",
+    )
+
+    _exit_reason = ""
+
+    async def start(self):
+        self._exit_reason = ""
+        self.state_report("starting")
+        # JupyterHub sets _spawn_future (the spawn and the proxy route) before it calls
+        # start(), and has no public hook for the spawn's end; tests/hubconfig covers this.
+        spawn = getattr(self, "_spawn_future", None)
+        if spawn is not None:
+            spawn.add_done_callback(self._spawn_ended)
+        return await super().start()
+
+    def _spawn_ended(self, spawn) -> None:
+        if spawn.cancelled():
+            return
+        error = spawn.exception()
+        if error is not None:
+            self.state_report("error", _message_of(error))
+        elif self.ready:
+            # Not ready although it succeeded: the proxy refused the route and the hub
+            # stopped the server, which its stop report has said already.
+            self.state_report("running")
+
+    async def poll(self):
+        status = await super().poll()
+        if status is not None and self.server is not None and not self._stop_pending:
+            # The hub thinks it runs but it has gone: the hub's poll will stop it next.
+            self._exit_reason = f"The workspace exited by itself (exit status {status})"
+        return status
+
+    def run_post_stop_hook(self):
+        self.state_report("stopped", self._exit_reason)
+        self._exit_reason = ""
+        return super().run_post_stop_hook()
+
+    def state_report(self, state: str, message: str = "") -> None:
+        """Send ``state`` for this server in the background (never raises, never waits)."""
+        if not self.state_report_url:
+            return
+        body = {
+            "user": self.user.name,
+            "server": self.name,
+            "state": state,
+            "message": message,
+            # The portal keeps the newest report: two sent close together may cross.
+            "at": time.time(),
+        }
+        IOLoop.current().add_callback(self._send_report, body)
+
+    async def _send_report(self, body: dict) -> None:
+        request = HTTPRequest(
+            self.state_report_url,
+            method="POST",
+            body=json.dumps(body),
+            headers={
+                "Authorization": f"Bearer {self.state_report_token}",
+                "Content-Type": "application/json",
+            },
+            request_timeout=REPORT_TIMEOUT,
+        )
+        try:
+            await AsyncHTTPClient().fetch(request)
+        except HTTPClientError as error:
+            self.log.warning(
+                "The portal refused the %s report of %s: %s", body["state"], self._log_name, error
+            )
+        except Exception as error:  # noqa: BLE001 -- the periodic sync repairs a lost report
+            self.log.warning(
+                "The portal did not take the %s report of %s: %s",
+                body["state"],
+                self._log_name,
+                error,
+            )
+
+
+def _message_of(error: BaseException) -> str:
+    # SpawnException and HTTPError carry what the hub shows people; keep it short.
+    message = getattr(error, "jupyterhub_message", None) or getattr(error, "log_message", None)
+    return str(message or error or type(error).__name__)[:500]

@@ -1,0 +1,79 @@
+"""Our hub adapter with the HTTP replaced by a script: every public method is the real one.
+
+``ScriptedHub`` subclasses ``HubClient`` and answers at ``_request``, its one way out, so the
+client's own paging, status handling and errors run as in production. Tests set the hub's
+active servers, its progress answers and which calls fail.
+"""
+
+from __future__ import annotations
+
+from portal.hub.client import HubClient, HubError
+
+
+class Answer:
+    """The little of ``requests.Response`` the client reads."""
+
+    def __init__(self, status: int, body):
+        self.status_code = status
+        self._body = body
+
+    def json(self):
+        return self._body
+
+    def iter_lines(self, decode_unicode=True):
+        import json
+
+        yield f"data: {json.dumps(self._body)}"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class ScriptedHub(HubClient):
+    def __init__(self, active=None, progress=(), kept=None, down=False):
+        super().__init__("http://scripted-hub/hub/api", "scripted")
+        self.active = active or {}  # {user: {server: model}}
+        self.kept = kept if kept is not None else {}  # {user: {server: model}} incl. stopped
+        self.progress = list(progress)  # answers of the progress stream: dicts or HubErrors
+        self.down = down
+        self.paths: list[tuple[str, str]] = []
+
+    def _request(self, method: str, path: str, *, ok=(200,), timeout=None, **kwargs):
+        self.calls += 1
+        self.paths.append((method, path))
+        if self.down:
+            raise HubError(503, "JupyterHub is not reachable: ConnectionError")
+        answer = self._answer(method, path, kwargs)
+        if answer.status_code not in ok:  # as the real client: the status decides
+            raise HubError(answer.status_code, f"scripted {answer.status_code}")
+        return answer
+
+    def _answer(self, method: str, path: str, kwargs: dict) -> Answer:
+        if method == "GET" and path == "/users":
+            return Answer(200, self._users_page(kwargs["params"]))
+        if path.endswith("/progress"):
+            answer = self.progress.pop(0) if len(self.progress) > 1 else self.progress[0]
+            if isinstance(answer, HubError):
+                raise answer
+            return Answer(200, answer)
+        parts = path.split("/")  # "", "users", name[, "servers", server]
+        if method == "GET" and len(parts) == 3:
+            servers = self.kept.get(parts[2], self.active.get(parts[2]))
+            return Answer(404, {}) if servers is None else Answer(200, {"servers": servers})
+        if method == "DELETE":
+            return Answer(202 if len(parts) == 5 else 204, {})
+        raise AssertionError(f"unscripted hub call {method} {path}")
+
+    def _users_page(self, params: dict) -> dict:
+        assert params["state"] == "active", "the sync must ask for active users only"
+        names = sorted(self.active)
+        offset, limit = params["offset"], params["limit"]
+        items = [{"name": n, "servers": self.active[n]} for n in names[offset : offset + limit]]
+        more = offset + limit < len(names)
+        return {
+            "items": items,
+            "_pagination": {"next": {"offset": offset + limit} if more else None},
+        }
