@@ -133,6 +133,14 @@ class Stack:
     # Run ----------------------------------------------------------------------------------
     def start(self) -> None:
         self.check_ports_free()
+        self.portal_start(wait=False)
+        self._spawn("tasks", [str(BIN / "python"), "manage.py", "qcluster"])
+        self.hub_start(wait=False)
+        self.portal_wait()
+        self.hub_wait()
+
+    def portal_start(self, wait: bool = True) -> None:
+        """Start the portal's gunicorn (again, after it died)."""
         portal = urlsplit(self.address("MLHUB_PORTAL_URL"))
         self._spawn(
             "portal",
@@ -159,10 +167,12 @@ class Stack:
                 ACCESS_LOG_FORMAT,
             ],
         )
-        self._spawn("tasks", [str(BIN / "python"), "manage.py", "qcluster"])
-        self.hub_start(wait=False)
+        if wait:
+            self.portal_wait()
+
+    def portal_wait(self) -> None:
+        portal = urlsplit(self.address("MLHUB_PORTAL_URL"))
         self.wait_until_answering(f"{portal.scheme}://{portal.netloc}/accounts/login/", "portal")
-        self.hub_wait()
 
     def hub_start(self, wait: bool = True) -> None:
         """Start JupyterHub (again, after it died: it takes over the running servers)."""

@@ -12,6 +12,7 @@ or slow costs a warning in the hub's log, not a failed spawn.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
@@ -64,7 +65,7 @@ class ReportsState(LoggingConfigurable):
         status = await super().poll()
         if status is not None and self.server is not None and not self._stop_pending:
             # The hub thinks it runs but it has gone: the hub's poll will stop it next.
-            self._exit_reason = f"The workspace exited by itself (exit status {status})"
+            self._exit_reason = exit_reason(status)
         return status
 
     def run_post_stop_hook(self):
@@ -116,3 +117,24 @@ def _message_of(error: BaseException) -> str:
     # SpawnException and HTTPError carry what the hub shows people; keep it short.
     message = getattr(error, "jupyterhub_message", None) or getattr(error, "log_message", None)
     return str(message or error or type(error).__name__)[:500]
+
+
+def exit_reason(status) -> str:
+    """What people are told when their workspace went away without anyone stopping it.
+
+    ``status`` is what the spawner's ``poll()`` said: a process's exit status (negative: the
+    signal that killed it), or dockerspawner's "ExitCode=137, ..." text; 0 also when the
+    container is gone altogether (removed, or killed and removed at once by ``auto_remove``).
+    """
+    code = status
+    if isinstance(status, str):
+        match = re.search(r"ExitCode=(-?\d+)", status)
+        code = int(match.group(1)) if match else None
+    if code is None:
+        return f"The workspace stopped by itself ({status})"
+    if code < 0 or code > 128:
+        signal_number = -code if code < 0 else code - 128
+        return f"The workspace was killed (signal {signal_number}: out of memory, or from outside)"
+    if code == 0:
+        return "The workspace stopped by itself (its server ended, or it was removed outside MLHub)"
+    return f"The workspace exited by itself (exit status {code})"

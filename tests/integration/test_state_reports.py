@@ -72,7 +72,9 @@ def test_a_server_killed_from_outside_is_reported_stopped_with_why(hub, carol, s
     os.kill(server_pid(hub, "reported"), signal.SIGKILL)
     # The hub's poll (every 2 s here) notices, stops it and reports.
     stopped = hub.wait_for_state(carol, workspace_id, "stopped", timeout=30)
-    assert stopped["message"] == "The workspace exited by itself (exit status -9)"
+    assert stopped["message"] == (
+        "The workspace was killed (signal 9: out of memory, or from outside)"
+    )
     assert api.post(f"{hub.url}/api/v1/workspaces/{workspace_id}/start/").status_code == 200
     hub.wait_for_state(carol, workspace_id, "running")
 
