@@ -111,7 +111,7 @@ CONTENT_SECURITY_POLICY = {
 }
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.admin_site.MLHubAdminConfig",  # the Django admin, for MLHub's admins
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -215,6 +215,8 @@ AUTHENTICATION_BACKENDS = [
     # First: a locked account or address is refused before its password is even checked.
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # MLHub's admins (User.is_admin) may do everything in the Django admin.
+    "portal.accounts.backends.AdminsMayDoEverything",
 ]
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_SECONDS)

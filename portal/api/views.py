@@ -113,18 +113,18 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
-        workspace = workspaces.workspace_start(workspace=self.get_object())
+        workspace = workspaces.workspace_start(workspace=self.get_object(), by=request.user)
         return Response(self.get_serializer(workspace).data)
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def stop(self, request, pk=None):
-        workspace = workspaces.workspace_stop(workspace=self.get_object())
+        workspace = workspaces.workspace_stop(workspace=self.get_object(), by=request.user)
         return Response(self.get_serializer(workspace).data)
 
     def destroy(self, request, pk=None):
         """Stop the workspace and remove it with its resources."""
-        workspaces.workspace_delete(workspace=self.get_object())
+        workspaces.workspace_delete(workspace=self.get_object(), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

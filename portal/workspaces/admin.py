@@ -62,7 +62,7 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         return False  # create through the API (owner=...) or the page: both start it
 
     def delete_service(self, request, obj) -> None:
-        services.workspace_delete(workspace=obj)
+        services.workspace_delete(workspace=obj, by=request.user)
 
     @admin.action(description="Start the selected workspaces")
     def start(self, request, queryset):
@@ -75,7 +75,7 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     def _each(self, request, queryset, service):
         for workspace in queryset:
             try:
-                service(workspace=workspace)
+                service(workspace=workspace, by=request.user)
             except (services.WorkspaceError, HubError) as error:
                 messages.error(request, f"{workspace}: {error}")
 

@@ -98,7 +98,7 @@ def workspace_create(
             ) from None
         raise WorkspaceError(f"You already have a workspace named {name!r}", 409) from None
     try:
-        workspace_start(workspace=workspace)
+        workspace_start(workspace=workspace, by=by)
     except HubError:
         _forget_in_hub(workspace)
         workspace.delete()
@@ -106,8 +106,21 @@ def workspace_create(
     return workspace
 
 
-def workspace_start(*, workspace: Workspace) -> Workspace:
+def _require_may_act(by: User, workspace: Workspace, doing: str) -> None:
+    """Owners act on their own workspaces, admins on anyone's; nobody unapproved.
+
+    Views and the API show people only what they may see (404 otherwise); this is the rule
+    itself, for every caller.
+    """
+    if not by.is_approved:
+        raise WorkspaceError(NOT_APPROVED, 403)
+    if workspace.owner_id != by.pk and not by.is_admin:
+        raise WorkspaceError(f"Only its owner or an administrator may {doing} {workspace}.", 403)
+
+
+def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
     """Ask the hub to start the server; state becomes ``running`` or ``starting``."""
+    _require_may_act(by, workspace, "start")
     _refuse_if_deleting(workspace)
     if workspace.state in (State.RUNNING, State.STARTING):
         raise WorkspaceError(f"Workspace {workspace.name!r} is already {workspace.state}", 409)
@@ -131,7 +144,8 @@ def workspace_start(*, workspace: Workspace) -> Workspace:
     return workspace
 
 
-def workspace_stop(*, workspace: Workspace) -> Workspace:
+def workspace_stop(*, workspace: Workspace, by: User) -> Workspace:
+    _require_may_act(by, workspace, "stop")
     _refuse_if_deleting(workspace)
     if workspace.state == State.STOPPED:
         raise WorkspaceError(f"Workspace {workspace.name!r} is already stopped", 409)
@@ -161,7 +175,8 @@ def workspaces_stop_all(*, owner: User) -> int:
 DELETING = "Being deleted: the hub is removing its container, volume and network"
 
 
-def workspace_delete(*, workspace: Workspace) -> None:
+def workspace_delete(*, workspace: Workspace, by: User) -> None:
+    _require_may_act(by, workspace, "delete")
     workspaces_delete(workspaces=[workspace])
 
 

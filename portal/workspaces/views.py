@@ -73,7 +73,7 @@ def workspace_action(request, pk: int, verb: str):
         raise Http404("No such action")
     workspace = get_object_or_404(Workspace.objects.filter(owner=request.user), pk=pk)
     try:
-        ACTIONS[verb](workspace=workspace)
+        ACTIONS[verb](workspace=workspace, by=request.user)
     except (services.WorkspaceError, HubError) as error:
         messages.error(request, _describe(error))
     return redirect("my-workspaces")

@@ -73,7 +73,7 @@ def test_the_task_forgets_the_workspace_once_the_hub_has_removed_it(
 ):
     workspace = workspace_of(alice, state=State.RUNNING)
     hub = hub_removing(reads_until_gone=3, kept={"alice": {"thesis": {}}})
-    services.workspace_delete(workspace=workspace)
+    services.workspace_delete(workspace=workspace, by=alice)
     assert tasks.finish_deletes([workspace.pk]) == "1 deleted"
     assert hub.reads_until_gone < 0, "forgotten before the hub was done"
     assert not Workspace.objects.filter(pk=workspace.pk).exists()
@@ -85,7 +85,7 @@ def test_a_hub_that_does_not_finish_keeps_the_row_and_the_task_tries_again(
     monkeypatch.setattr(services, "REMOVE_PATIENCE", 0.3)
     workspace = workspace_of(alice, state=State.RUNNING)
     hub_removing(reads_until_gone=10_000, kept={"alice": {"thesis": {}}})
-    services.workspace_delete(workspace=workspace)
+    services.workspace_delete(workspace=workspace, by=alice)
     assert tasks.finish_deletes([workspace.pk]) == "not finished, retry in 30 s"
     assert Workspace.objects.filter(pk=workspace.pk).exists()
     (retry,) = Schedule.objects.filter(func="portal.workspaces.tasks.finish_deletes")
@@ -106,7 +106,7 @@ def test_the_name_is_free_again_only_once_the_delete_is_done(
 ):
     workspace = workspace_of(alice, state=State.STOPPED)
     hub_removing(reads_until_gone=0)
-    services.workspace_delete(workspace=workspace)
+    services.workspace_delete(workspace=workspace, by=alice)
     api.force_authenticate(alice)
     response = api.post("/api/v1/workspaces/", {"name": "thesis"}, format="json")
     assert response.status_code == 409
@@ -129,3 +129,19 @@ def test_a_person_deleted_is_gone_at_once_and_removed_once_the_hub_is_done(
     assert ("DELETE", "/users/alice") in hub.paths
     assert not User.objects.filter(pk=alice.pk).exists()
     assert not Workspace.objects.exists()
+
+
+def test_only_the_owner_or_an_admin_may_delete(alice, bob, mallory, workspace_of, hub_removing):
+    workspace = workspace_of(alice, state=State.STOPPED)
+    hub = hub_removing(reads_until_gone=0)
+    with pytest.raises(services.WorkspaceError) as caught:
+        services.workspace_delete(workspace=workspace, by=bob)
+    assert (caught.value.status, caught.value.message) == (
+        403,
+        "Only its owner or an administrator may delete alice/thesis.",
+    )
+    with pytest.raises(services.WorkspaceError) as caught:
+        services.workspace_delete(workspace=workspace, by=mallory)
+    assert caught.value.status == 403
+    assert hub.paths == []
+    assert Workspace.objects.get(pk=workspace.pk).deleting_since is None
