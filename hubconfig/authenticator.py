@@ -15,6 +15,7 @@ from tornado import web
 from tornado.httpclient import HTTPClientError
 from traitlets import Unicode, default
 
+from hubconfig import pending_page
 from lib import env
 
 NOT_APPROVED = (
@@ -108,6 +109,11 @@ class MLHubAuthenticator(GenericOAuthenticator):
     @default("any_allow_config")
     def _any_allow_config_default(self) -> bool:
         return True  # check_allowed below is the allow config
+
+    def get_handlers(self, app):
+        # The hub routes an authenticator's handlers before its own: the only way to serve
+        # one of its pages differently without copying its route table.
+        return [*super().get_handlers(app), *pending_page.HANDLERS]
 
     def _portal_user(self, auth_model: dict) -> dict:
         return auth_model["auth_state"][self.user_auth_state_key]

@@ -74,7 +74,7 @@ c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 0
 # Answer start requests at once (202); the portal follows the progress stream instead of
 # holding a web worker for up to 10 s per start.
-c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
+c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0, "slow_stop_timeout": 0}
 
 # The portal drives the hub with a service token limited to what it uses.
 c.JupyterHub.services = [{"name": "portal", "api_token": PORTAL_TOKEN}]

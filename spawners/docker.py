@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
@@ -28,6 +29,7 @@ from traitlets import Bool, Float, Int, List, TraitError, Unicode, Union, defaul
 
 from lib import env
 from spawners import docker_spec
+from spawners.network_guard import NetworkGuard
 from spawners.readiness import ReadyWhenListening
 from spawners.resources import (
     Limits,
@@ -51,6 +53,18 @@ def _from_env(name: str, parse: Callable[[str], Any], fallback: Any) -> Any:
         return parse(raw)
     except ValueError as error:
         raise ResourceError(f"{name}={raw!r}: {error}") from error
+
+
+# Every spawner of this hub process shares it: see spawners/network_guard.py.
+NETWORKS = NetworkGuard()
+
+# Each person's network takes a subnet from the engine's pools: the default pools hold about
+# 30 (a /16 each, then /20s), so the 31st person cannot start. Said plainly, with the fix.
+NO_ADDRESS_POOL = (
+    "The Docker engine has no address range left for another person's network (its default "
+    "pools hold about 30): the administrator sets default-address-pools in "
+    "/etc/docker/daemon.json, e.g. base 10.200.0.0/16 size 24 (see docs/configuration.md)"
+)
 
 
 def _refusal(status: int, message: str) -> web.HTTPError:
@@ -261,10 +275,19 @@ class MLHubDockerSpawner(ReportsState, ReadyWhenListening, DockerSpawner):
         self.cpu_limit = None
         self.mem_limit = self._resources.memory
         self._check_hub_reachable()
-        network = await self._ensure_network()
-        self._gateway = network["IPAM"]["Config"][0]["Gateway"]
-        await self._ensure_volume()
-        return await super().start()
+        async with NETWORKS.starting(self.network_name):
+            began = time.perf_counter()
+            network = await self._ensure_network()
+            self._gateway = network["IPAM"]["Config"][0]["Gateway"]
+            networked = time.perf_counter()
+            await self._ensure_volume()
+            self.log.info(
+                "%s network ready in %.3f s, volume in %.3f s",
+                self._log_name,
+                networked - began,
+                time.perf_counter() - networked,
+            )
+            return await super().start()
 
     def _check_hub_reachable(self) -> None:
         if self.hub_connect_url:
@@ -290,6 +313,8 @@ class MLHubDockerSpawner(ReportsState, ReadyWhenListening, DockerSpawner):
                     check_duplicate=True,
                 )
             except APIError as error:
+                if "address pool" in str(error.explanation or ""):
+                    raise _refusal(503, NO_ADDRESS_POOL) from error
                 if error.status_code != 409:  # 409: a concurrent spawn of this user made it
                     raise
             network = await self.docker("inspect_network", self.network_name)
@@ -397,14 +422,15 @@ class MLHubDockerSpawner(ReportsState, ReadyWhenListening, DockerSpawner):
     async def _remove_network_if_unused(self) -> None:
         mine = docker_spec.user_labels(self.hub_name, self.user.name)
         filters = {"label": docker_spec.label_filters(mine)}
-        if await self.docker("containers", all=True, filters=filters):
-            return
-        try:
-            await self.docker("remove_network", self.network_name)
-        except NotFound:
-            pass
-        except APIError as error:  # still in use by something unlabelled
-            self.log.warning("Could not remove network %s: %s", self.network_name, error)
+        async with NETWORKS.removing(self.network_name) as no_start_needs_it:
+            if not no_start_needs_it or await self.docker("containers", all=True, filters=filters):
+                return
+            try:
+                await self.docker("remove_network", self.network_name)
+            except NotFound:
+                pass
+            except APIError as error:  # still in use by something unlabelled
+                self.log.warning("Could not remove network %s: %s", self.network_name, error)
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)

@@ -6,7 +6,7 @@ report is one small POST with the hub's own credential (``state_report_token``),
 portal accepts on this one endpoint only and for nothing else.
 
 Reports never hold up the hub: they are sent in the background, and a portal that is down
-or slow costs a warning in the hub's log, not a failed spawn.
+or slow costs a few retries and then a warning in the hub's log, never a failed spawn.
 """
 
 from __future__ import annotations
@@ -15,12 +15,19 @@ import json
 import re
 import time
 
+from jupyterhub.utils import exponential_backoff
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.ioloop import IOLoop
 from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
-REPORT_TIMEOUT = 5
+# A report waits its turn (up to CONNECT_TIMEOUT) behind at most REPORTS_AT_ONCE others: a
+# burst of starts (a class of 200 at 9:00) must not time out in the queue.
+REPORTS_AT_ONCE = 20
+CONNECT_TIMEOUT = 20
+REPORT_TIMEOUT = 30
+# A portal that restarts is back within a minute; after that the sync pass repairs.
+RETRY_FOR = 60
 
 
 class ReportsState(LoggingConfigurable):
@@ -96,21 +103,43 @@ class ReportsState(LoggingConfigurable):
                 "Authorization": f"Bearer {self.state_report_token}",
                 "Content-Type": "application/json",
             },
+            connect_timeout=CONNECT_TIMEOUT,
             request_timeout=REPORT_TIMEOUT,
         )
+        what = f"the {body['state']} report of {self._log_name}"
+
+        async def delivered() -> bool:
+            try:
+                await _report_client().fetch(request)
+                return True
+            except HTTPClientError as error:
+                if error.code != 599:  # 599: no answer in time; anything else is an answer
+                    self.log.warning("The portal refused %s: %s", what, error)
+                    return True
+                self.log.info("The portal did not answer %s in time; trying again", what)
+            except OSError as error:  # down, or restarting: it may be back in a moment
+                self.log.info("The portal did not take %s (%s); trying again", what, error)
+            return False
+
         try:
-            await AsyncHTTPClient().fetch(request)
-        except HTTPClientError as error:
-            self.log.warning(
-                "The portal refused the %s report of %s: %s", body["state"], self._log_name, error
+            # The report keeps its time ("at"): a late one never overrides a newer one.
+            await exponential_backoff(
+                delivered, f"gave up on {what}", start_wait=1, max_wait=15, timeout=RETRY_FOR
             )
-        except Exception as error:  # noqa: BLE001 -- the periodic sync repairs a lost report
-            self.log.warning(
-                "The portal did not take the %s report of %s: %s",
-                body["state"],
-                self._log_name,
-                error,
-            )
+        except TimeoutError as error:  # the periodic sync repairs a lost report
+            self.log.warning("The portal did not take %s: %s", what, error)
+
+
+_client: AsyncHTTPClient | None = None
+
+
+def _report_client() -> AsyncHTTPClient:
+    """Our own client: the hub's shared one (10 at a time) talks to the proxy and checks new
+    servers; reports queued there would slow those down and time out in a burst."""
+    global _client
+    if _client is None or _client.io_loop is not IOLoop.current():  # one per event loop
+        _client = AsyncHTTPClient(force_instance=True, max_clients=REPORTS_AT_ONCE)
+    return _client
 
 
 def _message_of(error: BaseException) -> str:

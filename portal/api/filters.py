@@ -24,8 +24,11 @@ WORKSPACE_ORDERING = {
     "state": "state",
     "owner": "owner__username",
 }
-# Appended to every requested ordering: (owner, name) is unique, so pages never overlap.
-WORKSPACE_TIEBREAK = ["owner__username", "name"]
+# Appended to every requested ordering: (owner, name) is unique, so pages never overlap. Also
+# the default: by owner id, not username, because that order is the table's own unique index,
+# so a deep page (OFFSET 15,000) costs PostgreSQL 8 ms instead of 35 ms of joining and sorting
+# (bench/api.py). ``?ordering=owner`` sorts by username.
+WORKSPACE_TIEBREAK = ["owner_id", "name"]
 
 USER_ORDERING = {"username": "username", "date_joined": "date_joined"}
 USER_TIEBREAK = ["username"]
@@ -98,7 +101,9 @@ WORKSPACE_LIST_PARAMETERS = [
         description="Only workspaces in this state. Anything else is a 400.",
     ),
     OpenApiParameter("template", OpenApiTypes.STR, description="Only this template (name)."),
-    _ordering_parameter(WORKSPACE_ORDERING, "owner,name"),
+    _ordering_parameter(
+        WORKSPACE_ORDERING, "by owner, people in the order they joined, then by name"
+    ),
 ]
 
 USER_LIST_PARAMETERS = [

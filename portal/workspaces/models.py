@@ -99,6 +99,8 @@ class Workspace(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["owner", "name"], name="workspace_name_per_owner"),
         ]
+        # The sync pass and the state filter of lists and the admin read by state.
+        indexes = [models.Index(fields=["state"], name="workspace_state")]
 
     def __str__(self) -> str:
         return f"{self.owner.username}/{self.name}"

@@ -170,4 +170,5 @@ def test_deleting_in_the_django_admin_removes_the_server_from_the_hub(hub, peopl
         timeout=60,
     )
     assert response.status_code == 200 and "deleted successfully" in response.text
-    assert "scratch" not in hub.hub_user("bob")["servers"]
+    # The hub forgets the server once its stop has finished, a moment after it answered.
+    poll_until(lambda: "scratch" not in hub.hub_user("bob")["servers"], timeout=30, what="kept")
