@@ -17,6 +17,7 @@ import inspect
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
 
@@ -102,6 +103,23 @@ class MLHubDockerSpawner(ReportsState, ReadyWhenListening, DockerSpawner):
         network and volume, and the value of their `mlhub.origin` label. Default: env HUB_NAME
         or "mlhub".""",
     ).tag(config=True)
+
+    docker_threads = Int(
+        4,
+        help="""Docker calls the hub makes at once (upstream makes one at a time). A `docker
+        stop` holds its thread until the server has shut down (a second or more), so with one
+        thread 50 deletes queued every other Docker call behind them, starts and the hub's
+        poll of running servers included, for a minute (bench/README.md, concurrent.py).
+        Docker's client keeps 10 connections: stay at or under that.""",
+    ).tag(config=True)
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        # One pool for every spawner of this hub process, as upstream's; just wider.
+        cls = MLHubDockerSpawner
+        if cls._executor is None:
+            cls._executor = ThreadPoolExecutor(self.docker_threads, thread_name_prefix="docker")
+        return cls._executor
 
     workspace_images = List(
         Unicode(),
@@ -275,9 +293,8 @@ class MLHubDockerSpawner(ReportsState, ReadyWhenListening, DockerSpawner):
         self.cpu_limit = None
         self.mem_limit = self._resources.memory
         self._check_hub_reachable()
-        async with NETWORKS.starting(self.network_name):
-            began = time.perf_counter()
-            network = await self._ensure_network()
+        began = time.perf_counter()
+        async with NETWORKS.starting(self.network_name, self._ensure_network) as network:
             self._gateway = network["IPAM"]["Config"][0]["Gateway"]
             networked = time.perf_counter()
             await self._ensure_volume()

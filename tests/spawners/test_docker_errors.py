@@ -1,8 +1,10 @@
-"""Docker refusals that an administrator must fix are said plainly, with the fix."""
+"""Docker refusals that an administrator must fix are said plainly, with the fix; a slow
+Docker call does not queue every other behind it."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -39,3 +41,27 @@ def test_an_engine_out_of_network_addresses_is_a_503_that_says_what_to_configure
     assert caught.value.status_code == 503
     assert caught.value.jupyterhub_message == NO_ADDRESS_POOL
     assert "default-address-pools" in NO_ADDRESS_POOL
+
+
+class SlowEngine(MLHubDockerSpawner):
+    """Each Docker call holds its thread, as a `docker stop` does while the server shuts down."""
+
+    at_once = 0
+    most_at_once = 0
+
+    def _docker(self, method, *args, **kwargs):
+        SlowEngine.at_once += 1
+        SlowEngine.most_at_once = max(SlowEngine.most_at_once, SlowEngine.at_once)
+        time.sleep(0.2)
+        SlowEngine.at_once -= 1
+
+
+def test_a_slow_docker_call_does_not_hold_up_every_other():
+    spawner = SlowEngine(user=SimpleNamespace(name="ada"))
+
+    async def six_calls():
+        await asyncio.gather(*(spawner.docker("stop", f"c{n}") for n in range(6)))
+
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, six_calls()).result()
+    assert SlowEngine.most_at_once == spawner.docker_threads == 4
