@@ -27,7 +27,6 @@ import platform
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -38,6 +37,7 @@ from pathlib import Path
 import docker
 import requests
 
+from bench.common import git_commit
 from lib.polling import poll_until
 from spawners.docker_spec import LABEL_ORIGIN
 from tests.docker_engine import remove_everything_of
@@ -328,19 +328,6 @@ def measure(hub, client, owners, args) -> dict:
         },
         "spawns": [{k: v for k, v in s.items() if k != "started"} for s in spawns],
     }
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def report(result: dict) -> None:

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from bench.common import git_commit
 from bench.tiny_spawner import tiny_server_start
 from lib.polling import poll_until
 from tests.hub_stack import running_stack
@@ -410,19 +411,6 @@ def measure(db, args, hub, wrongs, wrong_rows) -> dict:
 
 
 # Report -------------------------------------------------------------------------------------
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def spread(values: list[float]) -> str:

@@ -2,7 +2,7 @@
 
 JupyterHub checks a new server with a jittered exponential backoff (0.2 s, 0.4 s, 0.8 s,
 1.6 s, ...), so a server that is ready after 1.9 s is often noticed only a second later. Our
-spawners return from ``start()`` once the server accepts connections, checked every 0.05 s;
+spawners return from ``start()`` once the server accepts connections, checked about every 0.05 s;
 the hub's first check then succeeds at once. Nothing here replaces the hub's own HTTP check.
 
 A connection attempt is one local SYN, so it can be frequent. Asking whether the server is
@@ -18,6 +18,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from jupyterhub.utils import exponential_backoff
+
 POLL_INTERVAL = 0.05
 STILL_STARTING_INTERVAL = 1.0
 
@@ -32,22 +34,36 @@ async def wait_until_listening(
     """True once ``host:port`` accepts a connection; False on timeout or when the server
     stopped starting (then the hub's own check reports the failure)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
     next_check = loop.time()  # the first refusal asks at once: a start that failed fast
-    while loop.time() < deadline:
+
+    async def settled() -> str | None:
+        nonlocal next_check
         try:
             _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1)
         except (TimeoutError, OSError):
-            if loop.time() >= next_check:
-                if not await still_starting():
-                    return False
-                next_check = loop.time() + STILL_STARTING_INTERVAL
-            await asyncio.sleep(POLL_INTERVAL)
-            continue
+            if loop.time() < next_check:
+                return None
+            if not await still_starting():
+                return "died"
+            next_check = loop.time() + STILL_STARTING_INTERVAL
+            return None
         writer.close()
         await writer.wait_closed()
-        return True
-    return False
+        return "listening"
+
+    try:
+        # A steady interval (scale 1): a SYN is cheap, and the server is up in seconds.
+        outcome = await exponential_backoff(
+            settled,
+            f"{host}:{port} not listening",
+            start_wait=POLL_INTERVAL,
+            scale_factor=1,
+            max_wait=POLL_INTERVAL,
+            timeout=timeout,
+        )
+    except TimeoutError:
+        return False
+    return outcome == "listening"
 
 
 class ReadyWhenListening:
