@@ -128,6 +128,7 @@ INSTALLED_APPS = [
     "portal.accounts",
     "portal.workspaces",
     "portal.api",
+    "portal.audit",
 ]
 
 MIDDLEWARE = [
@@ -140,6 +141,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Where what a request records in the audit log came from (page, API, admin) and who.
+    "portal.audit.middleware.AuditSourceMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY above).
     "csp.middleware.CSPMiddleware",

@@ -19,6 +19,7 @@ from oauth2_provider.models import (
 )
 
 from portal.accounts.models import User
+from portal.audit.log import audited
 from portal.hub.client import hub_client
 from portal.workspaces.services import (
     workspaces_delete,
@@ -29,6 +30,7 @@ from portal.workspaces.services import (
 log = logging.getLogger(__name__)
 
 
+@audited("user.create", lambda kwargs: kwargs["username"])
 def user_create(
     *,
     username: str,
@@ -54,11 +56,16 @@ def user_create(
     return user
 
 
+def _person(kwargs: dict) -> str:
+    return kwargs["user"].username
+
+
 def _require_admin(by: User, doing: str) -> None:
     if not by.is_admin:
         raise PermissionDenied(f"Only administrators may {doing}.")
 
 
+@audited("user.approve", _person)
 def user_approve(*, user: User, by: User) -> User:
     _require_admin(by, "approve people")
     user.approval = User.Approval.APPROVED
@@ -67,6 +74,7 @@ def user_approve(*, user: User, by: User) -> User:
     return user
 
 
+@audited("user.update", _person)
 def user_update(*, user: User, by: User) -> User:
     """Save an admin's edit of a person (the Django admin's form); if it took their access
     away (rejected, deactivated), revoke what they could still use."""
@@ -78,6 +86,7 @@ def user_update(*, user: User, by: User) -> User:
     return user
 
 
+@audited("user.unlock", _person)
 def user_login_unlock(*, user: User, by: User) -> int:
     """End ``user``'s login lock: forget their failed sign-ins, from any address.
 
@@ -89,6 +98,7 @@ def user_login_unlock(*, user: User, by: User) -> int:
     return AxesProxyHandler.reset_attempts(username=user.get_username())
 
 
+@audited("user.reject", _person)
 def user_reject(*, user: User, by: User) -> User:
     """Refuse the person: they keep a portal login that says so, and nothing else."""
     _require_admin(by, "reject people")
@@ -133,6 +143,7 @@ def hub_access_revoke(*, user: User) -> str:
     return f"{stopped} servers stopped, {len(tokens)} hub tokens revoked"
 
 
+@audited("user.delete", _person)
 def user_delete(*, user: User, by: User) -> None:
     """Remove the person: gone from the portal's lists and logins at once, their servers
     and hub account removed by a task (``user_delete_finish``), then their row.

@@ -2,11 +2,12 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from portal.api import hub_events, views
+from portal.api import audit, hub_events, views
 
 router = DefaultRouter(trailing_slash="/?")
 router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
 router.register("users", views.UserViewSet, basename="user")
+router.register("audit", audit.AuditViewSet, basename="audit")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),

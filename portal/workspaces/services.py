@@ -16,6 +16,7 @@ from django_q.tasks import async_task
 
 from lib.polling import poll_until
 from portal.accounts.models import NOT_APPROVED, User
+from portal.audit.log import audited
 from portal.hub.client import HubClient, HubError, hub_client
 from portal.workspaces.models import Template, Workspace
 from spawners.resources import ResourceError, resources_from_options, validate_workspace_name
@@ -53,6 +54,15 @@ def workspace_owner_for(*, by: User, username: str | None = None) -> User:
     return owner
 
 
+def _new_workspace(kwargs: dict) -> str:
+    return f"{kwargs.get('owner') or kwargs['by'].username}/{kwargs.get('name')}"
+
+
+def _workspace(kwargs: dict) -> str:
+    return str(kwargs["workspace"])
+
+
+@audited("workspace.create", _new_workspace)
 def workspace_create(
     *,
     by: User,
@@ -118,6 +128,7 @@ def _require_may_act(by: User, workspace: Workspace, doing: str) -> None:
         raise WorkspaceError(f"Only its owner or an administrator may {doing} {workspace}.", 403)
 
 
+@audited("workspace.start", _workspace)
 def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
     """Ask the hub to start the server; state becomes ``running`` or ``starting``."""
     _require_may_act(by, workspace, "start")
@@ -144,6 +155,7 @@ def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
     return workspace
 
 
+@audited("workspace.stop", _workspace)
 def workspace_stop(*, workspace: Workspace, by: User) -> Workspace:
     _require_may_act(by, workspace, "stop")
     _refuse_if_deleting(workspace)
@@ -175,6 +187,7 @@ def workspaces_stop_all(*, owner: User) -> int:
 DELETING = "Being deleted: the hub is removing its container, volume and network"
 
 
+@audited("workspace.delete", _workspace)
 def workspace_delete(*, workspace: Workspace, by: User) -> None:
     _require_may_act(by, workspace, "delete")
     workspaces_delete(workspaces=[workspace])

@@ -27,6 +27,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from portal.audit import log as audit
 from portal.hub.client import HubClient, hub_client
 from portal.workspaces import services
 from portal.workspaces.models import SyncPass, Workspace
@@ -73,8 +74,11 @@ def state_report(
         == 1
     )
     if applied:
+        was = workspace.state
         workspace.state, workspace.message, workspace.synced_at = new_state, message, at
         log.info("Hub reports %s is %s", workspace, new_state)
+        if was != new_state:
+            _record_change(workspace, was, message)
     return workspace, applied
 
 
@@ -213,7 +217,17 @@ def _correct(workspace: Workspace, state: str, message: str, *, read_at: datetim
     )
     if changed:
         log.info("Sync: %s was %s, the hub says %s", workspace, workspace.state, state)
+        was, workspace.state = workspace.state, state
+        _record_change(workspace, was, message)
     return changed == 1
+
+
+def _record_change(workspace: Workspace, was: str, message: str) -> None:
+    """A state the hub changed by itself (a spawn ended, a container died): in the log."""
+    detail = f"{was} → {workspace.state}" + (f": {message}" if message else "")
+    audit.record(
+        by=None, action=f"workspace.{workspace.state}", target=str(workspace), detail=detail
+    )
 
 
 def _deletes_resume(*, older_than: datetime) -> None:
