@@ -164,6 +164,8 @@ class MLHubAuthenticator(GenericOAuthenticator):
         # hub asks this method at every login.
         if auth_model is None:
             return True
-        if not self._portal_user(auth_model).get("approved"):
-            raise web.HTTPError(403, NOT_APPROVED)
+        person = self._portal_user(auth_model)
+        if not person.get("approved"):
+            # The portal says why (waiting, rejected with a reason, not on the allow-list).
+            raise web.HTTPError(403, person.get("refused") or NOT_APPROVED)
         return True

@@ -37,10 +37,31 @@ try:
     TRUSTED_PROXY_COUNT = env.env_int_at_least("MLHUB_TRUSTED_PROXY_COUNT", 1, 0)
     TOKEN_RATE = env.env_rate("MLHUB_TOKEN_RATE", "30/min")
     API_TOKEN_TTL_SECONDS = env.env_int_at_least("MLHUB_API_TOKEN_TTL_SECONDS", 30 * 86400, 0)
+    # The longest a workspace's hub token may live (portal/workspaces/tokens.py). The hub
+    # refuses any token longer than its own limit, so a larger value here would only turn
+    # into refusals at use: stop the start instead (both read the same environment).
+    WORKSPACE_TOKEN_MAX_SECONDS = env.env_int_at_least(
+        "MLHUB_WORKSPACE_TOKEN_MAX_SECONDS", 86400, 60
+    )
+    _hub_token_max = env.env_int("MLHUB_HUB_TOKEN_MAX_SECONDS", 86400)
+    if 0 < _hub_token_max < WORKSPACE_TOKEN_MAX_SECONDS:
+        raise env.ConfigError(
+            f"MLHUB_WORKSPACE_TOKEN_MAX_SECONDS={WORKSPACE_TOKEN_MAX_SECONDS} must not exceed "
+            f"MLHUB_HUB_TOKEN_MAX_SECONDS={_hub_token_max}, the hub's own limit"
+        )
     # The hub's credential for its state reports (portal/workspaces/sync.py), good for nothing
     # else; and how often the portal compares every workspace with the hub.
     HUB_EVENTS_TOKEN = env.env_secret("MLHUB_HUB_EVENTS_TOKEN")
     WORKSPACE_SYNC_SECONDS = env.env_int_at_least("MLHUB_SYNC_INTERVAL_SECONDS", 60, 60)
+    # Self-service sign-up (people wait for approval), and how often one address may try.
+    SIGNUP_ENABLED = env.env_bool("MLHUB_SIGNUP_ENABLED", True)
+    SIGNUP_RATE = env.env_rate("MLHUB_SIGNUP_RATE", "10/hour")
+    # The seed's dynamic whitelist file (portal/accounts/allowlist.py).
+    DYNAMIC_WHITELIST_ENABLED = env.env_bool("DYNAMIC_WHITELIST_ENABLED", False)
+    DYNAMIC_WHITELIST_FILE = env.env_str(
+        "MLHUB_DYNAMIC_WHITELIST_FILE",
+        str(env.resources_dir() / "users" / "dynamic_whitelist.txt"),
+    )
 except env.ConfigError as error:
     raise ImproperlyConfigured(str(error)) from None
 
@@ -254,7 +275,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.Pagination",
     # The client is the address the nearest trusted proxy appended (lockout.client_address).
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
-    "DEFAULT_THROTTLE_RATES": {"auth-token": TOKEN_RATE},
+    "DEFAULT_THROTTLE_RATES": {"auth-token": TOKEN_RATE, "signup": SIGNUP_RATE},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "MLHub API",

@@ -1,9 +1,22 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
 
-from portal.accounts import services
-from portal.accounts.models import User
+from portal.accounts import allowlist, services
+from portal.accounts.models import AllowListEntry, User
 from portal.admin_deletes import ServiceDeleteMixin
+from portal.errors import ServiceError
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Shown to them when they log in. Leave empty to give no reason.",
+    )
 
 
 @admin.register(User)
@@ -14,7 +27,7 @@ class UserAdmin(ServiceDeleteMixin, DjangoUserAdmin):
     list_per_page = 100
     fieldsets = [
         *DjangoUserAdmin.fieldsets,
-        ("Approval", {"fields": ["approval", "approved_at"]}),
+        ("Approval", {"fields": ["approval", "approved_at", "rejection_reason"]}),
     ]
     readonly_fields = ["approved_at"]
     actions = ["approve", "reject", "unlock_login", "delete_with_resources"]
@@ -31,9 +44,22 @@ class UserAdmin(ServiceDeleteMixin, DjangoUserAdmin):
 
     @admin.action(description="Reject the selected people (stops their workspaces)")
     def reject(self, request, queryset):
+        """First a page asking for the reason they will see, then the rejection."""
+        form = RejectForm(request.POST if "confirm" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Reject people",
+                "people": queryset,
+                "form": form,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/accounts/user/reject.html", context)
         for user in queryset:
-            services.user_reject(user=user, by=request.user)
+            services.user_reject(user=user, by=request.user, reason=form.cleaned_data["reason"])
         messages.success(request, f"Rejected {queryset.count()} people.")
+        return None
 
     @admin.action(description="Approve the selected people")
     def approve(self, request, queryset):
@@ -49,3 +75,45 @@ class UserAdmin(ServiceDeleteMixin, DjangoUserAdmin):
             f"Unlocked {queryset.count()} people ({forgotten} failed sign-in records removed). "
             "Locked addresses are listed under Axes, Access attempts.",
         )
+
+
+class AllowListEntryForm(forms.ModelForm):
+    class Meta:
+        model = AllowListEntry
+        fields = ["kind", "value", "note"]
+
+    def clean(self):
+        data = super().clean()
+        if "kind" in data and "value" in data:
+            try:
+                data["value"] = allowlist.normalized(data["kind"], data["value"])
+            except ServiceError as error:
+                raise ValidationError({"value": error.message}) from None
+        return data
+
+
+@admin.register(AllowListEntry)
+class AllowListEntryAdmin(admin.ModelAdmin):
+    """Adds and removes go through the allow-list's services (checked, audited)."""
+
+    form = AllowListEntryForm
+    list_display = ["value", "kind", "note", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["value", "note"]
+    list_per_page = 100
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None  # remove and add again; an edit would not be audited
+
+    def save_model(self, request, obj, form, change):
+        saved = allowlist.allowlist_add(
+            kind=obj.kind, value=obj.value, note=obj.note, by=request.user
+        )
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj):
+        allowlist.allowlist_remove(entry=obj, by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for entry in queryset:
+            allowlist.allowlist_remove(entry=entry, by=request.user)

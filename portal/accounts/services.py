@@ -7,6 +7,7 @@ import os
 import secrets
 
 from axes.handlers.proxy import AxesProxyHandler
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -18,8 +19,10 @@ from oauth2_provider.models import (
     get_refresh_token_model,
 )
 
-from portal.accounts.models import User
+from portal.accounts import allowlist
+from portal.accounts.models import NOT_ALLOWED, User
 from portal.audit.log import audited
+from portal.errors import ServiceError
 from portal.hub.client import hub_client
 from portal.workspaces.services import (
     workspaces_delete,
@@ -56,6 +59,32 @@ def user_create(
     return user
 
 
+SIGNUP_CLOSED = "Sign-up is closed on this hub; ask an administrator for an account."
+
+
+class SignupRefused(ServiceError):
+    """Sign-up is closed, or the person is not on the allow-list."""
+
+    def __init__(self, message: str):
+        super().__init__(message, 403)
+
+
+@audited("user.signup", lambda kwargs: kwargs["username"])
+def user_signup(*, username: str, email: str, password: str) -> User:
+    """Someone new signs up; they wait for an admin's approval (by is nobody: themselves)."""
+    if not settings.SIGNUP_ENABLED:
+        raise SignupRefused(SIGNUP_CLOSED)
+    if not allowlist.allows(username=username, email=email):
+        raise SignupRefused(NOT_ALLOWED)
+    user = User(username=username, email=email)
+    validate_password(password, user)
+    user.set_password(password)
+    user.full_clean(exclude=["password"])
+    user.save()
+    log.info("%s signed up and waits for approval", username)
+    return user
+
+
 def _person(kwargs: dict) -> str:
     return kwargs["user"].username
 
@@ -70,7 +99,8 @@ def user_approve(*, user: User, by: User) -> User:
     _require_admin(by, "approve people")
     user.approval = User.Approval.APPROVED
     user.approved_at = timezone.now()
-    user.save(update_fields=["approval", "approved_at"])
+    user.rejection_reason = ""
+    user.save(update_fields=["approval", "approved_at", "rejection_reason"])
     return user
 
 
@@ -98,15 +128,16 @@ def user_login_unlock(*, user: User, by: User) -> int:
     return AxesProxyHandler.reset_attempts(username=user.get_username())
 
 
-@audited("user.reject", _person)
-def user_reject(*, user: User, by: User) -> User:
-    """Refuse the person: they keep a portal login that says so, and nothing else."""
+@audited("user.reject", _person, detail=lambda kwargs, _: kwargs.get("reason", ""))
+def user_reject(*, user: User, by: User, reason: str = "") -> User:
+    """Refuse the person: they keep a portal login that says so (and ``reason``), nothing else."""
     _require_admin(by, "reject people")
     if user == by:
         raise PermissionDenied("You cannot reject your own account.")
     user.approval = User.Approval.REJECTED
     user.approved_at = None
-    user.save(update_fields=["approval", "approved_at"])
+    user.rejection_reason = reason.strip()[:500]
+    user.save(update_fields=["approval", "approved_at", "rejection_reason"])
     user_access_revoke(user=user)
     return user
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from portal.errors import ServiceError
 from portal.hub.client import HubError
-from portal.workspaces.services import WorkspaceError
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, WorkspaceError):
+    if isinstance(exc, ServiceError):
         return Response({"detail": exc.message}, status=exc.status)
     if isinstance(exc, HubError):
         return Response(
@@ -24,5 +25,14 @@ def exception_handler(exc, context):
         # A service's refusal (it takes ``by=``): keep its message, DRF would drop it.
         return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, DjangoValidationError):
-        return Response({"detail": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
+        # A model's full_clean names its fields, as DRF's own field errors do; the rest
+        # (constraints over several fields) is the detail.
+        if hasattr(exc, "error_dict"):
+            body = {
+                ("detail" if field == NON_FIELD_ERRORS else field): messages
+                for field, messages in exc.message_dict.items()
+            }
+        else:
+            body = {"detail": exc.messages}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)

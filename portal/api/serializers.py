@@ -3,6 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from portal.accounts import access
 from portal.accounts.models import User
 from portal.workspaces.models import Workspace
 from portal.workspaces.sync import is_stale
@@ -81,7 +82,16 @@ class UserSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ["id", "username", "email", "is_admin", "approval", "approved_at", "date_joined"]
+        fields = [
+            "id",
+            "username",
+            "email",
+            "is_admin",
+            "approval",
+            "approved_at",
+            "rejection_reason",
+            "date_joined",
+        ]
         read_only_fields = fields
 
 
@@ -95,14 +105,33 @@ class UserCreateSerializer(serializers.Serializer):
     approved = serializers.BooleanField(default=True)
 
 
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=500,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="shown to the person when they log in",
+    )
+
+
 class MeSerializer(serializers.ModelSerializer):
     """Who is calling; the hub's authenticator reads this after the OAuth2 code exchange."""
 
     hub_name = serializers.CharField(read_only=True)
     is_admin = serializers.BooleanField(read_only=True)
-    approved = serializers.BooleanField(source="is_approved", read_only=True)
+    approved = serializers.SerializerMethodField(
+        help_text="may use workspaces: approved, and on the allow-list when there is one"
+    )
+    refused = serializers.SerializerMethodField(help_text="why not, in the person's words")
 
     class Meta:
         model = User
-        fields = ["username", "hub_name", "email", "is_admin", "approved"]
+        fields = ["username", "hub_name", "email", "is_admin", "approved", "refused"]
         read_only_fields = fields
+
+    def get_approved(self, user: User) -> bool:
+        return not access.why_refused(user)
+
+    def get_refused(self, user: User) -> str:
+        return access.why_refused(user)

@@ -11,12 +11,18 @@ from portal.accounts import lockout
 from portal.accounts.models import NOT_APPROVED, User
 from portal.api.models import ApiToken
 from portal.api.tokens import LoginLocked
+from portal.audit.log import audited
 
 # A script that asks for a token at every run would pile them up, and knox looks through
 # all of a person's tokens at each request: keep the newest unnamed ones, retire the rest.
 UNNAMED_TOKENS_KEPT = 20
 
 
+@audited(
+    "token.create",
+    lambda kwargs: kwargs["user"].username,
+    detail=lambda kwargs, made: f"{made[0].token_key}… {kwargs.get('name', '')}".strip(),
+)
 def api_token_create(*, user: User, by: User, name: str = "") -> tuple[ApiToken, str]:
     """A new token for ``user`` and its key, which exists nowhere else: show it once.
 
@@ -60,3 +66,15 @@ def api_token_login(*, request, username: str, password: str) -> str:
     lockout.failures_forgive(username=username, ip_address=lockout.client_address(request))
     _, key = api_token_create(user=user, by=user)
     return key
+
+
+@audited(
+    "token.revoke",
+    lambda kwargs: kwargs["token"].user.username,
+    detail=lambda kwargs, _: f"{kwargs['token'].token_key}… {kwargs['token'].name}".strip(),
+)
+def api_token_revoke(*, token: ApiToken, by: User) -> None:
+    """End one API token at once; only its owner does this (admins reject or delete people)."""
+    if by.pk != token.user_id:
+        raise PermissionDenied("Only the owner may revoke their API tokens.")
+    token.delete()

@@ -2,15 +2,18 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from portal.api import audit, hub_events, views
+from portal.api import accounts, allowlist, audit, hub_events, views
 
 router = DefaultRouter(trailing_slash="/?")
 router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
 router.register("users", views.UserViewSet, basename="user")
 router.register("audit", audit.AuditViewSet, basename="audit")
+router.register("tokens", accounts.ApiTokenViewSet, basename="api-token-own")
+router.register("allowlist", allowlist.AllowListViewSet, basename="allowlist")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("auth/signup/", accounts.SignupView.as_view(), name="api-signup"),
     path("me/", views.MeView.as_view(), name="api-me"),
     path("internal/hub-events/", hub_events.HubEventView.as_view(), name="api-hub-events"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -23,6 +23,7 @@ from portal.api.filters import (
 from portal.api.permissions import IsAdmin
 from portal.api.serializers import (
     MeSerializer,
+    RejectSerializer,
     UserCreateSerializer,
     UserSerializer,
     WorkspaceCreateSerializer,
@@ -162,11 +163,16 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         user = accounts.user_approve(user=self.get_object(), by=request.user)
         return Response(UserSerializer(user).data)
 
-    @extend_schema(request=None)
+    @extend_schema(request=RejectSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
-        """Refuse the person: their servers stop and their tokens end within a minute."""
-        user = accounts.user_reject(user=self.get_object(), by=request.user)
+        """Refuse the person (the reason is shown to them): their servers stop and their
+        tokens end within a minute."""
+        form = RejectSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        user = accounts.user_reject(
+            user=self.get_object(), by=request.user, reason=form.validated_data["reason"]
+        )
         return Response(UserSerializer(user).data)
 
     def destroy(self, request, pk=None):

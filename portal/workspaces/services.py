@@ -15,8 +15,10 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from lib.polling import poll_until
+from portal.accounts import access
 from portal.accounts.models import NOT_APPROVED, User
 from portal.audit.log import audited
+from portal.errors import ServiceError
 from portal.hub.client import HubClient, HubError, hub_client
 from portal.workspaces.models import Template, Workspace
 from spawners.resources import ResourceError, resources_from_options, validate_workspace_name
@@ -31,26 +33,25 @@ SPAWN_TIMEOUT = 600
 REMOVE_PATIENCE = 60
 
 
-class WorkspaceError(Exception):
+class WorkspaceError(ServiceError):
     """A request about a workspace that cannot be honoured; ``status`` is the HTTP answer."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 def workspace_owner_for(*, by: User, username: str | None = None) -> User:
     """Whose a workspace that ``by`` creates is: their own, or (admins only) ``username``'s."""
-    if not by.is_approved:
-        raise WorkspaceError(NOT_APPROVED, 403)
+    if refused := access.why_refused(by):
+        raise WorkspaceError(refused, 403)
     if not username or username == by.username:
         return by
     if not by.is_admin:
         raise WorkspaceError("Only administrators may create workspaces for others.", 403)
-    owner = User.objects.filter(username=username).first()
+    owner = User.objects.filter(username=username, deleting_since__isnull=True).first()
     if owner is None:
         raise WorkspaceError(f"No user named {username!r}", 404)
+    if access.why_refused(owner):
+        raise WorkspaceError(
+            f"{owner} may not use workspaces (not approved, or not on the allow-list).", 403
+        )
     return owner
 
 

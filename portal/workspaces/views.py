@@ -9,7 +9,7 @@ from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from portal.accounts.models import NOT_APPROVED
+from portal.accounts import access
 from portal.hub.client import HubError
 from portal.workspaces import services
 from portal.workspaces.forms import WorkspaceCreateForm
@@ -28,6 +28,7 @@ ACTIONS = {
 def workspace_list(request, form: WorkspaceCreateForm | None = None):
     # From the database only: the hub keeps it in step (portal/workspaces/sync.py).
     found = list(Workspace.objects.visible_to(request.user).filter(owner=request.user))
+    refused = access.why_refused(request.user)
     last_sync = SyncPass.last_started_at()
     synced = [w.synced_as_of(last_sync) for w in found]
     oldest = None if None in synced else min(synced, default=None)
@@ -40,8 +41,8 @@ def workspace_list(request, form: WorkspaceCreateForm | None = None):
             "synced_at": oldest,
             "form": form or WorkspaceCreateForm(initial={"template": "default"}),
             "busy": any(w.state in BUSY for w in found),
-            "approved": request.user.is_approved,
-            "not_approved": NOT_APPROVED,
+            "approved": not refused,
+            "not_approved": refused,
         },
     )
 

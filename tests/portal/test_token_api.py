@@ -43,6 +43,7 @@ def test_me_tells_the_hub_who_is_approved_and_admin(api, carol, mallory):
         "email": "",
         "is_admin": False,
         "approved": False,
+        "refused": "Your account is waiting for an administrator's approval.",
     }
     api.force_authenticate(carol)
     assert api.get("/api/v1/me/").json()["is_admin"] is True

@@ -1,0 +1,102 @@
+"""Who may join: the allow-list in the database and the seed's dynamic whitelist file.
+
+Neither list is active until it has an entry (or the file is enabled): then only people on
+one of them may sign up, log in to the hub or create workspaces. Admins are never locked
+out. The file (``DYNAMIC_WHITELIST_ENABLED``; one username a line, ``#`` comments) is read
+again at every check, so editing it takes effect at the next login, as in the original MLHub.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+
+from portal.accounts.models import AllowListEntry
+from portal.audit.log import audited
+from portal.errors import ServiceError
+
+log = logging.getLogger(__name__)
+Kind = AllowListEntry.Kind
+# Django's username characters; a domain of labels with at least one dot.
+USERNAME = re.compile(r"[\w.@+-]{1,150}")
+DOMAIN = re.compile(r"(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+def file_names() -> set[str] | None:
+    """The names in the dynamic whitelist file, lower-cased; None when it is not enabled."""
+    if not settings.DYNAMIC_WHITELIST_ENABLED:
+        return None
+    path = Path(settings.DYNAMIC_WHITELIST_FILE)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        # Enabled but not written yet: an empty list, which lets nobody but admins in.
+        log.warning("Dynamic whitelist %s does not exist: only admins may join", path)
+        return set()
+    return {name.lower() for line in lines if (name := line.split("#", 1)[0].strip())}
+
+
+def is_active() -> bool:
+    return settings.DYNAMIC_WHITELIST_ENABLED or AllowListEntry.objects.exists()
+
+
+def allows(*, username: str, email: str = "", is_admin: bool = False) -> bool:
+    """Whether someone of this name and e-mail may join (always, while no list is active)."""
+    if is_admin:
+        return True
+    names = file_names()
+    entries = AllowListEntry.objects.all()
+    if names is None and not entries.exists():
+        return True
+    username = username.lower()
+    if names and username in names:
+        return True
+    domain = email.rpartition("@")[2].lower() if "@" in email else None
+    wanted = [{"kind": Kind.USERNAME, "value": username}]
+    if domain:
+        wanted.append({"kind": Kind.DOMAIN, "value": domain})
+    return any(entries.filter(**match).exists() for match in wanted)
+
+
+def allows_user(user) -> bool:
+    return allows(username=user.username, email=user.email, is_admin=user.is_admin)
+
+
+def normalized(kind: str, value: str) -> str:
+    """The stored form of an entry (lower case, no leading @); a bad one is a 400."""
+    value = value.strip().lower().removeprefix("@")
+    if kind == Kind.DOMAIN and not DOMAIN.fullmatch(value):
+        raise ServiceError(f"{value!r} is not an e-mail domain (like example.org).")
+    if kind == Kind.USERNAME and not USERNAME.fullmatch(value):
+        raise ServiceError(f"{value!r} is not a username (letters, digits and @.+-_).")
+    return value
+
+
+def _entry(kwargs: dict) -> str:
+    entry = kwargs.get("entry")
+    return str(entry) if entry else f"{kwargs['kind']}:{kwargs['value']}"
+
+
+@audited("allowlist.add", _entry)
+def allowlist_add(*, kind: str, value: str, note: str = "", by) -> AllowListEntry:
+    """Let a username, or everyone with an e-mail in a domain, join (admins only)."""
+    if not by.is_admin:
+        raise PermissionDenied("Only administrators may change the allow-list.")
+    value = normalized(kind, value)
+    if AllowListEntry.objects.filter(kind=kind, value=value).exists():
+        raise ServiceError(f"{value!r} is already on the allow-list.", 409)
+    return AllowListEntry.objects.create(kind=kind, value=value, note=note)
+
+
+@audited("allowlist.remove", _entry)
+def allowlist_remove(*, entry: AllowListEntry, by) -> None:
+    """Take an entry off. While a list is active, the people it named keep their accounts
+    but can no longer log in to the hub (their hub session ends at its next check with the
+    portal) or create workspaces, unless another entry names them."""
+    if not by.is_admin:
+        raise PermissionDenied("Only administrators may change the allow-list.")
+    entry.delete()
