@@ -54,6 +54,20 @@ def env_int_at_least(name: str, default: int, minimum: int) -> int:
     return value
 
 
+def env_optional(name: str, parse):
+    """``parse(value)`` of the variable, or None when it is unset or empty (e.g. "no limit")."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = parse(raw)
+    except ValueError as error:
+        raise ConfigError(f"{name}={raw!r}: {error}") from None
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r} cannot be negative")
+    return value
+
+
 RATE_PATTERN = re.compile(r"^[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 

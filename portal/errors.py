@@ -12,3 +12,4 @@ class ServiceError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+        self.extra: dict = {}  # more for the API's answer, e.g. a quota's limit and use

@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from lib import env
+from spawners.resources import parse_memory
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env.data_dir()
@@ -56,6 +57,14 @@ try:
     # Self-service sign-up (people wait for approval), and how often one address may try.
     SIGNUP_ENABLED = env.env_bool("MLHUB_SIGNUP_ENABLED", True)
     SIGNUP_RATE = env.env_rate("MLHUB_SIGNUP_RATE", "10/hour")
+    # Everyone's quota unless their own or a group's says otherwise (portal/quotas/limits.py).
+    QUOTA_DEFAULTS = {
+        "workspaces": env.env_optional("MLHUB_QUOTA_WORKSPACES", int),
+        "running": env.env_optional("MLHUB_QUOTA_RUNNING", int),
+        "cpu": env.env_optional("MLHUB_QUOTA_CPU", float),
+        "memory": env.env_optional("MLHUB_QUOTA_MEMORY", parse_memory),
+        "gpus": env.env_optional("MLHUB_QUOTA_GPUS", int),
+    }
     # The seed's dynamic whitelist file (portal/accounts/allowlist.py).
     DYNAMIC_WHITELIST_ENABLED = env.env_bool("DYNAMIC_WHITELIST_ENABLED", False)
     DYNAMIC_WHITELIST_FILE = env.env_str(
@@ -150,6 +159,8 @@ INSTALLED_APPS = [
     "portal.workspaces",
     "portal.api",
     "portal.audit",
+    "portal.quotas",
+    "portal.sshkeys",
 ]
 
 MIDDLEWARE = [

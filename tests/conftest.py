@@ -53,11 +53,9 @@ def workspace_of(db):
 
     def make(owner, name: str = "thesis", **fields):
         defaults = {"image": "mlhub-workspace:latest", "cpu": 1, "memory": 2**30}
+        template = fields.pop("template", None) or Template.objects.get(name="default")
         return Workspace.objects.create(
-            owner=owner,
-            name=name,
-            template=Template.objects.get(name="default"),
-            **{**defaults, **fields},
+            owner=owner, name=name, template=template, **{**defaults, **fields}
         )
 
     return make

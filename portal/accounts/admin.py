@@ -2,12 +2,16 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 
 from portal.accounts import allowlist, services
 from portal.accounts.models import AllowListEntry, User
 from portal.admin_deletes import ServiceDeleteMixin
 from portal.errors import ServiceError
+from portal.quotas.admin import QuotaInline
+from portal.quotas.limits import quota_summary
+from portal.workspaces.models import Workspace
 
 
 class RejectForm(forms.Form):
@@ -21,15 +25,52 @@ class RejectForm(forms.Form):
 
 @admin.register(User)
 class UserAdmin(ServiceDeleteMixin, DjangoUserAdmin):
-    list_display = ["username", "email", "approval", "is_staff", "is_active", "date_joined"]
+    list_display = [
+        "username",
+        "email",
+        "approval",
+        "is_staff",
+        "is_active",
+        "workspace_count",
+        "running_count",
+        "date_joined",
+    ]
     list_filter = ["approval", "is_staff", "is_active"]
     search_fields = ["username", "email"]
     list_per_page = 100
     fieldsets = [
         *DjangoUserAdmin.fieldsets,
         ("Approval", {"fields": ["approval", "approved_at", "rejection_reason"]}),
+        ("Quota", {"fields": ["quota_use"]}),
     ]
-    readonly_fields = ["approved_at"]
+
+    def get_queryset(self, request):
+        alive = Q(workspaces__state__in=Workspace.ALIVE, workspaces__deleting_since=None)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                workspace_total=Count("workspaces", filter=Q(workspaces__deleting_since=None)),
+                running_total=Count("workspaces", filter=alive),
+            )
+        )
+
+    @admin.display(description="workspaces", ordering="workspace_total")
+    def workspace_count(self, user) -> int:
+        return user.workspace_total
+
+    @admin.display(description="running", ordering="running_total")
+    def running_count(self, user) -> int:
+        return user.running_total
+
+    @admin.display(description="use / limit")
+    def quota_use(self, user) -> str:
+        if not user.pk:
+            return "-"
+        return "; ".join(f"{label}: {text}" for label, text in quota_summary(user))
+
+    readonly_fields = ["approved_at", "quota_use"]
+    inlines = [QuotaInline]
     actions = ["approve", "reject", "unlock_login", "delete_with_resources"]
 
     def delete_service(self, request, obj) -> None:

@@ -15,7 +15,7 @@ from portal.hub.client import HubError
 
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
-        return Response({"detail": exc.message}, status=exc.status)
+        return Response({"detail": exc.message, **exc.extra}, status=exc.status)
     if isinstance(exc, HubError):
         return Response(
             {"detail": f"JupyterHub could not do this: {exc.message}", "hub_status": exc.status},

@@ -41,7 +41,10 @@ class HubEventSerializer(serializers.Serializer):
     message = serializers.CharField(
         max_length=500, allow_blank=True, default="", trim_whitespace=False
     )
-    at = serializers.FloatField(help_text="when the hub saw it, epoch seconds")
+    # Between 2000 and 2100: any moment the hub can report, and every one a datetime can hold.
+    at = serializers.FloatField(
+        min_value=946684800, max_value=4102444800, help_text="when the hub saw it, epoch seconds"
+    )
 
 
 class HubEventView(APIView):

@@ -24,6 +24,9 @@ class WorkspaceSerializer(serializers.ModelSerializer):
     stale = serializers.SerializerMethodField(
         help_text="true when not confirmed for two sync intervals: the hub may be down"
     )
+    expires_in_seconds = serializers.SerializerMethodField(
+        help_text="time left until it expires (0: expired); null: never expires"
+    )
 
     class Meta:
         model = Workspace
@@ -34,10 +37,13 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "template",
             "state",
             "message",
+            "progress",
+            "progress_message",
             "url",
             *RESOURCE_OPTIONS,
             "created_at",
             "expires_at",
+            "expires_in_seconds",
             "synced_at",
             "stale",
         ]
@@ -56,12 +62,25 @@ class WorkspaceSerializer(serializers.ModelSerializer):
     def get_stale(self, workspace: Workspace) -> bool:
         return is_stale(self._synced_at(workspace))
 
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_expires_in_seconds(self, workspace: Workspace) -> int | None:
+        left = workspace.time_left
+        return None if left is None else int(left.total_seconds())
+
 
 class WorkspaceCreateSerializer(serializers.Serializer):
     """Only the shape is checked here; the service checks the values against the template."""
 
     name = serializers.CharField(max_length=100)
-    template = serializers.CharField(max_length=40, default="default")
+    template = serializers.CharField(
+        max_length=40, required=False, help_text="a template's name; default: the default one"
+    )
+    days_to_live = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=36500,
+        help_text="default: the template's; at most its days_to_live_max (admins: any)",
+    )
     image = serializers.CharField(max_length=200, required=False)
     cpu = serializers.JSONField(required=False, help_text="cores, e.g. 1.5")
     memory = serializers.JSONField(required=False, help_text='bytes or "512M", "2G"')
@@ -103,6 +122,27 @@ class UserCreateSerializer(serializers.Serializer):
     email = serializers.EmailField(required=False, default="")
     is_admin = serializers.BooleanField(default=False)
     approved = serializers.BooleanField(default=True)
+
+
+class ExtendSerializer(serializers.Serializer):
+    days = serializers.IntegerField(
+        min_value=1,
+        max_value=36500,
+        help_text="it expires this many days from now (never earlier than it did)",
+    )
+
+
+class QuotaValuesSerializer(serializers.Serializer):
+    workspaces = serializers.IntegerField(allow_null=True)
+    running = serializers.IntegerField(allow_null=True)
+    cpu = serializers.FloatField(allow_null=True, help_text="cores")
+    memory = serializers.IntegerField(allow_null=True, help_text="bytes")
+    gpus = serializers.IntegerField(allow_null=True)
+
+
+class QuotaSerializer(serializers.Serializer):
+    limits = QuotaValuesSerializer(help_text="null: unlimited")
+    used = QuotaValuesSerializer(help_text="workspaces not being deleted; resources of live ones")
 
 
 class RejectSerializer(serializers.Serializer):

@@ -2,14 +2,16 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from portal.api import accounts, allowlist, audit, hub_events, views
+from portal.api import accounts, allowlist, audit, hub_events, ssh_keys, templates, views
 
 router = DefaultRouter(trailing_slash="/?")
 router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
 router.register("users", views.UserViewSet, basename="user")
 router.register("audit", audit.AuditViewSet, basename="audit")
 router.register("tokens", accounts.ApiTokenViewSet, basename="api-token-own")
+router.register("ssh-keys", ssh_keys.SshKeyViewSet, basename="ssh-key")
 router.register("allowlist", allowlist.AllowListViewSet, basename="allowlist")
+router.register("templates", templates.TemplateViewSet, basename="template")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),

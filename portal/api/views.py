@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -22,7 +24,9 @@ from portal.api.filters import (
 )
 from portal.api.permissions import IsAdmin
 from portal.api.serializers import (
+    ExtendSerializer,
     MeSerializer,
+    QuotaSerializer,
     RejectSerializer,
     UserCreateSerializer,
     UserSerializer,
@@ -31,7 +35,9 @@ from portal.api.serializers import (
 )
 from portal.api.services import api_token_login
 from portal.api.tokens import TokenRequestSerializer, TokenRequestsThrottled, TokenSerializer
+from portal.quotas.limits import limits_of, usage_of
 from portal.workspaces import services as workspaces
+from portal.workspaces import tokens as workspace_tokens
 from portal.workspaces.models import SyncPass, Workspace
 
 
@@ -80,6 +86,25 @@ class MeView(APIView):
         return Response(MeSerializer(request.user).data)
 
 
+class WorkspaceTokenRequestSerializer(serializers.Serializer):
+    lifetime = serializers.IntegerField(
+        required=False,
+        help_text=(
+            f"seconds, default {workspace_tokens.DEFAULT_LIFETIME}; at least "
+            f"{workspace_tokens.MIN_LIFETIME}, at most MLHUB_WORKSPACE_TOKEN_MAX_SECONDS"
+        ),
+    )
+
+
+class WorkspaceTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(
+        help_text="shown this once; send as `Authorization: token …` to the workspace's url"
+    )
+    expires_at = serializers.DateTimeField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    url = serializers.CharField(help_text="the workspace, absolute, on the owner's origin")
+
+
 class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = WorkspaceSerializer
 
@@ -106,8 +131,9 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             by=request.user,
             owner=form.validated_data.get("owner"),
             name=form.validated_data["name"],
-            template=form.validated_data["template"],
+            template=form.validated_data.get("template"),
             options=form.options(),
+            days_to_live=form.validated_data.get("days_to_live"),
         )
         return Response(self.get_serializer(workspace).data, status=status.HTTP_201_CREATED)
 
@@ -121,6 +147,46 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     @action(detail=True, methods=["post"])
     def stop(self, request, pk=None):
         workspace = workspaces.workspace_stop(workspace=self.get_object(), by=request.user)
+        return Response(self.get_serializer(workspace).data)
+
+    @extend_schema(
+        request=WorkspaceTokenRequestSerializer,
+        responses={
+            200: WorkspaceTokenSerializer,
+            400: OpenApiResponse(description="The lifetime is out of bounds."),
+            403: OpenApiResponse(description="Waiting for approval, or the owner may not."),
+            404: OpenApiResponse(description="No such workspace of the caller's."),
+            409: OpenApiResponse(description="The workspace is being deleted."),
+            503: OpenApiResponse(description="JupyterHub could not be reached."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def token(self, request, pk=None):
+        """A short-lived hub token that opens this workspace's server only (scripts, SSH)."""
+        workspace = self.get_object()  # someone else's is a 404 before anything else
+        form = WorkspaceTokenRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        made = workspace_tokens.workspace_token_create(
+            workspace=workspace, by=request.user, lifetime=form.validated_data.get("lifetime")
+        )
+        body = {
+            "token": made.token,
+            "expires_at": made.expires_at,
+            "scopes": made.scopes,
+            "url": workspace.url,
+        }
+        # A secret in the answer: no cache on the way may keep it.
+        return Response(WorkspaceTokenSerializer(body).data, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(request=ExtendSerializer)
+    @action(detail=True, methods=["post"])
+    def extend(self, request, pk=None):
+        """Make it expire ``days`` from now: up to its template's maximum (admins: any)."""
+        form = ExtendSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        workspace = workspaces.workspace_extend(
+            workspace=self.get_object(), by=request.user, days=form.validated_data["days"]
+        )
         return Response(self.get_serializer(workspace).data)
 
     def destroy(self, request, pk=None):
@@ -174,6 +240,14 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             user=self.get_object(), by=request.user, reason=form.validated_data["reason"]
         )
         return Response(UserSerializer(user).data)
+
+    @extend_schema(responses=QuotaSerializer)
+    @action(detail=True, methods=["get"])
+    def quota(self, request, pk=None):
+        """The person's limits (null: unlimited) and what they use now."""
+        user = self.get_object()
+        body = {"limits": limits_of(user), "used": asdict(usage_of(user))}
+        return Response(QuotaSerializer(body).data)
 
     def destroy(self, request, pk=None):
         """Remove the person, their workspaces and their hub account."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -36,6 +38,16 @@ class HubError(Exception):
 
 def _q(name: str) -> str:
     return quote(name, safe="")
+
+
+@dataclass(frozen=True)
+class HubToken:
+    """A hub token just made: the secret is in this answer only, and never in its repr."""
+
+    token: str = field(repr=False)
+    id: str
+    expires_at: datetime
+    scopes: list[str]
 
 
 class HubClient:
@@ -104,6 +116,26 @@ class HubClient:
         response = self._request("GET", f"/users/{_q(name)}/tokens", ok=(200, 404))
         return [] if response.status_code == 404 else response.json()["api_tokens"]
 
+    def token_create(self, user: str, *, scopes: list[str], expires_in: int, note: str) -> HubToken:
+        """A new hub token of ``user`` with ``scopes``, ending in ``expires_in`` seconds.
+
+        The hub refuses (400) scopes the user does not hold themselves and lifetimes over its
+        ``token_expires_in_max_seconds``; the portal's own token needs the ``tokens`` scope.
+        """
+        response = self._request(
+            "POST",
+            f"/users/{_q(user)}/tokens",
+            ok=(201,),
+            json={"scopes": scopes, "expires_in": expires_in, "note": note},
+        )
+        body = response.json()
+        return HubToken(
+            token=body["token"],
+            id=body["id"],
+            expires_at=datetime.fromisoformat(body["expires_at"]),
+            scopes=sorted(body["scopes"]),
+        )
+
     def token_delete(self, name: str, token_id: str) -> None:
         self._request("DELETE", f"/users/{_q(name)}/tokens/{_q(token_id)}", ok=(204, 404))
 
@@ -125,8 +157,13 @@ class HubClient:
         )
         return response.status_code != 202
 
-    def server_progress(self, user: str, server: str, *, timeout: float = 300) -> dict[str, Any]:
-        """Follow the spawn's progress stream; the last event (``ready`` or ``failed``)."""
+    def server_progress(
+        self, user: str, server: str, *, timeout: float = 300, on_event=None
+    ) -> dict[str, Any]:
+        """Follow the spawn's progress stream; the last event (``ready`` or ``failed``).
+
+        ``on_event(event)`` is called with each event as it arrives (``progress``, ``message``).
+        """
         response = self._request(
             "GET",
             f"/users/{_q(user)}/servers/{_q(server)}/progress",
@@ -139,6 +176,8 @@ class HubClient:
             for line in response.iter_lines(decode_unicode=True):
                 if line and line.startswith("data:"):
                     last = json.loads(line[5:])
+                    if on_event is not None:
+                        on_event(last)
                     if last.get("ready") or last.get("failed"):
                         break
         return last

@@ -1,24 +1,77 @@
+import functools
+
+from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.utils.timesince import timeuntil
 
 from portal.admin_deletes import ServiceDeleteMixin
+from portal.errors import ServiceError
 from portal.hub.client import HubError
-from portal.workspaces import services
+from portal.workspaces import services, templates
 from portal.workspaces.models import SyncPass, Template, Workspace
 from spawners.resources import RESOURCE_OPTIONS
 
 
+class TemplateForm(forms.ModelForm):
+    def _post_clean(self):
+        super()._post_clean()
+        try:
+            templates.template_check(self.instance)
+        except ServiceError as error:
+            self.add_error(None, error.message)
+
+
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin):
+    """Saves and deletes go through the template services (checked, audited)."""
+
+    form = TemplateForm
     list_display = [
         "name",
+        "is_default",
         "image",
         "cpu_default",
         "cpu_max",
         "memory_max",
         "gpus_max",
-        "days_to_live",
+        "days_to_live_default",
+        "days_to_live_max",
+        "open_to",
     ]
-    search_fields = ["name", "image"]
+    list_filter = ["is_default", "groups"]
+    search_fields = ["name", "image", "description"]
+    filter_horizontal = ["groups"]
+
+    @admin.display(description="groups")
+    def open_to(self, template: Template) -> str:
+        return ", ".join(group.name for group in template.groups.all()) or "everyone"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    def save_model(self, request, obj, form, change):
+        # Checked in the form already; the groups follow in the admin's save_related.
+        templates.template_save(template=obj, by=request.user)
+
+    def delete_model(self, request, obj):
+        try:
+            templates.template_delete(template=obj, by=request.user)
+        except ServiceError as error:
+            messages.error(request, error.message)
+            request.mlhub_delete_refused = True
+
+    def response_delete(self, request, obj_display, obj_id):
+        if getattr(request, "mlhub_delete_refused", False):
+            return HttpResponseRedirect(request.path.rsplit("/delete/", 1)[0] + "/change/")
+        return super().response_delete(request, obj_display, obj_id)
+
+
+class ExtendForm(forms.Form):
+    days = forms.IntegerField(
+        min_value=1, max_value=36500, help_text="They expire this many days from now."
+    )
 
 
 @admin.register(Workspace)
@@ -32,6 +85,7 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         "memory_display",
         "created_at",
         "expires_at",
+        "time_left",
         "synced_at",
     ]
     list_filter = ["state", "template", ("deleting_since", admin.EmptyFieldListFilter)]
@@ -56,7 +110,14 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         "deleting_since",
     ]
     readonly_fields = [f for f in fields if f != "expires_at"]
-    actions = ["start", "stop", "delete_with_resources"]
+    actions = ["start", "stop", "extend", "delete_with_resources"]
+
+    @admin.display(description="time left", ordering="expires_at")
+    def time_left(self, workspace: Workspace) -> str:
+        left = workspace.time_left
+        if left is None:
+            return "never expires"
+        return "expired" if not left else timeuntil(workspace.expires_at)
 
     def has_add_permission(self, request) -> bool:
         return False  # create through the API (owner=...) or the page: both start it
@@ -72,11 +133,29 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     def stop(self, request, queryset):
         self._each(request, queryset, services.workspace_stop)
 
+    @admin.action(description="Extend the selected workspaces")
+    def extend(self, request, queryset):
+        """A page asks how many days, then each is extended (admins beyond the maximum)."""
+        form = ExtendForm(request.POST if "confirm" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Extend workspaces",
+                "workspaces": queryset,
+                "form": form,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/workspaces/workspace/extend.html", context)
+        days = form.cleaned_data["days"]
+        self._each(request, queryset, functools.partial(services.workspace_extend, days=days))
+        return None
+
     def _each(self, request, queryset, service):
         for workspace in queryset:
             try:
                 service(workspace=workspace, by=request.user)
-            except (services.WorkspaceError, HubError) as error:
+            except (ServiceError, HubError) as error:
                 messages.error(request, f"{workspace}: {error}")
 
 

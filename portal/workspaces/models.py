@@ -12,18 +12,53 @@ from spawners.resources import Limits, WorkspaceResources, format_memory, parse_
 GIB = 1024**3
 
 
+class TemplateQuerySet(models.QuerySet):
+    def usable_by(self, user) -> TemplateQuerySet:
+        """Admins use every template; others those open to all (no groups) or to a group of
+        theirs."""
+        if user.is_admin:
+            return self.all()
+        return self.filter(models.Q(groups=None) | models.Q(groups__user=user)).distinct()
+
+
 class Template(models.Model):
-    """What a workspace may be: its image and the bounds of its resources."""
+    """What a workspace may be: its image, the bounds of its resources, how long it lives
+    and who may use it."""
 
     name = models.SlugField(max_length=40, unique=True)
-    description = models.CharField(max_length=200, blank=True)
+    description = models.CharField(max_length=200, blank=True, help_text="Shown in the create form")
+    groups = models.ManyToManyField(
+        "auth.Group",
+        blank=True,
+        related_name="templates",
+        help_text="Who may use it; none: everyone",
+    )
+    is_default = models.BooleanField(
+        default=False, help_text="Chosen when a request names no template (one at most)"
+    )
     image = models.CharField(max_length=200, default="mlhub-workspace:latest")
     cpu_default = models.FloatField(default=1.0)
     cpu_max = models.FloatField(default=2.0)
     memory_default = models.BigIntegerField(default=2 * GIB)
     memory_max = models.BigIntegerField(default=4 * GIB)
     gpus_max = models.PositiveSmallIntegerField(default=0, help_text="0: no GPUs")
-    days_to_live = models.PositiveIntegerField(default=0, help_text="0: never expires")
+    days_to_live_default = models.PositiveIntegerField(default=0, help_text="0: never expires")
+    days_to_live_max = models.PositiveIntegerField(
+        default=0, help_text="The most people may ask for, and extend to; 0: no limit"
+    )
+
+    objects = TemplateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=models.Q(is_default=True),
+                name="one_default_template",
+                violation_error_message="Another template is already the default.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -40,8 +75,10 @@ class Template(models.Model):
             default_memory=self.memory_default,
         )
 
-    def expiry_from(self, start) -> timezone.datetime | None:
-        return start + timedelta(days=self.days_to_live) if self.days_to_live else None
+    def expiry_from(self, start, days: int | None = None) -> timezone.datetime | None:
+        """When a workspace made at ``start`` for ``days`` (default: the template's) expires."""
+        days = self.days_to_live_default if days is None else days
+        return start + timedelta(days=days) if days else None
 
 
 class WorkspaceQuerySet(models.QuerySet):
@@ -75,6 +112,9 @@ class Workspace(models.Model):
     template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="workspaces")
     state = models.CharField(max_length=10, choices=State.choices, default=State.STOPPED)
     message = models.TextField(blank=True, help_text="Why the last start or stop failed")
+    # The hub's progress stream of the current start, as the spawn follower last read it.
+    progress = models.PositiveSmallIntegerField(default=0, help_text="percent of the start")
+    progress_message = models.CharField(max_length=300, blank=True)
     image = models.CharField(max_length=200)
     cpu = models.FloatField()
     memory = models.BigIntegerField()
@@ -119,6 +159,13 @@ class Workspace(models.Model):
             self.name,
             single_origin=settings.SINGLE_ORIGIN,
         )
+
+    @property
+    def time_left(self) -> timedelta | None:
+        """Until it expires (zero once it has); None when it never does."""
+        if self.expires_at is None:
+            return None
+        return max(self.expires_at - timezone.now(), timedelta(0))
 
     @property
     def memory_display(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -20,7 +21,9 @@ from portal.accounts.models import NOT_APPROVED, User
 from portal.audit.log import audited
 from portal.errors import ServiceError
 from portal.hub.client import HubClient, HubError, hub_client
+from portal.quotas.limits import quota_check
 from portal.workspaces.models import Template, Workspace
+from portal.workspaces.templates import template_for
 from spawners.resources import ResourceError, resources_from_options, validate_workspace_name
 
 log = logging.getLogger(__name__)
@@ -68,24 +71,26 @@ def workspace_create(
     *,
     by: User,
     name: str,
-    template: str = "default",
+    template: str | None = None,
     options: dict | None = None,
     owner: str | None = None,
+    days_to_live: int | None = None,
 ) -> Workspace:
-    """Create a workspace for ``by`` (or, admins only, for the person named ``owner``) and
-    start it. Nothing is left behind when any step fails."""
+    """Create a workspace for ``by`` (or, admins only, for the person named ``owner``) from
+    ``template`` (None: the default one) and start it. Nothing is left behind when any step
+    fails."""
     owner = workspace_owner_for(by=by, username=owner)
     try:
         name = validate_workspace_name(name)
     except ResourceError as error:
         raise WorkspaceError(str(error)) from None
-    chosen = Template.objects.filter(name=template).first()
-    if chosen is None:
-        raise WorkspaceError(f"Unknown template {template!r}")
+    chosen = template_for(owner=owner, name=template)
     try:
         resources = resources_from_options(options or {}, chosen.limits())
     except ResourceError as error:
         raise WorkspaceError(str(error)) from None
+    days = _days_to_live(chosen, days_to_live, by=by)
+    quota_check(owner, adding_workspace=True)
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -100,7 +105,7 @@ def workspace_create(
                 shm_size=resources.shm_size,
                 env=resources.env,
                 created_at=now,
-                expires_at=chosen.expiry_from(now),
+                expires_at=chosen.expiry_from(now, days),
             )
     except IntegrityError:
         if Workspace.objects.filter(owner=owner, name=name, deleting_since__isnull=False):
@@ -110,10 +115,45 @@ def workspace_create(
         raise WorkspaceError(f"You already have a workspace named {name!r}", 409) from None
     try:
         workspace_start(workspace=workspace, by=by)
-    except HubError:
-        _forget_in_hub(workspace)
+    except (HubError, ServiceError) as error:
+        if isinstance(error, HubError):
+            _forget_in_hub(workspace)
         workspace.delete()
         raise
+    return workspace
+
+
+def _days_to_live(template: Template, days: int | None, *, by: User) -> int:
+    """How many days a new or extended workspace gets: within the template's maximum, except
+    for admins. 0 means it never expires, allowed only where there is no maximum."""
+    if days is None:
+        return template.days_to_live_default
+    most = template.days_to_live_max
+    if days < 0 or (most and not by.is_admin and not 0 < days <= most):
+        limit = f"1 to {most}" if most else "0 (never expires) or more"
+        raise WorkspaceError(
+            f"days_to_live must be {limit} for the template {template.name!r}; got {days}."
+        )
+    return days
+
+
+@audited(
+    "workspace.extend",
+    _workspace,
+    detail=lambda kwargs, workspace: f"expires {workspace.expires_at:%Y-%m-%d %H:%M} UTC",
+)
+def workspace_extend(*, workspace: Workspace, by: User, days: int) -> Workspace:
+    """Move the expiry to ``days`` from now (never earlier than it was); people up to their
+    template's maximum, admins beyond it."""
+    _require_may_act(by, workspace, "extend")
+    _refuse_if_deleting(workspace)
+    if workspace.expires_at is None:
+        raise WorkspaceError(f"Workspace {workspace.name!r} never expires.", 409)
+    if days < 1:
+        raise WorkspaceError(f"days must be 1 or more; got {days}.")
+    days = _days_to_live(workspace.template, days, by=by)
+    workspace.expires_at = max(workspace.expires_at, timezone.now() + timedelta(days=days))
+    workspace.save(update_fields=["expires_at"])
     return workspace
 
 
@@ -136,6 +176,7 @@ def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
     _refuse_if_deleting(workspace)
     if workspace.state in (State.RUNNING, State.STARTING):
         raise WorkspaceError(f"Workspace {workspace.name!r} is already {workspace.state}", 409)
+    quota_check(workspace.owner, starting=workspace)
     hub = hub_client()
     # The hub's admin flag comes from the portal at login (the authenticator), not from
     # here: the portal's token may not grant admin rights (least privilege).
@@ -149,6 +190,8 @@ def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
         raise
     if ready:
         return _save_state(workspace, State.RUNNING, "")
+    workspace.progress, workspace.progress_message = 0, "Asked JupyterHub to start it"
+    workspace.save(update_fields=["progress", "progress_message"])
     _save_state(workspace, State.STARTING, "")
     # The django-q2 cluster follows the spawn so a failure is recorded with the hub's
     # message even when nobody is looking; reads reconcile in the meantime.
@@ -269,7 +312,10 @@ def spawn_outcome(
     def ask() -> tuple[dict | None, HubError | None] | None:
         try:
             return hub.server_progress(
-                workspace.owner.hub_name, workspace.name, timeout=SPAWN_TIMEOUT
+                workspace.owner.hub_name,
+                workspace.name,
+                timeout=SPAWN_TIMEOUT,
+                on_event=lambda event: _progress_save(workspace, event),
             ), None
         except HubError as error:
             # 400 "not starting": a failed spawn is first stopped and cleaned up (the
@@ -291,6 +337,14 @@ def spawn_outcome(
     if event.get("ready"):
         return State.RUNNING, ""
     return State.ERROR, event.get("message") or "Spawn failed"
+
+
+def _progress_save(workspace: Workspace, event: dict) -> None:
+    """One event of the hub's progress stream, for the page to show while it starts."""
+    Workspace.objects.filter(pk=workspace.pk, state=State.STARTING).update(
+        progress=min(max(int(event.get("progress") or 0), 0), 100),
+        progress_message=str(event.get("message") or "")[:300],
+    )
 
 
 def _refuse_if_deleting(workspace: Workspace) -> None:

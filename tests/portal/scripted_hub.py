@@ -23,7 +23,9 @@ class Answer:
     def iter_lines(self, decode_unicode=True):
         import json
 
-        yield f"data: {json.dumps(self._body)}"
+        # A list is a stream of several events; anything else is one.
+        for event in self._body if isinstance(self._body, list) else [self._body]:
+            yield f"data: {json.dumps(event)}"
 
     def __enter__(self):
         return self

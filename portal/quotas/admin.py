@@ -1,0 +1,27 @@
+"""Quotas are edited on a person's and on a group's admin page (an inline each)."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.models import Group
+
+from portal.quotas.models import Quota
+
+
+class QuotaInline(admin.StackedInline):
+    model = Quota
+    fields = ["workspaces", "running", "cpu", "memory", "gpus"]
+    can_delete = True
+    max_num = 1
+    verbose_name_plural = "quota (empty: from their groups, then MLHUB_QUOTA_*)"
+
+
+class GroupQuotaInline(QuotaInline):
+    verbose_name_plural = "quota of each member (empty: MLHUB_QUOTA_*)"
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    inlines = [GroupQuotaInline]

@@ -1,0 +1,100 @@
+"""Workspace templates: who may use which, and the admins' changes to them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+
+from portal.audit.log import audited
+from portal.errors import ServiceError
+from portal.workspaces.models import Template
+from spawners.resources import format_memory
+
+
+def template_for(*, owner, name: str | None) -> Template:
+    """The template ``owner`` gets for ``name`` (None: the default one).
+
+    Unknown is a 400; a template the owner's groups may not use is a 403 that names it (its
+    existence is no secret: the API lists templates to everyone who may use them).
+    """
+    if name:
+        chosen = Template.objects.filter(name=name).first()
+        if chosen is None:
+            raise ServiceError(f"Unknown template {name!r}")
+    else:
+        chosen = Template.objects.filter(is_default=True).first()
+        if chosen is None:
+            raise ServiceError("No template is the default; name one.")
+    if not Template.objects.usable_by(owner).filter(pk=chosen.pk).exists():
+        raise ServiceError(f"{owner} may not use the template {chosen.name!r}.", 403)
+    return chosen
+
+
+def template_check(template: Template) -> None:
+    """Its bounds agree with each other and its image may run; a 400 naming what does not."""
+    problems = []
+    if template.image not in settings.WORKSPACE_IMAGES:
+        allowed = ", ".join(settings.WORKSPACE_IMAGES)
+        problems.append(
+            f"image {template.image!r} is not allowed (MLHUB_WORKSPACE_IMAGES: {allowed})"
+        )
+    if not 0 < template.cpu_default <= template.cpu_max:
+        problems.append(
+            f"CPU default {template.cpu_default} must be above 0 and at most {template.cpu_max}"
+        )
+    if not 0 < template.memory_default <= template.memory_max:
+        problems.append(
+            f"memory default {format_memory(template.memory_default)} must be above 0 and at "
+            f"most {format_memory(template.memory_max)}"
+        )
+    most = template.days_to_live_max
+    if most and not 0 < template.days_to_live_default <= most:
+        problems.append(
+            f"days to live default {template.days_to_live_default} must be 1 to {most} "
+            "(the maximum); 0 (never expires) only when there is no maximum"
+        )
+    if problems:
+        raise ServiceError("Template not saved: " + "; ".join(problems) + ".")
+
+
+def _require_admin(by) -> None:
+    if not by.is_admin:
+        raise PermissionDenied("Only administrators may change templates.")
+
+
+def _name(kwargs: dict) -> str:
+    return kwargs["template"].name
+
+
+@audited("template.save", _name)
+def template_save(*, template: Template, groups=None, by) -> Template:
+    """Create or change a template (admins). Marking it default unmarks the previous one."""
+    _require_admin(by)
+    template_check(template)
+    with transaction.atomic():
+        if template.is_default:
+            Template.objects.exclude(pk=template.pk).filter(is_default=True).update(
+                is_default=False
+            )
+        try:
+            template.save()
+        except IntegrityError:
+            raise ServiceError(f"A template named {template.name!r} exists.", 409) from None
+        if groups is not None:
+            template.groups.set(groups)
+    return template
+
+
+@audited("template.delete", _name)
+def template_delete(*, template: Template, by) -> None:
+    _require_admin(by)
+    try:
+        template.delete()
+    except ProtectedError:
+        count = template.workspaces.count()
+        raise ServiceError(
+            f"The template {template.name!r} is used by {count} workspaces; delete those first.",
+            409,
+        ) from None

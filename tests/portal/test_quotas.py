@@ -1,0 +1,142 @@
+"""Quotas: a person's own, else their groups' most generous, else MLHUB_QUOTA_*, else none.
+Going over one on create or start is a 429 naming the limit, the limit and the use, and
+nothing is created or started."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from portal.quotas.limits import limits_of
+from portal.quotas.models import Quota
+from portal.workspaces import services
+from portal.workspaces.models import Workspace
+
+pytestmark = pytest.mark.django_db
+State = Workspace.State
+GIB = 1024**3
+
+
+@pytest.fixture(autouse=True)
+def _no_default_quota(settings):
+    settings.QUOTA_DEFAULTS = dict.fromkeys(["workspaces", "running", "cpu", "memory", "gpus"])
+
+
+def test_without_any_quota_everything_is_unlimited(alice):
+    assert set(limits_of(alice).values()) == {None}
+
+
+def test_the_person_then_the_groups_then_the_default(alice, settings):
+    settings.QUOTA_DEFAULTS = {**settings.QUOTA_DEFAULTS, "running": 1, "workspaces": 3}
+    small, big = Group.objects.create(name="small"), Group.objects.create(name="big")
+    Quota.objects.create(group=small, running=2, cpu=4)
+    Quota.objects.create(group=big, running=5)
+    alice.groups.add(small, big)
+    Quota.objects.create(user=alice, cpu=1.5)
+    limits = limits_of(alice)
+    assert limits == {"workspaces": 3, "running": 5, "cpu": 1.5, "memory": None, "gpus": None}
+
+
+def test_one_workspace_too_many_is_a_429_and_creates_nothing(api, alice, workspace_of):
+    Quota.objects.create(user=alice, workspaces=1)
+    workspace_of(alice)
+    api.force_authenticate(alice)
+    response = api.post("/api/v1/workspaces/", {"name": "second"}, format="json")
+    assert response.status_code == 429
+    assert response.json() == {
+        "detail": "Quota exceeded for alice: workspaces — limit 1, in use 1.",
+        "limit": "workspaces",
+        "quota": 1,
+        "used": 1,
+    }
+    assert Workspace.objects.count() == 1
+
+
+def test_starting_over_the_running_limit_is_a_429_and_starts_nothing(api, alice, workspace_of):
+    Quota.objects.create(user=alice, running=1)
+    workspace_of(alice, "one", state=State.RUNNING)
+    second = workspace_of(alice, "two")
+    api.force_authenticate(alice)
+    response = api.post(f"/api/v1/workspaces/{second.pk}/start/")
+    assert response.status_code == 429
+    assert response.json()["detail"] == (
+        "Quota exceeded for alice: running workspaces — limit 1, in use 1."
+    )
+    second.refresh_from_db()
+    assert second.state == State.STOPPED
+
+
+@pytest.mark.parametrize(
+    ("quota", "message"),
+    [
+        ({"cpu": 1.5}, "CPU cores — limit 1.5, in use 1"),
+        ({"memory": 3 * GIB}, "memory — limit 3G, in use 2G"),
+        ({"gpus": 1}, "GPUs — limit 1, in use 1"),
+    ],
+)
+def test_resources_of_running_workspaces_count(alice, workspace_of, quota, message):
+    Quota.objects.create(user=alice, **quota)
+    workspace_of(alice, "one", state=State.RUNNING, cpu=1, memory=2 * GIB, gpus="0")
+    second = workspace_of(alice, "two", cpu=1, memory=2 * GIB, gpus="1")
+    with pytest.raises(services.ServiceError) as refused:
+        services.workspace_start(workspace=second, by=alice)
+    assert refused.value.status == 429
+    assert message in refused.value.message
+
+
+def test_stopped_and_deleted_workspaces_do_not_hold_resources(alice, workspace_of):
+    from django.utils import timezone
+
+    Quota.objects.create(user=alice, running=1, workspaces=2)
+    workspace_of(alice, "stopped")
+    workspace_of(alice, "going", state=State.STOPPING, deleting_since=timezone.now())
+    second = workspace_of(alice, "two")
+    # Within the quota: the start reaches the hub, which is down in unit tests.
+    with pytest.raises(services.HubError):
+        services.workspace_start(workspace=second, by=alice)
+
+
+def test_a_lowered_quota_never_blocks_stopping(alice, workspace_of):
+    Quota.objects.create(user=alice, running=0, workspaces=0)
+    running = workspace_of(alice, state=State.RUNNING)
+    with pytest.raises(services.HubError):  # past the quota check, at the (down) hub
+        services.workspace_stop(workspace=running, by=alice)
+
+
+def test_admins_see_use_against_the_quota(api, carol, alice, workspace_of):
+    Quota.objects.create(user=alice, running=2, memory=8 * GIB)
+    workspace_of(alice, state=State.RUNNING, memory=2 * GIB)
+    api.force_authenticate(carol)
+    body = api.get(f"/api/v1/users/{alice.pk}/quota/").json()
+    assert body["limits"] == {
+        "workspaces": None,
+        "running": 2,
+        "cpu": None,
+        "memory": 8 * GIB,
+        "gpus": None,
+    }
+    assert body["used"] == {"workspaces": 1, "running": 1, "cpu": 1.0, "memory": 2 * GIB, "gpus": 0}
+    api.force_authenticate(alice)
+    assert api.get(f"/api/v1/users/{alice.pk}/quota/").status_code == 403
+
+
+def test_the_admin_site_shows_use_and_edits_the_quota(client, carol, alice, workspace_of):
+    workspace_of(alice, state=State.RUNNING)
+    client.force_login(carol)
+    listing = client.get("/admin/accounts/user/").content.decode()
+    assert "running" in listing
+    page = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
+    assert "running workspaces: 1 of unlimited" in page
+
+
+def test_a_bad_quota_setting_stops_the_start(monkeypatch):
+    from lib import env
+
+    monkeypatch.setenv("MLHUB_QUOTA_MEMORY", "lots")
+    with pytest.raises(env.ConfigError) as error:
+        from spawners.resources import parse_memory
+
+        env.env_optional("MLHUB_QUOTA_MEMORY", parse_memory)
+    assert str(error.value) == (
+        "MLHUB_QUOTA_MEMORY='lots': memory 'lots' is not a size (like '512M' or '2G')"
+    )
