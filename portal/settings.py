@@ -14,7 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from lib import env
-from spawners.resources import parse_memory
+from spawners.resources import ResourceError, parse_memory, validate_workspace_name
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env.data_dir()
@@ -65,13 +65,26 @@ try:
         "memory": env.env_optional("MLHUB_QUOTA_MEMORY", parse_memory),
         "gpus": env.env_optional("MLHUB_QUOTA_GPUS", int),
     }
+    # "User hub" mode when false: one workspace a person, made at their first login
+    # (portal/workspaces/user_hub.py).
+    NAMED_WORKSPACES = env.env_bool("MLHUB_NAMED_WORKSPACES", True)
+    DEFAULT_WORKSPACE_NAME = validate_workspace_name(
+        env.env_str("MLHUB_DEFAULT_WORKSPACE_NAME", "workspace")
+    )
+    # Branding on every page (portal/branding.py): the name, and a logo file if it exists.
+    BRAND_NAME = env.env_str("MLHUB_BRAND_NAME", "MLHub")
+    BRAND_LOGO_FILE = env.env_str("MLHUB_BRAND_LOGO_FILE", str(env.resources_dir() / "logo"))
+    # The machine's totals on the admin dashboard (default: this host's own).
+    MACHINE_CPUS = env.env_optional("MLHUB_MACHINE_CPUS", float)
+    MACHINE_MEMORY = env.env_optional("MLHUB_MACHINE_MEMORY", parse_memory)
+    MACHINE_GPUS = env.env_optional("MLHUB_MACHINE_GPUS", int)
     # The seed's dynamic whitelist file (portal/accounts/allowlist.py).
     DYNAMIC_WHITELIST_ENABLED = env.env_bool("DYNAMIC_WHITELIST_ENABLED", False)
     DYNAMIC_WHITELIST_FILE = env.env_str(
         "MLHUB_DYNAMIC_WHITELIST_FILE",
         str(env.resources_dir() / "users" / "dynamic_whitelist.txt"),
     )
-except env.ConfigError as error:
+except (env.ConfigError, ResourceError) as error:
     raise ImproperlyConfigured(str(error)) from None
 
 if not SECRET_KEY:
@@ -199,6 +212,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.branding.brand",
             ],
         },
     },

@@ -3,7 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from oauth2_provider import urls as oauth2_urls
 
+from portal import branding
 from portal.accounts import views as account_views
+from portal.workspaces import dashboard
 from portal.workspaces import views as workspace_views
 
 urlpatterns = [
@@ -14,7 +16,25 @@ urlpatterns = [
         workspace_views.workspace_action,
         name="workspace-action",
     ),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("dashboard/people/<int:pk>/<str:verb>/", dashboard.person_decide, name="person-decide"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/signup/", account_views.signup, name="signup"),
+    path("accounts/", account_views.account, name="account"),
+    path(
+        "accounts/password/",
+        account_views.PasswordChangeView.as_view(),
+        name="password-change",
+    ),
+    path("accounts/tokens/", account_views.token_create, name="token-create"),
+    path(
+        "accounts/tokens/<str:token_key>/revoke/",
+        account_views.token_revoke,
+        name="token-revoke",
+    ),
+    path("accounts/ssh-keys/", account_views.ssh_key_add, name="ssh-key-add"),
+    path("accounts/ssh-keys/<int:pk>/remove/", account_views.ssh_key_remove, name="ssh-key-remove"),
+    path("branding/logo", branding.logo, name="brand-logo"),
     path("accounts/logout/", account_views.logout, name="logout"),
     path("admin/", admin.site.urls),
     path("o/", include((oauth2_urls.base_urlpatterns, "oauth2_provider"))),

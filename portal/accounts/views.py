@@ -1,8 +1,30 @@
+"""The people's own pages: sign up, log out, and the account page (password, API tokens,
+SSH keys). Each action calls one service; refusals are shown as messages."""
+
 from __future__ import annotations
 
+from django import forms
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import logout as end_portal_session
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.views.decorators.http import require_http_methods, require_POST
+from rest_framework.throttling import ScopedRateThrottle
+
+from portal.accounts import access, services
+from portal.accounts.models import User
+from portal.api import services as api_services
+from portal.api.models import ApiToken
+from portal.audit import log as audit
+from portal.errors import ServiceError
+from portal.quotas.limits import quota_summary
+from portal.sshkeys import services as ssh_keys
+from portal.sshkeys.models import SshKey
 
 
 @require_http_methods(["GET", "POST"])
@@ -20,3 +42,122 @@ def logout(request):
         return render(request, "registration/logout_confirm.html")
     end_portal_session(request)
     return redirect("/hub/logout")
+
+
+class SignupForm(UserCreationForm):
+    email = forms.EmailField(help_text="An administrator may approve people by their domain")
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ["username", "email"]
+
+
+class _SignupPage:
+    """For DRF's throttle: the page counts against the API's sign-up rate, per address."""
+
+    throttle_scope = "signup"
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("my-workspaces")
+    if not settings.SIGNUP_ENABLED:
+        return render(request, "registration/signup.html", {"closed": services.SIGNUP_CLOSED})
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if not ScopedRateThrottle().allow_request(request, _SignupPage):
+            messages.error(request, "Too many sign-ups from this address; try again later.")
+            return render(request, "registration/signup.html", {"form": form}, status=429)
+        try:
+            services.user_signup(
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+            )
+        except ServiceError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request,
+                "Signed up. An administrator must approve your account; log in to see when.",
+            )
+            return redirect("login")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "registration/password_change.html"
+    success_url = reverse_lazy("account")
+
+    def form_valid(self, form):
+        answer = super().form_valid(form)
+        audit.record(
+            by=self.request.user, action="user.password", target=self.request.user.username
+        )
+        messages.success(self.request, "Your password was changed.")
+        return answer
+
+
+@login_required
+def account(request, new_token: str | None = None):
+    user = request.user
+    return render(
+        request,
+        "accounts/account.html",
+        {
+            "refused": access.why_refused(user),
+            "tokens": ApiToken.objects.filter(user=user).order_by("-created"),
+            "new_token": new_token,
+            "ssh_keys": SshKey.objects.filter(owner=user),
+            "quota": quota_summary(user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def token_create(request):
+    try:
+        _, key = api_services.api_token_create(
+            user=request.user, by=request.user, name=request.POST.get("name", "").strip()[:100]
+        )
+    except PermissionDenied as error:  # not approved
+        messages.error(request, str(error))
+        return redirect("account")
+    # Rendered, never stored: a message would keep the key in a cookie or the session.
+    return account(request, new_token=key)
+
+
+@login_required
+@require_POST
+def token_revoke(request, token_key: str):
+    token = get_object_or_404(ApiToken.objects.filter(user=request.user), token_key=token_key)
+    api_services.api_token_revoke(token=token, by=request.user)
+    messages.success(request, f"Token {token.name or token.token_key} revoked.")
+    return redirect("account")
+
+
+@login_required
+@require_POST
+def ssh_key_add(request):
+    try:
+        key = ssh_keys.ssh_key_add(
+            by=request.user, text=request.POST.get("key", ""), name=request.POST.get("name", "")
+        )
+    except ServiceError as error:
+        messages.error(request, error.message)
+    except PermissionDenied as error:  # not approved
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"SSH key {key.fingerprint} added.")
+    return redirect("/accounts/#ssh-keys")
+
+
+@login_required
+@require_POST
+def ssh_key_remove(request, pk: int):
+    key = get_object_or_404(SshKey.objects.filter(owner=request.user), pk=pk)
+    ssh_keys.ssh_key_remove(key=key, by=request.user)
+    messages.success(request, f"SSH key {key.fingerprint} removed.")
+    return redirect("/accounts/#ssh-keys")

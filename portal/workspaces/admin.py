@@ -119,8 +119,10 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
             return "never expires"
         return "expired" if not left else timeuntil(workspace.expires_at)
 
-    def has_add_permission(self, request) -> bool:
-        return False  # create through the API (owner=...) or the page: both start it
+    def add_view(self, request, form_url="", extra_context=None):
+        # Created where it is checked against the template and started: the portal's own
+        # create form, whose "For" field admins use (or the API's "owner").
+        return HttpResponseRedirect("/#new-workspace")
 
     def delete_service(self, request, obj) -> None:
         services.workspace_delete(workspace=obj, by=request.user)

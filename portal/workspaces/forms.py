@@ -3,11 +3,16 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
+from portal.accounts.models import User
 from portal.workspaces.models import Template
 
 
 class WorkspaceCreateForm(forms.Form):
-    """The shape of the request; the service checks values against the template's bounds."""
+    """The shape of the request; the service checks values against the template's bounds.
+
+    The template's bounds travel as data attributes of its option, so the page's script
+    (``workspace-form.js``) sets each field's default and maximum when another is chosen.
+    """
 
     name = forms.CharField(
         max_length=30,
@@ -15,18 +20,62 @@ class WorkspaceCreateForm(forms.Form):
         widget=forms.TextInput(attrs={"pattern": "[a-z][a-z0-9-]{0,29}", "autofocus": True}),
     )
     template = forms.ModelChoiceField(
-        Template.objects.order_by("name"), to_field_name="name", empty_label=None
+        Template.objects.none(), to_field_name="name", empty_label=None
+    )
+    owner = forms.ModelChoiceField(
+        User.objects.none(),
+        to_field_name="username",
+        required=False,
+        label="For",
+        empty_label="(me)",
+        help_text="Administrators: create it for this person",
     )
     image = forms.ChoiceField(required=False, help_text="empty: the template's image")
     cpu = forms.FloatField(label="CPU", required=False, min_value=0.01, help_text="cores")
     memory = forms.CharField(required=False, max_length=20, help_text='e.g. "2G"')
     gpus = forms.CharField(label="GPUs", required=False, max_length=50, help_text='"all" or "0,1"')
+    days_to_live = forms.IntegerField(
+        label="Days to live", required=False, min_value=0, help_text="empty: the template's"
+    )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        usable = Template.objects.usable_by(user)
+        self.fields["template"].queryset = usable
+        default = usable.filter(is_default=True).first() or usable.first()
+        self.fields["template"].initial = default.name if default else None
+        self.fields["template"].widget = TemplateSelect(choices=self.fields["template"].choices)
         images = [("", "(template default)")] + [(i, i) for i in settings.WORKSPACE_IMAGES]
         self.fields["image"].choices = images
+        if user.is_admin:
+            self.fields["owner"].queryset = User.objects.filter(
+                approval=User.Approval.APPROVED, is_active=True, deleting_since=None
+            ).order_by("username")
+        else:
+            del self.fields["owner"]
 
     def options(self) -> dict:
         data = self.cleaned_data
         return {key: data[key] for key in ("image", "cpu", "memory", "gpus") if data.get(key)}
+
+
+class TemplateSelect(forms.Select):
+    """Each option carries its template's bounds and description for the page's script."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        template = getattr(value, "instance", None)
+        if template is not None:
+            option["attrs"].update(
+                {
+                    "data-description": template.description,
+                    "data-cpu": template.cpu_default,
+                    "data-cpu-max": template.cpu_max,
+                    "data-memory": template.memory_default // 2**20,
+                    "data-memory-max": template.memory_max // 2**20,
+                    "data-gpus-max": template.gpus_max,
+                    "data-days": template.days_to_live_default,
+                    "data-days-max": template.days_to_live_max,
+                }
+            )
+        return option

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -34,6 +35,12 @@ SPAWN_TIMEOUT = 600
 # How long the delete task waits for the hub to remove containers, volumes and networks
 # before it tries again later.
 REMOVE_PATIENCE = 60
+
+
+ONE_WORKSPACE = (
+    "This hub gives each person one workspace (MLHUB_NAMED_WORKSPACES is off); "
+    "start the one on your page."
+)
 
 
 class WorkspaceError(ServiceError):
@@ -90,29 +97,12 @@ def workspace_create(
     except ResourceError as error:
         raise WorkspaceError(str(error)) from None
     days = _days_to_live(chosen, days_to_live, by=by)
+    if not settings.NAMED_WORKSPACES and not by.is_admin:
+        raise WorkspaceError(ONE_WORKSPACE, 403)
     quota_check(owner, adding_workspace=True)
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            workspace = Workspace.objects.create(
-                owner=owner,
-                name=name,
-                template=chosen,
-                image=resources.image,
-                cpu=resources.cpu,
-                memory=resources.memory,
-                gpus=resources.to_options()["gpus"] or "",
-                shm_size=resources.shm_size,
-                env=resources.env,
-                created_at=now,
-                expires_at=chosen.expiry_from(now, days),
-            )
-    except IntegrityError:
-        if Workspace.objects.filter(owner=owner, name=name, deleting_since__isnull=False):
-            raise WorkspaceError(
-                f"The workspace {name!r} is still being deleted; try again in a minute", 409
-            ) from None
-        raise WorkspaceError(f"You already have a workspace named {name!r}", 409) from None
+    workspace = workspace_row_create(
+        owner=owner, name=name, template=chosen, resources=resources, days=days
+    )
     try:
         workspace_start(workspace=workspace, by=by)
     except (HubError, ServiceError) as error:
@@ -121,6 +111,35 @@ def workspace_create(
         workspace.delete()
         raise
     return workspace
+
+
+def workspace_row_create(
+    *, owner: User, name: str, template: Template, resources, days: int
+) -> Workspace:
+    """The row of a new, stopped workspace; a 409 when the name is taken (or still being
+    deleted). Callers have checked everything else."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return Workspace.objects.create(
+                owner=owner,
+                name=name,
+                template=template,
+                image=resources.image,
+                cpu=resources.cpu,
+                memory=resources.memory,
+                gpus=resources.to_options()["gpus"] or "",
+                shm_size=resources.shm_size,
+                env=resources.env,
+                created_at=now,
+                expires_at=template.expiry_from(now, days),
+            )
+    except IntegrityError:
+        if Workspace.objects.filter(owner=owner, name=name, deleting_since__isnull=False):
+            raise WorkspaceError(
+                f"The workspace {name!r} is still being deleted; try again in a minute", 409
+            ) from None
+        raise WorkspaceError(f"You already have a workspace named {name!r}", 409) from None
 
 
 def _days_to_live(template: Template, days: int | None, *, by: User) -> int:

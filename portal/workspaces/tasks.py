@@ -71,3 +71,16 @@ def sync_schedule_ensure() -> str:
         },
     )
     return f"every {minutes} min"
+
+
+def start_default(workspace_id: int) -> str:
+    """Start a person's user-hub workspace just made at their login (as them)."""
+    workspace = Workspace.objects.select_related("owner").filter(pk=workspace_id).first()
+    if workspace is None or workspace.state != Workspace.State.STOPPED:
+        return "nothing to start"
+    try:
+        return services.workspace_start(workspace=workspace, by=workspace.owner).state
+    except (HubError, services.WorkspaceError) as error:
+        # Left stopped: the page offers Start, and says why it failed.
+        Workspace.objects.filter(pk=workspace.pk).update(message=f"Not started: {error}")
+        return f"not started: {error}"

@@ -7,11 +7,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.timesince import timeuntil
 from django.views.decorators.http import require_POST
 
 from portal.accounts import access
+from portal.errors import ServiceError
 from portal.hub.client import HubError
-from portal.workspaces import services
+from portal.workspaces import services, user_hub
 from portal.workspaces.forms import WorkspaceCreateForm
 from portal.workspaces.models import SyncPass, Workspace
 from portal.workspaces.sync import is_stale
@@ -21,17 +23,20 @@ ACTIONS = {
     "start": services.workspace_start,
     "stop": services.workspace_stop,
     "delete": services.workspace_delete,
+    "extend": services.workspace_extend,
 }
 
 
 @login_required
 def workspace_list(request, form: WorkspaceCreateForm | None = None):
     # From the database only: the hub keeps it in step (portal/workspaces/sync.py).
+    user_hub.default_workspace_ensure(request.user)
     found = list(Workspace.objects.visible_to(request.user).filter(owner=request.user))
     refused = access.why_refused(request.user)
     last_sync = SyncPass.last_started_at()
     synced = [w.synced_as_of(last_sync) for w in found]
     oldest = None if None in synced else min(synced, default=None)
+    may_create = not refused and (settings.NAMED_WORKSPACES or request.user.is_admin)
     return render(
         request,
         "workspaces/list.html",
@@ -39,10 +44,11 @@ def workspace_list(request, form: WorkspaceCreateForm | None = None):
             "workspaces": found,
             "stale": bool(found) and is_stale(oldest),
             "synced_at": oldest,
-            "form": form or WorkspaceCreateForm(initial={"template": "default"}),
+            "form": (form or WorkspaceCreateForm(user=request.user)) if may_create else None,
             "busy": any(w.state in BUSY for w in found),
             "approved": not refused,
             "not_approved": refused,
+            "api_url": f"{settings.PUBLIC_URL}/api/v1",
         },
     )
 
@@ -50,20 +56,28 @@ def workspace_list(request, form: WorkspaceCreateForm | None = None):
 @login_required
 @require_POST
 def workspace_create(request):
-    form = WorkspaceCreateForm(request.POST)
+    form = WorkspaceCreateForm(request.POST, user=request.user)
     if not form.is_valid():
         return workspace_list(request, form)
+    owner = form.cleaned_data.get("owner")
     try:
         workspace = services.workspace_create(
             by=request.user,
+            owner=owner.username if owner else None,
             name=form.cleaned_data["name"],
             template=form.cleaned_data["template"].name,
             options=form.options(),
+            days_to_live=form.cleaned_data.get("days_to_live"),
         )
-    except (services.WorkspaceError, HubError) as error:
+    except (ServiceError, HubError) as error:
         messages.error(request, _describe(error))
         return workspace_list(request, form)
-    messages.success(request, f"Workspace {workspace.name} is starting.")
+    if workspace.owner_id != request.user.pk:
+        messages.success(
+            request, f"Workspace {workspace} is starting; {workspace.owner} finds it on their page."
+        )
+    else:
+        messages.success(request, f"Workspace {workspace.name} is starting.")
     return redirect("my-workspaces")
 
 
@@ -74,10 +88,24 @@ def workspace_action(request, pk: int, verb: str):
         raise Http404("No such action")
     workspace = get_object_or_404(Workspace.objects.filter(owner=request.user), pk=pk)
     try:
-        ACTIONS[verb](workspace=workspace, by=request.user)
-    except (services.WorkspaceError, HubError) as error:
+        if verb == "extend":
+            days = _days(request.POST.get("days"))
+            services.workspace_extend(workspace=workspace, by=request.user, days=days)
+            messages.success(
+                request, f"{workspace.name} now expires in {timeuntil(workspace.expires_at)}."
+            )
+        else:
+            ACTIONS[verb](workspace=workspace, by=request.user)
+    except (ServiceError, HubError) as error:
         messages.error(request, _describe(error))
     return redirect("my-workspaces")
+
+
+def _days(value: str | None) -> int:
+    try:
+        return int(value or "")
+    except ValueError:
+        raise ServiceError("Days must be a whole number, like 7.") from None
 
 
 def server_not_running(request, rest: str):

@@ -166,7 +166,7 @@ def test_a_rejected_person_loses_their_open_workspace_within_a_minute(hub, page,
     assert answer != 200
     # Her browser is refused by the hub too, with the reason.
     assert hub_page.status == 403
-    assert "approval" in hub_page.text()
+    assert "Your account was not approved." in hub_page.text()
     # Her API token is gone as well.
     me = hub.api(token).get(f"{hub.url}/api/v1/workspaces/", timeout=30)
     assert me.status_code == 401

@@ -62,7 +62,7 @@ def test_a_person_creates_a_workspace_and_opens_jupyterlab(hub, context, page, p
 
     submit_new_workspace(page, "notes")
     expect(page).to_have_url(f"{hub.url}/")  # back on "My workspaces"
-    row = page.locator('tr[data-workspace="notes"]')
+    row = page.locator('[data-workspace="notes"]')
     expect(row.locator(".state")).to_have_text("Starting")
     # The page refreshes itself every 2 s while a workspace is busy.
     expect(row.locator(".state")).to_have_text("Running", timeout=90_000)

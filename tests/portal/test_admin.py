@@ -49,8 +49,10 @@ def test_deleting_a_person_while_the_hub_is_down_keeps_them(admin_client, alice)
     assert User.objects.filter(pk=alice.pk).exists()
 
 
-def test_workspaces_are_not_added_in_the_admin(admin_client):
-    assert admin_client.get("/admin/workspaces/workspace/add/").status_code == 403
+def test_workspaces_are_added_on_the_portals_create_form_not_in_the_admin(admin_client):
+    # There the request is checked against the template and the workspace started.
+    response = admin_client.get("/admin/workspaces/workspace/add/")
+    assert (response.status_code, response["Location"]) == (302, "/#new-workspace")
 
 
 def test_admins_approve_people_in_the_admin(admin_client, mallory):

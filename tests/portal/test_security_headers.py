@@ -97,7 +97,7 @@ def test_the_delete_button_asks_through_data_confirm(client, alice, workspace_of
     response = client.get("/")
 
     html = response.content.decode()
-    assert 'data-confirm="Delete thesis and its files?"' in html
+    assert 'data-confirm="Delete thesis and all its files? This cannot be undone."' in html
     assert '<script src="/static/mlhub/confirm.js" defer></script>' in html
     assert '<link rel="stylesheet" href="/static/mlhub/mlhub.css">' in html
     assert inline_code(html) == []
