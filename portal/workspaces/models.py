@@ -161,6 +161,11 @@ class Workspace(models.Model):
         )
 
     @property
+    def access_scope(self) -> str:
+        """The hub scope that opens this workspace's server and no other (its tokens')."""
+        return f"access:servers!server={self.owner.hub_name}/{self.name}"
+
+    @property
     def time_left(self) -> timedelta | None:
         """Until it expires (zero once it has); None when it never does."""
         if self.expires_at is None:

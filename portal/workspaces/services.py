@@ -304,8 +304,19 @@ def workspaces_delete_finish(
     except TimeoutError:
         names = ", ".join(sorted(f"{owner}/{name}" for owner, name in remaining))
         raise HubError(503, f"JupyterHub has not finished removing {names}") from None
+    _workspace_tokens_revoke(hub, workspaces)
     Workspace.objects.filter(pk__in=[w.pk for w in workspaces]).delete()
     return len(workspaces)
+
+
+def _workspace_tokens_revoke(hub: HubClient, workspaces: list[Workspace]) -> None:
+    """End the hub tokens made for these workspaces (``workspace_token_create``): a new
+    workspace of the same name must not open to them."""
+    scopes = {w.access_scope for w in workspaces}
+    for owner in {w.owner.hub_name for w in workspaces}:
+        for token in hub.tokens_list(owner):
+            if scopes & set(token.get("scopes") or []):
+                hub.token_delete(owner, token["id"])
 
 
 def workspace_follow_spawn(

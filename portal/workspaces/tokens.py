@@ -21,11 +21,6 @@ DEFAULT_LIFETIME = 3600
 MIN_LIFETIME = 60
 
 
-def server_scope(workspace: Workspace) -> str:
-    """The hub scope that opens this workspace's server and no other."""
-    return f"access:servers!server={workspace.owner.hub_name}/{workspace.name}"
-
-
 def _workspace(kwargs: dict) -> str:
     return str(kwargs["workspace"])
 
@@ -66,7 +61,7 @@ def workspace_token_create(
     hub.user_ensure(owner.hub_name)
     return hub.token_create(
         owner.hub_name,
-        scopes=[server_scope(workspace)],
+        scopes=[workspace.access_scope],
         expires_in=lifetime,
         note=f"MLHub portal: token for workspace {workspace}, asked by {by.username}",
     )

@@ -148,3 +148,23 @@ def test_the_hub_tells_it_whose_it_is_and_nothing_more(hub, token):
         "groups": [],
         "user_info": None,
     }
+
+
+def test_deleting_the_workspace_ends_its_tokens(hub):
+    owner = person(hub, *ALICE)
+    api = hub.api(owner)
+    created = api.post(f"{hub.url}/api/v1/workspaces/", json={"name": "doomed"}, timeout=30)
+    assert created.status_code == 201, created.text
+    workspace = hub.wait_for_state(owner, created.json()["id"], "running")
+    url = f"{hub.url}/api/v1/workspaces/{workspace['id']}/token/"
+    assert api.post(url, json={"lifetime": 600}, timeout=30).status_code == 200
+    note = "MLHub portal: token for workspace alice/doomed, asked by alice"
+    assert note in {t["note"] for t in hub.hub_tokens("alice")}
+    assert (
+        api.delete(f"{hub.url}/api/v1/workspaces/{workspace['id']}/", timeout=30).status_code == 204
+    )
+    poll_until(
+        lambda: note not in {t["note"] for t in hub.hub_tokens("alice")},
+        timeout=90,
+        what="the deleted workspace's token still in the hub",
+    )

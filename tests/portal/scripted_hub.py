@@ -41,6 +41,7 @@ class ScriptedHub(HubClient):
         self.kept = kept if kept is not None else {}  # {user: {server: model}} incl. stopped
         self.progress = list(progress)  # answers of the progress stream: dicts or HubErrors
         self.down = down
+        self.tokens: dict[str, list[dict]] = {}  # {user: [token model]}
         self.paths: list[tuple[str, str]] = []
 
     def _request(self, method: str, path: str, *, ok=(200,), timeout=None, **kwargs):
@@ -56,6 +57,8 @@ class ScriptedHub(HubClient):
     def _answer(self, method: str, path: str, kwargs: dict) -> Answer:
         if method == "GET" and path == "/users":
             return Answer(200, self._users_page(kwargs["params"]))
+        if "/tokens" in path:
+            return self._tokens(method, path)
         if path.endswith("/progress"):
             answer = self.progress.pop(0) if len(self.progress) > 1 else self.progress[0]
             if isinstance(answer, HubError):
@@ -67,6 +70,16 @@ class ScriptedHub(HubClient):
             return Answer(404, {}) if servers is None else Answer(200, {"servers": servers})
         if method == "DELETE":
             return Answer(202 if len(parts) == 5 else 204, {})
+        raise AssertionError(f"unscripted hub call {method} {path}")
+
+    def _tokens(self, method: str, path: str) -> Answer:
+        parts = path.split("/")  # "", "users", name, "tokens"[, id]
+        owned = self.tokens.setdefault(parts[2], [])
+        if method == "GET":
+            return Answer(200, {"api_tokens": owned})
+        if method == "DELETE":
+            self.tokens[parts[2]] = [t for t in owned if t["id"] != parts[4]]
+            return Answer(204, {})
         raise AssertionError(f"unscripted hub call {method} {path}")
 
     def _users_page(self, params: dict) -> dict:

@@ -145,3 +145,15 @@ def test_only_the_owner_or_an_admin_may_delete(alice, bob, mallory, workspace_of
     assert caught.value.status == 403
     assert hub.paths == []
     assert Workspace.objects.get(pk=workspace.pk).deleting_since is None
+
+
+def test_the_workspaces_hub_tokens_end_with_it(alice, workspace_of, hub_removing):
+    workspace = workspace_of(alice, state=State.RUNNING)
+    hub = hub_removing(reads_until_gone=1, kept={"alice": {"thesis": {}}})
+    hub.tokens["alice"] = [
+        {"id": "a1", "scopes": ["access:servers!server=alice/thesis"]},
+        {"id": "a2", "scopes": ["access:servers!server=alice/other"]},
+    ]
+    services.workspace_delete(workspace=workspace, by=alice)
+    assert tasks.finish_deletes([workspace.pk]) == "1 deleted"
+    assert [token["id"] for token in hub.tokens["alice"]] == ["a2"]
