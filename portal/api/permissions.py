@@ -18,7 +18,10 @@ class IsApproved(BasePermission):
 
 
 class IsAdmin(IsApproved):
-    message = "Only administrators may do this."
+    """An admin. Someone not approved yet is told that, as on every other endpoint."""
 
     def has_permission(self, request, view) -> bool:
-        return super().has_permission(request, view) and request.user.is_admin
+        if not super().has_permission(request, view):
+            return False
+        self.message = "Only administrators may do this."
+        return request.user.is_admin

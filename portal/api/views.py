@@ -182,10 +182,11 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     @action(detail=True, methods=["post"])
     def extend(self, request, pk=None):
         """Make it expire ``days`` from now: up to its template's maximum (admins: any)."""
+        workspace = self.get_object()  # someone else's is a 404 before anything else
         form = ExtendSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         workspace = workspaces.workspace_extend(
-            workspace=self.get_object(), by=request.user, days=form.validated_data["days"]
+            workspace=workspace, by=request.user, days=form.validated_data["days"]
         )
         return Response(self.get_serializer(workspace).data)
 
@@ -234,10 +235,11 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def reject(self, request, pk=None):
         """Refuse the person (the reason is shown to them): their servers stop and their
         tokens end within a minute."""
+        user = self.get_object()
         form = RejectSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         user = accounts.user_reject(
-            user=self.get_object(), by=request.user, reason=form.validated_data["reason"]
+            user=user, by=request.user, reason=form.validated_data["reason"]
         )
         return Response(UserSerializer(user).data)
 

@@ -79,6 +79,7 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "owner",
+        "template",
         "state",
         "image",
         "cpu",
