@@ -98,6 +98,7 @@ class WorkspaceCreateSerializer(serializers.Serializer):
 
 class UserSerializer(serializers.ModelSerializer):
     is_admin = serializers.BooleanField(source="is_staff", read_only=True)
+    email = serializers.CharField(read_only=True, help_text="empty when none was given")
 
     class Meta:
         model = User
@@ -159,6 +160,7 @@ class MeSerializer(serializers.ModelSerializer):
     """Who is calling; the hub's authenticator reads this after the OAuth2 code exchange."""
 
     hub_name = serializers.CharField(read_only=True)
+    email = serializers.CharField(read_only=True, help_text="empty when none was given")
     is_admin = serializers.BooleanField(read_only=True)
     approved = serializers.SerializerMethodField(
         help_text="may use workspaces: approved, and on the allow-list when there is one"
