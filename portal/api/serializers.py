@@ -18,6 +18,9 @@ class WorkspaceSerializer(serializers.ModelSerializer):
     template = serializers.CharField(source="template.name", read_only=True)
     url = serializers.CharField(read_only=True, help_text="absolute, on the owner's origin")
     memory = serializers.CharField(source="memory_display", read_only=True)
+    start_queued = serializers.BooleanField(
+        read_only=True, help_text="stopped, but a task is about to start it (user-hub mode)"
+    )
     synced_at = serializers.SerializerMethodField(
         help_text="when the state was last confirmed by the hub (a report, an action or a sync)"
     )
@@ -39,6 +42,7 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "message",
             "progress",
             "progress_message",
+            "start_queued",
             "url",
             *RESOURCE_OPTIONS,
             "created_at",

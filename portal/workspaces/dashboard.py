@@ -19,10 +19,17 @@ from portal.accounts.models import User
 from portal.audit.models import AuditEntry
 from portal.quotas.limits import gpu_count
 from portal.workspaces.models import Workspace
-from spawners.resources import format_memory
 
 RECENT_ENTRIES = 15
 RUNNING_SHOWN = 50
+
+
+def readable_size(size: int) -> str:
+    """Rounded for people: 0 → "0", 25275222016 → "23.5G", 536870912 → "512M"."""
+    for unit, factor in (("T", 1024**4), ("G", 1024**3), ("M", 1024**2)):
+        if size >= factor:
+            return f"{size / factor:.1f}".removesuffix(".0") + unit
+    return "0" if size == 0 else f"{size}B"
 
 
 def _require_admin(request) -> None:
@@ -57,7 +64,7 @@ def dashboard(request):
     gpus = sum(gpu_count(w) for w in alive.exclude(gpus=""))
     resources = [
         ("CPU cores", used["cpu"] or 0, totals["cpu"], lambda v: f"{v:g}"),
-        ("Memory", used["memory"] or 0, totals["memory"], format_memory),
+        ("Memory", used["memory"] or 0, totals["memory"], readable_size),
         ("GPUs", gpus, totals["gpus"], str),
     ]
     return render(

@@ -160,6 +160,14 @@ class Workspace(models.Model):
             single_origin=settings.SINGLE_ORIGIN,
         )
 
+    # The progress message of a workspace whose first start a task will make (user-hub mode).
+    QUEUED = "Queued to start"
+
+    @property
+    def start_queued(self) -> bool:
+        """Stopped, but a task is about to start it: pages show it as starting."""
+        return self.state == self.State.STOPPED and self.progress_message == self.QUEUED
+
     @property
     def access_scope(self) -> str:
         """The hub scope that opens this workspace's server and no other (its tokens')."""

@@ -196,6 +196,9 @@ def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
     if workspace.state in (State.RUNNING, State.STARTING):
         raise WorkspaceError(f"Workspace {workspace.name!r} is already {workspace.state}", 409)
     quota_check(workspace.owner, starting=workspace)
+    # A new attempt: whatever progress (or queued mark) the last one left is over.
+    workspace.progress, workspace.progress_message = 0, "Asked JupyterHub to start it"
+    workspace.save(update_fields=["progress", "progress_message"])
     hub = hub_client()
     # The hub's admin flag comes from the portal at login (the authenticator), not from
     # here: the portal's token may not grant admin rights (least privilege).
@@ -209,8 +212,6 @@ def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
         raise
     if ready:
         return _save_state(workspace, State.RUNNING, "")
-    workspace.progress, workspace.progress_message = 0, "Asked JupyterHub to start it"
-    workspace.save(update_fields=["progress", "progress_message"])
     _save_state(workspace, State.STARTING, "")
     # The django-q2 cluster follows the spawn so a failure is recorded with the hub's
     # message even when nobody is looking; reads reconcile in the meantime.

@@ -82,5 +82,7 @@ def start_default(workspace_id: int) -> str:
         return services.workspace_start(workspace=workspace, by=workspace.owner).state
     except (HubError, services.WorkspaceError) as error:
         # Left stopped: the page offers Start, and says why it failed.
-        Workspace.objects.filter(pk=workspace.pk).update(message=f"Not started: {error}")
+        Workspace.objects.filter(pk=workspace.pk).update(
+            message=f"Not started: {error}", progress_message=""
+        )
         return f"not started: {error}"

@@ -18,6 +18,7 @@ from portal.accounts import access
 from portal.audit.log import audited
 from portal.errors import ServiceError
 from portal.quotas.limits import quota_check
+from portal.workspaces.models import Workspace
 from portal.workspaces.services import workspace_row_create
 from portal.workspaces.templates import template_for
 from spawners.resources import resources_from_options
@@ -53,6 +54,9 @@ def default_workspace_ensure(owner):
     except ServiceError as error:
         log.warning("No default workspace for %s: %s", owner, error.message)
         return None
+    # Marked so the page shows it starting (and follows it) until the task has asked the hub.
+    workspace.progress_message = Workspace.QUEUED
+    workspace.save(update_fields=["progress_message"])
     async_task(
         "portal.workspaces.tasks.start_default", workspace.pk, task_name=f"start {workspace}"
     )

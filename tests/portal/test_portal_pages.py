@@ -203,3 +203,28 @@ def test_branding_by_setting(client, alice, settings, tmp_path):
     assert b'src="/branding/logo"' in client.get("/").content
     logo = client.get("/branding/logo")
     assert logo.status_code == 200 and logo["Content-Type"] == "image/png"
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [(0, "0"), (25_275_222_016, "23.5G"), (512 * 2**20, "512M"), (3 * 2**40, "3T"), (100, "100B")],
+)
+def test_the_dashboard_rounds_sizes_for_people(size, shown):
+    from portal.workspaces.dashboard import readable_size
+
+    assert readable_size(size) == shown
+
+
+def test_a_queued_user_hub_workspace_shows_as_starting(client, alice, settings):
+    settings.NAMED_WORKSPACES = False
+    client.force_login(alice)  # made, and its start queued for the task cluster
+    page = client.get("/").content.decode()
+    assert 'data-state="starting"' in page and "Queued to start" in page
+    assert ">Start</button>" not in page
+    (workspace,) = Workspace.objects.all()
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(alice)
+    shown = api.get(f"/api/v1/workspaces/{workspace.pk}/").json()
+    assert (shown["state"], shown["start_queued"]) == ("stopped", True)

@@ -21,7 +21,7 @@ function follow(card) {
       window.setTimeout(poll, POLL_MS * 2);
       return;
     }
-    if (!BUSY.has(workspace.state)) {
+    if (!BUSY.has(workspace.state) && !workspace.start_queued) {
       window.location.reload();
       return;
     }
