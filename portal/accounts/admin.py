@@ -9,7 +9,7 @@ from portal.accounts import allowlist, services
 from portal.accounts.models import AllowListEntry, User
 from portal.admin_deletes import ServiceDeleteMixin
 from portal.errors import ServiceError
-from portal.quotas.admin import QuotaInline
+from portal.quotas.admin import QuotaFormsetMixin, QuotaInline
 from portal.quotas.limits import quota_summary
 from portal.workspaces.models import Workspace
 
@@ -24,7 +24,7 @@ class RejectForm(forms.Form):
 
 
 @admin.register(User)
-class UserAdmin(ServiceDeleteMixin, DjangoUserAdmin):
+class UserAdmin(QuotaFormsetMixin, ServiceDeleteMixin, DjangoUserAdmin):
     list_display = [
         "username",
         "email",

@@ -145,8 +145,28 @@ class QuotaValuesSerializer(serializers.Serializer):
     gpus = serializers.IntegerField(allow_null=True)
 
 
+class QuotaOwnSerializer(serializers.Serializer):
+    """A person's own quota; a limit left out or null defers to their groups, then the
+    MLHUB_QUOTA_* default."""
+
+    workspaces = serializers.IntegerField(
+        min_value=0, max_value=2**31 - 1, allow_null=True, default=None
+    )
+    running = serializers.IntegerField(
+        min_value=0, max_value=2**31 - 1, allow_null=True, default=None
+    )
+    cpu = serializers.FloatField(
+        min_value=0, max_value=1e6, allow_null=True, default=None, help_text="cores"
+    )
+    memory = serializers.IntegerField(
+        min_value=0, max_value=2**62, allow_null=True, default=None, help_text="bytes"
+    )
+    gpus = serializers.IntegerField(min_value=0, max_value=2**31 - 1, allow_null=True, default=None)
+
+
 class QuotaSerializer(serializers.Serializer):
     limits = QuotaValuesSerializer(help_text="null: unlimited")
+    own = QuotaValuesSerializer(help_text="the person's own quota; null: from groups or default")
     used = QuotaValuesSerializer(help_text="workspaces not being deleted; resources of live ones")
 
 

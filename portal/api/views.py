@@ -26,6 +26,7 @@ from portal.api.permissions import IsAdmin
 from portal.api.serializers import (
     ExtendSerializer,
     MeSerializer,
+    QuotaOwnSerializer,
     QuotaSerializer,
     RejectSerializer,
     UserCreateSerializer,
@@ -35,7 +36,9 @@ from portal.api.serializers import (
 )
 from portal.api.services import api_token_login
 from portal.api.tokens import TokenRequestSerializer, TokenRequestsThrottled, TokenSerializer
+from portal.quotas import services as quotas
 from portal.quotas.limits import limits_of, usage_of
+from portal.quotas.models import LIMITS, Quota
 from portal.workspaces import services as workspaces
 from portal.workspaces import tokens as workspace_tokens
 from portal.workspaces.models import SyncPass, Workspace
@@ -243,12 +246,26 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         )
         return Response(UserSerializer(user).data)
 
-    @extend_schema(responses=QuotaSerializer)
-    @action(detail=True, methods=["get"])
+    @extend_schema(methods=["GET"], responses=QuotaSerializer)
+    @extend_schema(methods=["PUT"], request=QuotaOwnSerializer, responses=QuotaSerializer)
+    @action(detail=True, methods=["get", "put"])
     def quota(self, request, pk=None):
-        """The person's limits (null: unlimited) and what they use now."""
+        """The person's limits in effect (null: unlimited), their own quota (null: from their
+        groups, then MLHUB_QUOTA_*) and what they use now. PUT sets their own quota."""
         user = self.get_object()
-        body = {"limits": limits_of(user), "used": asdict(usage_of(user))}
+        own = Quota.objects.filter(user=user).first()
+        if request.method == "PUT":
+            form = QuotaOwnSerializer(data=request.data)
+            form.is_valid(raise_exception=True)
+            own = own or Quota(user=user)
+            for limit, value in form.validated_data.items():
+                setattr(own, limit, value)
+            quotas.quota_save(quota=own, by=request.user)
+        body = {
+            "limits": limits_of(user),
+            "own": {limit: getattr(own, limit, None) for limit in LIMITS},
+            "used": asdict(usage_of(user)),
+        }
         return Response(QuotaSerializer(body).data)
 
     def destroy(self, request, pk=None):

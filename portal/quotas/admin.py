@@ -5,6 +5,17 @@ from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.models import Group
 
 from portal.quotas.models import Quota
+from portal.quotas.services import quota_formset_save
+
+
+class QuotaFormsetMixin:
+    """For a ModelAdmin with the quota inline: it is saved through the quota services."""
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is Quota:
+            quota_formset_save(formset, by=request.user)
+        else:
+            super().save_formset(request, form, formset, change)
 
 
 class QuotaInline(admin.StackedInline):
@@ -23,5 +34,5 @@ admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class GroupAdmin(DjangoGroupAdmin):
+class GroupAdmin(QuotaFormsetMixin, DjangoGroupAdmin):
     inlines = [GroupQuotaInline]

@@ -116,6 +116,7 @@ def test_admins_see_use_against_the_quota(api, carol, alice, workspace_of):
         "gpus": None,
     }
     assert body["used"] == {"workspaces": 1, "running": 1, "cpu": 1.0, "memory": 2 * GIB, "gpus": 0}
+    assert body["own"]["running"] == 2
     api.force_authenticate(alice)
     assert api.get(f"/api/v1/users/{alice.pk}/quota/").status_code == 403
 
@@ -140,3 +141,44 @@ def test_a_bad_quota_setting_stops_the_start(monkeypatch):
     assert str(error.value) == (
         "MLHUB_QUOTA_MEMORY='lots': memory 'lots' is not a size (like '512M' or '2G')"
     )
+
+
+def test_admins_set_a_persons_quota_in_the_api_and_it_is_audited(api, carol, alice):
+    from portal.audit.models import AuditEntry
+
+    api.force_authenticate(carol)
+    response = api.put(f"/api/v1/users/{alice.pk}/quota/", {"running": 3}, format="json")
+    assert response.status_code == 200
+    assert response.json()["own"] == {
+        "workspaces": None,
+        "running": 3,
+        "cpu": None,
+        "memory": None,
+        "gpus": None,
+    }
+    assert limits_of(alice)["running"] == 3
+    entry = AuditEntry.objects.get(action="quota.save")
+    assert (entry.target, entry.source, entry.actor_name) == ("alice", "api", "carol")
+    bad = api.put(f"/api/v1/users/{alice.pk}/quota/", {"running": -1}, format="json")
+    assert bad.status_code == 400
+    assert bad.json() == {"running": ["Ensure this value is greater than or equal to 0."]}
+    assert limits_of(alice)["running"] == 3
+
+
+def test_the_admin_sites_quota_inline_saves_through_the_service(client, carol, alice):
+    from portal.audit.models import AuditEntry
+
+    client.force_login(carol)
+    url = "/admin/auth/group/add/"
+    form = {
+        "name": "course",
+        "quota-TOTAL_FORMS": 1,
+        "quota-INITIAL_FORMS": 0,
+        "quota-0-running": 2,
+        "quota-0-memory": 4 * GIB,
+    }
+    assert client.post(url, form).status_code == 302
+    alice.groups.add(Group.objects.get(name="course"))
+    assert limits_of(alice)["running"] == 2
+    entry = AuditEntry.objects.get(action="quota.save")
+    assert (entry.target, entry.source) == ("group course", "admin")
