@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 
 import logging  # noqa: E402
 
-from hubconfig import host_only_cookies  # noqa: E402
+from hubconfig import culling, host_only_cookies  # noqa: E402
 from lib import env, origins  # noqa: E402
 
 log = logging.getLogger("JupyterHub")
@@ -106,6 +106,13 @@ c.JupyterHub.load_roles.append(
         ],
     }
 )
+# Idle culling, off unless MLHUB_CULL_IDLE_SECONDS is set: a hub-managed culler stops idle
+# workspaces, and their stop reports tell the portal why (hubconfig/culling.py).
+CULLING = culling.culling_from_env()
+if CULLING is not None:
+    c.JupyterHub.services.append(CULLING.service())
+    c.JupyterHub.load_roles.append(CULLING.role())
+    culling.stop_reasons_install(CULLING)
 # The hub's "not running" page sends people to the portal instead of a start button.
 c.JupyterHub.template_paths = [str(ROOT / "hubconfig" / "templates")]
 

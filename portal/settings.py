@@ -54,6 +54,18 @@ try:
     # else; and how often the portal compares every workspace with the hub.
     HUB_EVENTS_TOKEN = env.env_secret("MLHUB_HUB_EVENTS_TOKEN")
     WORKSPACE_SYNC_SECONDS = env.env_int_at_least("MLHUB_SYNC_INTERVAL_SECONDS", 60, 60)
+    # How long before its expiry a workspace is flagged and its owner e-mailed; 0: never
+    # (portal/workspaces/expiry.py).
+    EXPIRY_WARNING_HOURS = env.env_int_at_least("MLHUB_EXPIRY_WARNING_HOURS", 24, 0)
+    # Django's own e-mail settings, under their own names. The console backend writes each
+    # message to the task cluster's log, so nothing is lost before SMTP is configured.
+    EMAIL_BACKEND = env.env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+    EMAIL_HOST = env.env_str("EMAIL_HOST", "localhost")
+    EMAIL_PORT = env.env_int_at_least("EMAIL_PORT", 25, 1)
+    EMAIL_HOST_USER = env.env_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env.env_secret("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env.env_bool("EMAIL_USE_TLS", False)
+    DEFAULT_FROM_EMAIL = env.env_str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
     # Self-service sign-up (people wait for approval), and how often one address may try.
     SIGNUP_ENABLED = env.env_bool("MLHUB_SIGNUP_ENABLED", True)
     SIGNUP_RATE = env.env_rate("MLHUB_SIGNUP_RATE", "10/hour")
@@ -78,6 +90,9 @@ try:
     MACHINE_CPUS = env.env_optional("MLHUB_MACHINE_CPUS", float)
     MACHINE_MEMORY = env.env_optional("MLHUB_MACHINE_MEMORY", parse_memory)
     MACHINE_GPUS = env.env_optional("MLHUB_MACHINE_GPUS", int)
+    # Cleanup (portal/cleanup/): how often (-1: never) and how old a resource must be.
+    CLEANUP_INTERVAL_SECONDS = env.env_int("CLEANUP_INTERVAL_SECONDS", 3600)
+    CLEANUP_GRACE_SECONDS = env.env_int_at_least("MLHUB_CLEANUP_GRACE_SECONDS", 600, 0)
     # The seed's dynamic whitelist file (portal/accounts/allowlist.py).
     DYNAMIC_WHITELIST_ENABLED = env.env_bool("DYNAMIC_WHITELIST_ENABLED", False)
     DYNAMIC_WHITELIST_FILE = env.env_str(
@@ -173,6 +188,7 @@ INSTALLED_APPS = [
     "portal.api",
     "portal.audit",
     "portal.quotas",
+    "portal.cleanup",
     "portal.sshkeys",
 ]
 
@@ -354,6 +370,10 @@ OAUTH2_PROVIDER = {
     # ... except http callbacks, which a local http run needs: a warning there.
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": SECURE,
 }
+
+# Django waits forever on an SMTP server that accepts and never answers: a task would then
+# hold a worker until django-q2's timeout (300 s below).
+EMAIL_TIMEOUT = 30
 
 Q_CLUSTER = {
     "name": f"{HUB_NAME}-portal",

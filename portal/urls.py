@@ -5,6 +5,7 @@ from oauth2_provider import urls as oauth2_urls
 
 from portal import branding
 from portal.accounts import views as account_views
+from portal.api import cleanup as cleanup_api
 from portal.workspaces import dashboard
 from portal.workspaces import views as workspace_views
 
@@ -39,6 +40,17 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("o/", include((oauth2_urls.base_urlpatterns, "oauth2_provider"))),
     path("api/v1/", include("portal.api.urls")),
+    # The original MLHub's cleanup service paths, for scripts written against it.
+    path(
+        "services/cleanup-service/users",
+        cleanup_api.LegacyCleanupView.as_view(job="users"),
+        name="legacy-cleanup-users",
+    ),
+    path(
+        "services/cleanup-service/expired",
+        cleanup_api.LegacyCleanupView.as_view(job="expired"),
+        name="legacy-cleanup-expired",
+    ),
     # The proxy sends /user/... here only when that server is not running.
     re_path(r"^user/(?P<rest>.+)$", workspace_views.server_not_running),
 ]

@@ -75,6 +75,11 @@ class ReportsState(LoggingConfigurable):
             self._exit_reason = exit_reason(status)
         return status
 
+    def stop_reason_set(self, message: str) -> None:
+        """Why the stop about to begin happens, for its report (the idle culler's, set by
+        hubconfig/culling.py); stops people ask for carry none."""
+        self._exit_reason = message
+
     def run_post_stop_hook(self):
         self.state_report("stopped", self._exit_reason)
         self._exit_reason = ""

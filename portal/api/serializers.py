@@ -129,6 +129,12 @@ class UserCreateSerializer(serializers.Serializer):
     approved = serializers.BooleanField(default=True)
 
 
+class ExpirySerializer(serializers.Serializer):
+    expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="any moment (a past one: the next expiry cleanup removes it)"
+    )
+
+
 class ExtendSerializer(serializers.Serializer):
     days = serializers.IntegerField(
         min_value=1,

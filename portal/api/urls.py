@@ -2,7 +2,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from portal.api import accounts, allowlist, audit, hub_events, ssh_keys, templates, views
+from portal.api import accounts, allowlist, audit, cleanup, hub_events, ssh_keys, templates, views
 
 router = DefaultRouter(trailing_slash="/?")
 router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
@@ -12,10 +12,13 @@ router.register("tokens", accounts.ApiTokenViewSet, basename="api-token-own")
 router.register("ssh-keys", ssh_keys.SshKeyViewSet, basename="ssh-key")
 router.register("allowlist", allowlist.AllowListViewSet, basename="allowlist")
 router.register("templates", templates.TemplateViewSet, basename="template")
+router.register("cleanup/runs", cleanup.CleanupRunViewSet, basename="cleanup-run")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
     path("auth/signup/", accounts.SignupView.as_view(), name="api-signup"),
+    path("cleanup/users/", cleanup.CleanupJobView.as_view(job="users"), name="cleanup-users"),
+    path("cleanup/expired/", cleanup.CleanupJobView.as_view(job="expired"), name="cleanup-expired"),
     path("me/", views.MeView.as_view(), name="api-me"),
     path("internal/hub-events/", hub_events.HubEventView.as_view(), name="api-hub-events"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

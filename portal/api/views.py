@@ -24,6 +24,7 @@ from portal.api.filters import (
 )
 from portal.api.permissions import IsAdmin
 from portal.api.serializers import (
+    ExpirySerializer,
     ExtendSerializer,
     MeSerializer,
     QuotaOwnSerializer,
@@ -190,6 +191,18 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         form.is_valid(raise_exception=True)
         workspace = workspaces.workspace_extend(
             workspace=workspace, by=request.user, days=form.validated_data["days"]
+        )
+        return Response(self.get_serializer(workspace).data)
+
+    @extend_schema(request=ExpirySerializer)
+    def partial_update(self, request, pk=None):
+        """Admins set ``expires_at`` directly (a past one: removed by the next expiry cleanup;
+        null: never expires). Everyone else extends."""
+        workspace = self.get_object()
+        form = ExpirySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        workspace = workspaces.workspace_expiry_set(
+            workspace=workspace, by=request.user, expires_at=form.validated_data["expires_at"]
         )
         return Response(self.get_serializer(workspace).data)
 

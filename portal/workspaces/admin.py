@@ -1,6 +1,7 @@
 import functools
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -74,6 +75,22 @@ class ExtendForm(forms.Form):
     )
 
 
+class ExpiringSoonFilter(admin.SimpleListFilter):
+    """Those within ``MLHUB_EXPIRY_WARNING_HOURS`` of their expiry; hidden when that is 0."""
+
+    title = "expiring soon"
+    parameter_name = "expiring_soon"
+
+    def lookups(self, request, model_admin):
+        hours = settings.EXPIRY_WARNING_HOURS
+        return [("yes", f"Within {hours} hour{'s' if hours != 1 else ''}")] if hours else []
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.expiring_soon()
+        return queryset
+
+
 @admin.register(Workspace)
 class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_display = [
@@ -87,9 +104,15 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         "created_at",
         "expires_at",
         "time_left",
+        "expiring_soon",
         "synced_at",
     ]
-    list_filter = ["state", "template", ("deleting_since", admin.EmptyFieldListFilter)]
+    list_filter = [
+        "state",
+        "template",
+        ExpiringSoonFilter,
+        ("deleting_since", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["name", "owner__username"]
     list_select_related = ["owner", "template"]
     list_per_page = 100
@@ -119,6 +142,17 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         if left is None:
             return "never expires"
         return "expired" if not left else timeuntil(workspace.expires_at)
+
+    @admin.display(description="expiring soon", boolean=True)
+    def expiring_soon(self, workspace: Workspace) -> bool:
+        return workspace.expiring_soon
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        # With the warnings off nothing is ever expiring soon: no column of crosses.
+        if settings.EXPIRY_WARNING_HOURS:
+            return shown
+        return [column for column in shown if column != "expiring_soon"]
 
     def add_view(self, request, form_url="", extra_context=None):
         # Created where it is checked against the template and started: the portal's own

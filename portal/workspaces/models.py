@@ -92,6 +92,15 @@ class WorkspaceQuerySet(models.QuerySet):
         """Those the portal believes have a server in the hub."""
         return self.filter(state__in=Workspace.ALIVE)
 
+    def expiring_soon(self) -> WorkspaceQuerySet:
+        """Those that expire within ``MLHUB_EXPIRY_WARNING_HOURS`` and have not yet (none
+        when the warnings are off); the same rule as ``Workspace.expiring_soon``."""
+        hours = settings.EXPIRY_WARNING_HOURS
+        if not hours:
+            return self.none()
+        now = timezone.now()
+        return self.filter(expires_at__gt=now, expires_at__lte=now + timedelta(hours=hours))
+
 
 class Workspace(models.Model):
     """One named JupyterHub server of one person: ``/user/<owner>/<name>/``."""
@@ -131,6 +140,11 @@ class Workspace(models.Model):
     deleting_since = models.DateTimeField(
         null=True, blank=True, help_text="Deleted; kept until the hub has removed its resources"
     )
+    # The expiry its owner was e-mailed about (portal/workspaces/expiry.py): an extension
+    # changes expires_at, so the next approach of the new expiry warns again.
+    expiry_warned_for = models.DateTimeField(
+        null=True, blank=True, help_text="The expiry its owner was last warned of by e-mail"
+    )
 
     objects = WorkspaceQuerySet.as_manager()
 
@@ -139,8 +153,13 @@ class Workspace(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["owner", "name"], name="workspace_name_per_owner"),
         ]
-        # The sync pass and the state filter of lists and the admin read by state.
-        indexes = [models.Index(fields=["state"], name="workspace_state")]
+        indexes = [
+            # The sync pass and the state filter of lists and the admin read by state.
+            models.Index(fields=["state"], name="workspace_state"),
+            # The expiry warnings' pass (expiring_soon: a range of expires_at) every few
+            # minutes, and the admin's "expiring soon" filter.
+            models.Index(fields=["expires_at"], name="workspace_expires_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.owner.username}/{self.name}"
@@ -179,6 +198,14 @@ class Workspace(models.Model):
         if self.expires_at is None:
             return None
         return max(self.expires_at - timezone.now(), timedelta(0))
+
+    @property
+    def expiring_soon(self) -> bool:
+        """Expires within ``MLHUB_EXPIRY_WARNING_HOURS`` and has not yet: pages flag it."""
+        hours = settings.EXPIRY_WARNING_HOURS
+        if not hours or self.expires_at is None:
+            return False
+        return timedelta(0) < self.expires_at - timezone.now() <= timedelta(hours=hours)
 
     @property
     def memory_display(self) -> str:

@@ -157,6 +157,22 @@ def _days_to_live(template: Template, days: int | None, *, by: User) -> int:
 
 
 @audited(
+    "workspace.expiry",
+    _workspace,
+    detail=lambda kwargs, workspace: f"expires {workspace.expires_at or 'never'}",
+)
+def workspace_expiry_set(*, workspace: Workspace, by: User, expires_at) -> Workspace:
+    """Set the expiry to any moment, past ones included (admins only; None: never). A past
+    one makes the next ``expired`` cleanup remove the workspace."""
+    if not by.is_admin:
+        raise WorkspaceError("Only administrators may set an expiry directly; use extend.", 403)
+    _refuse_if_deleting(workspace)
+    workspace.expires_at = expires_at
+    workspace.save(update_fields=["expires_at"])
+    return workspace
+
+
+@audited(
     "workspace.extend",
     _workspace,
     detail=lambda kwargs, workspace: f"expires {workspace.expires_at:%Y-%m-%d %H:%M} UTC",
@@ -196,9 +212,6 @@ def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
     if workspace.state in (State.RUNNING, State.STARTING):
         raise WorkspaceError(f"Workspace {workspace.name!r} is already {workspace.state}", 409)
     quota_check(workspace.owner, starting=workspace)
-    # A new attempt: whatever progress (or queued mark) the last one left is over.
-    workspace.progress, workspace.progress_message = 0, "Asked JupyterHub to start it"
-    workspace.save(update_fields=["progress", "progress_message"])
     hub = hub_client()
     # The hub's admin flag comes from the portal at login (the authenticator), not from
     # here: the portal's token may not grant admin rights (least privilege).
@@ -210,6 +223,10 @@ def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
             # The hub runs it although the portal thought otherwise: adopt the hub's view.
             return _save_state(workspace, State.STARTING, "")
         raise
+    # The hub took it: whatever progress (or queued mark) an earlier attempt left is over.
+    # (Not before: a hub that refuses must leave the row as it was.)
+    workspace.progress, workspace.progress_message = 0, "Asked JupyterHub to start it"
+    workspace.save(update_fields=["progress", "progress_message"])
     if ready:
         return _save_state(workspace, State.RUNNING, "")
     _save_state(workspace, State.STARTING, "")

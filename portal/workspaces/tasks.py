@@ -11,7 +11,7 @@ from django_q.models import Schedule
 from django_q.tasks import schedule
 
 from portal.hub.client import HubError
-from portal.workspaces import services, sync
+from portal.workspaces import expiry, services, sync
 from portal.workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
@@ -86,3 +86,32 @@ def start_default(workspace_id: int) -> str:
             message=f"Not started: {error}", progress_message=""
         )
         return f"not started: {error}"
+
+
+def expiry_warnings() -> str:
+    """The periodic expiry warnings (its schedule: ``expiry_schedule_ensure``)."""
+    return expiry.expiry_warnings_send()
+
+
+EXPIRY_SCHEDULE = "workspace expiry warnings"
+# Warnings go out at most this late after a workspace enters the window; a pass with
+# nothing due is one indexed query.
+EXPIRY_MINUTES = 15
+
+
+def expiry_schedule_ensure() -> str:
+    """Create or update the expiry warnings' schedule, or remove it when
+    ``MLHUB_EXPIRY_WARNING_HOURS`` is 0."""
+    if not settings.EXPIRY_WARNING_HOURS:
+        Schedule.objects.filter(name=EXPIRY_SCHEDULE).delete()
+        return "off"
+    Schedule.objects.update_or_create(
+        name=EXPIRY_SCHEDULE,
+        defaults={
+            "func": "portal.workspaces.tasks.expiry_warnings",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": EXPIRY_MINUTES,
+            "repeats": -1,
+        },
+    )
+    return f"{settings.EXPIRY_WARNING_HOURS} h before expiry, checked every {EXPIRY_MINUTES} min"

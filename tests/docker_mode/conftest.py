@@ -28,7 +28,13 @@ def docker_hub(tmp_path_factory, docker_client):  # noqa: F811
             tmp_path_factory.mktemp("mlhub-docker"),
             "local",
             HUB,
-            {"MLHUB_WORKSPACE_IMAGES": f"{IMAGE},{MISSING_IMAGE}"},
+            {
+                "MLHUB_WORKSPACE_IMAGES": f"{IMAGE},{MISSING_IMAGE}",
+                # Cleanup runs when a test asks (tests/docker_mode/test_cleanup.py), on
+                # resources it has just made.
+                "CLEANUP_INTERVAL_SECONDS": "-1",
+                "MLHUB_CLEANUP_GRACE_SECONDS": "0",
+            },
         )
     finally:
         remove_everything_of(docker_client, HUB)

@@ -42,6 +42,8 @@ class ScriptedHub(HubClient):
         self.progress = list(progress)  # answers of the progress stream: dicts or HubErrors
         self.down = down
         self.tokens: dict[str, list[dict]] = {}  # {user: [token model]}
+        self.users: set[str] = set()  # hub users without servers
+        self.deleted_users: list[str] = []
         self.paths: list[tuple[str, str]] = []
 
     def _request(self, method: str, path: str, *, ok=(200,), timeout=None, **kwargs):
@@ -69,6 +71,9 @@ class ScriptedHub(HubClient):
             servers = self.kept.get(parts[2], self.active.get(parts[2]))
             return Answer(404, {}) if servers is None else Answer(200, {"servers": servers})
         if method == "DELETE":
+            if len(parts) == 3:
+                self.deleted_users.append(parts[2])
+                self.users.discard(parts[2])
             return Answer(202 if len(parts) == 5 else 204, {})
         raise AssertionError(f"unscripted hub call {method} {path}")
 
@@ -83,10 +88,16 @@ class ScriptedHub(HubClient):
         raise AssertionError(f"unscripted hub call {method} {path}")
 
     def _users_page(self, params: dict) -> dict:
-        assert params["state"] == "active", "the sync must ask for active users only"
-        names = sorted(self.active)
+        # The sync asks for active users; cleanup for everyone (``users``: name → servers).
+        if params.get("state") == "active":
+            names = sorted(self.active)
+        else:
+            assert "state" not in params, f"unscripted user filter {params}"
+            names = sorted({*self.active, *self.kept, *self.users})
         offset, limit = params["offset"], params["limit"]
-        items = [{"name": n, "servers": self.active[n]} for n in names[offset : offset + limit]]
+        items = [
+            {"name": n, "servers": self.active.get(n, {})} for n in names[offset : offset + limit]
+        ]
         more = offset + limit < len(names)
         return {
             "items": items,

@@ -43,3 +43,15 @@ def test_odd_progress_values_are_clamped(alice, workspace_of):
     services.spawn_outcome(workspace, patience=5, hub=ScriptedHub(progress=[stream]))
     workspace.refresh_from_db()
     assert (workspace.progress, len(workspace.progress_message)) == (100, 300)
+
+
+def test_a_start_the_hub_refuses_changes_nothing(alice, workspace_of):
+    workspace = workspace_of(alice, progress=100, progress_message="Server ready")
+    with pytest.raises(services.HubError):
+        services.workspace_start(workspace=workspace, by=alice)  # the hub is down here
+    workspace.refresh_from_db()
+    assert (workspace.state, workspace.progress, workspace.progress_message) == (
+        State.STOPPED,
+        100,
+        "Server ready",
+    )

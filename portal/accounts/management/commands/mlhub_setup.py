@@ -6,7 +6,8 @@ from django.core.management.base import BaseCommand
 
 from portal.accounts.oauth import hub_oauth_client_ensure
 from portal.accounts.services import admin_ensure
-from portal.workspaces.tasks import sync_schedule_ensure
+from portal.cleanup.tasks import cleanup_schedule_ensure
+from portal.workspaces.tasks import expiry_schedule_ensure, sync_schedule_ensure
 
 
 class Command(BaseCommand):
@@ -26,3 +27,5 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"Hub OAuth2 client: {hub_oauth_client_ensure()}")
         self.stdout.write(f"Workspace states sync: {sync_schedule_ensure()}")
+        self.stdout.write(f"Expiry warnings: {expiry_schedule_ensure()}")
+        self.stdout.write(f"Cleanup: {cleanup_schedule_ensure()}")

@@ -1,0 +1,126 @@
+"""The engine side of cleanup in Docker mode: list and remove what this hub labelled.
+
+No Django: the service decides what is orphaned, this only lists by the hub's origin label
+(``mlhub.origin=<HUB_NAME>``, the spawner's labels in spawners/docker_spec.py) and removes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import docker
+from docker.errors import APIError, DockerException, NotFound
+
+from spawners.docker_spec import LABEL_EXPIRES_AT, LABEL_ORIGIN, LABEL_SERVER_NAME, LABEL_USER
+
+
+class EngineUnavailable(Exception):
+    """The Docker engine did not answer: nothing can be proven orphaned."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    kind: str  # "container", "volume" or "network"
+    id: str
+    origin: str
+    name: str
+    user: str
+    server: str  # "" for a person's network
+    created_at: datetime
+    expires_at: int  # epoch seconds, 0 = never or not labelled
+
+
+# Docker's times: RFC 3339 with nanoseconds ("...T04:22:19.411405281Z") for volumes, Go's
+# own format ("... 04:22:19.411405281 +0000 UTC") for networks.
+_TIME = re.compile(r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:\.(\d+))?\s*(Z|[+-]\d\d:?\d\d)?")
+
+
+def _when(text: str | None) -> datetime:
+    """A Docker time as an aware datetime. Missing or unreadable: now, so the resource counts
+    as young and is kept (its age cannot prove it orphaned)."""
+    match = _TIME.match(text or "")
+    if not match:
+        return datetime.now(UTC)
+    day, clock, fraction, zone = match.groups()
+    zone = "+00:00" if zone in (None, "Z") else f"{zone[:3]}:{zone[-2:]}"
+    micro = f".{fraction[:6]}" if fraction else ""
+    return datetime.fromisoformat(f"{day}T{clock}{micro}{zone}")
+
+
+def _resource(kind: str, id_: str, name: str, labels: dict, created: str | None) -> Resource:
+    try:
+        expires = int(labels.get(LABEL_EXPIRES_AT) or 0)
+    except ValueError:
+        expires = 0
+    return Resource(
+        kind=kind,
+        id=id_,
+        origin=labels.get(LABEL_ORIGIN, ""),
+        name=name,
+        user=labels.get(LABEL_USER, ""),
+        server=labels.get(LABEL_SERVER_NAME, ""),
+        created_at=_when(created),
+        expires_at=expires,
+    )
+
+
+class DockerBackend:
+    def __init__(self, hub_name: str, client: docker.DockerClient | None = None):
+        self.hub_name = hub_name
+        self._client = client
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                self._client = docker.from_env(timeout=30)
+            except DockerException as error:
+                raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
+        return self._client
+
+    def resources(self) -> list[Resource]:
+        """Every container, volume and network labelled with this hub's origin."""
+        origin = {"label": f"{LABEL_ORIGIN}={self.hub_name}"}
+        api = self.client.api
+        try:
+            containers = api.containers(all=True, filters=origin)
+            volumes = api.volumes(filters=origin).get("Volumes") or []
+            networks = api.networks(filters=origin)
+        except (APIError, DockerException, OSError) as error:
+            raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
+        found = [
+            _resource(
+                "container",
+                c["Id"],
+                (c.get("Names") or ["?"])[0].lstrip("/"),
+                c.get("Labels") or {},
+                datetime.fromtimestamp(c.get("Created", 0), UTC).isoformat(),
+            )
+            for c in containers
+        ]
+        found += [
+            _resource("volume", v["Name"], v["Name"], v.get("Labels") or {}, v.get("CreatedAt"))
+            for v in volumes
+        ]
+        found += [
+            _resource("network", n["Id"], n["Name"], n.get("Labels") or {}, n.get("Created"))
+            for n in networks
+        ]
+        # The engine filtered by origin; check again here: never another hub's, and never one
+        # that names no person (it cannot be proven anyone's orphan).
+        return [r for r in found if r.origin == self.hub_name and r.user]
+
+    def remove(self, resource: Resource) -> None:
+        """Remove one resource; one already gone counts as removed."""
+        api = self.client.api
+        try:
+            if resource.kind == "container":
+                api.remove_container(resource.id, force=True, v=False)
+            elif resource.kind == "volume":
+                api.remove_volume(resource.id, force=True)
+            else:
+                api.remove_network(resource.id)
+        except NotFound:
+            return

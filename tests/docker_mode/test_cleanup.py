@@ -1,0 +1,162 @@
+"""Cleanup on the real engine and the real hub, through the API and the task cluster: a gone
+person's labelled resources go, everything else stays, with more than 200 people on the hub
+(the original read one page of them and removed live people's resources); expired workspaces
+go from the hub and the engine; dry runs remove nothing and list the same."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+from docker.errors import NotFound
+
+from lib.polling import poll_until
+from spawners.docker_spec import LABEL_ORIGIN, LABEL_SERVER_NAME, LABEL_USER
+from tests.docker_mode.conftest import HUB
+
+pytestmark = [pytest.mark.docker, pytest.mark.hub]
+BASE_IMAGE = "mlhub-base:bookworm"  # created, never started: any local image does
+CROWD = 210  # more than one page (200) of the hub's users
+
+
+def labelled(client, origin: str | None, user: str, server: str = "x"):
+    """A stopped container, a volume and a network labelled like the spawner's."""
+    labels = {LABEL_USER: user, LABEL_SERVER_NAME: server}
+    if origin:
+        labels[LABEL_ORIGIN] = origin
+    name = f"cleanup-{origin or 'none'}-{user}-{server}"
+    container = client.containers.create(BASE_IMAGE, "true", name=name, labels=labels)
+    volume = client.volumes.create(name=name, labels=labels)
+    network = client.networks.create(name=name, labels=labels)
+    return [container, volume, network]
+
+
+def exists(client, thing) -> bool:
+    getter = {
+        "Container": client.containers.get,
+        "Volume": client.volumes.get,
+        "Network": client.networks.get,
+    }[type(thing).__name__]
+    try:
+        getter(thing.id if type(thing).__name__ != "Volume" else thing.name)
+        return True
+    except NotFound:
+        return False
+
+
+def run_cleanup(docker_hub, job: str, dry_run: bool) -> dict:
+    path = f"{docker_hub.url}/api/v1/cleanup/{job}/" + ("?dry_run=1" if dry_run else "")
+    queued = docker_hub.api().post(path, timeout=30)
+    assert queued.status_code == 202, queued.text
+    url = queued.json()["url"]
+
+    def done():
+        run = docker_hub.api().get(url, timeout=30).json()
+        return run if run["done"] else None
+
+    try:
+        return poll_until(done, timeout=120, what=f"cleanup {job} not done")
+    except TimeoutError as error:
+        raise AssertionError(f"{error}\n{docker_hub.logs()}") from None
+
+
+@pytest.fixture(scope="module")
+def crowd(docker_hub):
+    """CROWD people in the portal and the hub, and one hub user the portal does not know."""
+    for number in range(CROWD):
+        docker_hub.user_create(f"crowd{number:03}", "crowd-pass-1234")
+    response = requests.post(
+        f"{docker_hub.hub_api}/users",
+        json={"usernames": [f"crowd{n:03}" for n in range(CROWD)] + ["stranger"]},
+        headers={"Authorization": f"token {docker_hub.hub_token}"},
+        timeout=60,
+    )
+    assert response.status_code in (201, 409), response.text
+    return [f"crowd{n:03}" for n in range(CROWD)]
+
+
+def test_a_gone_persons_resources_go_and_nobody_elses(docker_hub, docker_client, crowd):
+    last = crowd[-1]  # on the hub's second page of users
+    live = labelled(docker_client, HUB, last)
+    gone = labelled(docker_client, HUB, "ghost")
+    other_hub = labelled(docker_client, "othr", "ghost")
+    unlabelled = labelled(docker_client, None, "ghost")
+    try:
+        dry = run_cleanup(docker_hub, "users", dry_run=True)
+        assert all(exists(docker_client, thing) for thing in gone)
+        real = run_cleanup(docker_hub, "users", dry_run=False)
+
+        def names(run, outcome):
+            return sorted(
+                (line["kind"], line["name"])
+                for line in run["report"]["lines"]
+                if line["outcome"] == outcome
+            )
+
+        assert names(dry, "would remove") == names(real, "removed")
+        assert ("hub user", "stranger") in names(real, "removed")
+        assert {kind for kind, name in names(real, "removed") if "ghost" in name} == {
+            "container",
+            "volume",
+            "network",
+        }
+        assert not any(exists(docker_client, thing) for thing in gone)
+        for thing in [*live, *other_hub, *unlabelled]:
+            assert exists(docker_client, thing), thing.name
+        assert docker_hub.hub_user("stranger") is None
+        assert docker_hub.hub_user(last) is not None
+        assert real["report"]["errors"] == []
+    finally:
+        for thing in [*live, *gone, *other_hub, *unlabelled]:
+            if exists(docker_client, thing):
+                thing.remove(**({"force": True} if type(thing).__name__ != "Network" else {}))
+
+
+def test_an_expired_workspace_goes_and_one_that_is_not_stays(docker_hub, docker_client):
+    docker_hub.user_create("edith", "edith-pass-1234")
+    token = docker_hub.token_for("edith", "edith-pass-1234")
+    made = {}
+    for name in ("due", "later"):
+        response = docker_hub.api(token).post(
+            f"{docker_hub.url}/api/v1/workspaces/", json={"name": name}, timeout=30
+        )
+        assert response.status_code == 201, response.text
+        made[name] = docker_hub.wait_for_state(token, response.json()["id"], "running")
+    past = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    patched = docker_hub.api().patch(
+        f"{docker_hub.url}/api/v1/workspaces/{made['due']['id']}/",
+        json={"expires_at": past},
+        timeout=30,
+    )
+    assert patched.status_code == 200, patched.text
+
+    dry = run_cleanup(docker_hub, "expired", dry_run=True)
+    listed = [(line["kind"], line["name"], line["outcome"]) for line in dry["report"]["lines"]]
+    assert listed == [("workspace", "edith/due", "would remove")]
+    assert "due" in docker_hub.hub_user("edith")["servers"]
+
+    real = run_cleanup(docker_hub, "expired", dry_run=False)
+    assert [(line["name"], line["outcome"]) for line in real["report"]["lines"]] == [
+        ("edith/due", "removed")
+    ]
+    poll_until(
+        lambda: "due" not in docker_hub.hub_user("edith")["servers"],
+        timeout=60,
+        what="the expired server still in the hub",
+    )
+    poll_until(
+        lambda: (
+            not docker_client.containers.list(
+                all=True, filters={"label": [f"{LABEL_USER}=edith", f"{LABEL_SERVER_NAME}=due"]}
+            )
+        ),
+        timeout=60,
+        what="the expired container still on the engine",
+    )
+    assert "later" in docker_hub.hub_user("edith")["servers"]
+    remaining = docker_hub.api(token).get(f"{docker_hub.url}/api/v1/workspaces/", timeout=30)
+    assert [w["name"] for w in remaining.json()["results"]] == ["later"]
+    docker_hub.api(token).delete(
+        f"{docker_hub.url}/api/v1/workspaces/{made['later']['id']}/", timeout=30
+    )
