@@ -6,6 +6,7 @@ through the proxy, and what cannot work says so at once instead of hanging.
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import docker
@@ -13,6 +14,7 @@ import pytest
 import requests
 
 from lib.polling import poll_until
+from lib.stack import BIN, ROOT
 from spawners.docker_spec import container_name, volume_name
 from tests.docker_engine import remove_everything_of, require_image
 from tests.faults import alive, hub_kill, portal_kill, sync_workspaces
@@ -247,3 +249,23 @@ def gone(lookup) -> bool:
     except docker.errors.NotFound:
         return True
     return False
+
+
+def test_with_the_hub_down_cleanup_says_so_and_removes_nothing(
+    fault_hub, docker_client, new_workspace
+):
+    workspace = new_workspace("kept")
+    hub_kill(fault_hub.stack)
+    result = subprocess.run(
+        [str(BIN / "python"), "manage.py", "cleanup"],
+        cwd=ROOT,
+        env=fault_hub.stack.environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # Exit 1: a part could not be checked; the hub's users were not touched, nor is alice's.
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "not checked: JupyterHub did not answer" in result.stderr
+    assert "users: 0 found" in result.stdout
+    assert container(docker_client, workspace).status == "running"
