@@ -13,6 +13,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from portal.accounts.models import User
@@ -37,18 +38,27 @@ def _young(created_at: datetime, now: datetime) -> bool:
     return created_at > now - timedelta(seconds=settings.CLEANUP_GRACE_SECONDS)
 
 
-def _remove(report: Report, resource, reason: str, backend, *, dry_run: bool, by) -> None:
-    name = resource.name
+def _remove(report: Report, found: list, backend, *, dry_run: bool, by) -> None:
+    """Remove each (resource, reason) of ``found`` (the engine's removals overlap), then
+    report and audit each in order."""
     if dry_run:
-        report.add(resource.kind, name, resource.user, Outcome.WOULD_REMOVE, reason)
+        for resource, reason in found:
+            report.add(resource.kind, resource.name, resource.user, Outcome.WOULD_REMOVE, reason)
         return
-    try:
-        backend.remove(resource)
-    except Exception as error:  # the engine's own refusal (in use, ...): reported, go on
-        report.add(resource.kind, name, resource.user, Outcome.FAILED, f"{reason}; {error}")
-        return
-    report.add(resource.kind, name, resource.user, Outcome.REMOVED, reason)
-    audit.record(by=by, action=f"cleanup.{resource.kind}", target=name, detail=reason)
+    errors = backend.remove_all([resource for resource, _ in found])
+    with transaction.atomic():  # one write for all the audit entries
+        _report_removals(report, found, errors, by=by)
+
+
+def _report_removals(report: Report, found: list, errors: list, *, by) -> None:
+    for (resource, reason), error in zip(found, errors, strict=True):
+        if error is not None:  # the engine's own refusal (in use, ...): reported, go on
+            report.add(
+                resource.kind, resource.name, resource.user, Outcome.FAILED, f"{reason}; {error}"
+            )
+            continue
+        report.add(resource.kind, resource.name, resource.user, Outcome.REMOVED, reason)
+        audit.record(by=by, action=f"cleanup.{resource.kind}", target=resource.name, detail=reason)
 
 
 def cleanup_users(*, dry_run: bool = False, by=None, backend=None, hub=None) -> Report:
@@ -63,6 +73,7 @@ def cleanup_users(*, dry_run: bool = False, by=None, backend=None, hub=None) -> 
         except EngineUnavailable as error:
             report.errors.append(str(error))
             resources = []
+        found = []
         for resource in resources:
             if resource.user.lower() in people:
                 continue  # a person's own: not even listed, there may be thousands
@@ -75,8 +86,8 @@ def cleanup_users(*, dry_run: bool = False, by=None, backend=None, hub=None) -> 
                     "younger than the grace period (a start may be in flight)",
                 )
                 continue
-            reason = f"{resource.user} is not a person of this portal"
-            _remove(report, resource, reason, backend, dry_run=dry_run, by=by)
+            found.append((resource, f"{resource.user} is not a person of this portal"))
+        _remove(report, found, backend, dry_run=dry_run, by=by)
     hub = hub or hub_client()
     try:
         # Every page of the hub's users: the original read one page and removed live people.
@@ -146,6 +157,7 @@ def _expired_leftovers(report: Report, now, *, dry_run: bool, by, backend) -> No
         (owner.lower(), name)
         for owner, name in Workspace.objects.values_list("owner__username", "name")
     }
+    found = []
     for resource in resources:
         if not resource.expires_at or resource.expires_at > now.timestamp():
             continue
@@ -154,5 +166,7 @@ def _expired_leftovers(report: Report, now, *, dry_run: bool, by, backend) -> No
         if _young(resource.created_at, now):
             continue
         label = datetime.fromtimestamp(resource.expires_at, UTC)
-        reason = f"expired {label:%Y-%m-%d %H:%M} UTC (its label) and no workspace owns it"
-        _remove(report, resource, reason, backend, dry_run=dry_run, by=by)
+        found.append(
+            (resource, f"expired {label:%Y-%m-%d %H:%M} UTC (its label) and no workspace owns it")
+        )
+    _remove(report, found, backend, dry_run=dry_run, by=by)
