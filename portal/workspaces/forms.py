@@ -34,6 +34,13 @@ class WorkspaceCreateForm(forms.Form):
     cpu = forms.FloatField(label="CPU", required=False, min_value=0.01, help_text="cores")
     memory = forms.CharField(required=False, max_length=20, help_text='e.g. "2G"')
     gpus = forms.CharField(label="GPUs", required=False, max_length=50, help_text='"all" or "0,1"')
+    env = forms.CharField(
+        label="Environment",
+        required=False,
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 40, "placeholder": "NAME=value"}),
+        help_text="variables, one NAME=value a line",
+    )
     days_to_live = forms.IntegerField(
         label="Days to live", required=False, min_value=0, help_text="empty: the template's"
     )
@@ -54,9 +61,24 @@ class WorkspaceCreateForm(forms.Form):
         else:
             del self.fields["owner"]
 
+    def clean_env(self) -> dict[str, str]:
+        """NAME=value lines as a dict; the names are checked by the service (one rule)."""
+        env = {}
+        for number, line in enumerate(self.cleaned_data["env"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, equals, value = line.partition("=")
+            if not equals:
+                raise forms.ValidationError(
+                    f"Line {number} has no '=': write each variable as NAME=value."
+                )
+            env[name.strip()] = value
+        return env
+
     def options(self) -> dict:
         data = self.cleaned_data
-        return {key: data[key] for key in ("image", "cpu", "memory", "gpus") if data.get(key)}
+        keys = ("image", "cpu", "memory", "gpus", "env")
+        return {key: data[key] for key in keys if data.get(key)}
 
 
 class TemplateSelect(forms.Select):

@@ -228,3 +228,21 @@ def test_a_queued_user_hub_workspace_shows_as_starting(client, alice, settings):
     api.force_authenticate(alice)
     shown = api.get(f"/api/v1/workspaces/{workspace.pk}/").json()
     assert (shown["state"], shown["start_queued"]) == ("stopped", True)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            "GOOD=1\nno equals sign",
+            "Line 2 has no &#x27;=&#x27;: write each variable as NAME=value.",
+        ),
+        ("1BAD=x", "env name &#x27;1BAD&#x27; is not valid: use letters, digits and _"),
+    ],
+)
+def test_bad_environment_lines_on_the_page_are_explained(client, alice, env, message):
+    client.force_login(alice)
+    form = {"name": "lab", "template": "default", "env": env}
+    page = client.post("/workspaces/create/", form).content.decode()
+    assert message in page
+    assert not Workspace.objects.exists()
