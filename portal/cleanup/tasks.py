@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django_q.models import Schedule
 
 from portal.cleanup import runs
+from portal.schedules import minutes_of, schedule_every
 
 SCHEDULE = "cleanup"
 
@@ -22,17 +22,6 @@ def run_scheduled() -> str:
 def cleanup_schedule_ensure() -> str:
     """Create, update or (``CLEANUP_INTERVAL_SECONDS=-1``) remove the cleanup schedule."""
     seconds = settings.CLEANUP_INTERVAL_SECONDS
-    if seconds < 0:
-        Schedule.objects.filter(name=SCHEDULE).delete()
-        return "off"
-    minutes = max(1, -(-seconds // 60))  # django-q2 schedules by the minute
-    Schedule.objects.update_or_create(
-        name=SCHEDULE,
-        defaults={
-            "func": "portal.cleanup.tasks.run_scheduled",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": minutes,
-            "repeats": -1,
-        },
-    )
-    return f"every {minutes} min"
+    minutes = None if seconds < 0 else minutes_of(seconds)
+    schedule_every(SCHEDULE, "portal.cleanup.tasks.run_scheduled", minutes)
+    return "off" if minutes is None else f"every {minutes} min"

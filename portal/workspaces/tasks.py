@@ -11,6 +11,7 @@ from django_q.models import Schedule
 from django_q.tasks import schedule
 
 from portal.hub.client import HubError
+from portal.schedules import minutes_of, schedule_every
 from portal.workspaces import expiry, services, sync
 from portal.workspaces.models import Workspace
 
@@ -60,16 +61,8 @@ SYNC_SCHEDULE = "workspace states sync"
 
 def sync_schedule_ensure() -> str:
     """Create or update the sync's schedule from ``MLHUB_SYNC_INTERVAL_SECONDS``."""
-    minutes = -(-settings.WORKSPACE_SYNC_SECONDS // 60)  # django-q2 schedules by the minute
-    Schedule.objects.update_or_create(
-        name=SYNC_SCHEDULE,
-        defaults={
-            "func": "portal.workspaces.tasks.sync_states",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": minutes,
-            "repeats": -1,
-        },
-    )
+    minutes = minutes_of(settings.WORKSPACE_SYNC_SECONDS)
+    schedule_every(SYNC_SCHEDULE, "portal.workspaces.tasks.sync_states", minutes)
     return f"every {minutes} min"
 
 
@@ -102,16 +95,10 @@ EXPIRY_MINUTES = 15
 def expiry_schedule_ensure() -> str:
     """Create or update the expiry warnings' schedule, or remove it when
     ``MLHUB_EXPIRY_WARNING_HOURS`` is 0."""
-    if not settings.EXPIRY_WARNING_HOURS:
-        Schedule.objects.filter(name=EXPIRY_SCHEDULE).delete()
-        return "off"
-    Schedule.objects.update_or_create(
-        name=EXPIRY_SCHEDULE,
-        defaults={
-            "func": "portal.workspaces.tasks.expiry_warnings",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": EXPIRY_MINUTES,
-            "repeats": -1,
-        },
+    on = bool(settings.EXPIRY_WARNING_HOURS)
+    schedule_every(
+        EXPIRY_SCHEDULE, "portal.workspaces.tasks.expiry_warnings", EXPIRY_MINUTES if on else None
     )
+    if not on:
+        return "off"
     return f"{settings.EXPIRY_WARNING_HOURS} h before expiry, checked every {EXPIRY_MINUTES} min"
