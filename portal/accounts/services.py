@@ -94,6 +94,17 @@ def _require_admin(by: User, doing: str) -> None:
         raise PermissionDenied(f"Only administrators may {doing}.")
 
 
+@audited("user.password", _person)
+def user_password_change(*, user: User, by: User, password: str) -> User:
+    """A new password, checked against the site's rules; people change only their own."""
+    if by.pk != user.pk:
+        raise PermissionDenied("People change only their own password.")
+    validate_password(password, user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    return user
+
+
 @audited("user.approve", _person)
 def user_approve(*, user: User, by: User) -> User:
     _require_admin(by, "approve people")

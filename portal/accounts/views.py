@@ -7,6 +7,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout as end_portal_session
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
@@ -20,7 +21,6 @@ from portal.accounts import access, services
 from portal.accounts.models import User
 from portal.api import services as api_services
 from portal.api.models import ApiToken
-from portal.audit import log as audit
 from portal.errors import ServiceError
 from portal.quotas.limits import quota_summary
 from portal.sshkeys import services as ssh_keys
@@ -91,12 +91,15 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     success_url = reverse_lazy("account")
 
     def form_valid(self, form):
-        answer = super().form_valid(form)
-        audit.record(
-            by=self.request.user, action="user.password", target=self.request.user.username
+        # Django's form checked the old password and the site's rules; the service saves it.
+        user = services.user_password_change(
+            user=self.request.user,
+            by=self.request.user,
+            password=form.cleaned_data["new_password1"],
         )
+        update_session_auth_hash(self.request, user)  # this session stays logged in
         messages.success(self.request, "Your password was changed.")
-        return answer
+        return redirect(self.success_url)
 
 
 @login_required

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from portal.admin_readonly import ReadOnlyAdminMixin
 from portal.audit.models import AuditEntry
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: entries are written by the services, never by hand."""
 
     list_display = ["at", "actor_name", "action", "target", "result", "source", "address"]
@@ -13,12 +14,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     date_hierarchy = "at"
     list_per_page = 100
     show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.utils.timesince import timeuntil
 
 from portal.admin_deletes import ServiceDeleteMixin
+from portal.admin_readonly import ReadOnlyAdminMixin
 from portal.errors import ServiceError
 from portal.hub.client import HubError
 from portal.workspaces import services, templates
@@ -197,16 +198,7 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(SyncPass)
-class SyncPassAdmin(admin.ModelAdmin):
+class SyncPassAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The last comparison with the hub, read-only: when, how many calls, what it corrected."""
 
     list_display = ["started_at", "finished_at", "hub_calls", "corrected", "unknown_servers"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
