@@ -38,7 +38,8 @@ from pathlib import Path
 import docker
 
 from bench.common import git_commit
-from spawners.docker_spec import LABEL_ORIGIN, container_name, labels, volume_name
+from lib.labels import LABEL_ORIGIN, container_name, volume_name
+from spawners.docker_spec import docker_labels as labels
 
 HUB = "mlbc"  # this benchmark's own hub name: nothing else on the engine carries it
 IMAGE = "mlhub-base:bookworm"  # created, never started: any small local image does

@@ -38,8 +38,8 @@ import docker
 import requests
 
 from bench.common import git_commit
+from lib.labels import LABEL_ORIGIN
 from lib.polling import poll_until
-from spawners.docker_spec import LABEL_ORIGIN
 from tests.docker_engine import remove_everything_of
 from tests.hub_stack import running_stack
 

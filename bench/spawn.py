@@ -43,8 +43,8 @@ import docker
 import requests
 
 from lib import env, origins
+from lib.labels import LABEL_ORIGIN, container_name
 from lib.polling import poll_until
-from spawners.docker_spec import LABEL_ORIGIN, container_name
 from tests.docker_engine import remove_everything_of
 from tests.hub_stack import RunningHub, free_port, portal_login, running_stack
 

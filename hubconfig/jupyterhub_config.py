@@ -133,15 +133,29 @@ if not c.Spawner.state_report_token:
 # outside is noticed, stopped and reported within this).
 c.Spawner.poll_interval = env.env_int("MLHUB_SERVER_POLL_SECONDS", 30)
 c.Spawner.http_timeout = env.env_int("MLHUB_HTTP_TIMEOUT", 60)
-if MODE == "local":
-    # Workspace containers reach the hub through their own network's gateway address, so
-    # the hub listens on every address (its API needs a token; the portal keeps 127.0.0.1).
+if MODE in ("local", "k8s"):
+    # Workspace containers and pods reach the hub from their own networks (a Docker network's
+    # gateway, the pod network), so the hub listens on every address (its API needs a token;
+    # the portal keeps 127.0.0.1).
     hub_port = urlsplit(env.hub_url()).port or 8081
     c.JupyterHub.hub_bind_url = env.env_str("MLHUB_HUB_BIND_URL", f"http://0.0.0.0:{hub_port}")
     c.Spawner.workspace_images = env.workspace_images()
+# Where workspaces call the hub's API: in Kubernetes the hub's Service
+# (http://<release>-hub:8081); Docker mode finds each network's gateway by itself.
+if env.env_str("MLHUB_HUB_CONNECT_URL"):
+    c.Spawner.hub_connect_url = env.env_str("MLHUB_HUB_CONNECT_URL")
 
 USER_CONFIG = Path(
     env.env_str("MLHUB_USER_CONFIG", str(env.resources_dir() / "jupyterhub_user_config.py"))
 )
 if USER_CONFIG.is_file():
     load_subconfig(str(USER_CONFIG))  # noqa: F821 -- provided by JupyterHub
+
+# Upstream settings MLHub replaces (cpu_limit, mem_limit, image, ...) stop the start with what
+# to set instead, wherever they were set: here or in the admin's file.
+if MODE != "process":
+    from traitlets.utils.importstring import import_item  # noqa: E402
+
+    from spawners.options import refuse_replaced_settings  # noqa: E402
+
+    refuse_replaced_settings(c, import_item(SPAWNERS[MODE]))

@@ -113,6 +113,20 @@ def hub_name() -> str:
 
 
 EXECUTION_MODES = ("local", "k8s", "process")
+# Where a pod finds its own namespace (every pod with a service account token has it).
+POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def k8s_namespace() -> str:
+    """Kubernetes mode's namespace for workspaces: ``MLHUB_K8S_NAMESPACE``, else the hub pod's
+    own namespace, else ``default``."""
+    name = env_str("MLHUB_K8S_NAMESPACE").strip()
+    if not name and POD_NAMESPACE_FILE.exists():
+        name = POD_NAMESPACE_FILE.read_text().strip()
+    name = name or "default"
+    if not re.match(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", name):
+        raise ConfigError(f"MLHUB_K8S_NAMESPACE={name!r} is not a Kubernetes namespace name")
+    return name
 
 
 def execution_mode() -> str:

@@ -14,7 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from lib import env
-from spawners.resources import ResourceError, parse_memory, validate_workspace_name
+from lib.resources import ResourceError, parse_memory, validate_workspace_name
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env.data_dir()

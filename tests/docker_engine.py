@@ -6,7 +6,7 @@ import docker
 import pytest
 from docker.errors import DockerException
 
-from spawners.docker_spec import LABEL_ORIGIN
+from lib.labels import LABEL_ORIGIN
 from tests.parts import require
 
 

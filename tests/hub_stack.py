@@ -129,12 +129,20 @@ def portal_login(url: str, username: str, password: str) -> requests.Session:
     return session
 
 
-def running_stack(data, mode: str, hub_name: str = TEST_HUB_NAME, extra: dict | None = None):
-    """Start the stack in ``data`` and yield a RunningHub; stop it afterwards."""
+def running_stack(
+    data,
+    mode: str,
+    hub_name: str = TEST_HUB_NAME,
+    extra: dict | None = None,
+    hub_port: int | None = None,
+):
+    """Start the stack in ``data`` and yield a RunningHub; stop it afterwards. ``hub_port``:
+    the hub's, when the caller must tell workspaces where it is (Kubernetes mode)."""
     require(CHP.exists(), f"the Node proxy is not installed at {CHP} (run make setup)")
     require(shutil.which("node") is not None, "node is not installed")
     resolve_localhost_subdomains()
-    public, portal, hub_port, proxy_api = (free_port() for _ in range(4))
+    public, portal, proxy_api = (free_port() for _ in range(3))
+    hub_port = hub_port or free_port()
     environ = stack_environment(
         {
             "MLHUB_DATA_DIR": str(data),

@@ -3,11 +3,11 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from lib.resources import RESOURCE_OPTIONS
 from portal.accounts import access
 from portal.accounts.models import User
 from portal.workspaces.models import Workspace
 from portal.workspaces.sync import is_stale
-from spawners.resources import RESOURCE_OPTIONS
 
 # One formatter for every row (a field built per row cost more than the row's other fields).
 _WHEN = serializers.DateTimeField()
@@ -88,7 +88,10 @@ class WorkspaceCreateSerializer(serializers.Serializer):
     image = serializers.CharField(max_length=200, required=False)
     cpu = serializers.JSONField(required=False, help_text="cores, e.g. 1.5")
     memory = serializers.JSONField(required=False, help_text='bytes or "512M", "2G"')
-    gpus = serializers.JSONField(required=False, help_text='"all", "0,1" or [0, 1]')
+    gpus = serializers.JSONField(
+        required=False,
+        help_text='a count (2), or in Docker mode "all" or device indices "0,1" / [0, 1]',
+    )
     shm_size = serializers.JSONField(required=False, help_text='shared memory, e.g. "1G"')
     env = serializers.JSONField(required=False, help_text="environment variables")
     owner = serializers.CharField(

@@ -8,10 +8,10 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
+from lib.resources import ResourceError, parse_memory
 from portal.api.permissions import IsAdmin, IsApproved
 from portal.workspaces import templates
 from portal.workspaces.models import Template
-from spawners.resources import ResourceError, parse_memory
 
 
 @extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "example": "4G"})

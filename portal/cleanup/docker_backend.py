@@ -1,40 +1,24 @@
 """The engine side of cleanup in Docker mode: list and remove what this hub labelled.
 
 No Django: the service decides what is orphaned, this only lists by the hub's origin label
-(``mlhub.origin=<HUB_NAME>``, the spawner's labels in spawners/docker_spec.py) and removes.
+(``mlhub.origin=<HUB_NAME>``, the spawners' labels in lib/labels.py) and removes.
 """
 
 from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import docker
 from docker.errors import APIError, DockerException, NotFound
 
-from spawners.docker_spec import LABEL_EXPIRES_AT, LABEL_ORIGIN, LABEL_SERVER_NAME, LABEL_USER
+from lib.labels import LABEL_EXPIRES_AT, LABEL_ORIGIN, LABEL_SERVER_NAME, owner_of
+from portal.cleanup.backend import EngineUnavailable, Resource
 
 # Removals at once: the engine's overlap, about half the time of one after another for
 # 1,000 containers and their volumes on 2 cores (bench/cleanup.py); a few keep its load low.
 REMOVE_THREADS = 4
-
-
-class EngineUnavailable(Exception):
-    """The Docker engine did not answer: nothing can be proven orphaned."""
-
-
-@dataclass(frozen=True)
-class Resource:
-    kind: str  # "container", "volume" or "network"
-    id: str
-    origin: str
-    name: str
-    user: str
-    server: str  # "" for a person's network
-    created_at: datetime
-    expires_at: int  # epoch seconds, 0 = never or not labelled
 
 
 # Docker's times: RFC 3339 with nanoseconds ("...T04:22:19.411405281Z") for volumes, Go's
@@ -64,7 +48,7 @@ def _resource(kind: str, id_: str, name: str, labels: dict, created: str | None)
         id=id_,
         origin=labels.get(LABEL_ORIGIN, ""),
         name=name,
-        user=labels.get(LABEL_USER, ""),
+        user=owner_of(labels),
         server=labels.get(LABEL_SERVER_NAME, ""),
         created_at=_when(created),
         expires_at=expires,

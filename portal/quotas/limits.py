@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Count, Q, Sum
 
+from lib.resources import format_memory, parse_gpus
 from portal.errors import ServiceError
 from portal.quotas.models import LIMITS, Quota
-from spawners.resources import format_memory, parse_gpus
 
 LABELS = {
     "workspaces": "workspaces",
@@ -94,6 +94,8 @@ def gpu_count(workspace) -> int:
     gpus = parse_gpus(workspace.gpus)
     if gpus == "all":
         return workspace.template.gpus_max
+    if isinstance(gpus, int):
+        return gpus
     return len(gpus or [])
 
 

@@ -7,13 +7,13 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.timesince import timeuntil
 
+from lib.resources import RESOURCE_OPTIONS
 from portal.admin_deletes import ServiceDeleteMixin
 from portal.admin_readonly import ReadOnlyAdminMixin
 from portal.errors import ServiceError
 from portal.hub.client import HubError
 from portal.workspaces import services, templates
 from portal.workspaces.models import SyncPass, Template, Workspace
-from spawners.resources import RESOURCE_OPTIONS
 
 
 class TemplateForm(forms.ModelForm):

@@ -33,7 +33,12 @@ class WorkspaceCreateForm(forms.Form):
     image = forms.ChoiceField(required=False, help_text="empty: the template's image")
     cpu = forms.FloatField(label="CPU", required=False, min_value=0.01, help_text="cores")
     memory = forms.CharField(required=False, max_length=20, help_text='e.g. "2G"')
-    gpus = forms.CharField(label="GPUs", required=False, max_length=50, help_text='"all" or "0,1"')
+    gpus = forms.CharField(
+        label="GPUs",
+        required=False,
+        max_length=50,
+        help_text='Docker: "all" or device indices "0,1"; Kubernetes: a count',
+    )
     env = forms.CharField(
         label="Environment",
         required=False,

@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from lib.origins import workspace_url
-from spawners.resources import Limits, WorkspaceResources, format_memory, parse_gpus
+from lib.resources import Limits, WorkspaceResources, format_memory, parse_gpus
 
 GIB = 1024**3
 
@@ -73,6 +73,7 @@ class Template(models.Model):
             default_image=self.image,
             default_cpu=self.cpu_default,
             default_memory=self.memory_default,
+            gpu_ids=settings.EXECUTION_MODE != "k8s",
         )
 
     def expiry_from(self, start, days: int | None = None) -> timezone.datetime | None:
@@ -127,7 +128,9 @@ class Workspace(models.Model):
     image = models.CharField(max_length=200)
     cpu = models.FloatField()
     memory = models.BigIntegerField()
-    gpus = models.CharField(max_length=50, blank=True, help_text='"all" or "0,1"')
+    gpus = models.CharField(
+        max_length=50, blank=True, help_text='"all", device indices "0,1", or "count:2"'
+    )
     shm_size = models.BigIntegerField(null=True, blank=True)
     env = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -212,7 +215,7 @@ class Workspace(models.Model):
         return format_memory(self.memory)
 
     def resources(self) -> WorkspaceResources:
-        gpus = parse_gpus(self.gpus)
+        gpus = parse_gpus(self.gpus)  # as stored: gpus_text's forms
         return WorkspaceResources(
             image=self.image,
             cpu=self.cpu,

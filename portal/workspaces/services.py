@@ -17,6 +17,12 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from lib.polling import poll_until
+from lib.resources import (
+    ResourceError,
+    gpus_text,
+    resources_from_options,
+    validate_workspace_name,
+)
 from portal.accounts import access
 from portal.accounts.models import NOT_APPROVED, User
 from portal.audit.log import audited
@@ -25,7 +31,6 @@ from portal.hub.client import HubClient, HubError, hub_client
 from portal.quotas.limits import quota_check
 from portal.workspaces.models import Template, Workspace
 from portal.workspaces.templates import template_for
-from spawners.resources import ResourceError, resources_from_options, validate_workspace_name
 
 log = logging.getLogger(__name__)
 State = Workspace.State
@@ -128,7 +133,7 @@ def workspace_row_create(
                 image=resources.image,
                 cpu=resources.cpu,
                 memory=resources.memory,
-                gpus=resources.to_options()["gpus"] or "",
+                gpus=gpus_text(resources.gpus),
                 shm_size=resources.shm_size,
                 env=resources.env,
                 created_at=now,

@@ -7,10 +7,10 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
+from lib.resources import format_memory
 from portal.audit.log import audited
 from portal.errors import ServiceError
 from portal.workspaces.models import Template
-from spawners.resources import format_memory
 
 
 def template_for(*, owner, name: str | None) -> Template:

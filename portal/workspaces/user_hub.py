@@ -14,6 +14,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 from django_q.tasks import async_task
 
+from lib.resources import resources_from_options
 from portal.accounts import access
 from portal.audit.log import audited
 from portal.errors import ServiceError
@@ -21,7 +22,6 @@ from portal.quotas.limits import quota_check
 from portal.workspaces.models import Workspace
 from portal.workspaces.services import workspace_row_create
 from portal.workspaces.templates import template_for
-from spawners.resources import resources_from_options
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import pytest
 import requests
 from docker.errors import NotFound
 
+from lib.labels import LABEL_ORIGIN, LABEL_SERVER_NAME, LABEL_USER
 from lib.polling import poll_until
-from spawners.docker_spec import LABEL_ORIGIN, LABEL_SERVER_NAME, LABEL_USER
 from tests.docker_mode.conftest import HUB
 
 pytestmark = [pytest.mark.docker, pytest.mark.hub]

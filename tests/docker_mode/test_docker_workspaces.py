@@ -7,8 +7,8 @@ import time
 import docker
 import pytest
 
+from lib.labels import container_name, network_name, volume_name
 from lib.polling import poll_until
-from spawners.docker_spec import container_name, network_name, volume_name
 from tests.docker_mode.conftest import HUB, MISSING_IMAGE
 from tests.hub_stack import portal_login
 

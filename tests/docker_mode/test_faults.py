@@ -13,9 +13,9 @@ import docker
 import pytest
 import requests
 
+from lib.labels import container_name, volume_name
 from lib.polling import poll_until
 from lib.stack import BIN, ROOT
-from spawners.docker_spec import container_name, volume_name
 from tests.docker_engine import remove_everything_of, require_image
 from tests.faults import alive, hub_kill, portal_kill, sync_workspaces
 from tests.hub_stack import portal_login, running_stack

@@ -124,3 +124,49 @@ def test_a_missing_report_key_stops_the_hub(hub_env, monkeypatch):
     monkeypatch.delenv("MLHUB_HUB_EVENTS_TOKEN")
     with pytest.raises(env.ConfigError, match="MLHUB_HUB_EVENTS_TOKEN"):
         load()
+
+
+def test_kubernetes_mode_listens_everywhere_and_gives_pods_the_hubs_service(hub_env, monkeypatch):
+    monkeypatch.setenv("EXECUTION_MODE", "k8s")
+    monkeypatch.setenv("MLHUB_HUB_CONNECT_URL", "http://mlhub-hub:8081")
+    config = load()
+    assert config.JupyterHub.spawner_class == "spawners.kubernetes.MLHubKubeSpawner"
+    assert config.JupyterHub.hub_bind_url == "http://0.0.0.0:8081"
+    assert config.Spawner.hub_connect_url == "http://mlhub-hub:8081"
+
+
+@pytest.mark.parametrize(
+    ("mode", "setting", "instead"),
+    [
+        ("local", "c.DockerSpawner.mem_limit = '4G'", "limit with memory_max / MLHUB_MEMORY_MAX"),
+        ("local", "c.Spawner.cpu_limit = 2", "limit with cpu_max / MLHUB_CPU_MAX"),
+        ("local", "c.DockerSpawner.image = 'x'", "workspace_images / MLHUB_WORKSPACE_IMAGES"),
+        ("local", "c.DockerSpawner.allowed_images = ['x']", "the allow-list is workspace_images"),
+        ("local", "c.DockerSpawner.name_template = '{username}'", "MLHub names containers"),
+        ("k8s", "c.KubeSpawner.mem_guarantee = '1G'", "limit with memory_max"),
+        ("k8s", "c.KubeSpawner.pod_name_template = 'x-{username}'", "MLHub names pods"),
+        ("k8s", "c.MLHubKubeSpawner.image = 'x'", "workspace_images / MLHUB_WORKSPACE_IMAGES"),
+    ],
+)
+def test_an_upstream_setting_mlhub_replaces_stops_the_hub_with_what_to_set(
+    hub_env, monkeypatch, mode, setting, instead
+):
+    monkeypatch.setenv("EXECUTION_MODE", mode)
+    (hub_env / "jupyterhub_user_config.py").write_text(f"c = get_config()\n{setting}\n")
+    monkeypatch.setenv("MLHUB_USER_CONFIG", str(hub_env / "jupyterhub_user_config.py"))
+    section, name = setting.split(" =")[0].split(".")[1:]
+    with pytest.raises(env.ConfigError) as refused:
+        load()
+    assert str(refused.value).startswith(f"c.{section}.{name} is not used by MLHub: ")
+    assert instead in str(refused.value)
+
+
+def test_settings_mlhub_keeps_from_upstream_still_load(hub_env, monkeypatch):
+    monkeypatch.setenv("EXECUTION_MODE", "k8s")
+    (hub_env / "user.py").write_text(
+        "c = get_config()\nc.KubeSpawner.node_selector = {'pool': 'users'}\n"
+        "c.Spawner.start_timeout = 300\n"
+    )
+    monkeypatch.setenv("MLHUB_USER_CONFIG", str(hub_env / "user.py"))
+    config = load()
+    assert config.KubeSpawner.node_selector == {"pool": "users"}

@@ -13,7 +13,8 @@ from django_q.models import Schedule
 
 from portal.audit.models import AuditEntry
 from portal.cleanup import service, tasks
-from portal.cleanup.docker_backend import DockerBackend, EngineUnavailable, Resource
+from portal.cleanup.backend import EngineUnavailable, Resource
+from portal.cleanup.docker_backend import DockerBackend
 from portal.cleanup.models import CleanupRun
 from portal.workspaces.models import Workspace
 from tests.portal.scripted_hub import ScriptedHub

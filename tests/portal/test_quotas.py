@@ -135,7 +135,7 @@ def test_a_bad_quota_setting_stops_the_start(monkeypatch):
 
     monkeypatch.setenv("MLHUB_QUOTA_MEMORY", "lots")
     with pytest.raises(env.ConfigError) as error:
-        from spawners.resources import parse_memory
+        from lib.resources import parse_memory
 
         env.env_optional("MLHUB_QUOTA_MEMORY", parse_memory)
     assert str(error.value) == (

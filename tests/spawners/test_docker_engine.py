@@ -16,15 +16,11 @@ from dataclasses import dataclass
 import docker
 import pytest
 
-from spawners.docker_spec import (
-    container_name,
-    host_config,
-    labels,
-    network_name,
-    user_labels,
-    volume_name,
-)
-from spawners.resources import WorkspaceResources
+from lib.labels import container_name, network_name, volume_name
+from lib.resources import WorkspaceResources
+from spawners.docker_spec import docker_labels as labels
+from spawners.docker_spec import docker_user_labels as user_labels
+from spawners.docker_spec import host_config
 from tests.docker_engine import remove_everything_of, require_image
 
 pytestmark = pytest.mark.docker

@@ -94,9 +94,14 @@ RESERVED_ENV_NAMES = {
 }
 
 MIN_MEMORY = 64 * 1024**2
-# Docker reads memory sizes in binary units (go-units RAMInBytes): 1k = 1024 bytes.
+# One meaning for every engine: memory sizes are binary, whatever the case or suffix, as Docker
+# reads them (go-units RAMInBytes) and as the original MLHub's users typed them: "2G", "2g",
+# "2Gi" and "2GiB" are all 2 GiB; "256m" is 256 MiB (never millibytes). Kubernetes gets the
+# bytes as "2Gi" (kube_quantity), so its own decimal "G" never comes into play.
 _MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-_MEMORY_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$", re.IGNORECASE)
+_MEMORY_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:ib?|b)?$", re.IGNORECASE)
+# A GPU count in text ("count:2"), as the portal stores it: bare digits are device indices.
+_GPU_COUNT = re.compile(r"^count:(\d+)$")
 
 
 def validate_workspace_name(name: str) -> str:
@@ -162,16 +167,52 @@ def format_memory(size: int) -> str:
     return str(size)
 
 
-def parse_gpus(value: Any) -> str | list[str] | None:
-    """GPUs: "all", device indices ("0,1" or [0, 1]) as strings, or None for no GPU.
+def kube_quantity(size: int) -> str:
+    """Bytes as a Kubernetes quantity in binary units: 2147483648 -> "2Gi", 1000 -> "1000"."""
+    text = format_memory(size)
+    return text if text[-1].isdigit() else f"{text}i"
 
-    None, "" and the number 0 mean no GPU. Any other bare number is refused: Docker reads
-    `--gpus 2` as a count and people often mean the device "2"; indices say it exactly.
+
+def gpu_count_text(count: int) -> str:
+    """A GPU count in the text form parse_gpus reads back: 2 -> "count:2"."""
+    return f"count:{count}"
+
+
+def gpus_text(gpus: str | tuple[str, ...] | list[str] | int | None) -> str:
+    """GPUs as the text parse_gpus reads back the same: "", "all", "0,1" or "count:2"."""
+    if gpus is None:
+        return ""
+    if isinstance(gpus, int):
+        return gpu_count_text(gpus)
+    return gpus if isinstance(gpus, str) else ",".join(gpus)
+
+
+def parse_gpus(value: Any, ids_allowed: bool = True) -> str | list[str] | int | None:
+    """GPUs: None for none; a count as an int (a JSON number such as 2, or "count:2"); or, where
+    the engine lets a workspace name them (Docker, `ids_allowed`), "all" or device indices as
+    strings ("0,1" or [0, 1]).
+
+    None, "", 0 and "count:0" mean no GPU. Docker reads `--gpus 2` as a count while people often
+    mean the device "2": a number is a count, text digits are indices. Kubernetes assigns GPUs
+    itself, so there any digits are a count and indices or "all" are refused.
     """
     if value is None or value == "" or value is False:
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
-        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and _GPU_COUNT.match(value.strip()):
+        value = int(_GPU_COUNT.match(value.strip()).group(1))
+    elif isinstance(value, str) and not ids_allowed and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ResourceError(f"gpus {value} must be a count of 0 or more")
+        return value or None
+    if not ids_allowed:
+        raise ResourceError(
+            f"gpus {value!r} is not a number: Kubernetes assigns GPUs itself, ask for a count "
+            "such as 1"
+        )
     if isinstance(value, str) and value.strip().lower() == "all":
         return "all"
     if isinstance(value, str):
@@ -180,7 +221,7 @@ def parse_gpus(value: Any) -> str | list[str] | None:
         items = list(value)
     else:
         raise ResourceError(
-            f"gpus {value!r} is ambiguous: give 'all' or device indices such as '0,1'"
+            f"gpus {value!r} is not a count (like 2), 'all' or device indices such as '0,1'"
         )
     indices = []
     for item in items:
@@ -229,6 +270,8 @@ class Limits:
     default_memory: int = 0
     # "all" hands over every GPU of the host, whatever gpus_max says: opt in explicitly.
     allow_all_gpus: bool = False
+    # Docker lets a workspace name device indices; Kubernetes only takes a count.
+    gpu_ids: bool = True
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: fill the defaults once, here
@@ -258,13 +301,13 @@ class WorkspaceResources:
     image: str
     cpu: float
     memory: int
-    gpus: str | tuple[str, ...] | None = None
+    gpus: str | tuple[str, ...] | int | None = None  # "all", device indices, or a count
     shm_size: int | None = None
     env: dict[str, str] = field(default_factory=dict)
 
     def to_options(self) -> dict[str, Any]:
         """The JSON-able `user_options` a hub spawn request carries."""
-        gpus = self.gpus if self.gpus is None or self.gpus == "all" else ",".join(self.gpus)
+        gpus = self.gpus if not isinstance(self.gpus, tuple) else ",".join(self.gpus)
         return {
             "image": self.image,
             "cpu": float(self.cpu),
@@ -372,9 +415,11 @@ def resources_from_options(options: dict[str, Any] | None, limits: Limits) -> Wo
             f"{format_memory(limits.memory_max)}"
         )
 
-    gpus = parse_gpus(options.get("gpus"))
+    gpus = parse_gpus(options.get("gpus"), ids_allowed=limits.gpu_ids)
     if gpus is not None and limits.gpus_max == 0:
         raise ResourceError("GPUs are not allowed on this hub")
+    if isinstance(gpus, int) and gpus > limits.gpus_max:
+        raise ResourceError(f"gpus {gpus} is above the maximum of {limits.gpus_max}")
     if gpus == "all" and not limits.allow_all_gpus:
         raise ResourceError(
             f"gpus 'all' is not allowed; list at most {limits.gpus_max} device indices "

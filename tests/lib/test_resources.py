@@ -1,10 +1,10 @@
-"""spawners.resources: parsing, limits and the user_options shape, against literal values."""
+"""lib.resources: parsing, limits and the user_options shape, against literal values."""
 
 from __future__ import annotations
 
 import pytest
 
-from spawners.resources import (
+from lib.resources import (
     ENV_COUNT_MAX,
     ENV_NAME_MAX,
     ENV_TOTAL_MAX,
@@ -13,6 +13,8 @@ from spawners.resources import (
     ResourceError,
     WorkspaceResources,
     format_memory,
+    gpus_text,
+    kube_quantity,
     parse_cpu,
     parse_expires_at,
     parse_gpus,
@@ -76,12 +78,19 @@ def test_it_refuses_cpu_not_above_zero(value):
         ("256m", 256 * M),
         ("1024K", M),
         ("2GiB", 2 * G),
+        ("2Gi", 2 * G),
+        ("512Mi", 512 * M),
         ("512mb", 512 * M),
         ("1048576", M),
     ],
 )
 def test_it_parses_memory_in_binary_units_as_docker_does(value, size):
     assert parse_memory(value) == size
+
+
+@pytest.mark.parametrize(("size", "text"), [(2 * G, "2Gi"), (1536 * M, "1536Mi"), (1000, "1000")])
+def test_kubernetes_gets_memory_as_a_binary_quantity(size, text):
+    assert kube_quantity(size) == text
 
 
 @pytest.mark.parametrize("value", ["lots", "2X", "-1G", "", True, "1.5.G", 0])
@@ -110,16 +119,41 @@ def test_it_formats_memory_in_the_largest_exact_unit(size, text):
         ("", None),
         (0, None),
         ([], None),
+        # a number is a count, text digits are device indices
+        (2, 2),
+        (2.0, 2),
+        ("count:2", 2),
+        ("count:0", None),
     ],
 )
 def test_it_parses_gpus(value, gpus):
     assert parse_gpus(value) == gpus
 
 
-@pytest.mark.parametrize("value", ["gpu0", "0,,1", "-1", [True], "0,0", 2, 1.5, {"a": 1}])
+@pytest.mark.parametrize("value", ["gpu0", "0,,1", "-1", [True], "0,0", -2, 1.5, {"a": 1}])
 def test_it_refuses_malformed_gpus(value):
     with pytest.raises(ResourceError):
         parse_gpus(value)
+
+
+@pytest.mark.parametrize(("value", "count"), [(2, 2), ("2", 2), ("count:1", 1), ("0", None)])
+def test_on_kubernetes_any_digits_are_a_count(value, count):
+    assert parse_gpus(value, ids_allowed=False) == count
+
+
+@pytest.mark.parametrize("value", ["0,1", [0, 1], "all"])
+def test_on_kubernetes_device_indices_are_refused_with_the_reason(value):
+    with pytest.raises(ResourceError, match="Kubernetes assigns GPUs itself, ask for a count"):
+        parse_gpus(value, ids_allowed=False)
+
+
+@pytest.mark.parametrize(
+    ("gpus", "text"), [(None, ""), ("all", "all"), (("0", "1"), "0,1"), (2, "count:2")]
+)
+def test_gpus_text_reads_back_the_same(gpus, text):
+    assert gpus_text(gpus) == text
+    parsed = parse_gpus(text)
+    assert (tuple(parsed) if isinstance(parsed, list) else parsed) == gpus
 
 
 @pytest.mark.parametrize(
@@ -246,6 +280,11 @@ def test_it_refuses_memory_below_64m():
 
 def test_it_refuses_gpus_when_the_hub_allows_none():
     assert refused({"gpus": "0"}) == "GPUs are not allowed on this hub"
+
+
+def test_it_refuses_a_gpu_count_above_the_maximum():
+    assert refused({"gpus": 3}, GPU_LIMITS) == "gpus 3 is above the maximum of 2"
+    assert resources_from_options({"gpus": 2}, GPU_LIMITS).to_options()["gpus"] == 2
 
 
 def test_it_refuses_more_gpus_than_the_maximum():

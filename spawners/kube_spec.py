@@ -1,0 +1,161 @@
+"""A workspace's Kubernetes objects and what its pod's status means, as pure functions.
+
+No Kubernetes client import: the spawner hands these plain dicts and values to kubespawner
+and the API, and the tests compare them with literal manifests and validate every object
+against the Kubernetes 1.20 schema. Names and labels are the engine-neutral ones of
+lib/labels.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lib import labels as names
+from lib.resources import WorkspaceResources, kube_quantity
+
+WORK_VOLUME = "work"
+SHM_VOLUME = "shm"
+# The chart labels the hub's pod (which runs the proxy too) with this.
+HUB_PEER = {"podSelector": {"matchLabels": {"mlhub.component": "hub"}}}
+
+# A container waiting for one of these will not start by waiting longer.
+_WAITING_FAILURES = {
+    "CrashLoopBackOff": "it keeps exiting",
+    "ErrImagePull": "its image could not be pulled",
+    "ImagePullBackOff": "its image could not be pulled",
+    "ErrImageNeverPull": "its image is not on the node (imagePullPolicy Never)",
+    "InvalidImageName": "its image name is not valid",
+    "CreateContainerConfigError": "its container could not be configured",
+    "CreateContainerError": "its container could not be created",
+    "RunContainerError": "its container could not be run",
+}
+
+
+def resource_settings(resources: WorkspaceResources, gpu_resource: str) -> dict[str, Any]:
+    """KubeSpawner's resource traits for this workspace. Requests equal limits: what a person
+    was granted is reserved for them on the node, as Docker mode's limits are theirs alone."""
+    gpus = {gpu_resource: str(resources.gpus)} if isinstance(resources.gpus, int) else {}
+    return {
+        "cpu_limit": float(resources.cpu),
+        "cpu_guarantee": float(resources.cpu),
+        # bytes: upstream's traits take no "Gi", and the pod then says exactly what was asked
+        "mem_limit": resources.memory,
+        "mem_guarantee": resources.memory,
+        "extra_resource_limits": gpus,
+        "extra_resource_guarantees": dict(gpus),
+    }
+
+
+def cpu_quantity(cores: float) -> str:
+    """Cores as a Kubernetes quantity: 2 -> "2", 0.5 -> "500m" (a JSON number like 0.5 is not
+    a valid quantity in the API's schema)."""
+    millicores = round(cores * 1000)
+    return str(millicores // 1000) if millicores % 1000 == 0 else f"{millicores}m"
+
+
+def quantities(requirements: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A container's requests or limits with cpu and memory as quantity strings."""
+    if not requirements:
+        return requirements
+    found = dict(requirements)
+    if isinstance(found.get("cpu"), (int, float)):
+        found["cpu"] = cpu_quantity(found["cpu"])
+    if isinstance(found.get("memory"), int):
+        found["memory"] = kube_quantity(found["memory"])
+    return found
+
+
+def volumes(claim_name: str, shm_size: int | None) -> list[dict[str, Any]]:
+    """The workspace's own claim, and /dev/shm sized as asked (charged to its memory)."""
+    found: list[dict[str, Any]] = [
+        {"name": WORK_VOLUME, "persistentVolumeClaim": {"claimName": claim_name}}
+    ]
+    if shm_size is not None:
+        shm = {"medium": "Memory", "sizeLimit": kube_quantity(shm_size)}
+        found.append({"name": SHM_VOLUME, "emptyDir": shm})
+    return found
+
+
+def volume_mounts(work_dir: str, shm_size: int | None) -> list[dict[str, Any]]:
+    found = [{"name": WORK_VOLUME, "mountPath": work_dir}]
+    if shm_size is not None:
+        found.append({"name": SHM_VOLUME, "mountPath": "/dev/shm"})
+    return found
+
+
+def network_policy(
+    hub_name: str, username: str, peers: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """One person's NetworkPolicy: their workspace pods accept connections only from their own
+    pods and from `peers` (the hub and its proxy). Other people's pods are refused, where the
+    cluster's network plugin enforces policies (Calico, Cilium; the bridge plugin does not)."""
+    mine = names.user_labels(hub_name, username)
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": names.network_name(hub_name, username),
+            "labels": dict(mine),
+            "annotations": names.annotations(username),
+        },
+        "spec": {
+            "podSelector": {"matchLabels": dict(mine)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": [{"podSelector": {"matchLabels": dict(mine)}}, *(peers or [HUB_PEER])]}
+            ],
+        },
+    }
+
+
+def start_failure(pod: dict[str, Any] | None, gpu_resource: str) -> str | None:
+    """Why this pod will not become ready by waiting longer, or None (still starting, or up).
+
+    `pod` is the API's JSON (camelCase keys), as kubespawner's reflector keeps it. A volume
+    claim that is not bound yet is not a failure here: a provisioner may take a while (the
+    spawner gives it `volume_bind_timeout`).
+    """
+    if not pod:
+        return None
+    status = pod.get("status") or {}
+    if status.get("phase") == "Failed":
+        return f"the pod failed: {status.get('reason') or ''} {status.get('message') or ''}".strip()
+    for container in status.get("containerStatuses") or []:
+        state = container.get("state") or {}
+        last = container.get("lastState") or {}
+        ended = state.get("terminated") or last.get("terminated")
+        if ended:
+            reason = ended.get("reason") or "Error"
+            code = ended.get("exitCode")
+            return f"the workspace exited while starting ({reason}, exit code {code})"
+        waiting = (state.get("waiting") or {}).get("reason")
+        if waiting in _WAITING_FAILURES:
+            detail = (state.get("waiting") or {}).get("message") or ""
+            why = _WAITING_FAILURES[waiting]
+            return f"the workspace cannot start: {why} ({waiting}) {detail}".strip()
+    unschedulable = _unschedulable(status)
+    if unschedulable and gpu_resource in unschedulable:
+        return (
+            f"no node has the GPUs asked for ({gpu_resource}): {unschedulable}; ask for fewer "
+            "GPUs or none"
+        )
+    return None
+
+
+def volume_unbound(pod: dict[str, Any] | None) -> str | None:
+    """The scheduler's message when the pod waits for a volume claim to bind, else None."""
+    message = _unschedulable((pod or {}).get("status") or {})
+    if message and "unbound" in message.lower():
+        return message
+    return None
+
+
+def _unschedulable(status: dict[str, Any]) -> str | None:
+    for condition in status.get("conditions") or []:
+        if (
+            condition.get("type") == "PodScheduled"
+            and condition.get("status") == "False"
+            and condition.get("reason") == "Unschedulable"
+        ):
+            return condition.get("message") or "Unschedulable"
+    return None

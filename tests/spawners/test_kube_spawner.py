@@ -1,0 +1,208 @@
+"""MLHubKubeSpawner without a cluster: the objects it would create, from its checked options,
+each valid for Kubernetes 1.20; upstream methods called on their own."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import kubernetes_validate
+import pytest
+from kubernetes_asyncio.client import ApiClient, V1OwnerReference
+from tornado.web import HTTPError
+
+from spawners.kubernetes import MLHubKubeSpawner
+
+G = 1024**3
+KUBERNETES = "1.20.0"
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:9"}}]
+users: [{name: u, user: {token: not-a-real-one}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_cluster(tmp_path, monkeypatch):
+    # kubespawner loads a client configuration when a spawner is made; nothing is called.
+    config = tmp_path / "kubeconfig"
+    config.write_text(KUBECONFIG)
+    # The client reads KUBECONFIG once, when it is imported.
+    monkeypatch.setattr(
+        "kubernetes_asyncio.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(config)
+    )
+    monkeypatch.delenv("MLHUB_WORKSPACE_IMAGES", raising=False)
+    monkeypatch.setenv("MLHUB_K8S_NAMESPACE", "mlhub-test")
+
+
+@pytest.fixture(autouse=True)
+def loop():
+    # kubespawner makes its API client on the running loop when a spawner is made.
+    made = asyncio.new_event_loop()
+    asyncio.set_event_loop(made)
+    yield made
+    pending = asyncio.all_tasks(made)  # kubespawner's client closers
+    for task in pending:
+        task.cancel()
+    made.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    made.close()
+    asyncio.set_event_loop(None)
+
+
+def run(coroutine):
+    return asyncio.get_event_loop().run_until_complete(coroutine)
+
+
+def spawner(user="a.b@c", server="ws1", options=None, **traits) -> MLHubKubeSpawner:
+    async def make():
+        return MLHubKubeSpawner(
+            _mock=True,
+            user=SimpleNamespace(name=user, id=7, url=f"/user/{user}/"),
+            orm_spawner=SimpleNamespace(name=server, server=None),
+            hub_name="mlhub",
+            cpu_max=4,
+            memory_max=8 * G,
+            gpus_max=2,
+            **traits,
+        )
+
+    made = run(make())
+    made.user_options = options or {}
+    return made
+
+
+def as_dict(model) -> dict:
+    """The manifest as the API server receives it (camelCase JSON)."""
+
+    async def sanitize():
+        async with ApiClient() as client:
+            return client.sanitize_for_serialization(model)
+
+    return run(sanitize())
+
+
+def pod_of(made: MLHubKubeSpawner) -> dict:
+    return as_dict(run(made.get_pod_manifest()))
+
+
+def test_the_pod_carries_the_checked_resources_as_requests_and_limits():
+    pod = pod_of(spawner(options={"cpu": "500m", "memory": "2Gi", "gpus": 1}))
+    container = pod["spec"]["containers"][0]
+    assert container["resources"] == {
+        "limits": {"cpu": "500m", "memory": "2Gi", "nvidia.com/gpu": "1"},
+        "requests": {"cpu": "500m", "memory": "2Gi", "nvidia.com/gpu": "1"},
+    }
+    assert container["image"] == "mlhub-workspace:latest"
+    kubernetes_validate.validate(pod, KUBERNETES, strict=True)
+
+
+def test_the_pod_is_named_and_labelled_by_mlhub_with_the_raw_name_annotated():
+    made = spawner(options={"expires_at": 1900000000})
+    pod = pod_of(made)
+    assert pod["metadata"]["name"] == "mlhub-a-b-c-x945547706971458a--ws1"
+    labels = pod["metadata"]["labels"]
+    assert {k: v for k, v in labels.items() if k.startswith("mlhub.")} == {
+        "mlhub.origin": "mlhub",
+        "mlhub.user": "a-b-c-x945547706971458a",
+        "mlhub.server_name": "ws1",
+        "mlhub.expires_at": "1900000000",
+    }
+    assert pod["metadata"]["annotations"]["mlhub.username"] == "a.b@c"
+    assert made.namespace == "mlhub-test"
+
+
+def test_the_workspace_claim_is_mounted_at_the_work_dir():
+    made = spawner(options={"shm_size": "256M"})
+    pod = pod_of(made)
+    assert pod["spec"]["volumes"] == [
+        {
+            "name": "work",
+            "persistentVolumeClaim": {"claimName": "mlhub-a-b-c-x945547706971458a--ws1-work"},
+        },
+        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
+    ]
+    assert pod["spec"]["containers"][0]["volumeMounts"] == [
+        {"name": "work", "mountPath": "/home/jovyan/work"},
+        {"name": "shm", "mountPath": "/dev/shm"},
+    ]
+
+
+def test_the_claim_is_labelled_sized_and_in_the_configured_class(monkeypatch):
+    monkeypatch.setenv("MLHUB_K8S_STORAGE_CLASS", "fast")
+    monkeypatch.setenv("MLHUB_K8S_STORAGE_CAPACITY", "5Gi")
+    claim = as_dict(spawner().get_pvc_manifest())
+    assert claim["metadata"]["name"] == "mlhub-a-b-c-x945547706971458a--ws1-work"
+    assert claim["metadata"]["labels"]["mlhub.user"] == "a-b-c-x945547706971458a"
+    assert claim["metadata"]["annotations"]["mlhub.username"] == "a.b@c"
+    assert claim["spec"]["storageClassName"] == "fast"
+    assert claim["spec"]["resources"] == {"requests": {"storage": "5Gi"}}
+    kubernetes_validate.validate(claim, KUBERNETES, strict=True)
+
+
+def test_the_service_selects_the_pod_and_carries_the_owner():
+    made = spawner()
+    pod_of(made)  # the labels are this start's
+    owner = V1OwnerReference(api_version="v1", kind="Pod", name=made.pod_name, uid="u-1")
+    service = as_dict(made.get_service_manifest(owner, 8888))
+    service.update(apiVersion="v1", kind="Service")  # the client's call says what it is
+    assert service["metadata"]["name"] == made.pod_name
+    assert service["spec"]["selector"]["mlhub.user"] == "a-b-c-x945547706971458a"
+    assert service["metadata"]["annotations"]["mlhub.username"] == "a.b@c"
+    kubernetes_validate.validate(service, KUBERNETES, strict=True)
+
+
+def test_deployment_labels_and_volumes_are_kept_beside_ours():
+    made = spawner(
+        extra_labels={"team": "ml"},
+        volumes=[{"name": "data", "configMap": {"name": "shared"}}],
+    )
+    pod = pod_of(made)
+    pod = pod_of(made)  # twice: ours are not added again
+    assert pod["metadata"]["labels"]["team"] == "ml"
+    assert [v["name"] for v in pod["spec"]["volumes"]] == ["data", "work"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"gpus": "0,1"},
+            "gpus '0,1' is not a number: Kubernetes assigns GPUs itself, ask for a count such as 1",
+        ),
+        ({"gpus": 3}, "gpus 3 is above the maximum of 2"),
+        (
+            {"image": "evil:latest"},
+            "image 'evil:latest' is not allowed; allowed images: mlhub-workspace:latest",
+        ),
+        ({"cpu": 8}, "cpu 8 is above the maximum of 4 cores"),
+    ],
+)
+def test_bad_options_are_a_400_with_the_reason_before_anything_is_made(options, message):
+    with pytest.raises(HTTPError) as caught:
+        pod_of(spawner(options=options))
+    assert caught.value.status_code == 400
+    assert caught.value.jupyterhub_message == message
+
+
+def test_a_hub_name_starting_with_a_digit_is_refused_service_names_need_a_letter():
+    made = spawner()
+    made.hub_name = "1hub"
+    with pytest.raises(HTTPError) as caught:
+        made._check_names()
+    assert caught.value.status_code == 500
+    assert "must start with a letter in Kubernetes mode" in caught.value.jupyterhub_message
+
+
+def test_the_proxy_connects_to_the_pod_ip_not_the_service_by_default():
+    made = spawner()
+    pod = {
+        "metadata": {"name": made.pod_name},
+        "status": {"podIP": "10.244.0.9"},
+        "spec": {"containers": [{"ports": [{"name": "notebook-port", "containerPort": 8888}]}]},
+    }
+    assert made._get_pod_url(pod) == "http://10.244.0.9:8888"
+    assert made.services_enabled is True
+    made.connect_to_service = True
+    assert made._get_pod_url(pod) == f"http://{made.pod_name}.mlhub-test.svc.cluster.local:8888"
