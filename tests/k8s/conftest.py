@@ -1,0 +1,53 @@
+"""A real Kubernetes 1.20.2 (deploy/scripts/kube-test-cluster.sh) or, locally, a skip.
+
+`kube` answers for the whole session; `kube_namespace` gives each test its own namespace;
+`workspace_image_in_cluster` puts the Docker-built workspace image into the node.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from tests.docker_engine import docker_client, require_image  # noqa: F401 -- a fixture
+from tests.k8s.cluster import UP_COMMAND, Kube, admin_kubeconfig, cluster_status
+from tests.parts import require
+
+WORKSPACE_IMAGE = "mlhub-workspace:latest"
+
+
+@pytest.fixture(scope="session")
+def kube() -> Kube:
+    up, detail = cluster_status()
+    require(up, f"no Kubernetes test cluster answers ({detail}); run `{UP_COMMAND}` as root")
+    cluster = Kube(kubeconfig=admin_kubeconfig())
+    # Claims deleted by earlier sessions leave their volumes Released, not reusable.
+    cluster.recycle_volumes()
+    return cluster
+
+
+@pytest.fixture
+def kube_namespace(kube: Kube):
+    name = f"mlt-{secrets.token_hex(3)}"
+    kube.kubectl("create", "namespace", name)
+    kube.kubectl("label", "namespace", name, "mlhub-test=true")
+    # Pods are refused until the controller manager has made the namespace's default account.
+    kube.wait_for(
+        f"the default service account of {name}",
+        lambda: (
+            kube.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode
+            == 0
+        ),
+    )
+    yield name
+    # Forced: the 1.20 kubelet confirms a pod's end on a 10 s timer; nobody needs to wait.
+    kube.kubectl("delete", "pods", "--all", "-n", name, "--grace-period=0", "--force", check=False)
+    kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def workspace_image_in_cluster(kube: Kube, docker_client) -> str:  # noqa: F811
+    require_image(docker_client, WORKSPACE_IMAGE)
+    kube.import_image(WORKSPACE_IMAGE)
+    return WORKSPACE_IMAGE
