@@ -16,9 +16,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from lib import env
 from portal.accounts.models import User
 from portal.audit import log as audit
-from portal.cleanup.docker_backend import DockerBackend, EngineUnavailable
+from portal.cleanup.backend import EngineUnavailable
+from portal.cleanup.docker_backend import DockerBackend
+from portal.cleanup.kube_backend import KubeBackend
 from portal.cleanup.report import Outcome, Report
 from portal.hub.client import HubError, hub_client
 from portal.workspaces import services as workspaces
@@ -27,11 +30,13 @@ from portal.workspaces.models import Workspace
 log = logging.getLogger(__name__)
 
 
-def engine_backend() -> DockerBackend | None:
+def engine_backend() -> DockerBackend | KubeBackend | None:
     """The engine's cleanup backend for this execution mode; None where there is none."""
     if settings.EXECUTION_MODE == "local":
         return DockerBackend(settings.HUB_NAME)
-    return None  # process mode: no engine resources (Kubernetes: issue 9)
+    if settings.EXECUTION_MODE == "k8s":
+        return KubeBackend(settings.HUB_NAME, env.k8s_namespace())
+    return None  # process mode: no engine resources
 
 
 def _young(created_at: datetime, now: datetime) -> bool:
