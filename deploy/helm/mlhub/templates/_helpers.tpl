@@ -1,0 +1,236 @@
+{{/*
+Names. Every object is "<release>-<part>"; the release name is cut to 48 characters so the
+longest name ("<release>-proxy-public") stays a valid 63-character DNS label.
+*/}}
+{{- define "mlhub.fullname" -}}
+{{- .Release.Name | trunc 48 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "mlhub.hubServiceAccount" -}}
+{{- include "mlhub.fullname" . }}-hub
+{{- end -}}
+
+{{- define "mlhub.secretName" -}}
+{{- include "mlhub.fullname" . }}-secrets
+{{- end -}}
+
+{{/* SQLite (no postgresql.url): the portal and the task cluster share one pod and volume. */}}
+{{- define "mlhub.sqlite" -}}
+{{- if not .Values.postgresql.url }}true{{ end -}}
+{{- end -}}
+
+{{/* Labels: the usual app.kubernetes.io/* ones. */}}
+{{- define "mlhub.labels" -}}
+app.kubernetes.io/name: mlhub
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | quote }}
+{{- end -}}
+
+{{/* Selector labels of one component: (list $ "portal"). Never mlhub.origin: that label
+marks workspace objects, which cleanup may delete. */}}
+{{- define "mlhub.selectorLabels" -}}
+{{- $ := index . 0 -}}
+app.kubernetes.io/name: mlhub
+app.kubernetes.io/instance: {{ $.Release.Name | quote }}
+mlhub.component: {{ index . 1 }}
+{{- end -}}
+
+{{- define "mlhub.componentLabels" -}}
+{{- $ := index . 0 -}}
+{{ include "mlhub.labels" $ }}
+app.kubernetes.io/component: {{ index . 1 }}
+mlhub.component: {{ index . 1 }}
+{{- end -}}
+
+{{/* Addresses: the proxy's public port, and the Service DNS names between the pods. */}}
+{{- define "mlhub.tlsAtProxy" -}}
+{{- if and .Values.proxy.https.enabled (not .Values.ingress.enabled) }}true{{ end -}}
+{{- end -}}
+
+{{- define "mlhub.tlsSecretName" -}}
+{{- if eq .Values.proxy.https.type "secret" -}}
+{{- required "proxy.https.secret.name is required with proxy.https.type=secret" .Values.proxy.https.secret.name -}}
+{{- else -}}
+{{- include "mlhub.fullname" . }}-proxy-tls
+{{- end -}}
+{{- end -}}
+
+{{- define "mlhub.publicUrl" -}}
+{{- if .Values.mlhub.publicUrl -}}
+{{- trimSuffix "/" .Values.mlhub.publicUrl -}}
+{{- else -}}
+{{- $tls := or .Values.proxy.https.enabled (and .Values.ingress.enabled (not (empty .Values.ingress.tls))) -}}
+{{- $hosts := .Values.proxy.https.hosts -}}
+{{- if and .Values.ingress.enabled .Values.ingress.hosts }}{{ $hosts = .Values.ingress.hosts }}{{ end -}}
+{{- ternary "https" "http" $tls }}://{{ $hosts | first | default "localhost:8000" }}
+{{- end -}}
+{{- end -}}
+
+{{- define "mlhub.hubUrl" -}}
+http://{{ include "mlhub.fullname" . }}-hub:8081
+{{- end -}}
+
+{{- define "mlhub.portalUrl" -}}
+http://{{ include "mlhub.fullname" . }}-portal:8010
+{{- end -}}
+
+{{- define "mlhub.workspaceImages" -}}
+{{- $images := list (printf "%s:%s" .Values.singleuser.image.name (toString .Values.singleuser.image.tag)) -}}
+{{- join "," (concat $images .Values.singleuser.images | uniq) -}}
+{{- end -}}
+
+{{/*
+The environment of one MLHub container: (list $ "portal"|"tasks"|"hub"). Plain settings and
+the paths of the secret files (NAME_FILE) only: a secret's value never appears here.
+mlhub.env is merged last, so it wins over the chart's own settings.
+*/}}
+{{- define "mlhub.env" -}}
+{{- $ := index . 0 -}}
+{{- $component := index . 1 -}}
+{{- $v := $.Values -}}
+{{- $extra := $v.mlhub.env | default dict -}}
+{{- $portalHost := printf "%s-portal" (include "mlhub.fullname" $) -}}
+{{- $publicHost := include "mlhub.publicUrl" $ | urlParse | dig "host" "" | splitList ":" | first -}}
+{{- $env := dict
+  "EXECUTION_MODE" "k8s"
+  "HUB_NAME" $v.mlhub.hubName
+  "DEBUG" (ternary "true" "false" $v.mlhub.debug)
+  "PYTHONPATH" $v.image.appDir
+  "DJANGO_SETTINGS_MODULE" "portal.settings"
+  "MLHUB_DATA_DIR" "/data"
+  "MLHUB_PUBLIC_URL" (include "mlhub.publicUrl" $)
+  "MLHUB_PORTAL_URL" (include "mlhub.portalUrl" $)
+  "MLHUB_HUB_URL" (include "mlhub.hubUrl" $)
+  "MLHUB_HUB_CONNECT_URL" (include "mlhub.hubUrl" $)
+  "MLHUB_WORKSPACE_IMAGES" (include "mlhub.workspaceImages" $)
+  "MLHUB_K8S_NAMESPACE" $.Release.Namespace
+  "MLHUB_K8S_STORAGE_CLASS" $v.singleuser.storage.storageClass
+  "MLHUB_K8S_STORAGE_CAPACITY" $v.singleuser.storage.capacity
+  "MLHUB_K8S_GPU_RESOURCE" $v.singleuser.gpu.resourceName
+  "MLHUB_K8S_IMAGE_PULL_POLICY" $v.singleuser.image.pullPolicy
+  "MLHUB_CPU_MAX" (toString $v.singleuser.cpu.max)
+  "MLHUB_DEFAULT_CPU" (toString $v.singleuser.cpu.default)
+  "MLHUB_MEMORY_MAX" (toString $v.singleuser.memory.max)
+  "MLHUB_DEFAULT_MEMORY" (toString $v.singleuser.memory.default)
+  "MLHUB_GPUS_MAX" (toString $v.singleuser.gpu.max)
+  "MLHUB_HUB_API_TOKEN_FILE" "/etc/mlhub/secrets/MLHUB_HUB_API_TOKEN"
+  "MLHUB_OAUTH_CLIENT_SECRET_FILE" "/etc/mlhub/secrets/MLHUB_OAUTH_CLIENT_SECRET"
+  "MLHUB_HUB_EVENTS_TOKEN_FILE" "/etc/mlhub/secrets/MLHUB_HUB_EVENTS_TOKEN"
+-}}
+{{- if eq $component "hub" -}}
+{{- $_ := set $env "MLHUB_BIND_URL" "http://0.0.0.0:8000" -}}
+{{- $_ := set $env "MLHUB_HUB_BIND_URL" "http://0.0.0.0:8081" -}}
+{{- $_ := set $env "MLHUB_PROXY_API_URL" "http://127.0.0.1:8082" -}}
+{{- $_ := set $env "MLHUB_CHP_PATH" (printf "%s/node_modules/.bin/configurable-http-proxy" $v.image.appDir) -}}
+{{- $_ := set $env "MLHUB_RESOURCES_DIR" "/resources" -}}
+{{- $_ := set $env "CONFIGPROXY_AUTH_TOKEN_FILE" "/etc/mlhub/secrets/CONFIGPROXY_AUTH_TOKEN" -}}
+{{- $_ := set $env "JUPYTERHUB_CRYPT_KEY_FILE" "/etc/mlhub/secrets/JUPYTERHUB_CRYPT_KEY" -}}
+{{- else -}}
+{{- $_ := set $env "SECRET_KEY_FILE" "/etc/mlhub/secrets/SECRET_KEY" -}}
+{{- /* The hub calls the portal at its Service name; kubelet probes send Host: localhost. */ -}}
+{{- $hosts := list $publicHost (printf ".%s" $publicHost) $portalHost (printf "%s.%s" $portalHost $.Release.Namespace) (printf "%s.%s.svc" $portalHost $.Release.Namespace) "localhost" "127.0.0.1" -}}
+{{- $_ := set $env "ALLOWED_HOSTS" (join "," (uniq $hosts)) -}}
+{{- /* X-Forwarded-For is appended by the Node proxy, and by the ingress controller. */ -}}
+{{- $_ := set $env "MLHUB_TRUSTED_PROXY_COUNT" (ternary "2" "1" $v.ingress.enabled) -}}
+{{- $_ := set $env "MLHUB_PORTAL_WORKERS" (toString $v.portal.workers) -}}
+{{- end -}}
+{{- range $name, $value := $extra -}}
+{{- $_ := set $env $name (toString $value) -}}
+{{- end -}}
+{{- range $name, $value := $env }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- if and (ne $component "hub") $v.postgresql.url (not (hasKey $extra "DATABASE_URL")) }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "mlhub.secretName" $ }}
+      key: DATABASE_URL
+{{- end }}
+{{- end -}}
+
+{{/* The secret files one component reads (items of the Secret volume). */}}
+{{- define "mlhub.secretItems" -}}
+{{- $names := list "MLHUB_HUB_API_TOKEN" "MLHUB_OAUTH_CLIENT_SECRET" "MLHUB_HUB_EVENTS_TOKEN" -}}
+{{- if eq (index . 1) "hub" -}}
+{{- $names = concat $names (list "CONFIGPROXY_AUTH_TOKEN" "JUPYTERHUB_CRYPT_KEY") -}}
+{{- else -}}
+{{- $names = append $names "SECRET_KEY" -}}
+{{- end -}}
+{{- range $names }}
+- key: {{ . }}
+  path: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{- define "mlhub.secretVolume" -}}
+- name: secrets
+  secret:
+    secretName: {{ include "mlhub.secretName" (index . 0) }}
+    defaultMode: 0440
+    items:
+      {{- include "mlhub.secretItems" . | trim | nindent 6 }}
+{{- end -}}
+
+{{/* Container defaults: no privilege escalation, no capabilities. */}}
+{{- define "mlhub.containerSecurity" -}}
+securityContext:
+  allowPrivilegeEscalation: false
+  capabilities:
+    drop: [ALL]
+{{- end -}}
+
+{{- define "mlhub.podCommon" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.securityContext | nindent 2 }}
+  seccompProfile:
+    type: RuntimeDefault
+{{- end -}}
+
+{{- define "mlhub.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag }}
+{{- end -}}
+
+{{/* The task cluster's container: its own Deployment with PostgreSQL, the portal's pod with
+SQLite. Only it (not the portal) gets the hub ServiceAccount's token there: cleanup reads
+and deletes workspace objects. */}}
+{{- define "mlhub.tasksContainer" -}}
+- name: tasks
+  image: {{ include "mlhub.image" . }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  workingDir: {{ .Values.image.appDir }}
+  command: [python, manage.py, qcluster]
+  env:
+    {{- include "mlhub.env" (list . "tasks") | trim | nindent 4 }}
+  volumeMounts:
+    - name: data
+      mountPath: /data
+    - name: secrets
+      mountPath: /etc/mlhub/secrets
+      readOnly: true
+    {{- if include "mlhub.sqlite" . }}
+    - name: kube-api-access
+      mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+      readOnly: true
+    {{- end }}
+  {{- with .Values.resources.tasks }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- include "mlhub.containerSecurity" . | trim | nindent 2 }}
+{{- end -}}

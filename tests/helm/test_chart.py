@@ -1,0 +1,707 @@
+"""The Helm chart deploy/helm/mlhub, rendered by the real Helm 3.17.1 of `make setup`.
+
+Every rendered object is checked against the Kubernetes 1.20 API schemas (the target
+cluster's version) offline; tests/k8s/test_chart_on_cluster.py sends the same renders to a
+real 1.20.2 API server.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.parts import require
+
+# kubernetes_validate 1.24.1 still uses pkg_resources, distutils versions and RefResolver.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "deploy" / "helm" / "mlhub"
+HELM = ROOT / ".tools" / "bin" / "helm"
+RELEASE = "rel"
+NAMESPACE = "team-a"
+KUBE_VERSION = "1.20.0"
+
+# Not a usable certificate: Helm only encodes it, and the schemas only see base64.
+FAKE_CERT = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+FAKE_KEY = "-----BEGIN PRIVATE KEY-----\nMIIEfake\n-----END PRIVATE KEY-----\n"
+DATABASE_URL = "postgres://mlhub:db-password-x7@db.example.org:5432/mlhub"
+USER_CONFIG = "c.Spawner.start_timeout = 300\nc.JupyterHub.concurrent_spawn_limit = 50\n"
+
+HTTPS_MANUAL = (
+    "--set",
+    "proxy.https.enabled=true",
+    "--set-file",
+    "proxy.https.manual.cert={cert}",
+    "--set-file",
+    "proxy.https.manual.key={key}",
+)
+INGRESS = ("--set", "ingress.enabled=true", "--set", "ingress.hosts={hub.example.org}")
+VARIANTS = {
+    "defaults": (),
+    "postgresql": ("--set", f"postgresql.url={DATABASE_URL}"),
+    "https-manual": HTTPS_MANUAL,
+    "ingress": INGRESS,
+    "ingress-https-manual": INGRESS + HTTPS_MANUAL,
+    "https-existing-secret": (
+        "--set",
+        "proxy.https.enabled=true",
+        "--set",
+        "proxy.https.type=secret",
+        "--set",
+        "proxy.https.secret.name=hub-cert",
+        "--set",
+        "proxy.service.type=LoadBalancer",
+    ),
+    "user-config": ("--set-file", "userConfig={user_config}"),
+    "everything": INGRESS
+    + HTTPS_MANUAL
+    + (
+        "--set",
+        f"postgresql.url={DATABASE_URL}",
+        "--set",
+        "mlhub.secretToken=proxy-token-given-1234",
+        "--set-file",
+        "userConfig={user_config}",
+        "--set",
+        "singleuser.gpu.max=2",
+        "--set",
+        "singleuser.images={registry.example.org/gpu:1,mlhub-workspace:2}",
+        "--set",
+        "nodeSelector.pool=core",
+        "--set",
+        "mlhub.env.MLHUB_BRAND_NAME=Lab",
+    ),
+    "no-network-policy": ("--set", "networkPolicy.enabled=false"),
+}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("values")
+    paths = {}
+    for name, text in (("cert", FAKE_CERT), ("key", FAKE_KEY), ("user_config", USER_CONFIG)):
+        path = folder / name
+        path.write_text(text)
+        paths[name] = str(path)
+    return paths
+
+
+@functools.cache
+def _helm(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(HELM), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def helm(*args: str) -> subprocess.CompletedProcess:
+    require(HELM.exists(), f"{HELM} is missing: run `make setup`")
+    return _helm(*args)
+
+
+def render(*args: str, files: dict[str, str] | None = None) -> list[dict]:
+    for name, path in (files or {}).items():
+        args = tuple(arg.replace(f"{{{name}}}", path) for arg in args)
+    result = helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *args)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def refused(*args: str) -> str:
+    result = helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *args)
+    assert result.returncode != 0, "helm rendered values it should refuse"
+    return result.stderr
+
+
+def one(objects: list[dict], kind: str, name: str) -> dict:
+    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind} {name}: {[o['metadata']['name'] for o in objects]}"
+    return found[0]
+
+
+def names(objects: list[dict], kind: str) -> set[str]:
+    return {o["metadata"]["name"] for o in objects if o["kind"] == kind}
+
+
+def containers(pod_spec: dict) -> dict[str, dict]:
+    return {c["name"]: c for c in pod_spec.get("initContainers", []) + pod_spec["containers"]}
+
+
+def plain_env(container: dict) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def pod_specs(objects: list[dict]) -> dict[str, dict]:
+    return {
+        o["metadata"]["name"]: o["spec"]["template"]["spec"]
+        for o in objects
+        if o["kind"] == "Deployment"
+    }
+
+
+def secret_data(objects: list[dict], name: str = f"{RELEASE}-secrets") -> dict[str, str]:
+    data = one(objects, "Secret", name)["data"]
+    return {key: base64.b64decode(value).decode() for key, value in data.items()}
+
+
+# Lint ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("strict", [False, True], ids=["lint", "lint-strict"])
+def test_helm_lint_passes(strict):
+    result = helm("lint", str(CHART), *(["--strict"] if strict else []))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
+
+
+def test_the_chart_targets_kubernetes_1_20():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    assert chart["kubeVersion"] == ">=1.20.0-0"
+    refusal = refused("--kube-version", "1.19.9")
+    assert "chart requires kubeVersion: >=1.20.0-0" in refusal
+
+
+# Every object against the 1.20 API ----------------------------------------------------------
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_rendered_object_is_valid_kubernetes_1_20(variant, files):
+    objects = render(*VARIANTS[variant], files=files)
+    assert objects
+    for obj in objects:
+        try:
+            kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{obj['kind']} {obj['metadata']['name']}: {error.message}")
+
+
+def test_the_defaults_render_the_parts_of_a_sqlite_trial(files):
+    objects = render()
+    assert names(objects, "Deployment") == {f"{RELEASE}-portal", f"{RELEASE}-hub"}
+    assert names(objects, "Service") == {
+        f"{RELEASE}-portal",
+        f"{RELEASE}-hub",
+        f"{RELEASE}-proxy-public",
+    }
+    assert names(objects, "PersistentVolumeClaim") == {
+        f"{RELEASE}-portal-data",
+        f"{RELEASE}-hub-data",
+    }
+    assert names(objects, "Ingress") == set()
+    assert names(objects, "ConfigMap") == set()
+    public = one(objects, "Service", f"{RELEASE}-proxy-public")["spec"]
+    assert public["type"] == "ClusterIP"
+    assert public["ports"] == [{"name": "http", "port": 80, "targetPort": "proxy-public"}]
+
+
+# RBAC ----------------------------------------------------------------------------------------
+ROLE_RULES = [
+    {
+        "apiGroups": [""],
+        "resources": ["pods"],
+        "verbs": ["get", "list", "watch", "create", "delete"],
+    },
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "create", "delete"]},
+    {
+        "apiGroups": [""],
+        "resources": ["persistentvolumeclaims"],
+        "verbs": ["get", "list", "create", "delete"],
+    },
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "delete"]},
+    {
+        "apiGroups": ["networking.k8s.io"],
+        "resources": ["networkpolicies"],
+        "verbs": ["get", "list", "create", "delete"],
+    },
+]
+
+
+def test_the_role_grants_exactly_what_the_spawner_and_cleanup_use():
+    objects = render()
+    role = one(objects, "Role", f"{RELEASE}-hub")
+    assert role["rules"] == ROLE_RULES
+    assert names(objects, "ClusterRole") == names(objects, "ClusterRoleBinding") == set()
+
+
+def test_the_role_is_bound_to_the_hub_account_in_the_release_namespace():
+    objects = render()
+    binding = one(objects, "RoleBinding", f"{RELEASE}-hub")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": f"{RELEASE}-hub",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": f"{RELEASE}-hub", "namespace": NAMESPACE}
+    ]
+    assert names(objects, "ServiceAccount") == {f"{RELEASE}-hub"}
+
+
+def test_only_the_hub_and_the_task_cluster_get_the_account_token():
+    specs = pod_specs(render("--set", f"postgresql.url={DATABASE_URL}"))
+    for name in (f"{RELEASE}-hub", f"{RELEASE}-tasks"):
+        assert specs[name]["serviceAccountName"] == f"{RELEASE}-hub"
+        assert specs[name]["automountServiceAccountToken"] is True
+    portal = specs[f"{RELEASE}-portal"]
+    assert portal["automountServiceAccountToken"] is False
+    assert "serviceAccountName" not in portal
+
+
+def test_with_sqlite_only_the_tasks_container_mounts_the_token():
+    portal = pod_specs(render())[f"{RELEASE}-portal"]
+    assert portal["automountServiceAccountToken"] is False
+    assert portal["serviceAccountName"] == f"{RELEASE}-hub"
+    token_mounts = {
+        name: [m for m in c["volumeMounts"] if m["name"] == "kube-api-access"]
+        for name, c in containers(portal).items()
+    }
+    assert token_mounts == {
+        "setup": [],
+        "portal": [],
+        "tasks": [
+            {
+                "name": "kube-api-access",
+                "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+                "readOnly": True,
+            }
+        ],
+    }
+
+
+# Secrets -------------------------------------------------------------------------------------
+GENERATED = {
+    "SECRET_KEY": 50,
+    "MLHUB_HUB_API_TOKEN": 64,
+    "CONFIGPROXY_AUTH_TOKEN": 64,
+    "MLHUB_OAUTH_CLIENT_SECRET": 64,
+    "MLHUB_HUB_EVENTS_TOKEN": 64,
+    "MLHUB_ADMIN_PASSWORD": 24,
+    "JUPYTERHUB_CRYPT_KEY": 64,
+}
+
+
+def test_the_secret_template_keeps_existing_values_through_lookup():
+    # What `lookup` finds needs a cluster; here: the template asks for this release's Secret
+    # and prefers what it holds over a new random value.
+    template = (CHART / "templates" / "secret.yaml").read_text()
+    assert 'lookup "v1" "Secret" .Release.Namespace $name' in template
+    assert "get $old $key | default (randAlphaNum $length" in template
+    assert 'get $old "JUPYTERHUB_CRYPT_KEY" | default' in template
+
+
+def test_without_a_cluster_two_renders_make_new_random_secrets_of_the_right_length():
+    first, second = (secret_data(render("--set", f"mlhub.hubName=x{n}")) for n in (1, 2))
+    assert set(first) == set(GENERATED)
+    for key, length in GENERATED.items():
+        assert len(first[key]) == len(second[key]) == length, key
+        assert first[key] != second[key], key
+    for secrets in (first, second):
+        assert all(value.isalnum() for value in secrets.values())
+        int(secrets["JUPYTERHUB_CRYPT_KEY"], 16)  # 32 bytes, hex, as JupyterHub takes it
+
+
+def test_the_given_secret_token_is_the_proxy_token():
+    secrets = secret_data(render("--set", "mlhub.secretToken=proxy-token-given-1234"))
+    assert secrets["CONFIGPROXY_AUTH_TOKEN"] == "proxy-token-given-1234"
+
+
+def test_postgresql_url_lives_in_the_secret_only():
+    objects = render("--set", f"postgresql.url={DATABASE_URL}")
+    assert secret_data(objects)["DATABASE_URL"] == DATABASE_URL
+    for name in ("portal", "tasks"):
+        for container in containers(pod_specs(objects)[f"{RELEASE}-{name}"]).values():
+            database = [e for e in container["env"] if e["name"] == "DATABASE_URL"]
+            assert database == [
+                {
+                    "name": "DATABASE_URL",
+                    "valueFrom": {
+                        "secretKeyRef": {"name": f"{RELEASE}-secrets", "key": "DATABASE_URL"}
+                    },
+                }
+            ]
+    hub = containers(pod_specs(objects)[f"{RELEASE}-hub"])["hub"]
+    assert "DATABASE_URL" not in {e["name"] for e in hub["env"]}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_no_secret_value_is_ever_in_a_plain_env_value(variant, files):
+    objects = render(*VARIANTS[variant], files=files)
+    secret_values = set()
+    for obj in objects:
+        if obj["kind"] == "Secret":
+            for value in obj["data"].values():
+                secret_values.add(base64.b64decode(value).decode())
+    assert secret_values
+    for deployment, spec in pod_specs(objects).items():
+        for name, container in containers(spec).items():
+            for entry in container.get("env", []):
+                where = f"{deployment}/{name} {entry['name']}"
+                if "value" in entry:
+                    assert not any(s in entry["value"] for s in secret_values), where
+                    assert entry["name"] not in GENERATED, where
+                    assert entry["name"] != "DATABASE_URL", where
+                else:
+                    assert set(entry["valueFrom"]) == {"secretKeyRef"}, where
+
+
+def test_processes_read_secrets_from_files():
+    specs = pod_specs(render("--set", f"postgresql.url={DATABASE_URL}"))
+    expected = {
+        "hub": {
+            "MLHUB_HUB_API_TOKEN",
+            "MLHUB_OAUTH_CLIENT_SECRET",
+            "MLHUB_HUB_EVENTS_TOKEN",
+            "CONFIGPROXY_AUTH_TOKEN",
+            "JUPYTERHUB_CRYPT_KEY",
+        },
+        "portal": {
+            "SECRET_KEY",
+            "MLHUB_HUB_API_TOKEN",
+            "MLHUB_OAUTH_CLIENT_SECRET",
+            "MLHUB_HUB_EVENTS_TOKEN",
+        },
+    }
+    expected["tasks"] = expected["portal"]
+    for component, secret_names in expected.items():
+        spec = specs[f"{RELEASE}-{component}"]
+        volume = next(v for v in spec["volumes"] if v["name"] == "secrets")["secret"]
+        assert {item["key"] for item in volume["items"]} == secret_names
+        for container in containers(spec).values():
+            env = plain_env(container)
+            for secret in secret_names:
+                assert env[f"{secret}_FILE"] == f"/etc/mlhub/secrets/{secret}"
+            mounts = {m["name"]: m for m in container["volumeMounts"]}
+            assert mounts["secrets"]["mountPath"] == "/etc/mlhub/secrets"
+
+
+def test_the_admin_password_reaches_only_the_setup_step():
+    # MLHUB_ADMIN_PASSWORD is read from the environment (not _FILE) by `manage.py mlhub_setup`.
+    portal = pod_specs(render())[f"{RELEASE}-portal"]
+    carrying = {
+        name
+        for name, c in containers(portal).items()
+        if any(e["name"] == "MLHUB_ADMIN_PASSWORD" for e in c.get("env", []))
+    }
+    assert carrying == {"setup"}
+
+
+# The SQLite trial and PostgreSQL -------------------------------------------------------------
+def test_sqlite_runs_the_task_cluster_in_the_portal_pod():
+    objects = render()
+    assert f"{RELEASE}-tasks" not in names(objects, "Deployment")
+    portal = one(objects, "Deployment", f"{RELEASE}-portal")
+    assert portal["spec"]["replicas"] == 1
+    assert portal["spec"]["strategy"] == {"type": "Recreate"}
+    spec = portal["spec"]["template"]["spec"]
+    assert [c["name"] for c in spec["containers"]] == ["portal", "tasks"]
+    assert spec["containers"][1]["command"] == ["python", "manage.py", "qcluster"]
+    data = next(v for v in spec["volumes"] if v["name"] == "data")
+    assert data["persistentVolumeClaim"] == {"claimName": f"{RELEASE}-portal-data"}
+    for container in containers(spec).values():
+        assert {"name": "data", "mountPath": "/data"} in container["volumeMounts"]
+        assert plain_env(container)["MLHUB_DATA_DIR"] == "/data"
+
+
+def test_sqlite_ignores_portal_replicas():
+    portal = one(render("--set", "portal.replicas=3"), "Deployment", f"{RELEASE}-portal")
+    assert portal["spec"]["replicas"] == 1
+
+
+def test_postgresql_runs_the_task_cluster_in_its_own_deployment():
+    objects = render("--set", f"postgresql.url={DATABASE_URL}", "--set", "portal.replicas=3")
+    assert names(objects, "Deployment") == {
+        f"{RELEASE}-portal",
+        f"{RELEASE}-tasks",
+        f"{RELEASE}-hub",
+    }
+    assert names(objects, "PersistentVolumeClaim") == {f"{RELEASE}-hub-data"}
+    portal = one(objects, "Deployment", f"{RELEASE}-portal")
+    assert portal["spec"]["replicas"] == 3
+    assert [c["name"] for c in portal["spec"]["template"]["spec"]["containers"]] == ["portal"]
+    tasks = one(objects, "Deployment", f"{RELEASE}-tasks")
+    assert tasks["spec"]["replicas"] == 1
+    spec = tasks["spec"]["template"]["spec"]
+    assert [c["name"] for c in spec["containers"]] == ["tasks"]
+    assert spec["containers"][0]["command"] == ["python", "manage.py", "qcluster"]
+
+
+# How each process is started -----------------------------------------------------------------
+def test_the_processes_start_as_the_stack_starts_them():
+    specs = pod_specs(render("--set", f"postgresql.url={DATABASE_URL}"))
+    hub = containers(specs[f"{RELEASE}-hub"])["hub"]
+    assert hub["command"] == [
+        "jupyterhub",
+        "-f",
+        "/srv/mlhub/hubconfig/jupyterhub_config.py",
+        "--JupyterHub.cleanup_servers=False",
+    ]
+    portal = containers(specs[f"{RELEASE}-portal"])
+    assert portal["portal"]["command"][:4] == [
+        "gunicorn",
+        "portal.wsgi",
+        "--bind=0.0.0.0:8010",
+        "--workers=2",
+    ]
+    assert portal["setup"]["command"][2].split("\n")[:3] == [
+        "python manage.py migrate --noinput -v 0",
+        "python manage.py collectstatic --noinput -v 0",
+        "python manage.py mlhub_setup",
+    ]
+
+
+def test_the_hub_gets_the_kubernetes_mode_settings():
+    objects = render(
+        "--set",
+        "singleuser.storage.storageClass=fast",
+        "--set",
+        "singleuser.gpu.max=2",
+        "--set",
+        "singleuser.images={registry.example.org/gpu:1}",
+        "--set",
+        "mlhub.hubName=lab",
+    )
+    env = plain_env(containers(pod_specs(objects)[f"{RELEASE}-hub"])["hub"])
+    assert {key: env[key] for key in HUB_K8S_ENV} == {
+        "EXECUTION_MODE": "k8s",
+        "HUB_NAME": "lab",
+        "MLHUB_K8S_NAMESPACE": NAMESPACE,
+        "MLHUB_HUB_CONNECT_URL": f"http://{RELEASE}-hub:8081",
+        "MLHUB_K8S_STORAGE_CLASS": "fast",
+        "MLHUB_K8S_STORAGE_CAPACITY": "10Gi",
+        "MLHUB_K8S_GPU_RESOURCE": "nvidia.com/gpu",
+        "MLHUB_K8S_IMAGE_PULL_POLICY": "IfNotPresent",
+        "MLHUB_WORKSPACE_IMAGES": "mlhub-workspace:latest,registry.example.org/gpu:1",
+        "MLHUB_CPU_MAX": "2",
+        "MLHUB_DEFAULT_CPU": "1",
+        "MLHUB_MEMORY_MAX": "4G",
+        "MLHUB_DEFAULT_MEMORY": "2G",
+        "MLHUB_GPUS_MAX": "2",
+        "MLHUB_PUBLIC_URL": "http://localhost:8000",
+        "MLHUB_PORTAL_URL": f"http://{RELEASE}-portal:8010",
+        "MLHUB_HUB_URL": f"http://{RELEASE}-hub:8081",
+        "MLHUB_BIND_URL": "http://0.0.0.0:8000",
+        "MLHUB_HUB_BIND_URL": "http://0.0.0.0:8081",
+        "MLHUB_PROXY_API_URL": "http://127.0.0.1:8082",
+        "MLHUB_RESOURCES_DIR": "/resources",
+    }
+
+
+HUB_K8S_ENV = (
+    "EXECUTION_MODE",
+    "HUB_NAME",
+    "MLHUB_K8S_NAMESPACE",
+    "MLHUB_HUB_CONNECT_URL",
+    "MLHUB_K8S_STORAGE_CLASS",
+    "MLHUB_K8S_STORAGE_CAPACITY",
+    "MLHUB_K8S_GPU_RESOURCE",
+    "MLHUB_K8S_IMAGE_PULL_POLICY",
+    "MLHUB_WORKSPACE_IMAGES",
+    "MLHUB_CPU_MAX",
+    "MLHUB_DEFAULT_CPU",
+    "MLHUB_MEMORY_MAX",
+    "MLHUB_DEFAULT_MEMORY",
+    "MLHUB_GPUS_MAX",
+    "MLHUB_PUBLIC_URL",
+    "MLHUB_PORTAL_URL",
+    "MLHUB_HUB_URL",
+    "MLHUB_BIND_URL",
+    "MLHUB_HUB_BIND_URL",
+    "MLHUB_PROXY_API_URL",
+    "MLHUB_RESOURCES_DIR",
+)
+
+
+def test_the_portal_answers_to_its_service_name_and_the_public_host():
+    objects = render(*INGRESS)
+    env = plain_env(containers(pod_specs(objects)[f"{RELEASE}-portal"])["portal"])
+    assert env["ALLOWED_HOSTS"].split(",") == [
+        "hub.example.org",
+        ".hub.example.org",
+        f"{RELEASE}-portal",
+        f"{RELEASE}-portal.{NAMESPACE}",
+        f"{RELEASE}-portal.{NAMESPACE}.svc",
+        "localhost",
+        "127.0.0.1",
+    ]
+    # The ingress controller appends to X-Forwarded-For before the Node proxy does.
+    assert env["MLHUB_TRUSTED_PROXY_COUNT"] == "2"
+    assert env["MLHUB_PUBLIC_URL"] == "http://hub.example.org"
+
+
+def test_mlhub_env_reaches_every_container_and_wins():
+    objects = render(
+        "--set",
+        f"postgresql.url={DATABASE_URL}",
+        "--set",
+        "mlhub.env.MLHUB_BRAND_NAME=Lab",
+        "--set",
+        "mlhub.env.MLHUB_CPU_MAX=8",
+        "--set",
+        "mlhub.debug=true",
+    )
+    seen = 0
+    for spec in pod_specs(objects).values():
+        for container in containers(spec).values():
+            env = plain_env(container)
+            names_ = [e["name"] for e in container["env"]]
+            assert len(names_) == len(set(names_))
+            assert (env["MLHUB_BRAND_NAME"], env["MLHUB_CPU_MAX"], env["DEBUG"]) == (
+                "Lab",
+                "8",
+                "true",
+            )
+            seen += 1
+    assert seen == 5  # setup, portal, tasks' wait and tasks, hub
+
+
+def test_pods_carry_component_labels_and_never_the_workspace_label():
+    objects = render("--set", f"postgresql.url={DATABASE_URL}")
+    for obj in objects:
+        assert "mlhub.origin" not in obj["metadata"].get("labels", {})
+    for component in ("portal", "tasks", "hub"):
+        deployment = one(objects, "Deployment", f"{RELEASE}-{component}")
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert labels["mlhub.component"] == component
+        assert labels["app.kubernetes.io/name"] == "mlhub"
+        assert labels["app.kubernetes.io/instance"] == RELEASE
+        assert labels["app.kubernetes.io/component"] == component
+        assert deployment["spec"]["selector"]["matchLabels"] == {
+            "app.kubernetes.io/name": "mlhub",
+            "app.kubernetes.io/instance": RELEASE,
+            "mlhub.component": component,
+        }
+
+
+def test_user_config_is_mounted_as_the_hub_override_file(files):
+    objects = render("--set-file", f"userConfig={files['user_config']}")
+    config_map = one(objects, "ConfigMap", f"{RELEASE}-user-config")
+    assert config_map["data"] == {"jupyterhub_user_config.py": USER_CONFIG}
+    hub = pod_specs(objects)[f"{RELEASE}-hub"]
+    mount = next(m for m in containers(hub)["hub"]["volumeMounts"] if m["name"] == "user-config")
+    env = plain_env(containers(hub)["hub"])
+    assert mount["mountPath"] == f"{env['MLHUB_RESOURCES_DIR']}/jupyterhub_user_config.py"
+    assert mount["subPath"] == "jupyterhub_user_config.py"
+    volume = next(v for v in hub["volumes"] if v["name"] == "user-config")
+    assert volume["configMap"]["name"] == f"{RELEASE}-user-config"
+
+
+# TLS and the public port ---------------------------------------------------------------------
+def test_https_without_ingress_terminates_tls_at_the_proxy(files):
+    objects = render(*HTTPS_MANUAL, files=files)
+    tls = one(objects, "Secret", f"{RELEASE}-proxy-tls")
+    assert tls["type"] == "kubernetes.io/tls"
+    assert base64.b64decode(tls["data"]["tls.crt"]).decode() == FAKE_CERT
+    hub = pod_specs(objects)[f"{RELEASE}-hub"]
+    assert containers(hub)["hub"]["command"][-2:] == [
+        "--JupyterHub.ssl_cert=/etc/mlhub/tls/tls.crt",
+        "--JupyterHub.ssl_key=/etc/mlhub/tls/tls.key",
+    ]
+    volume = next(v for v in hub["volumes"] if v["name"] == "tls")
+    assert volume["secret"]["secretName"] == f"{RELEASE}-proxy-tls"
+    public = one(objects, "Service", f"{RELEASE}-proxy-public")["spec"]
+    assert public["ports"] == [{"name": "https", "port": 443, "targetPort": "proxy-public"}]
+    assert plain_env(containers(hub)["hub"])["MLHUB_PUBLIC_URL"] == "https://localhost:8000"
+
+
+def test_https_with_ingress_terminates_tls_at_the_ingress(files):
+    objects = render(*INGRESS, *HTTPS_MANUAL, files=files)
+    ingress = one(objects, "Ingress", RELEASE)["spec"]
+    hosts = ["hub.example.org", "*.hub.example.org"]
+    assert ingress["tls"] == [{"secretName": f"{RELEASE}-proxy-tls", "hosts": hosts}]
+    assert [rule["host"] for rule in ingress["rules"]] == hosts
+    for rule in ingress["rules"]:
+        assert rule["http"]["paths"] == [
+            {
+                "path": "/",
+                "pathType": "Prefix",
+                "backend": {
+                    "service": {"name": f"{RELEASE}-proxy-public", "port": {"name": "http"}}
+                },
+            }
+        ]
+    hub = containers(pod_specs(objects)[f"{RELEASE}-hub"])["hub"]
+    assert not any("ssl" in arg for arg in hub["command"])
+    assert plain_env(hub)["MLHUB_PUBLIC_URL"] == "https://hub.example.org"
+
+
+def test_an_existing_tls_secret_is_used_and_none_is_made():
+    objects = render(*VARIANTS["https-existing-secret"])
+    assert names(objects, "Secret") == {f"{RELEASE}-secrets"}
+    hub = pod_specs(objects)[f"{RELEASE}-hub"]
+    volume = next(v for v in hub["volumes"] if v["name"] == "tls")
+    assert volume["secret"]["secretName"] == "hub-cert"
+    public = one(objects, "Service", f"{RELEASE}-proxy-public")["spec"]
+    assert public["type"] == "LoadBalancer"
+
+
+# Network policies ----------------------------------------------------------------------------
+def test_network_policies_admit_only_who_needs_each_pod():
+    objects = render("--set", f"postgresql.url={DATABASE_URL}")
+    hub = one(objects, "NetworkPolicy", f"{RELEASE}-hub")["spec"]
+    assert hub["policyTypes"] == ["Ingress"]
+    public, api = hub["ingress"]
+    assert public == {"ports": [{"port": "proxy-public", "protocol": "TCP"}]}
+    assert api["ports"] == [{"port": "hub-api", "protocol": "TCP"}]
+    assert api["from"][0] == {"podSelector": {"matchLabels": {"mlhub.origin": "mlhub"}}}
+    assert api["from"][1]["podSelector"]["matchExpressions"] == [
+        {"key": "app.kubernetes.io/instance", "operator": "In", "values": [RELEASE]},
+        {"key": "mlhub.component", "operator": "In", "values": ["hub", "portal", "tasks"]},
+    ]
+    portal = one(objects, "NetworkPolicy", f"{RELEASE}-portal")["spec"]
+    assert portal["ingress"] == [
+        {
+            "ports": [{"port": "http", "protocol": "TCP"}],
+            "from": [
+                {
+                    "podSelector": {
+                        "matchLabels": {
+                            "app.kubernetes.io/name": "mlhub",
+                            "app.kubernetes.io/instance": RELEASE,
+                            "mlhub.component": "hub",
+                        }
+                    }
+                }
+            ],
+        }
+    ]
+    tasks = one(objects, "NetworkPolicy", f"{RELEASE}-tasks")["spec"]
+    assert tasks["policyTypes"] == ["Ingress"]
+    assert tasks["ingress"] == []
+
+
+def test_network_policies_can_be_turned_off():
+    assert names(render("--set", "networkPolicy.enabled=false"), "NetworkPolicy") == set()
+
+
+# Bad values ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--set", "singelUser.x=1"), "Additional property singelUser is not allowed"),
+        (("--set", "proxy.https.type=bogus"), "proxy.https.type"),
+        (("--set", "mlhub.debug=maybe"), "mlhub.debug"),
+        (("--set", "mlhub.hubName=toolong"), "mlhub.hubName"),
+        (("--set", "mlhub.baseUrl=/mlhub/"), "mlhub.baseUrl"),
+        (("--set", "proxy.service.type=External"), "proxy.service.type"),
+        (("--set", "singleuser.gpu.max=-1"), "singleuser.gpu.max"),
+        (("--set", "singleuser.cpuu.max=1"), "Additional property cpuu is not allowed"),
+        (("--set", "postgresql.url=mysql://db/x"), "postgresql.url"),
+        (("--set", "networkPolicy.enabled=yes"), "networkPolicy.enabled"),
+        (
+            ("--set", "proxy.https.enabled=true"),
+            "proxy.https.manual.cert is required with proxy.https.type=manual",
+        ),
+        (
+            ("--set", "proxy.https.enabled=true", "--set", "proxy.https.type=secret"),
+            "proxy.https.secret.name is required with proxy.https.type=secret",
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else " ".join(value),
+)
+def test_bad_values_are_refused_naming_the_value(args, message):
+    assert message in refused(*args)
