@@ -127,7 +127,8 @@ def start_failure(pod: dict[str, Any] | None, gpu_resource: str) -> str | None:
         if ended:
             reason = ended.get("reason") or "Error"
             code = ended.get("exitCode")
-            return f"the workspace exited while starting ({reason}, exit code {code})"
+            said = f": {ended['message'].strip()}" if ended.get("message") else ""
+            return f"the workspace exited while starting ({reason}, exit code {code}){said}"
         waiting = (state.get("waiting") or {}).get("reason")
         if waiting in _WAITING_FAILURES:
             detail = (state.get("waiting") or {}).get("message") or ""

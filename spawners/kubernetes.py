@@ -291,8 +291,8 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, KubeSpawner):
         claims = await self.api.list_namespaced_persistent_volume_claim(
             self.namespace, label_selector=selector
         )
-        if claims.items:
-            return  # another workspace of theirs: it still needs the policy
+        if any(claim.metadata.deletion_timestamp is None for claim in claims.items):
+            return  # another workspace of theirs (not one being deleted) still needs it
         try:
             await self._networking.delete_namespaced_network_policy(
                 names.network_name(self.hub_name, self.user.name), self.namespace

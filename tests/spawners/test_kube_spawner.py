@@ -11,7 +11,7 @@ import pytest
 from kubernetes_asyncio.client import ApiClient, V1OwnerReference
 from tornado.web import HTTPError
 
-from spawners.kubernetes import MLHubKubeSpawner
+from spawners.kubernetes import MLHubKubeSpawner, StartFailed
 
 G = 1024**3
 KUBERNETES = "1.20.0"
@@ -206,3 +206,53 @@ def test_the_proxy_connects_to_the_pod_ip_not_the_service_by_default():
     assert made.services_enabled is True
     made.connect_to_service = True
     assert made._get_pod_url(pod) == f"http://{made.pod_name}.mlhub-test.svc.cluster.local:8888"
+
+
+UNBOUND = {
+    "metadata": {"name": "p"},
+    "status": {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/1 nodes are available: 1 pod has unbound immediate "
+                "PersistentVolumeClaims.",
+            }
+        ],
+    },
+}
+
+
+def test_a_claim_that_does_not_bind_in_time_fails_the_start_with_the_storage_class(loop):
+    made = spawner(volume_bind_timeout=0.2, storage_class="missing")
+    made._starting_since = loop.time()
+    assert made.is_pod_running(UNBOUND) is False  # a provisioner may still be at work
+    run(asyncio.sleep(0.3))
+    with pytest.raises(StartFailed) as failed:
+        made.is_pod_running(UNBOUND)
+    assert str(failed.value) == (
+        "the workspace's volume claim mlhub-a-b-c-x945547706971458a--ws1-work did not bind in "
+        "0.2 s (0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims.); "
+        "check the storage class (missing, MLHUB_K8S_STORAGE_CLASS) and that it can provision "
+        "volumes"
+    )
+
+
+def test_a_failing_pod_is_only_a_start_failure_while_starting(loop):
+    made = spawner()
+    exited = {
+        "metadata": {"name": "p"},
+        "status": {
+            "phase": "Running",
+            "podIP": "10.244.0.3",
+            "containerStatuses": [
+                {"ready": False, "state": {"terminated": {"reason": "Error", "exitCode": 1}}}
+            ],
+        },
+    }
+    assert made.is_pod_running(exited) is False  # poll() of a running server: upstream's answer
+    made._starting_since = loop.time()
+    with pytest.raises(StartFailed, match=r"exited while starting \(Error, exit code 1\)"):
+        made.is_pod_running(exited)

@@ -126,6 +126,23 @@ def test_a_container_that_exited_while_starting_is_a_failure_with_its_exit_code(
     )
 
 
+def test_a_container_that_could_not_run_says_the_runtimes_reason():
+    never = {
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {
+            "terminated": {
+                "reason": "StartError",
+                "exitCode": 128,
+                "message": 'exec: "jupyterhub-singleuser": executable file not found in $PATH ',
+            }
+        },
+    }
+    assert start_failure(_pod("Running", [never]), "x") == (
+        "the workspace exited while starting (StartError, exit code 128): exec: "
+        '"jupyterhub-singleuser": executable file not found in $PATH'
+    )
+
+
 def test_an_image_that_is_not_there_is_a_failure_saying_so():
     missing = {
         "state": {
