@@ -30,7 +30,7 @@ from traitlets import Int, default
 from lib import labels as names
 from spawners import docker_spec
 from spawners.network_guard import NetworkGuard
-from spawners.options import DEFAULT_IMAGE, WorkspaceOptions, refusal
+from spawners.options import DEFAULT_IMAGE, START_LOG_LINES, WorkspaceOptions, refusal
 from spawners.readiness import ReadyWhenListening
 from spawners.state_reports import ReportsState
 
@@ -246,6 +246,20 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
                 f"image {image} is not on the Docker engine and could not be pulled "
                 f"({error.explanation}); build it with deploy/scripts/build-workspace-image.sh",
             ) from error
+
+    async def start_failure(self) -> str:
+        """The container's exit code and last lines (it is still there until the hub's stop
+        removes it)."""
+        try:
+            # By name: upstream's poll forgets the id of a container that exited.
+            found = await self.docker("inspect_container", self.object_name)
+            logs = await self.docker("logs", self.object_name, tail=START_LOG_LINES)
+        except (NotFound, APIError):
+            return await super().start_failure()
+        code = found["State"].get("ExitCode")
+        text = logs.decode(errors="replace").rstrip() if logs else ""
+        lines = f". Its last lines:\n{text}" if text else ""
+        return f"the workspace exited while starting (exit code {code}){lines}"
 
     async def stop(self, now: bool = False) -> None:
         if not self.object_id and not await self.get_object():

@@ -55,6 +55,10 @@ def host_config(resources: WorkspaceResources) -> dict[str, Any]:
         "memswap_limit": resources.memory,
         # tini as PID 1 forwards SIGTERM, so a stop is instant instead of the 10 s timeout.
         "init": True,
+        # Upstream removes a container as it exits (auto_remove, with remove=True): a server
+        # that died while starting would take its exit code and last lines with it. The hub's
+        # stop removes it instead (remove=True still), after the person was told why.
+        "auto_remove": False,
     }
     if resources.shm_size is not None:
         config["shm_size"] = resources.shm_size

@@ -32,10 +32,8 @@ from traitlets import Bool, Dict, Float, List, Unicode, default
 from lib import env
 from lib import labels as names
 from spawners import kube_spec
-from spawners.options import DEFAULT_IMAGE, WorkspaceOptions, refusal
+from spawners.options import DEFAULT_IMAGE, START_LOG_LINES, WorkspaceOptions, refusal
 from spawners.state_reports import ReportsState
-
-LOG_LINES = 20
 
 
 class StartFailed(Exception):
@@ -251,7 +249,7 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, KubeSpawner):
         for previous in (True, False):
             try:
                 text = await self.api.read_namespaced_pod_log(
-                    self.pod_name, self.namespace, tail_lines=LOG_LINES, previous=previous
+                    self.pod_name, self.namespace, tail_lines=START_LOG_LINES, previous=previous
                 )
             except (TimeoutError, ApiException):
                 continue

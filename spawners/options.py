@@ -28,6 +28,8 @@ from lib.resources import (
 )
 
 DEFAULT_IMAGE = "mlhub-workspace:latest"
+# Lines of a workspace's log shown to the person when it died while starting.
+START_LOG_LINES = 20
 
 # Upstream settings MLHub sets itself from the checked options, with what to use instead.
 _RESOURCES = "MLHub sets it from each workspace's checked options"

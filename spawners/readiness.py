@@ -5,6 +5,10 @@ JupyterHub checks a new server with a jittered exponential backoff (0.2 s, 0.4 s
 spawners return from ``start()`` once the server accepts connections, checked about every 0.05 s;
 the hub's first check then succeeds at once. Nothing here replaces the hub's own HTTP check.
 
+A server that exits before it listens fails the start at once, with its exit and last log
+lines (``start_failure``): the hub's own check would otherwise wait its whole
+``http_timeout`` for a server that is gone.
+
 A connection attempt is one local SYN, so it can be frequent. Asking whether the server is
 still starting is not: for Docker it is an inspect through dockerspawner's one worker
 thread, which every Docker call of the hub shares, and work for dockerd while the container
@@ -20,6 +24,8 @@ from collections.abc import Awaitable, Callable
 
 from jupyterhub.utils import exponential_backoff
 
+from spawners.options import refusal
+
 POLL_INTERVAL = 0.05
 STILL_STARTING_INTERVAL = 1.0
 
@@ -30,9 +36,9 @@ async def wait_until_listening(
     *,
     timeout: float,
     still_starting: Callable[[], Awaitable[bool]],
-) -> bool:
-    """True once ``host:port`` accepts a connection; False on timeout or when the server
-    stopped starting (then the hub's own check reports the failure)."""
+) -> str:
+    """ "listening" once ``host:port`` accepts a connection, "died" when the server stopped
+    starting, "timeout" when neither happened in time (the hub's own check then decides)."""
     loop = asyncio.get_running_loop()
     next_check = loop.time()  # the first refusal asks at once: a start that failed fast
 
@@ -62,18 +68,19 @@ async def wait_until_listening(
             timeout=timeout,
         )
     except TimeoutError:
-        return False
-    return outcome == "listening"
+        return "timeout"
+    return outcome
 
 
 class ReadyWhenListening:
-    """Spawner mixin (first in the bases): ``start()`` returns once the server listens."""
+    """Spawner mixin (first in the bases): ``start()`` returns once the server listens, and
+    fails as soon as it died."""
 
     async def start(self):
         began = time.perf_counter()
         ip, port = await super().start()
         started = time.perf_counter()
-        listening = await wait_until_listening(
+        outcome = await wait_until_listening(
             ip, port, timeout=self.http_timeout, still_starting=self._still_starting
         )
         # Where a slow start goes: our side (container or process) or the server's own.
@@ -81,10 +88,19 @@ class ReadyWhenListening:
             "%s started in %.3f s, %s %.3f s later",
             self._log_name,
             started - began,
-            "listening" if listening else "not listening",
+            outcome,
             time.perf_counter() - started,
         )
+        if outcome == "died":
+            message = await self.start_failure()
+            self.log.warning("%s could not start: %s", self._log_name, message)
+            raise refusal(500, message)
         return ip, port
 
     async def _still_starting(self) -> bool:
         return await self.poll() is None
+
+    async def start_failure(self) -> str:
+        """Why the server died while starting, for the person: its exit, its last lines."""
+        status = await self.poll()
+        return f"the workspace exited while starting (exit code {status})"

@@ -17,6 +17,8 @@ IMAGE = "mlhub-workspace:latest"
 # Allowed but never built and not pullable: its spawns fail on the engine, which the portal
 # must report.
 MISSING_IMAGE = "127.0.0.1:9/mlhub-missing:never"  # a registry that refuses at once
+# Allowed; a test builds it from the workspace image with a command that exits at once.
+EXITS_IMAGE = "mlhub-exits:test"
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +31,7 @@ def docker_hub(tmp_path_factory, docker_client):  # noqa: F811
             "local",
             HUB,
             {
-                "MLHUB_WORKSPACE_IMAGES": f"{IMAGE},{MISSING_IMAGE}",
+                "MLHUB_WORKSPACE_IMAGES": f"{IMAGE},{MISSING_IMAGE},{EXITS_IMAGE}",
                 # Cleanup runs when a test asks (tests/docker_mode/test_cleanup.py), on
                 # resources it has just made.
                 "CLEANUP_INTERVAL_SECONDS": "-1",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import docker
@@ -9,7 +10,7 @@ import pytest
 
 from lib.labels import container_name, network_name, volume_name
 from lib.polling import poll_until
-from tests.docker_mode.conftest import HUB, MISSING_IMAGE
+from tests.docker_mode.conftest import EXITS_IMAGE, HUB, IMAGE, MISSING_IMAGE
 from tests.hub_stack import portal_login
 
 pytestmark = [pytest.mark.docker, pytest.mark.hub]
@@ -206,4 +207,29 @@ def test_a_failed_spawn_is_recorded_with_the_hubs_message(docker_hub, docker_cli
     assert response.status_code == 201, response.text
     workspace = docker_hub.wait_for_state(tokens["alice"], response.json()["id"], "error")
     assert MISSING_IMAGE in workspace["message"], workspace
+    assert api.delete(f"{docker_hub.url}/api/v1/workspaces/{workspace['id']}/").status_code == 204
+
+
+def test_a_container_that_exits_fails_at_once_with_its_exit_and_last_lines(
+    docker_hub, docker_client, tokens
+):
+    dockerfile = (
+        f"FROM {IMAGE}\n"
+        """CMD ["python3", "-c", "import sys; print('cannot go on'); sys.exit(3)"]\n"""
+    )
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=EXITS_IMAGE, rm=True)
+    api = docker_hub.api(tokens["alice"])
+    began = time.monotonic()
+    response = api.post(
+        f"{docker_hub.url}/api/v1/workspaces/",
+        json={"name": "exits", "image": EXITS_IMAGE},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    workspace = docker_hub.wait_for_state(tokens["alice"], response.json()["id"], "error")
+    assert workspace["message"].removeprefix("Spawn failed: ") == (
+        "the workspace exited while starting (exit code 3). Its last lines:\ncannot go on"
+    ), workspace
+    # From the container's exit, not after the hub's http_timeout (60 s).
+    assert time.monotonic() - began < 30
     assert api.delete(f"{docker_hub.url}/api/v1/workspaces/{workspace['id']}/").status_code == 204

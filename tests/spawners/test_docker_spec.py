@@ -51,6 +51,7 @@ def test_host_config_limits_cpu_and_memory_and_uses_an_init():
         "mem_limit": 2 * G,
         "memswap_limit": 2 * G,
         "init": True,
+        "auto_remove": False,
     }
 
 
@@ -61,6 +62,7 @@ def test_host_config_sets_shm_size_when_asked():
         "mem_limit": G,
         "memswap_limit": G,
         "init": True,
+        "auto_remove": False,
         "shm_size": 256 * M,
     }
 

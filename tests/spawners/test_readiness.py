@@ -28,14 +28,16 @@ def test_it_answers_once_the_port_listens():
         server.bind(("127.0.0.1", 0))
         server.listen()
         port = server.getsockname()[1]
-        assert run(wait_until_listening("127.0.0.1", port, timeout=5, still_starting=starting))
+        outcome = run(wait_until_listening("127.0.0.1", port, timeout=5, still_starting=starting))
+        assert outcome == "listening"
 
 
 def test_it_gives_up_when_the_server_died():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # bound, never listening: connections are refused
-        assert not run(wait_until_listening("127.0.0.1", port, timeout=5, still_starting=died))
+        outcome = run(wait_until_listening("127.0.0.1", port, timeout=5, still_starting=died))
+        assert outcome == "died"
 
 
 def test_it_gives_up_at_the_timeout():
@@ -43,4 +45,4 @@ def test_it_gives_up_at_the_timeout():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
         waited = run(wait_until_listening("127.0.0.1", port, timeout=0.3, still_starting=starting))
-        assert waited is False
+        assert waited == "timeout"
