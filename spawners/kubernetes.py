@@ -18,8 +18,8 @@ A thin KubeSpawner subclass, with the same options and checks as Docker mode
 
 from __future__ import annotations
 
-import asyncio
 import json
+import time
 from functools import partial
 from typing import Any
 
@@ -207,7 +207,7 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, KubeSpawner):
         policy_made = False
         try:
             policy_made = await self._ensure_network_policy()
-            self._starting_since = asyncio.get_running_loop().time()
+            self._starting_since = time.monotonic()
             self._unbound_since = None
             return await super().start()
         except StartFailed as failure:
@@ -230,7 +230,7 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, KubeSpawner):
 
     def _claim_not_binding(self, pod: dict[str, Any] | None) -> str | None:
         message = kube_spec.volume_unbound(pod)
-        now = asyncio.get_event_loop().time()
+        now = time.monotonic()
         if message is None:
             self._unbound_since = None
             return None

@@ -12,6 +12,7 @@ worker or a management command, never inside an event loop, so each call here is
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +44,18 @@ NO_ANSWER = "the Kubernetes API server did not answer"
 # What fails a call: the server's error status, the connection, the time, the configuration
 # (OSError: a certificate file it names that cannot be read).
 CALL_ERRORS = (ApiException, aiohttp.ClientError, TimeoutError, ConfigException, OSError)
+
+
+def _run(coroutine):
+    """Run ``coroutine`` to its end from sync code, on its own loop. Cleanup runs where no
+    loop runs (a task, a command); a caller inside one (a test next to Playwright, an async
+    view) gets a thread of its own, as asyncio.run cannot nest."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 class DeleteRefused(Exception):
@@ -166,7 +179,7 @@ class KubeBackend:
         """Every pod, Service, claim, Secret and NetworkPolicy of the namespace labelled with
         this hub's origin (every page)."""
         try:
-            found = asyncio.run(self._resources())
+            found = _run(self._resources())
         except CALL_ERRORS as error:
             raise EngineUnavailable(f"{NO_ANSWER}: {reason_of(error)}") from None
         # The API server filtered by origin; check again here: never another hub's, and never
@@ -227,4 +240,4 @@ class KubeBackend:
         given."""
         if not resources:
             return []
-        return asyncio.run(self._remove_all(resources))
+        return _run(self._remove_all(resources))

@@ -4,6 +4,7 @@ should: create_object() without start() makes the container MLHub would (real en
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -42,7 +43,9 @@ def test_create_object_alone_applies_the_checked_options_and_labels(docker_clien
     )
     spawner.user_options = {"cpu": "500m", "memory": "1Gi", "expires_at": 1900000000}
     try:
-        created = asyncio.run(spawner.create_object())
+        # Off this thread: Playwright's sync API may keep an event loop running here.
+        with ThreadPoolExecutor(1) as thread:
+            created = thread.submit(asyncio.run, spawner.create_object()).result()
         found = docker_client.api.inspect_container(created["Id"])
         assert found["Name"] == "/mlha-a-b-c-x945547706971458a--ws1"
         assert found["HostConfig"]["NanoCpus"] == 500_000_000

@@ -4,6 +4,8 @@ each valid for Kubernetes 1.20; upstream methods called on their own."""
 from __future__ import annotations
 
 import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import kubernetes_validate
@@ -39,20 +41,35 @@ def _no_cluster(tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def loop():
-    # kubespawner makes its API client on the running loop when a spawner is made.
+    # kubespawner makes its API client on the running loop when a spawner is made. The loop
+    # runs in a thread of its own: Playwright's sync API may keep one running in this one.
     made = asyncio.new_event_loop()
-    asyncio.set_event_loop(made)
-    yield made
-    pending = asyncio.all_tasks(made)  # kubespawner's client closers
-    for task in pending:
-        task.cancel()
-    made.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    made.close()
-    asyncio.set_event_loop(None)
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.set_event_loop, made).result()
+        made.thread = thread
+        yield made
+        pending = thread.submit(asyncio.all_tasks, made).result()  # kubespawner's closers
+        for task in pending:
+            made.call_soon_threadsafe(task.cancel)
+        gather = asyncio.gather(*pending, return_exceptions=True) if pending else None
+        if gather is not None:
+            thread.submit(made.run_until_complete, gather).result()
+        thread.submit(made.close).result()
+
+
+LOOP: list = []
+
+
+@pytest.fixture(autouse=True)
+def _current(loop):
+    LOOP.append(loop)
+    yield
+    LOOP.clear()
 
 
 def run(coroutine):
-    return asyncio.get_event_loop().run_until_complete(coroutine)
+    loop = LOOP[-1]
+    return loop.thread.submit(loop.run_until_complete, coroutine).result()
 
 
 def spawner(user="a.b@c", server="ws1", options=None, **traits) -> MLHubKubeSpawner:
@@ -227,9 +244,9 @@ UNBOUND = {
 
 def test_a_claim_that_does_not_bind_in_time_fails_the_start_with_the_storage_class(loop):
     made = spawner(volume_bind_timeout=0.2, storage_class="missing")
-    made._starting_since = loop.time()
+    made._starting_since = time.monotonic()
     assert made.is_pod_running(UNBOUND) is False  # a provisioner may still be at work
-    run(asyncio.sleep(0.3))
+    time.sleep(0.3)
     with pytest.raises(StartFailed) as failed:
         made.is_pod_running(UNBOUND)
     assert str(failed.value) == (
@@ -253,6 +270,6 @@ def test_a_failing_pod_is_only_a_start_failure_while_starting(loop):
         },
     }
     assert made.is_pod_running(exited) is False  # poll() of a running server: upstream's answer
-    made._starting_since = loop.time()
+    made._starting_since = time.monotonic()
     with pytest.raises(StartFailed, match=r"exited while starting \(Error, exit code 1\)"):
         made.is_pod_running(exited)
