@@ -5,8 +5,8 @@ namespace by the hub's origin label (``mlhub.origin=<HUB_NAME>``, lib/labels.py)
 The same methods and guarantees as the Docker backend (docker_backend.py).
 
 The client is asynchronous (kubernetes_asyncio, the spawner's); cleanup runs in a django-q2
-worker or a management command, never inside an event loop, so each call here is one
-``asyncio.run`` with its own ApiClient, closed at its end.
+worker or a management command, so each call here is one ``asyncio.run`` (``_run``) with its
+own ApiClient, closed at its end.
 """
 
 from __future__ import annotations
