@@ -16,10 +16,15 @@ test: setup
 
 setup: $(STAMP) node_modules/.bin/configurable-http-proxy $(KUBE_TOOLS)/helm
 
-# Re-install when a requirements file changes.
-$(STAMP): requirements.txt requirements-dev.txt
+# Re-install when a requirements file or the project's metadata changes. The project itself
+# goes in editable (the hub loads hubconfig/, the portal and spawners by import, never through
+# sys.path edits): no dependencies (the pinned ones are there) and no build isolation (the
+# pinned setuptools and wheel build it, nothing is downloaded).
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		--no-build-isolation -e .
 	touch $@
 
 node_modules/.bin/configurable-http-proxy: package.json package-lock.json

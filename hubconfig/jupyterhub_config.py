@@ -1,23 +1,22 @@
 """MLHub's JupyterHub configuration: declarative, driven by the environment.
 
-Loaded with ``jupyterhub -f hubconfig/jupyterhub_config.py`` from the checkout (or the hub
-image). The admin's override file (``$MLHUB_RESOURCES_DIR/jupyterhub_user_config.py``, the
-seed's ``/resources/jupyterhub_user_config.py``; ``MLHUB_USER_CONFIG`` names another) is
-loaded last, so anything here can be changed there.
+Loaded by path with ``jupyterhub -f .../hubconfig/jupyterhub_config.py``, from the checkout or
+an installed copy (``lib.stack.HUB_CONFIG``); its imports need the project installed
+(``make setup`` installs the checkout editable). The admin's override file
+(``$MLHUB_RESOURCES_DIR/jupyterhub_user_config.py``, the seed's
+``/resources/jupyterhub_user_config.py``; ``MLHUB_USER_CONFIG`` names another) is loaded last,
+so anything here can be changed there.
 """
 
-import sys
+import logging
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from hubconfig import culling, host_only_cookies
+from lib import env, origins
 
-import logging  # noqa: E402
-
-from hubconfig import culling, host_only_cookies  # noqa: E402
-from lib import env, origins  # noqa: E402
+# The hub's page templates are package data beside this file.
+HERE = Path(__file__).resolve().parent
 
 log = logging.getLogger("JupyterHub")
 
@@ -52,7 +51,7 @@ else:
 c.ConfigurableHTTPProxy.api_url = env.proxy_api_url()
 c.ConfigurableHTTPProxy.auth_token = env.env_secret("CONFIGPROXY_AUTH_TOKEN", "")
 c.ConfigurableHTTPProxy.command = [
-    env.env_str("MLHUB_CHP_PATH", str(ROOT / "node_modules/.bin/configurable-http-proxy")),
+    env.chp_path(),
     f"--default-target={env.portal_url()}",
 ]
 
@@ -114,7 +113,7 @@ if CULLING is not None:
     c.JupyterHub.load_roles.append(CULLING.role())
     culling.stop_reasons_install(CULLING)
 # The hub's "not running" page sends people to the portal instead of a start button.
-c.JupyterHub.template_paths = [str(ROOT / "hubconfig" / "templates")]
+c.JupyterHub.template_paths = [str(HERE / "templates")]
 
 SPAWNERS = {
     "process": "spawners.process.MLHubProcessSpawner",

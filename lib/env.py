@@ -11,7 +11,10 @@ import os
 import re
 from pathlib import Path
 
+# The folder holding the packages: the checkout when the code runs from one (an editable
+# install included), else site-packages. Only the checkout's defaults below use it.
 ROOT = Path(__file__).resolve().parent.parent
+IN_CHECKOUT = (ROOT / "manage.py").is_file()
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 HUB_NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,3}[a-z0-9])?$")
@@ -94,8 +97,32 @@ def env_secret(name: str, default: str | None = None) -> str | None:
 
 
 def data_dir() -> Path:
-    """Where state lives: ``MLHUB_DATA_DIR``, by default ``data/`` in the checkout."""
-    return Path(env_str("MLHUB_DATA_DIR", str(ROOT / "data"))).resolve()
+    """Where state lives: ``MLHUB_DATA_DIR``, by default ``data/`` in the checkout.
+
+    An installed copy has no checkout to default to, and site-packages is no place for
+    databases and secrets: there it must be set (``/data`` in the image).
+    """
+    raw = env_str("MLHUB_DATA_DIR").strip()
+    if raw:
+        return Path(raw).resolve()
+    if not IN_CHECKOUT:
+        raise ConfigError(
+            "MLHUB_DATA_DIR must be set: MLHub is installed, not run from its checkout, and "
+            "keeps its state (databases, secrets) there"
+        )
+    return ROOT / "data"
+
+
+def chp_path() -> str:
+    """The Node configurable-http-proxy: ``MLHUB_CHP_PATH``, else the checkout's
+    ``node_modules`` (``npm ci``), else ``configurable-http-proxy`` on ``PATH`` (an installed
+    copy, as JupyterHub's own default)."""
+    configured = env_str("MLHUB_CHP_PATH").strip()
+    if configured:
+        return configured
+    if IN_CHECKOUT:
+        return str(ROOT / "node_modules" / ".bin" / "configurable-http-proxy")
+    return "configurable-http-proxy"
 
 
 def check_hub_name(name: str) -> str:

@@ -7,6 +7,8 @@ stack on free ports. No Django here: the portal runs as its own processes.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
+import importlib.util
 import os
 import secrets
 import signal
@@ -23,8 +25,12 @@ import requests
 
 from lib import env
 
+# `make run` runs from the checkout (manage.py); every process imports the project from the
+# environment it is installed in (`make setup` installs the checkout editable).
 ROOT = env.ROOT
 BIN = Path(sys.executable).parent
+# Loaded by path: wherever the installed hubconfig package is, checkout or site-packages.
+HUB_CONFIG = Path(importlib.util.find_spec("hubconfig").origin).parent / "jupyterhub_config.py"
 # Secrets the processes share; generated once into <data>/secrets/ unless given.
 SHARED_SECRETS = (
     "SECRET_KEY",
@@ -33,6 +39,7 @@ SHARED_SECRETS = (
     "CONFIGPROXY_AUTH_TOKEN",
     "JUPYTERHUB_CRYPT_KEY",
     "MLHUB_HUB_EVENTS_TOKEN",
+    "MLHUB_SSH_GATEWAY_TOKEN",
 )
 
 
@@ -180,7 +187,7 @@ class Stack:
         hub_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._spawn(
             "hub",
-            [str(BIN / "jupyterhub"), "-f", str(ROOT / "hubconfig" / "jupyterhub_config.py")],
+            [str(BIN / "jupyterhub"), "-f", str(HUB_CONFIG)],
             cwd=hub_dir,
         )
         if wait:
@@ -286,7 +293,6 @@ def stack_environment(overrides: dict[str, str] | None = None) -> dict[str, str]
     """This process's environment plus the defaults every stack process must agree on."""
     environ = {**os.environ, **(overrides or {})}
     environ.setdefault("MLHUB_DATA_DIR", str(env.data_dir()))
-    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environ.get("PYTHONPATH")]))
     environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     data_dir_prepare(Path(environ["MLHUB_DATA_DIR"]))
     secrets_prepare(environ, Path(environ["MLHUB_DATA_DIR"]))
@@ -294,6 +300,16 @@ def stack_environment(overrides: dict[str, str] | None = None) -> dict[str, str]
 
 
 def main() -> int:
+    try:
+        importlib.metadata.distribution("mlhub")
+    except importlib.metadata.PackageNotFoundError:
+        # The hub, started from its data folder, could not import hubconfig: say why now.
+        print(
+            "MLHub is not installed in this Python environment: `make setup` installs the "
+            "checkout (pip install -e .)",
+            file=sys.stderr,
+        )
+        return 1
     environ = stack_environment()
     mode, why = execution_mode_choose(environ)
     environ["EXECUTION_MODE"] = mode

@@ -91,6 +91,9 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.
     """Your own API tokens: several, each with a name; a new one's key is shown once."""
 
     serializer_class = ApiTokenSerializer
+    # The model for the API schema (its path parameter's type); what a person sees is
+    # get_queryset's alone.
+    queryset = ApiToken.objects.none()
     lookup_field = "token_key"
     lookup_url_kwarg = "id"
 

@@ -65,6 +65,9 @@ class TemplateViewSet(viewsets.ModelViewSet):
     """Workspace templates. People see those open to them; admins see and change all."""
 
     serializer_class = TemplateSerializer
+    # The model for the API schema (its path parameter's type); what a person sees is
+    # get_queryset's alone.
+    queryset = Template.objects.none()
 
     def get_permissions(self):
         allowed = IsApproved if self.request.method in SAFE_METHODS else IsAdmin

@@ -111,6 +111,9 @@ class WorkspaceTokenSerializer(serializers.Serializer):
 
 class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = WorkspaceSerializer
+    # The model for the API schema (its path parameter's type); what a person sees is
+    # get_queryset's alone.
+    queryset = Workspace.objects.none()
 
     def get_queryset(self):
         return Workspace.objects.visible_to(self.request.user)

@@ -67,3 +67,31 @@ def test_the_public_host_is_allowed_by_default(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(portal.settings)
+
+
+def test_from_the_checkout_state_and_the_proxy_default_to_its_folders(monkeypatch):
+    monkeypatch.delenv("MLHUB_DATA_DIR", raising=False)
+    monkeypatch.delenv("MLHUB_CHP_PATH", raising=False)
+
+    assert env.IN_CHECKOUT
+    assert env.data_dir() == env.ROOT / "data"
+    assert env.chp_path() == str(env.ROOT / "node_modules" / ".bin" / "configurable-http-proxy")
+
+
+def test_an_installed_copy_needs_its_data_directory_named(monkeypatch):
+    monkeypatch.setattr(env, "IN_CHECKOUT", False)
+    monkeypatch.delenv("MLHUB_DATA_DIR", raising=False)
+
+    with pytest.raises(env.ConfigError, match="^MLHUB_DATA_DIR must be set"):
+        env.data_dir()
+
+
+def test_an_installed_copy_takes_the_proxy_from_path_unless_named(monkeypatch, tmp_path):
+    monkeypatch.setattr(env, "IN_CHECKOUT", False)
+    monkeypatch.delenv("MLHUB_CHP_PATH", raising=False)
+    assert env.chp_path() == "configurable-http-proxy"
+
+    monkeypatch.setenv("MLHUB_CHP_PATH", "/opt/chp/bin/configurable-http-proxy")
+    monkeypatch.setenv("MLHUB_DATA_DIR", str(tmp_path / "state"))
+    assert env.chp_path() == "/opt/chp/bin/configurable-http-proxy"
+    assert env.data_dir() == tmp_path / "state"

@@ -34,7 +34,7 @@ INLINE_CODE = {
     "on*= handler": re.compile(r"<[^>]*\son[a-z]+\s*=", re.I),
     "javascript: URL": re.compile(r"javascript:", re.I),
 }
-PORTAL_TEMPLATES = settings.BASE_DIR / "templates"
+PORTAL_TEMPLATES = settings.PORTAL_DIR / "templates"
 
 
 def policy(response) -> dict[str, list[str]]:
