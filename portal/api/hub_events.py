@@ -7,31 +7,18 @@ person's session, API token or OAuth token, the portal's own hub token) is accep
 
 from __future__ import annotations
 
-import hmac
 from datetime import UTC, datetime
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.api.service_credentials import service_permission
 from portal.workspaces import sync
 
-
-class IsTheHub(BasePermission):
-    message = "Only the hub may report workspace states here."
-
-    def has_permission(self, request, view) -> bool:
-        expected = settings.HUB_EVENTS_TOKEN
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        return bool(
-            expected
-            and scheme.lower() == "bearer"
-            and hmac.compare_digest(given.encode(), expected.encode())
-        )
+IsTheHub = service_permission("HUB_EVENTS_TOKEN", "Only the hub may report workspace states here.")
 
 
 class HubEventSerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from lib.resources import RESOURCE_OPTIONS
 from portal.accounts import access
 from portal.accounts.models import User
+from portal.sshkeys.gateway import ssh_config
 from portal.workspaces.models import Workspace
 from portal.workspaces.sync import is_stale
 
@@ -30,6 +31,9 @@ class WorkspaceSerializer(serializers.ModelSerializer):
     expires_in_seconds = serializers.SerializerMethodField(
         help_text="time left until it expires (0: expired); null: never expires"
     )
+    ssh_config = serializers.SerializerMethodField(
+        help_text="the ~/.ssh/config block that reaches it through the SSH gateway"
+    )
 
     class Meta:
         model = Workspace
@@ -50,6 +54,7 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "expires_in_seconds",
             "synced_at",
             "stale",
+            "ssh_config",
         ]
         read_only_fields = fields
 
@@ -65,6 +70,10 @@ class WorkspaceSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.BooleanField())
     def get_stale(self, workspace: Workspace) -> bool:
         return is_stale(self._synced_at(workspace))
+
+    def get_ssh_config(self, workspace: Workspace) -> str:
+        request = self.context.get("request")
+        return ssh_config(workspace, request.user if request else workspace.owner)
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_expires_in_seconds(self, workspace: Workspace) -> int | None:

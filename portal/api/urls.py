@@ -2,7 +2,17 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from portal.api import accounts, allowlist, audit, cleanup, hub_events, ssh_keys, templates, views
+from portal.api import (
+    accounts,
+    allowlist,
+    audit,
+    cleanup,
+    hub_events,
+    ssh_gateway,
+    ssh_keys,
+    templates,
+    views,
+)
 
 router = DefaultRouter(trailing_slash="/?")
 router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
@@ -21,6 +31,11 @@ urlpatterns = [
     path("cleanup/expired/", cleanup.CleanupJobView.as_view(job="expired"), name="cleanup-expired"),
     path("me/", views.MeView.as_view(), name="api-me"),
     path("internal/hub-events/", hub_events.HubEventView.as_view(), name="api-hub-events"),
+    path(
+        "internal/ssh-gateway/authorized-keys/",
+        ssh_gateway.AuthorizedKeysView.as_view(),
+        name="api-ssh-authorized-keys",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file (docs/?script) instead of
     # inline, and our template drops its inline <style>: the docs run under the portal's

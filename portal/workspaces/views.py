@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from portal.accounts import access
 from portal.errors import ServiceError
 from portal.hub.client import HubError
+from portal.sshkeys.gateway import ssh_alias, ssh_config
 from portal.workspaces import services, user_hub
 from portal.workspaces.forms import WorkspaceCreateForm
 from portal.workspaces.models import SyncPass, Workspace
@@ -32,6 +33,9 @@ def workspace_list(request, form: WorkspaceCreateForm | None = None):
     # From the database only: the hub keeps it in step (portal/workspaces/sync.py).
     user_hub.default_workspace_ensure(request.user)
     found = list(Workspace.objects.visible_to(request.user).filter(owner=request.user))
+    for workspace in found:
+        workspace.ssh_config = ssh_config(workspace, request.user)
+        workspace.ssh_alias = ssh_alias(workspace, request.user)
     refused = access.why_refused(request.user)
     last_sync = SyncPass.last_started_at()
     synced = [w.synced_as_of(last_sync) for w in found]
