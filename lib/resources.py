@@ -53,6 +53,7 @@ RESERVED_ENV_PREFIXES = {
     # JUPYTER_PORT, JUPYTER_GATEWAY_URL, JUPYTER_SERVER_ALLOW_UNAUTHENTICATED_ACCESS, ...);
     # dockerspawner sets JUPYTER_IMAGE_SPEC.
     "JUPYTER_": "it configures the Jupyter server",
+    # MLHUB_SSH_AUTHORIZED_KEYS (SSH_KEYS_ENV) among them: the sshd's keys come from ssh_keys.
     "MLHUB_": "MLHub's own settings",
 }
 RESERVED_ENV_NAMES = {
@@ -92,6 +93,17 @@ RESERVED_ENV_NAMES = {
     "PYTHONUSERBASE": _LOADS_CODE,
     "BASH_ENV": _LOADS_CODE,
 }
+
+# The owner's SSH public keys (`ssh_keys`), which the workspace image's own sshd lets in
+# (deploy/workspace/start.sh): "<type> <base64>" as the portal stores them (no comment, no
+# options: an options field would let a key run a forced command or forward anywhere). The
+# spawner passes them, one a line, in this variable.
+SSH_KEYS_ENV = "MLHUB_SSH_AUTHORIZED_KEYS"
+SSH_KEY_PATTERN = r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/=]+$"
+SSH_KEYS_MAX = 20  # the portal's KEYS_PER_PERSON
+# A 16384-bit RSA key (OpenSSH's largest) is about 2,800 characters: 20 of the longest allowed
+# stay under Linux's 128 KiB for one NAME=value.
+SSH_KEY_LENGTH_MAX = 4096
 
 MIN_MEMORY = 64 * 1024**2
 # One meaning for every engine: memory sizes are binary, whatever the case or suffix, as Docker
@@ -254,6 +266,30 @@ def parse_expires_at(value: Any) -> int:
     if seconds < 0:
         raise ResourceError(f"expires_at {value!r} is before 1970")
     return seconds
+
+
+def parse_ssh_keys(value: Any) -> tuple[str, ...]:
+    """`ssh_keys`: a list of at most SSH_KEYS_MAX "<type> <base64>" public keys; None or []
+    for none. Messages give the key's position, never its text (a private key pasted by
+    mistake must not reach a log)."""
+    if value is None or value == []:
+        return ()
+    if not isinstance(value, list):
+        raise ResourceError('ssh_keys must be a list of public keys ("<type> <base64>")')
+    if len(value) > SSH_KEYS_MAX:
+        raise ResourceError(f"ssh_keys has {len(value)} keys, above the maximum of {SSH_KEYS_MAX}")
+    for number, key in enumerate(value, 1):
+        # fullmatch: "$" alone would let a trailing newline, a second line, through.
+        if (
+            not isinstance(key, str)
+            or len(key) > SSH_KEY_LENGTH_MAX
+            or not re.fullmatch(SSH_KEY_PATTERN, key)
+        ):
+            raise ResourceError(
+                f'ssh_keys: key {number} is not an OpenSSH public key "<type> <base64>" of '
+                "type ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa (without a comment)"
+            )
+    return tuple(value)
 
 
 @dataclass(frozen=True)

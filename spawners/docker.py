@@ -2,7 +2,8 @@
 
 A thin DockerSpawner subclass. What it adds to upstream:
 - resources (image, cpu, memory, gpus, shm, env) from `user_options`, checked against this
-  hub's limits (spawners/options.py, shared with Kubernetes mode);
+  hub's limits (spawners/options.py, shared with Kubernetes mode), and the owner's SSH keys
+  for the workspace's own sshd;
 - labels `mlhub.*` on the container, its volume and the user's network (cleanup relies on them);
 - a bridge network per user, so one user's workspaces cannot reach another user's;
 - a named volume per workspace at `work_dir`, kept across stop/start, gone in delete_forever;
@@ -235,6 +236,7 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
             self.hub_connect_url = configured
         if self._resources:
             env["CPU_LIMIT"] = f"{self._resources.cpu:g}"
+        env.update(self.ssh_env())
         return env
 
     async def pull_image(self, image: str) -> None:

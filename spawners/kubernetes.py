@@ -24,10 +24,11 @@ from functools import partial
 from typing import Any
 
 from jupyterhub.utils import exponential_backoff
+from kubernetes_asyncio.client import V1ServicePort
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from kubespawner.clients import shared_client
-from traitlets import Bool, Dict, Float, List, Unicode, default
+from traitlets import Bool, Dict, Float, Int, List, Unicode, default
 
 from lib import env
 from lib import labels as names
@@ -73,6 +74,15 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, KubeSpawner):
         help="""Seconds a new workspace waits for its volume claim to bind before the start
         fails with the scheduler's reason (a storage class that does not exist never binds).""",
     ).tag(config=True)
+
+    ssh_port = Int(
+        help="""The port of the sshd in the workspace image, published on its Service for
+        the SSH gateway. Default: env MLHUB_WORKSPACE_SSH_PORT or 2222.""",
+    ).tag(config=True)
+
+    @default("ssh_port")
+    def _default_ssh_port(self) -> int:
+        return env.env_int("MLHUB_WORKSPACE_SSH_PORT", 2222)
 
     connect_to_service = Bool(
         False,
@@ -178,6 +188,19 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, KubeSpawner):
     def get_pvc_manifest(self):
         self._apply_resources()
         return super().get_pvc_manifest()
+
+    def get_env(self) -> dict[str, str]:
+        # The owner's public keys for the image's own sshd (deploy/workspace/start.sh).
+        return {**super().get_env(), **self.ssh_env()}
+
+    def get_service_manifest(self, owner_reference, port):
+        # The SSH gateway reaches the workspace's sshd through its Service, as the proxy
+        # may (lib/labels.py names both the same).
+        service = super().get_service_manifest(owner_reference, port)
+        service.spec.ports.append(
+            V1ServicePort(name="ssh", port=self.ssh_port, target_port=self.ssh_port)
+        )
+        return service
 
     def _get_pod_url(self, pod: dict[str, Any]) -> str:
         # Upstream connects to the Service's DNS name whenever Services are made; we make them

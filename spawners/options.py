@@ -1,10 +1,10 @@
 """What a workspace may ask for, the same in Docker and Kubernetes mode: one spawner mixin.
 
-Both engine spawners take their resources (image, cpu, memory, gpus, shm, env) and expiry from
-`user_options`, checked against this hub's limits with lib.resources, so a client that skips
-the portal is refused too. The limits are traits set from the environment (MLHUB_*) or the
-hub's config; the upstream settings they replace are refused at hub start
-(`refuse_replaced_settings`), never silently ignored.
+Both engine spawners take their resources (image, cpu, memory, gpus, shm, env), expiry and the
+owner's SSH public keys from `user_options`, checked against this hub's limits with
+lib.resources, so a client that skips the portal is refused too. The limits are traits set
+from the environment (MLHUB_*) or the hub's config; the upstream settings they replace are
+refused at hub start (`refuse_replaced_settings`), never silently ignored.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from traitlets.config import Config, LoggingConfigurable
 
 from lib import env
 from lib.resources import (
+    SSH_KEYS_ENV,
     Limits,
     ResourceError,
     WorkspaceResources,
     parse_expires_at,
     parse_memory,
+    parse_ssh_keys,
     resources_from_options,
 )
 
@@ -192,6 +194,7 @@ class WorkspaceOptions(LoggingConfigurable):
 
     _resources: WorkspaceResources | None = None
     _expires_at: int = 0
+    _ssh_keys: tuple[str, ...] = ()
 
     @property
     def limits(self) -> Limits:
@@ -209,11 +212,18 @@ class WorkspaceOptions(LoggingConfigurable):
         except ResourceError as error:
             raise refusal(500, f"MLHub spawner configuration: {error}") from error
 
-    def check_options(self, options: dict[str, Any]) -> tuple[WorkspaceResources, int]:
-        """Resources and expiry from user_options, or a 400 whose message the hub relays."""
+    def check_options(
+        self, options: dict[str, Any]
+    ) -> tuple[WorkspaceResources, int, tuple[str, ...]]:
+        """Resources, expiry and SSH keys from user_options, or a 400 whose message the hub
+        relays."""
         try:
-            return resources_from_options(options, self.limits), parse_expires_at(
-                (options or {}).get("expires_at")
+            resources = resources_from_options(options, self.limits)
+            given = options or {}
+            return (
+                resources,
+                parse_expires_at(given.get("expires_at")),
+                parse_ssh_keys(given.get("ssh_keys")),
             )
         except ResourceError as error:
             raise refusal(400, str(error)) from error
@@ -223,10 +233,18 @@ class WorkspaceOptions(LoggingConfigurable):
         """This workspace's checked resources: from the current start, or, for an upstream
         method called on its own (create_object, get_pod_manifest), from user_options now."""
         if self._resources is None:
-            self._resources, self._expires_at = self.check_options(self.user_options)
+            self._resources, self._expires_at, self._ssh_keys = self.check_options(
+                self.user_options
+            )
         return self._resources
 
     def options_apply(self) -> WorkspaceResources:
         """Check this start's user_options again (they may have changed since the last)."""
-        self._resources, self._expires_at = self.check_options(self.user_options)
+        self._resources, self._expires_at, self._ssh_keys = self.check_options(self.user_options)
         return self._resources
+
+    def ssh_env(self) -> dict[str, str]:
+        """The owner's SSH public keys for the image's own sshd (deploy/workspace/start.sh),
+        one a line; nothing when they have none (the image then starts no sshd). Users cannot
+        set or shadow it: MLHUB_* is reserved in `env`."""
+        return {SSH_KEYS_ENV: "\n".join(self._ssh_keys)} if self._ssh_keys else {}

@@ -226,10 +226,21 @@ class Workspace(models.Model):
         )
 
     def user_options(self) -> dict:
-        """What the spawner gets (it checks these again against its own limits)."""
+        """What the spawner gets (it checks these again against its own limits). Reads the
+        owner's SSH keys: call it when starting."""
         # Epoch seconds, 0 = never: the spawner labels containers with it for cleanup.
         expires_at = int(self.expires_at.timestamp()) if self.expires_at else 0
-        return {**self.resources().to_options(), "expires_at": expires_at}
+        options = {**self.resources().to_options(), "expires_at": expires_at}
+        # The owner's keys as of this start, for the workspace's own sshd (the gateway lets a
+        # key through only to its owner's workspaces; this sshd then checks it again). Keys
+        # added or removed later count from the next start. Only the owner's, also when an
+        # admin starts it.
+        keys = list(
+            self.owner.ssh_keys.order_by("created_at", "id").values_list("public_key", flat=True)
+        )
+        if keys:
+            options["ssh_keys"] = keys
+        return options
 
 
 class SyncPass(models.Model):

@@ -19,6 +19,9 @@ IMAGE = "mlhub-workspace:latest"
 MISSING_IMAGE = "127.0.0.1:9/mlhub-missing:never"  # a registry that refuses at once
 # Allowed; a test builds it from the workspace image with a command that exits at once.
 EXITS_IMAGE = "mlhub-exits:test"
+# The name the SSH gateway's container calls the portal by (test_ssh.py), as a compose or
+# Kubernetes deployment calls it by its service's: the portal must answer to it.
+PORTAL_NAME = "mlhub-portal"
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +39,8 @@ def docker_hub(tmp_path_factory, docker_client):  # noqa: F811
                 # resources it has just made.
                 "CLEANUP_INTERVAL_SECONDS": "-1",
                 "MLHUB_CLEANUP_GRACE_SECONDS": "0",
+                # The defaults (the public host, its subdomains, loopback) and PORTAL_NAME.
+                "ALLOWED_HOSTS": f"localhost,.localhost,127.0.0.1,{PORTAL_NAME}",
             },
         )
     finally:

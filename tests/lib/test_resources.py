@@ -9,6 +9,8 @@ from lib.resources import (
     ENV_NAME_MAX,
     ENV_TOTAL_MAX,
     ENV_VALUE_MAX,
+    SSH_KEY_LENGTH_MAX,
+    SSH_KEYS_MAX,
     Limits,
     ResourceError,
     WorkspaceResources,
@@ -19,6 +21,7 @@ from lib.resources import (
     parse_expires_at,
     parse_gpus,
     parse_memory,
+    parse_ssh_keys,
     resources_from_options,
     validate_workspace_name,
 )
@@ -504,3 +507,125 @@ def test_it_refuses_env_that_is_not_an_object():
 
 def test_it_refuses_options_that_are_not_an_object():
     assert refused(["cpu", 1]) == "options must be an object"
+
+
+# ssh_keys: the owner's public keys for the workspace's own sshd, as the portal stores them.
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGs1J9Yr1hJ8xZxqz1h3Jj6m0p4m4vX2l0c1o6c5Zk3R"
+ECDSA = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBA=="
+RSA = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7+/="
+NOT_A_KEY = (
+    'ssh_keys: key {} is not an OpenSSH public key "<type> <base64>" of type ssh-ed25519, '
+    "ecdsa-sha2-nistp256/384/521 or ssh-rsa (without a comment)"
+)
+
+
+def ssh_keys_refused(value) -> str:
+    with pytest.raises(ResourceError) as caught:
+        parse_ssh_keys(value)
+    return str(caught.value)
+
+
+def test_it_reads_ssh_keys_of_every_accepted_type_in_order():
+    assert parse_ssh_keys([ED25519, ECDSA, RSA]) == (ED25519, ECDSA, RSA)
+    for curve in ("384", "521"):
+        assert parse_ssh_keys([f"ecdsa-sha2-nistp{curve} AAAA"]) == (
+            f"ecdsa-sha2-nistp{curve} AAAA",
+        )
+
+
+@pytest.mark.parametrize("value", [None, []])
+def test_no_ssh_keys_is_none(value):
+    assert parse_ssh_keys(value) == ()
+
+
+@pytest.mark.parametrize("value", [ED25519, {"key": ED25519}, 1, ""])
+def test_it_refuses_ssh_keys_that_are_not_a_list(value):
+    assert ssh_keys_refused(value) == 'ssh_keys must be a list of public keys ("<type> <base64>")'
+
+
+def test_it_refuses_more_ssh_keys_than_a_person_may_have():
+    assert parse_ssh_keys([ED25519] * SSH_KEYS_MAX) == (ED25519,) * SSH_KEYS_MAX
+    assert ssh_keys_refused([ED25519] * (SSH_KEYS_MAX + 1)) == (
+        "ssh_keys has 21 keys, above the maximum of 20"
+    )
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        f"{ED25519} laptop",  # a comment: the portal sends keys without one
+        f'command="rm -rf ~" {ED25519}',  # authorized_keys options would reach the sshd
+        f"restrict {ED25519}",
+        f"{ED25519}\n",  # a line end, and with it a second line
+        f"{ED25519}\n{RSA}",
+        "ssh-dss AAAAB3NzaC1kc3MAAACBAP",  # DSA: OpenSSH no longer accepts it
+        "ssh-ed25519",
+        "ssh-ed25519 ",
+        "ssh-ed25519  AAAA",
+        "ecdsa-sha2-nistp224 AAAA",
+        "ssh-ed25519 AAAA!",
+        "",
+        None,
+        ["ssh-ed25519", "AAAA"],
+        "ssh-rsa " + "A" * SSH_KEY_LENGTH_MAX,  # far longer than OpenSSH's largest RSA key
+    ],
+)
+def test_it_refuses_anything_but_a_bare_public_key(key):
+    assert ssh_keys_refused([ED25519, key]) == NOT_A_KEY.format(2)
+
+
+def test_ssh_key_refusals_never_quote_the_key():
+    text = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+    assert "b3BlbnNzaC1rZXktdjEA" not in ssh_keys_refused([text])
+
+
+def test_the_docker_spawner_refuses_bad_ssh_keys_with_a_400_and_passes_good_ones_as_env():
+    from tornado.web import HTTPError
+
+    from spawners.docker import MLHubDockerSpawner
+
+    spawner = MLHubDockerSpawner(
+        workspace_images=["mlhub-workspace:latest"], cpu_max=2, memory_max="8G"
+    )
+    with pytest.raises(HTTPError) as caught:
+        spawner.check_options({"ssh_keys": [f"{ED25519} laptop"]})
+    assert caught.value.status_code == 400
+    assert caught.value.jupyterhub_message == NOT_A_KEY.format(1)
+
+    spawner.user_options = {"ssh_keys": [ED25519, RSA]}
+    spawner.options_apply()
+    assert spawner.ssh_env() == {"MLHUB_SSH_AUTHORIZED_KEYS": f"{ED25519}\n{RSA}"}
+    spawner.user_options = {}
+    spawner.options_apply()  # a later start without keys: no sshd
+    assert spawner.ssh_env() == {}
+
+
+def test_the_docker_spawner_puts_the_keys_in_the_environment_over_the_users():
+    from types import SimpleNamespace
+
+    from spawners.docker import MLHubDockerSpawner
+
+    spawner = MLHubDockerSpawner(
+        workspace_images=["mlhub-workspace:latest"],
+        cpu_max=2,
+        memory_max="8G",
+        user=SimpleNamespace(name="alice", id=1, url="/user/alice/", escaped_name="alice"),
+        hub=SimpleNamespace(
+            api_url="http://127.0.0.1:8081/hub/api",
+            base_url="/hub/",
+            url="http://127.0.0.1:8081/hub/",
+            public_host="",
+        ),
+        orm_spawner=SimpleNamespace(name="ws1", server=None),
+        hub_connect_url="http://hub:8081",
+    )
+    spawner.user_options = {"env": {"MY_VAR": "x"}, "ssh_keys": [ED25519]}
+    spawner.options_apply()
+    env = spawner.get_env()
+    assert env["MLHUB_SSH_AUTHORIZED_KEYS"] == ED25519
+    assert env["MY_VAR"] == "x"
+    # Users cannot set it themselves: MLHUB_* is reserved in env.
+    assert refused({"env": {"MLHUB_SSH_AUTHORIZED_KEYS": ED25519}}) == (
+        "env name 'MLHUB_SSH_AUTHORIZED_KEYS' is reserved (MLHub's own settings); "
+        "see docs/configuration.md"
+    )

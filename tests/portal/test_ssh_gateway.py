@@ -147,3 +147,16 @@ def test_the_workspace_card_shows_the_block_to_copy(client, alice, workspace_of)
     assert "<code>ssh mlhub-thesis</code>" in page
     block = ssh_config(workspace, alice)
     assert f"<pre data-ssh-config>{block}</pre>" in page
+
+
+def test_a_start_carries_the_owners_keys_only_even_when_an_admin_starts_it(
+    alice, carol, workspace_of
+):
+    first, second = new_key(alice), new_key(alice)
+    new_key(carol)
+    workspace = workspace_of(alice, "thesis")
+    assert workspace.user_options()["ssh_keys"] == [first.public_key, second.public_key]
+
+
+def test_no_keys_means_no_ssh_keys_option(bob, workspace_of):
+    assert "ssh_keys" not in workspace_of(bob, "thesis").user_options()

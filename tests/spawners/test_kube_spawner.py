@@ -165,6 +165,10 @@ def test_the_service_selects_the_pod_and_carries_the_owner():
     service = as_dict(made.get_service_manifest(owner, 8888))
     service.update(apiVersion="v1", kind="Service")  # the client's call says what it is
     assert service["metadata"]["name"] == made.pod_name
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 8888, "targetPort": 8888},
+        {"name": "ssh", "port": 2222, "targetPort": 2222},
+    ]
     assert service["spec"]["selector"]["mlhub.user"] == "a-b-c-x945547706971458a"
     assert service["metadata"]["annotations"]["mlhub.username"] == "a.b@c"
     kubernetes_validate.validate(service, KUBERNETES, strict=True)
@@ -273,3 +277,10 @@ def test_a_failing_pod_is_only_a_start_failure_while_starting(loop):
     made._starting_since = time.monotonic()
     with pytest.raises(StartFailed, match=r"exited while starting \(Error, exit code 1\)"):
         made.is_pod_running(exited)
+
+
+def test_the_owners_ssh_keys_reach_the_pods_environment():
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    pod = pod_of(spawner(options={"ssh_keys": [key]}))
+    env = {item["name"]: item.get("value") for item in pod["spec"]["containers"][0]["env"]}
+    assert env["MLHUB_SSH_AUTHORIZED_KEYS"] == key
