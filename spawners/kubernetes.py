@@ -70,10 +70,14 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, KubeSpawner):
     ).tag(config=True)
 
     volume_bind_timeout = Float(
-        60,
         help="""Seconds a new workspace waits for its volume claim to bind before the start
-        fails with the scheduler's reason (a storage class that does not exist never binds).""",
+        fails with the scheduler's reason (a storage class that does not exist never binds).
+        Default: env MLHUB_K8S_VOLUME_BIND_SECONDS or 60.""",
     ).tag(config=True)
+
+    @default("volume_bind_timeout")
+    def _default_volume_bind_timeout(self) -> float:
+        return float(env.env_int_at_least("MLHUB_K8S_VOLUME_BIND_SECONDS", 60, 1))
 
     ssh_port = Int(
         help="""The port of the sshd in the workspace image, published on its Service for
