@@ -4,7 +4,8 @@
 # Environment (all optional):
 #   IMAGE          the tag to build (default mlhub-workspace:latest)
 #   FORCE=1        build even if IMAGE exists and is built from the same files (its label
-#                  mlhub.inputs); docker's layer cache still applies
+#                  io.mlhub.build-inputs; not mlhub.*, which containers inherit and MLHub owns);
+#                  docker's layer cache still applies
 #   BASE_IMAGE     the base; when unset: python:3.11-slim-bookworm if present or pullable,
 #                  else a local Debian bookworm base made with debootstrap (no registry needed)
 #   BASE_TAG       tag of that local base (default mlhub-base:bookworm, reused when present)
@@ -31,7 +32,7 @@ docker version >/dev/null 2>&1 \
 # machine that keeps its images (CI's) never tests a workspace image older than the checkout.
 inputs=$(cd "$context" && find . -path ./extra-ca -prune -o -type f -print | LC_ALL=C sort \
     | xargs sha256sum | sha256sum | cut -c1-16)
-built_from=$(docker image inspect -f '{{ index .Config.Labels "mlhub.inputs" }}' "$image" 2>/dev/null || true)
+built_from=$(docker image inspect -f '{{ index .Config.Labels "io.mlhub.build-inputs" }}' "$image" 2>/dev/null || true)
 if [ "${FORCE:-0}" != "1" ] && [ "$built_from" = "$inputs" ]; then
     say "$image is built from these inputs ($inputs); skipping (FORCE=1 rebuilds)"
     exit 0
@@ -128,6 +129,6 @@ done
 
 say "building $image from $context"
 start=$SECONDS
-docker build "${build_args[@]}" --label "mlhub.inputs=$inputs" -t "$image" "$context"
+docker build "${build_args[@]}" --label "io.mlhub.build-inputs=$inputs" -t "$image" "$context"
 find "$context/extra-ca" -maxdepth 1 -name '*.crt' -delete
 say "built $image in $((SECONDS - start))s"
