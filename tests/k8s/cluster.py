@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lib.polling import poll_until
+from tests.hub_stack import free_port, running_stack
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "scripts" / "kube-test-cluster.sh"
@@ -91,3 +92,27 @@ def _script_or_fail(*args: str) -> None:
 
 def admin_kubeconfig() -> Path:
     return Path(run_script("kubeconfig", timeout=10).stdout.strip())
+
+
+def kube_stack(data, kube: Kube, namespace: str, hub_name: str, images: list[str], extra: dict):
+    """A real MLHub stack in Kubernetes mode on the host, spawning into ``namespace``."""
+    hub_port = free_port()
+    yield from running_stack(
+        data,
+        "k8s",
+        hub_name,
+        {
+            "KUBECONFIG": str(kube.kubeconfig),
+            "MLHUB_K8S_NAMESPACE": namespace,
+            # Pods reach the hub (bound on 0.0.0.0) at the pod bridge's address.
+            "MLHUB_HUB_CONNECT_URL": f"http://{kube.node_gateway}:{hub_port}",
+            "MLHUB_K8S_IMAGE_PULL_POLICY": "Never",  # images are imported, no registry
+            "MLHUB_K8S_STORAGE_CAPACITY": "1Gi",  # the test cluster's volumes are 1Gi
+            "MLHUB_WORKSPACE_IMAGES": ",".join(images),
+            "MLHUB_MEMORY_MAX": "1G",
+            "MLHUB_START_TIMEOUT": "180",
+            "CLEANUP_INTERVAL_SECONDS": "-1",
+            **extra,
+        },
+        hub_port=hub_port,
+    )

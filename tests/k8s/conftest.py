@@ -51,3 +51,13 @@ def workspace_image_in_cluster(kube: Kube, docker_client) -> str:  # noqa: F811
     require_image(docker_client, WORKSPACE_IMAGE)
     kube.import_image(WORKSPACE_IMAGE)
     return WORKSPACE_IMAGE
+
+
+@pytest.fixture(scope="module")
+def module_namespace(kube: Kube):
+    """A namespace for one test module's hub and its workspaces, removed afterwards."""
+    name = f"mlk-{secrets.token_hex(3)}"
+    kube.kubectl("create", "namespace", name)
+    yield name
+    kube.kubectl("delete", "pods", "--all", "-n", name, "--grace-period=0", "--force", check=False)
+    kube.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -5,12 +5,11 @@ in the namespace (the real API server, scheduler and kubelet)."""
 from __future__ import annotations
 
 import json
-import secrets
 
 import pytest
 
 from lib.labels import container_name, volume_name
-from tests.hub_stack import free_port, running_stack
+from tests.k8s.cluster import kube_stack
 
 pytestmark = [pytest.mark.k8s, pytest.mark.hub]
 HUB = "mlhs"
@@ -18,36 +17,15 @@ ALICE = ("alice", "alice-pass-123")
 
 
 @pytest.fixture(scope="module")
-def namespace(kube):
-    name = f"mls-{secrets.token_hex(3)}"
-    kube.kubectl("create", "namespace", name)
-    yield name
-    kube.kubectl("delete", "pods", "--all", "-n", name, "--grace-period=0", "--force", check=False)
-    kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
+def namespace(module_namespace):
+    return module_namespace
 
 
 @pytest.fixture(scope="module")
 def storage_hub(tmp_path_factory, kube, namespace, workspace_image_in_cluster):
-    hub_port = free_port()
-    yield from running_stack(
-        tmp_path_factory.mktemp("mlhub-k8s-storage"),
-        "k8s",
-        HUB,
-        {
-            "KUBECONFIG": str(kube.kubeconfig),
-            "MLHUB_K8S_NAMESPACE": namespace,
-            "MLHUB_HUB_CONNECT_URL": f"http://{kube.node_gateway}:{hub_port}",
-            "MLHUB_K8S_IMAGE_PULL_POLICY": "Never",
-            "MLHUB_K8S_STORAGE_CLASS": "no-such-class",
-            "MLHUB_K8S_STORAGE_CAPACITY": "1Gi",
-            "MLHUB_K8S_VOLUME_BIND_SECONDS": "5",
-            "MLHUB_WORKSPACE_IMAGES": workspace_image_in_cluster,
-            "MLHUB_MEMORY_MAX": "1G",
-            "MLHUB_START_TIMEOUT": "180",
-            "CLEANUP_INTERVAL_SECONDS": "-1",
-        },
-        hub_port=hub_port,
-    )
+    extra = {"MLHUB_K8S_STORAGE_CLASS": "no-such-class", "MLHUB_K8S_VOLUME_BIND_SECONDS": "5"}
+    data = tmp_path_factory.mktemp("mlhub-k8s-storage")
+    yield from kube_stack(data, kube, namespace, HUB, [workspace_image_in_cluster], extra)
 
 
 def test_a_claim_that_cannot_bind_fails_the_start_with_the_cause_and_leaves_nothing(

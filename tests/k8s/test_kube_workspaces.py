@@ -4,15 +4,14 @@ pods of the workspace image on the real 1.20.2 API server and kubelet."""
 from __future__ import annotations
 
 import json
-import secrets
 import time
 
 import pytest
 
 from lib.labels import container_name, network_name, volume_name
 from lib.polling import poll_until
-from tests.hub_stack import free_port, portal_login, running_stack
-from tests.k8s.cluster import BUSYBOX_IMAGE
+from tests.hub_stack import portal_login
+from tests.k8s.cluster import BUSYBOX_IMAGE, kube_stack
 
 pytestmark = [pytest.mark.k8s, pytest.mark.hub]
 HUB = "mlhk"
@@ -23,39 +22,15 @@ MISSING_IMAGE = "mlhub-missing:never"
 
 
 @pytest.fixture(scope="module")
-def namespace(kube):
-    name = f"mlk-{secrets.token_hex(3)}"
-    kube.kubectl("create", "namespace", name)
-    yield name
-    kube.kubectl("delete", "pods", "--all", "-n", name, "--grace-period=0", "--force", check=False)
-    kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
+def namespace(module_namespace):
+    return module_namespace
 
 
 @pytest.fixture(scope="module")
 def kube_hub(tmp_path_factory, kube, namespace, workspace_image_in_cluster):
-    hub_port = free_port()
-    yield from running_stack(
-        tmp_path_factory.mktemp("mlhub-k8s"),
-        "k8s",
-        HUB,
-        {
-            "KUBECONFIG": str(kube.kubeconfig),
-            "MLHUB_K8S_NAMESPACE": namespace,
-            # Pods reach the hub (bound on 0.0.0.0) at the pod bridge's address.
-            "MLHUB_HUB_CONNECT_URL": f"http://{kube.node_gateway}:{hub_port}",
-            "MLHUB_K8S_IMAGE_PULL_POLICY": "Never",  # images are imported, no registry
-            "MLHUB_K8S_STORAGE_CAPACITY": "1Gi",  # the test cluster's volumes are 1Gi
-            "MLHUB_WORKSPACE_IMAGES": f"{workspace_image_in_cluster},{MISSING_IMAGE},"
-            f"{BUSYBOX_IMAGE}",
-            "MLHUB_GPUS_MAX": "1",
-            "MLHUB_CPU_MAX": "1",
-            "MLHUB_MEMORY_MAX": "1G",
-            "MLHUB_START_TIMEOUT": "180",
-            "MLHUB_SERVER_POLL_SECONDS": "5",
-            "CLEANUP_INTERVAL_SECONDS": "-1",
-        },
-        hub_port=hub_port,
-    )
+    images = [workspace_image_in_cluster, MISSING_IMAGE, BUSYBOX_IMAGE]
+    extra = {"MLHUB_GPUS_MAX": "1", "MLHUB_CPU_MAX": "1", "MLHUB_SERVER_POLL_SECONDS": "5"}
+    yield from kube_stack(tmp_path_factory.mktemp("mlhub-k8s"), kube, namespace, HUB, images, extra)
 
 
 @pytest.fixture(scope="module")
