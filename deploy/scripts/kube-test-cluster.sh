@@ -222,12 +222,41 @@ start() {
 # A pid or namespace file from before the last boot names someone else's process now.
 since_boot() { [ -f "$1" ] && [ "$(stat -c %Y "$1")" -ge "$(awk '/^btime/ { print $2 }' /proc/stat)" ]; }
 
+# Alive and not a zombie (PID 1 of these machines is slow to reap orphans).
+live_pid() {
+    local status
+    status=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
+    [ -n "$status" ] && [ "$status" != Z ]
+}
+
+# A process between fork and exec, or inside execve before its arguments are mapped, shows an
+# empty or borrowed command line for a moment: read it again for up to a second before judging.
+ours() {
+    local pid=$1 cmdline
+    for _ in $(seq 10); do
+        live_pid "$pid" || return 1
+        cmdline=$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) || return 1
+        if [ -n "$cmdline" ]; then
+            grep -qF -e "$state" -e "$cache" -e kube-test-cluster <<<"$cmdline" && return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
 pid_of() {   # the live process recorded for NAME, only when it is one of ours
     local pid
     since_boot "$run/$1.pid" || return 1
     pid=$(cat "$run/$1.pid")
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -e "$state" -e "$cache" -e kube-test-cluster || return 1
+    ours "$pid" || return 1
     echo "$pid"
+}
+
+# For the processes this run started and is waiting on: alive, whatever they show right now
+# (a CI run once failed here with etcd alive: the cmdline test, most likely inside an exec).
+running() {
+    local pid
+    pid=$(cat "$run/$1.pid" 2>/dev/null) && live_pid "$pid"
 }
 
 alive() { pid_of "$1" >/dev/null; }
@@ -240,7 +269,8 @@ wait_until() {
     until "$@" >/dev/null 2>&1; do
         for name in $watched; do
             # shellcheck disable=SC2086  # word lists on purpose
-            alive "$name" || fail_with_logs "$name exited while waiting for $what" $shown
+            running "$name" || fail_with_logs "$name (pid $(cat "$run/$name.pid" 2>/dev/null \
+                || echo none)) exited while waiting for $what" $shown
         done
         # shellcheck disable=SC2086
         [ "$SECONDS" -lt "$deadline" ] || fail_with_logs "$what not within ${timeout}s" $shown
