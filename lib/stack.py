@@ -54,6 +54,39 @@ class StackError(RuntimeError):
     pass
 
 
+# The processes' commands, shared with the MLHub image's supervisor (lib/container.py).
+# Django's own command line, wherever the project is installed (no manage.py needed).
+DJANGO_ADMIN = [str(BIN / "python"), "-m", "django"]
+HUB_COMMAND = [str(BIN / "jupyterhub"), "-f", str(HUB_CONFIG)]
+
+
+def portal_command(environ: dict[str, str]) -> list[str]:
+    """The portal's gunicorn, on ``MLHUB_PORTAL_URL``'s address."""
+    portal = urlsplit(environ.get("MLHUB_PORTAL_URL", env.ADDRESS_DEFAULTS["MLHUB_PORTAL_URL"]))
+    return [
+        str(BIN / "gunicorn"),
+        "portal.wsgi",
+        "--bind",
+        portal.netloc,
+        "--workers",
+        environ.get("MLHUB_PORTAL_WORKERS", "2"),
+        "--threads",
+        "4",
+        "--no-control-socket",
+        # Longer than the Node proxy keeps an idle connection (5 s): with gunicorn's default
+        # of 2 s the proxy sometimes reused a socket gunicorn was closing, and a page refresh
+        # got "503 socket hang up" (seen in CI).
+        "--keep-alive",
+        "75",
+        "--access-logfile",
+        "-",
+        # The path without its query string and no Referer: OAuth codes, states and tokens
+        # travel in query strings and must never reach a log.
+        "--access-logformat",
+        ACCESS_LOG_FORMAT,
+    ]
+
+
 def data_dir_prepare(data_dir: Path) -> None:
     """Create the data directory readable by this user only (and tighten an old one)."""
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -123,7 +156,7 @@ class Stack:
     # Set up -------------------------------------------------------------------------------
     def manage(self, *args: str) -> None:
         subprocess.run(
-            [str(BIN / "python"), "manage.py", *args],
+            [*DJANGO_ADMIN, *args],
             cwd=ROOT,
             env=self.environ,
             umask=PRIVATE_UMASK,
@@ -141,39 +174,14 @@ class Stack:
     def start(self) -> None:
         self.check_ports_free()
         self.portal_start(wait=False)
-        self._spawn("tasks", [str(BIN / "python"), "manage.py", "qcluster"])
+        self._spawn("tasks", [*DJANGO_ADMIN, "qcluster"])
         self.hub_start(wait=False)
         self.portal_wait()
         self.hub_wait()
 
     def portal_start(self, wait: bool = True) -> None:
         """Start the portal's gunicorn (again, after it died)."""
-        portal = urlsplit(self.address("MLHUB_PORTAL_URL"))
-        self._spawn(
-            "portal",
-            [
-                str(BIN / "gunicorn"),
-                "portal.wsgi",
-                "--bind",
-                portal.netloc,
-                "--workers",
-                self.environ.get("MLHUB_PORTAL_WORKERS", "2"),
-                "--threads",
-                "4",
-                "--no-control-socket",
-                # Longer than the Node proxy keeps an idle connection (5 s): with gunicorn's
-                # default of 2 s the proxy sometimes reused a socket gunicorn was closing,
-                # and a page refresh got "503 socket hang up" (seen in CI).
-                "--keep-alive",
-                "75",
-                "--access-logfile",
-                "-",
-                # The path without its query string and no Referer: OAuth codes, states and
-                # tokens travel in query strings and must never reach a log.
-                "--access-logformat",
-                ACCESS_LOG_FORMAT,
-            ],
-        )
+        self._spawn("portal", portal_command(self.environ))
         if wait:
             self.portal_wait()
 
@@ -185,11 +193,7 @@ class Stack:
         """Start JupyterHub (again, after it died: it takes over the running servers)."""
         hub_dir = Path(self.environ["MLHUB_DATA_DIR"]) / "hub"
         hub_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._spawn(
-            "hub",
-            [str(BIN / "jupyterhub"), "-f", str(HUB_CONFIG)],
-            cwd=hub_dir,
-        )
+        self._spawn("hub", HUB_COMMAND, cwd=hub_dir)
         if wait:
             self.hub_wait()
 

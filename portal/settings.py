@@ -28,6 +28,8 @@ try:
     DEBUG = env.env_bool("DEBUG", False)
     HUB_NAME = env.hub_name()
     EXECUTION_MODE = env.execution_mode()
+    # The MLHub image's own container, which joins people's networks (cleanup leaves them).
+    DOCKER_HUB_CONTAINER = env.env_str("MLHUB_DOCKER_HUB_CONTAINER").strip()
     SECRET_KEY = env.env_secret("SECRET_KEY")
     HUB_API_TOKEN = env.env_secret("MLHUB_HUB_API_TOKEN")
     OAUTH_CLIENT_SECRET = env.env_secret("MLHUB_OAUTH_CLIENT_SECRET")

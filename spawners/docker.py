@@ -7,7 +7,9 @@ A thin DockerSpawner subclass. What it adds to upstream:
 - labels `mlhub.*` on the container, its volume and the user's network (cleanup relies on them);
 - a bridge network per user, so one user's workspaces cannot reach another user's;
 - a named volume per workspace at `work_dir`, kept across stop/start, gone in delete_forever;
-- the hub's API URL pointed at the network's gateway (containers reach the host there).
+- the hub's API URL pointed at the network's gateway (containers reach the host there), or,
+  when the hub runs in a container itself (the MLHub image: `hub_container`), that container
+  joined to each person's network and its address there.
 Names and labels come from lib.labels (shared with Kubernetes mode and cleanup), host
 config from the pure builders in spawners.docker_spec.
 """
@@ -15,6 +17,7 @@ config from the pure builders in spawners.docker_spec.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
 from collections.abc import Callable
@@ -26,7 +29,7 @@ import docker
 from docker.errors import APIError, NotFound
 from dockerspawner import DockerSpawner
 from jupyterhub.spawner import Spawner
-from traitlets import Int, default
+from traitlets import Int, Unicode, default
 
 from lib import labels as names
 from spawners import docker_spec
@@ -82,6 +85,15 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
             cls._executor = ThreadPoolExecutor(self.docker_threads, thread_name_prefix="docker")
         return cls._executor
 
+    hub_container = Unicode(
+        "",
+        help="""The hub's own container (name or id) when the hub runs in one, as in the MLHub
+        image (MLHUB_DOCKER_HUB_CONTAINER). It joins each person's network on their first
+        start, so that the proxy and the SSH gateway reach their workspaces and the workspaces
+        reach the hub's API at its address there, and leaves it before the network is removed.
+        Empty: the hub runs on the engine's host, which reaches every network's gateway.""",
+    ).tag(config=True)
+
     # Upstream traits with MLHub defaults.
     @default("image")
     def _default_image(self) -> str:
@@ -109,7 +121,7 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
         # for the check below (upstream's default keeps only "image").
         return Spawner._simple_options_from_form
 
-    _gateway: str = ""
+    _hub_address: str = ""  # where this workspace's container reaches the hub
     _volume_name: str = ""
 
     @property
@@ -135,7 +147,10 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
         self._check_hub_reachable()
         began = time.perf_counter()
         async with NETWORKS.starting(self.network_name, self._ensure_network) as network:
-            self._gateway = network["IPAM"]["Config"][0]["Gateway"]
+            if self.hub_container:
+                self._hub_address = await self._hub_joins(network)
+            else:
+                self._hub_address = network["IPAM"]["Config"][0]["Gateway"]
             networked = time.perf_counter()
             await self._ensure_volume()
             self.log.info(
@@ -195,6 +210,34 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
             )
         return network
 
+    async def _hub_joins(self, network: dict[str, Any]) -> str:
+        """Connect the hub's container to the person's network (once) and return its address
+        there."""
+
+        def address(container: dict[str, Any]) -> str:
+            found = container["NetworkSettings"]["Networks"].get(network["Name"]) or {}
+            return found.get("IPAddress", "")
+
+        try:
+            hub = await self.docker("inspect_container", self.hub_container)
+            if not address(hub):
+                try:
+                    await self.docker(
+                        "connect_container_to_network", self.hub_container, network["Id"]
+                    )
+                except APIError as error:
+                    # A concurrent start of this person connected it first: fine.
+                    if "already exists" not in str(error.explanation or ""):
+                        raise
+                hub = await self.docker("inspect_container", self.hub_container)
+        except NotFound:
+            raise refusal(
+                500,
+                f"the hub's container {self.hub_container} (MLHUB_DOCKER_HUB_CONTAINER) is not "
+                "on this Docker engine",
+            ) from None
+        return address(hub)
+
     async def _ensure_volume(self) -> None:
         try:
             await self.docker("inspect_volume", self.volume_name)
@@ -223,13 +266,14 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
     def get_env(self) -> dict[str, str]:
         env = dict(self._resources.env) if self._resources else {}
         configured = self.hub_connect_url
-        if not configured and self._gateway:
-            # Containers reach the host (where the hub listens) at their network's gateway;
-            # the hub's own connect address (a hostname, or loopback for the proxy) is not
-            # reachable from inside them. c.Spawner.hub_connect_url overrides this.
+        if not configured and self._hub_address:
+            # Containers reach the hub at its address on their network: the host's gateway,
+            # or the hub's own container; the hub's connect address (a hostname, or loopback
+            # for the proxy) is not reachable from inside them. c.Spawner.hub_connect_url
+            # overrides this.
             api = urlparse(self.hub.api_url)
             port = api.port or (443 if api.scheme == "https" else 80)
-            self.hub_connect_url = f"{api.scheme}://{self._gateway}:{port}"
+            self.hub_connect_url = f"{api.scheme}://{self._hub_address}:{port}"
         try:
             env.update(super().get_env())  # the hub's variables win over the user's
         finally:
@@ -309,6 +353,14 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
         async with NETWORKS.removing(self.network_name) as no_start_needs_it:
             if not no_start_needs_it or await self.docker("containers", all=True, filters=filters):
                 return
+            if self.hub_container:
+                with contextlib.suppress(NotFound, APIError):  # not connected: nothing to do
+                    await self.docker(
+                        "disconnect_container_from_network",
+                        self.hub_container,
+                        self.network_name,
+                        force=True,
+                    )
             try:
                 await self.docker("remove_network", self.network_name)
             except NotFound:

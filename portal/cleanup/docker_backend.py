@@ -6,6 +6,7 @@ No Django: the service decides what is orphaned, this only lists by the hub's or
 
 from __future__ import annotations
 
+import contextlib
 import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -56,8 +57,13 @@ def _resource(kind: str, id_: str, name: str, labels: dict, created: str | None)
 
 
 class DockerBackend:
-    def __init__(self, hub_name: str, client: docker.DockerClient | None = None):
+    def __init__(
+        self, hub_name: str, client: docker.DockerClient | None = None, hub_container: str = ""
+    ):
         self.hub_name = hub_name
+        # The MLHub image's hub joins every person's network (spawners/docker.py): it leaves
+        # an orphaned one before the engine can remove it.
+        self.hub_container = hub_container
         self._client = client
 
     @property
@@ -110,6 +116,11 @@ class DockerBackend:
             elif resource.kind == "volume":
                 api.remove_volume(resource.id, force=True)
             else:
+                if self.hub_container:
+                    with contextlib.suppress(NotFound, APIError):  # not connected
+                        api.disconnect_container_from_network(
+                            self.hub_container, resource.id, force=True
+                        )
                 api.remove_network(resource.id)
         except NotFound:
             return

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 def engine_backend() -> DockerBackend | KubeBackend | None:
     """The engine's cleanup backend for this execution mode; None where there is none."""
     if settings.EXECUTION_MODE == "local":
-        return DockerBackend(settings.HUB_NAME)
+        return DockerBackend(settings.HUB_NAME, hub_container=settings.DOCKER_HUB_CONTAINER)
     if settings.EXECUTION_MODE == "k8s":
         return KubeBackend(settings.HUB_NAME, env.k8s_namespace())
     return None  # process mode: no engine resources

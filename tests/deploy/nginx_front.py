@@ -5,6 +5,7 @@ system's nginx service), a stand-in for the SSH gateway, and TLS to the generate
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -14,10 +15,15 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import requests
+import websocket
 from requests.adapters import HTTPAdapter
 from urllib3.util.ssl_match_hostname import match_hostname
 
@@ -174,3 +180,51 @@ def tls_socket(hostname: str, port: int, cafile: Path) -> ssl.SSLSocket:
     connection = context.wrap_socket(raw, server_hostname=hostname)
     match_hostname(connection.getpeercert(), hostname)
     return connection
+
+
+def assert_kernel_answers(url: str, host: str, port: int, cafile: Path, bearer: dict) -> None:
+    """Start a kernel in the workspace at ``url`` (https://host:port/user/<name>/<ws>/), ask
+    it for its info through the kernel's websocket, and delete it again."""
+    path = urlsplit(url).path
+    session = requests.Session()
+    session.mount(f"https://{host}:{port}/", SubdomainAdapter(host))
+    kernel = session.post(url + "api/kernels", headers=bearer, json={}, timeout=60)
+    assert kernel.status_code == 201, kernel.text[:300]
+    connection = websocket.create_connection(
+        f"wss://{host}:{port}{path}api/kernels/{kernel.json()['id']}/channels",
+        socket=tls_socket(host, port, cafile),
+        header=[f"Authorization: {bearer['Authorization']}"],
+        timeout=60,
+    )
+    try:
+        assert connection.getstatus() == 101
+        request_id = uuid.uuid4().hex
+        connection.send(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": request_id,
+                        "msg_type": "kernel_info_request",
+                        "username": host.split(".")[0],
+                        "session": uuid.uuid4().hex,
+                        "version": "5.3",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "content": {},
+                    "channel": "shell",
+                }
+            )
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            message = json.loads(connection.recv())
+            if message["parent_header"].get("msg_id") == request_id:
+                if message["msg_type"] == "kernel_info_reply":
+                    break
+        else:
+            raise AssertionError("no kernel_info_reply through the websocket")
+        assert message["content"]["status"] == "ok"
+    finally:
+        connection.close()
+        session.delete(url + f"api/kernels/{kernel.json()['id']}", headers=bearer, timeout=30)

@@ -5,7 +5,6 @@ https on the redirect port, and whatever is not TLS on the public port sent to t
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 import threading
@@ -15,7 +14,6 @@ import warnings
 
 import pytest
 import requests
-import websocket
 
 from lib.polling import poll_until
 from tests.deploy.nginx_front import (
@@ -23,12 +21,12 @@ from tests.deploy.nginx_front import (
     FakeGateway,
     Nginx,
     SubdomainAdapter,
+    assert_kernel_answers,
     nginx_processes,
     require_nginx,
     run_directory,
     script_environment,
     start_script,
-    tls_socket,
 )
 from tests.hub_stack import free_port, portal_login, running_stack
 
@@ -217,51 +215,7 @@ def test_a_kernels_websocket_goes_through(front, alice, workspace):
     )
     assert token.status_code == 200, token.text
     bearer = {"Authorization": f"token {token.json()['token']}"}
-    session = requests.Session()
-    session.mount(f"https://alice.localhost:{front.port}/", SubdomainAdapter("alice.localhost"))
-    kernel = session.post(workspace["url"] + "api/kernels", headers=bearer, json={}, timeout=60)
-    assert kernel.status_code == 201, kernel.text[:300]
-    path = f"/user/alice/{WORKSPACE}/api/kernels/{kernel.json()['id']}/channels"
-    connection = websocket.create_connection(
-        f"wss://alice.localhost:{front.port}{path}",
-        socket=tls_socket("alice.localhost", front.port, front.cert),
-        header=[f"Authorization: {bearer['Authorization']}"],
-        timeout=60,
-    )
-    try:
-        assert connection.getstatus() == 101
-        request_id = uuid.uuid4().hex
-        connection.send(
-            json.dumps(
-                {
-                    "header": {
-                        "msg_id": request_id,
-                        "msg_type": "kernel_info_request",
-                        "username": "alice",
-                        "session": uuid.uuid4().hex,
-                        "version": "5.3",
-                    },
-                    "parent_header": {},
-                    "metadata": {},
-                    "content": {},
-                    "channel": "shell",
-                }
-            )
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            message = json.loads(connection.recv())
-            if message["parent_header"].get("msg_id") == request_id:
-                if message["msg_type"] == "kernel_info_reply":
-                    break
-        else:
-            raise AssertionError("no kernel_info_reply through the websocket")
-        assert message["content"]["status"] == "ok"
-    finally:
-        connection.close()
-        session.delete(
-            workspace["url"] + f"api/kernels/{kernel.json()['id']}", headers=bearer, timeout=30
-        )
+    assert_kernel_answers(workspace["url"], "alice.localhost", front.port, front.cert, bearer)
 
 
 @pytest.mark.parametrize("host", ["localhost", "alice.localhost"])

@@ -1,0 +1,346 @@
+"""The MLHub image's entry point (deploy/hub/Dockerfile, docs/deploy.md).
+
+    python -m lib.container start       the ENTRYPOINT: check the settings, prepare /data
+                                        (secrets, database, static files), then hand over to
+                                        supervisord, which runs and restarts the roles
+    python -m lib.container run ROLE    what supervisord runs for one role
+    python -m lib.container health      the HEALTHCHECK: every role started here answers
+
+Roles and their switches (the original MLHub's, plus two), all true by default:
+START_PORTAL (gunicorn), START_QCLUSTER (django-q2), START_JHUB (JupyterHub), START_CHP (the
+Node proxy), START_NGINX (TLS and SSH on the one public port), START_SSH (the SSH gateway).
+
+A bad setting is one line on stderr and exit status 1 before anything starts: never a
+half-started container.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from lib import env
+from lib.labels import LABEL_ORIGIN
+from lib.stack import DJANGO_ADMIN, HUB_COMMAND, StackError, portal_command, stack_environment
+
+# Role -> its switch; supervisord's program names are the roles (deploy/hub/supervisord.conf).
+ROLES = {
+    "portal": "START_PORTAL",
+    "tasks": "START_QCLUSTER",
+    "hub": "START_JHUB",
+    "chp": "START_CHP",
+    "nginx": "START_NGINX",
+    "ssh": "START_SSH",
+}
+SUPERVISOR_CONFIG = "/etc/mlhub/supervisord.conf"
+NGINX_START = "/usr/local/lib/mlhub/nginx/start.sh"
+SSH_START = "/usr/local/bin/mlhub-ssh-gateway"  # deploy/hub/ssh/install.sh
+PUBLIC_PORT = 8080  # the one port inside the container, as the original's
+DOCKER_SOCKET = Path("/var/run/docker.sock")
+
+
+class Refused(Exception):
+    """A setting that cannot work: said in one line, and nothing starts."""
+
+
+def switch(name: str) -> bool:
+    try:
+        return env.env_bool(name, True)
+    except env.ConfigError as error:
+        raise Refused(str(error)) from None
+
+
+def image_defaults(environ: dict[str, str]) -> None:
+    """The image's own defaults, for whatever the admin did not set."""
+    nginx = environ["START_NGINX"] == "true"
+    environ.setdefault("MLHUB_DATA_DIR", "/data")
+    environ.setdefault("MLHUB_RESOURCES_DIR", "/resources")
+    environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    environ.setdefault("EXECUTION_MODE", "local")
+    environ.setdefault("SSL_ENABLED", "true")
+    environ.setdefault("MLHUB_PUBLIC_URL", f"https://localhost:{PUBLIC_PORT}")
+    # nginx owns the public port and passes the web on to the Node proxy on loopback; without
+    # nginx (behind the admin's own TLS terminator) the proxy takes the public port itself.
+    environ.setdefault(
+        "MLHUB_BIND_URL", "http://127.0.0.1:8000" if nginx else f"http://0.0.0.0:{PUBLIC_PORT}"
+    )
+    environ.setdefault("MLHUB_NGINX_LISTEN", f"0.0.0.0:{PUBLIC_PORT}")
+    # Proxies that add to X-Forwarded-For before the portal: nginx, then the Node proxy.
+    environ.setdefault("MLHUB_TRUSTED_PROXY_COUNT", "2" if nginx else "1")
+    environ.setdefault("MLHUB_SSH_GATEWAY_LISTEN", "127.0.0.1:2222")
+    environ.setdefault("MLHUB_SSH_GATEWAY_ADDRESS", environ["MLHUB_SSH_GATEWAY_LISTEN"])
+    environ.setdefault("MLHUB_SSH_HOST_KEY_DIR", str(Path(environ["MLHUB_DATA_DIR"]) / "ssh"))
+    # The proxy is a supervised process of its own; a hub restart or an image upgrade leaves
+    # workspaces running (the new hub takes them over).
+    environ.setdefault("MLHUB_PROXY_EXTERNAL", "true")
+    environ.setdefault("MLHUB_CLEANUP_SERVERS", "false")
+    # Docker names a container's host after its id unless told otherwise: that is this one.
+    environ.setdefault("MLHUB_DOCKER_HUB_CONTAINER", socket.gethostname())
+
+
+def docker_checks(environ: dict[str, str]) -> None:
+    """Docker mode from a container: the engine's socket, and a network with names."""
+    import docker
+    from docker.errors import DockerException, NotFound
+
+    if not DOCKER_SOCKET.exists():
+        raise Refused(
+            "EXECUTION_MODE=local needs the Docker engine's socket: "
+            "-v /var/run/docker.sock:/var/run/docker.sock"
+        )
+    try:
+        client = docker.from_env(timeout=10)
+        me = client.api.inspect_container(environ["MLHUB_DOCKER_HUB_CONTAINER"])
+    except NotFound:
+        raise Refused(
+            f"MLHUB_DOCKER_HUB_CONTAINER={environ['MLHUB_DOCKER_HUB_CONTAINER']} is no container "
+            "on this Docker engine: set it to this container's name"
+        ) from None
+    except DockerException as error:
+        raise Refused(f"the Docker engine does not answer at {DOCKER_SOCKET}: {error}") from None
+    networks = set(me["NetworkSettings"]["Networks"])
+    # Workspaces are reached by container name (SSH's permitopen): Docker's DNS answers those
+    # only on networks people create, not on the default "bridge" or "host".
+    if not networks - {"bridge", "host", "none"}:
+        raise Refused(
+            "run this container on a network of its own (docker network create mlhub; "
+            "docker run --network mlhub ...): on Docker's default bridge it cannot resolve "
+            "workspace names"
+        )
+    networks_join(client, environ, networks)
+    client.close()
+
+
+def networks_join(client, environ: dict[str, str], joined: set[str]) -> None:
+    """Join the people's networks at once: a new container (an upgrade, `compose up` with a
+    new image) must reach the workspaces its predecessor started before the hub takes them
+    over. The spawner joins new ones itself (spawners/docker.py)."""
+    from docker.errors import APIError
+
+    ours = client.api.networks(filters={"label": f"{LABEL_ORIGIN}={env.hub_name()}"})
+    for network in ours:
+        if network["Name"] in joined:
+            continue
+        try:
+            client.api.connect_container_to_network(
+                environ["MLHUB_DOCKER_HUB_CONTAINER"], network["Id"]
+            )
+        except APIError as error:  # one network's trouble must not stop the others
+            print(f"mlhub: could not join {network['Name']}: {error}", file=sys.stderr)
+    if ours:
+        print(f"mlhub: on {len(ours)} people's networks", flush=True)
+
+
+def nginx_check(environ: dict[str, str]) -> None:
+    """nginx's own checks (certificate, key, ports); it makes a certificate if asked to."""
+    checked = subprocess.run(
+        ["sh", NGINX_START, "--check"], env=environ, capture_output=True, text=True
+    )
+    if checked.returncode != 0:
+        lines = [line for line in checked.stderr.splitlines() if line.strip()]
+        said = lines[-1].removeprefix("mlhub-nginx: error: ") if lines else "its checks failed"
+        raise Refused(f"nginx: {said}")
+
+
+def public_port_check(environ: dict[str, str]) -> None:
+    """The roles' own addresses must be free (a second copy on the host's network)."""
+    for role, url in (("START_CHP", environ["MLHUB_BIND_URL"]), ("START_PORTAL", env.portal_url())):
+        if environ[role] != "true":
+            continue
+        address = urlsplit(url)
+        host = address.hostname or "127.0.0.1"
+        with socket.socket() as probe:
+            probe.settimeout(0.5)
+            if probe.connect_ex(("127.0.0.1" if host == "0.0.0.0" else host, address.port)) == 0:
+                raise Refused(f"something already listens on {address.netloc} ({role})")
+
+
+def database_ready(environ: dict[str, str], timeout: float = 120) -> None:
+    """Wait for the database (PostgreSQL may start beside this container), then migrate."""
+    from lib.polling import poll_until
+
+    connect = "from django.db import connection; connection.ensure_connection()"
+    check = [*DJANGO_ADMIN, "shell", "-c", connect]
+    last = {"error": ""}
+
+    def answers() -> bool:
+        run = subprocess.run(check, env=environ, capture_output=True, text=True)
+        last["error"] = (run.stderr.strip().splitlines() or [""])[-1]
+        return run.returncode == 0
+
+    try:
+        poll_until(answers, timeout=timeout, what="the database did not answer", max_wait=3)
+    except TimeoutError as error:
+        raise Refused(f"{error}: {last['error']}") from None
+
+
+def prepare(environ: dict[str, str]) -> None:
+    """Migrate, collect static files and seed, as ``make run`` does."""
+    for args in (
+        ("migrate", "--noinput", "-v", "0"),
+        ("collectstatic", "--noinput", "-v", "0"),
+        ("mlhub_setup",),
+    ):
+        done = subprocess.run([*DJANGO_ADMIN, *args], env=environ)
+        if done.returncode != 0:
+            raise Refused(f"`django-admin {' '.join(args)}` failed (above)")
+
+
+def settings() -> dict[str, str]:
+    """This environment with the switches as true/false and the image's defaults; also what
+    ``os.environ`` holds afterwards (lib.env reads it). The HEALTHCHECK and ``docker exec``
+    get the image's environment only, so they compute the same."""
+    environ = dict(os.environ)
+    for name in ROLES.values():
+        environ[name] = "true" if switch(name) else "false"
+    image_defaults(environ)
+    os.environ.update(environ)
+    return environ
+
+
+def start() -> int:
+    try:
+        environ = settings()
+        environ = stack_environment(environ)  # the data folder and generated secrets
+        os.environ.update(environ)
+        env.execution_mode()
+        if environ["START_NGINX"] == "true":
+            nginx_check(environ)
+        if environ["EXECUTION_MODE"] == "local" and environ["START_JHUB"] == "true":
+            docker_checks(environ)
+        public_port_check(environ)
+        if environ["START_PORTAL"] == "true" or environ["START_QCLUSTER"] == "true":
+            database_ready(environ)
+        if environ["START_PORTAL"] == "true":
+            prepare(environ)
+    except (Refused, env.ConfigError, StackError) as error:
+        print(f"mlhub: error: {error}", file=sys.stderr, flush=True)
+        return 1
+    started = [role for role, name in ROLES.items() if environ[name] == "true"]
+    print(f"mlhub: starting {', '.join(started) or 'nothing'}", flush=True)
+    os.execvpe("supervisord", ["supervisord", "-n", "-c", SUPERVISOR_CONFIG], environ)
+
+
+def chp_command(environ: dict[str, str]) -> list[str]:
+    """The Node proxy as JupyterHub starts it (jupyterhub/proxy.py), with the portal as its
+    default target."""
+    public = urlsplit(environ["MLHUB_BIND_URL"])
+    api = urlsplit(env.proxy_api_url())
+    # Workspaces on their own origins: the hub's routes name hosts.
+    routing = [] if env.single_origin() else ["--host-routing"]
+    return [
+        env.chp_path(),
+        "--ip",
+        public.hostname or "",
+        "--port",
+        str(public.port),
+        "--api-ip",
+        api.hostname or "127.0.0.1",
+        "--api-port",
+        str(api.port),
+        f"--default-target={env.portal_url()}",
+        f"--error-target={env.hub_url()}/hub/error",
+        *routing,
+    ]
+
+
+def run(role: str) -> int:
+    """Replace this process with the role's (supervisord watches the same pid)."""
+    environ = dict(os.environ)
+    if role == "portal":
+        command = portal_command(environ)
+    elif role == "tasks":
+        command = [*DJANGO_ADMIN, "qcluster"]
+    elif role == "hub":
+        hub_dir = env.data_dir() / "hub"
+        hub_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chdir(hub_dir)
+        command = HUB_COMMAND
+    elif role == "chp":
+        # The proxy reads its API token from the environment only.
+        environ["CONFIGPROXY_AUTH_TOKEN"] = env.env_secret("CONFIGPROXY_AUTH_TOKEN") or ""
+        command = chp_command(environ)
+    elif role == "nginx":
+        command = ["sh", NGINX_START]
+    elif role == "ssh":
+        environ["MLHUB_PORTAL_URL"] = env.portal_url()
+        command = ["sh", SSH_START]
+    else:
+        print(f"mlhub: unknown role {role!r} (one of {', '.join(ROLES)})", file=sys.stderr)
+        return 2
+    os.execvpe(command[0], command, environ)
+
+
+def _answers(url: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(url, timeout=3, allow_redirects=False).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+def _tls_answers(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # a liveness check
+    try:
+        target = ("127.0.0.1" if host == "0.0.0.0" else host, int(port))
+        with socket.create_connection(target, 3) as raw, context.wrap_socket(raw):
+            return True
+    except OSError:
+        return False
+
+
+def _ssh_answers(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), 3) as sock:
+            return sock.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def health() -> int:
+    """Exit 0 when every started role answers; else name those that do not."""
+    try:
+        environ = settings()
+    except Refused as error:
+        print(json.dumps({"healthy": False, "error": str(error)}))
+        return 1
+    bind = urlsplit(environ["MLHUB_BIND_URL"])
+    checks = {
+        "portal": lambda: _answers(f"{env.portal_url()}/accounts/login/"),
+        "hub": lambda: _answers(f"{env.hub_url()}/hub/api/"),
+        "chp": lambda: _answers(
+            f"http://{'127.0.0.1' if bind.hostname == '0.0.0.0' else bind.hostname}:{bind.port}/"
+        ),
+        "nginx": lambda: _tls_answers(environ["MLHUB_NGINX_LISTEN"]),
+        "ssh": lambda: _ssh_answers(environ["MLHUB_SSH_GATEWAY_LISTEN"]),
+    }
+    failing = [
+        role for role, check in checks.items() if environ[ROLES[role]] == "true" and not check()
+    ]
+    print(json.dumps({"healthy": not failing, "not_answering": failing}))
+    return 1 if failing else 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["start"]:
+        return start()
+    if argv[:1] == ["run"] and len(argv) == 2:
+        return run(argv[1])
+    if argv[:1] == ["health"]:
+        return health()
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

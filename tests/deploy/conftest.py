@@ -1,0 +1,1 @@
+from tests.docker_engine import docker_client  # noqa: F401 -- a fixture (test_image.py)
