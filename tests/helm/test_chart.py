@@ -380,7 +380,7 @@ def test_processes_read_secrets_from_files():
 
 
 def test_the_admin_password_reaches_only_the_setup_step():
-    # MLHUB_ADMIN_PASSWORD is read from the environment (not _FILE) by `manage.py mlhub_setup`.
+    # MLHUB_ADMIN_PASSWORD is read from the environment (not _FILE) by `mlhub_setup`.
     portal = pod_specs(render())[f"{RELEASE}-portal"]
     carrying = {
         name
@@ -399,7 +399,7 @@ def test_sqlite_runs_the_task_cluster_in_the_portal_pod():
     assert portal["spec"]["strategy"] == {"type": "Recreate"}
     spec = portal["spec"]["template"]["spec"]
     assert [c["name"] for c in spec["containers"]] == ["portal", "tasks"]
-    assert spec["containers"][1]["command"] == ["python", "manage.py", "qcluster"]
+    assert spec["containers"][1]["command"] == ["python", "-m", "django", "qcluster"]
     data = next(v for v in spec["volumes"] if v["name"] == "data")
     assert data["persistentVolumeClaim"] == {"claimName": f"{RELEASE}-portal-data"}
     for container in containers(spec).values():
@@ -427,7 +427,7 @@ def test_postgresql_runs_the_task_cluster_in_its_own_deployment():
     assert tasks["spec"]["replicas"] == 1
     spec = tasks["spec"]["template"]["spec"]
     assert [c["name"] for c in spec["containers"]] == ["tasks"]
-    assert spec["containers"][0]["command"] == ["python", "manage.py", "qcluster"]
+    assert spec["containers"][0]["command"] == ["python", "-m", "django", "qcluster"]
 
 
 # How each process is started -----------------------------------------------------------------
@@ -437,7 +437,7 @@ def test_the_processes_start_as_the_stack_starts_them():
     assert hub["command"] == [
         "jupyterhub",
         "-f",
-        "/srv/mlhub/hubconfig/jupyterhub_config.py",
+        "/etc/mlhub/jupyterhub_config.py",
         "--JupyterHub.cleanup_servers=False",
     ]
     portal = containers(specs[f"{RELEASE}-portal"])
@@ -447,11 +447,58 @@ def test_the_processes_start_as_the_stack_starts_them():
         "--bind=0.0.0.0:8010",
         "--workers=2",
     ]
-    assert portal["setup"]["command"][2].split("\n")[:3] == [
-        "python manage.py migrate --noinput -v 0",
-        "python manage.py collectstatic --noinput -v 0",
-        "python manage.py mlhub_setup",
+    assert portal["setup"]["command"] == [
+        "sh",
+        "-ec",
+        "python -m django migrate --noinput -v 0\n"
+        "python -m django collectstatic --noinput -v 0\n"
+        "python -m django mlhub_setup\n",
     ]
+    tasks = containers(specs[f"{RELEASE}-tasks"])
+    assert tasks["wait-for-migrations"]["command"] == [
+        "sh",
+        "-c",
+        "until python -m django migrate --check >/dev/null; do sleep 5; done",
+    ]
+    assert tasks["tasks"]["command"] == ["python", "-m", "django", "qcluster"]
+
+
+# The image's own entrypoint is the single-host supervisor: every container names its command,
+# and the image (`make hub-image`) has MLHub installed, no checkout to point at.
+IMAGE_ENV = {
+    "DJANGO_SETTINGS_MODULE": "portal.settings",
+    "MLHUB_DATA_DIR": "/data",
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_containers_use_the_installed_mlhub_image(variant, files):
+    objects = render(*VARIANTS[variant], files=files)
+    seen = 0
+    for deployment, spec in pod_specs(objects).items():
+        for name, container in containers(spec).items():
+            where = f"{deployment}/{name}"
+            assert container["image"] == "mlhub:latest", where
+            assert container["command"], where
+            assert "args" not in container, where
+            assert container.get("workingDir", "/data") == "/data", where
+            env = plain_env(container)
+            assert "PYTHONPATH" not in {e["name"] for e in container["env"]}, where
+            assert {key: env[key] for key in IMAGE_ENV} == IMAGE_ENV, where
+            seen += 1
+    assert seen >= 4
+    rendered = yaml.safe_dump_all(objects)
+    assert "manage.py" not in rendered
+    assert "/srv/mlhub" not in rendered
+    assert "appDir" not in rendered
+
+
+def test_the_hub_runs_the_images_proxy():
+    hub = containers(pod_specs(render())[f"{RELEASE}-hub"])["hub"]
+    assert hub["workingDir"] == "/data"
+    assert plain_env(hub)["MLHUB_CHP_PATH"] == (
+        "/opt/mlhub/proxy/node_modules/.bin/configurable-http-proxy"
+    )
 
 
 def test_the_hub_gets_the_kubernetes_mode_settings():
@@ -692,6 +739,7 @@ def test_network_policies_can_be_turned_off():
         (("--set", "singleuser.cpuu.max=1"), "Additional property cpuu is not allowed"),
         (("--set", "postgresql.url=mysql://db/x"), "postgresql.url"),
         (("--set", "networkPolicy.enabled=yes"), "networkPolicy.enabled"),
+        (("--set", "image.appDir=/srv/mlhub"), "Additional property appDir is not allowed"),
         (
             ("--set", "proxy.https.enabled=true"),
             "proxy.https.manual.cert is required with proxy.https.type=manual",

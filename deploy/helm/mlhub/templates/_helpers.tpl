@@ -97,7 +97,6 @@ mlhub.env is merged last, so it wins over the chart's own settings.
   "EXECUTION_MODE" "k8s"
   "HUB_NAME" $v.mlhub.hubName
   "DEBUG" (ternary "true" "false" $v.mlhub.debug)
-  "PYTHONPATH" $v.image.appDir
   "DJANGO_SETTINGS_MODULE" "portal.settings"
   "MLHUB_DATA_DIR" "/data"
   "MLHUB_PUBLIC_URL" (include "mlhub.publicUrl" $)
@@ -123,7 +122,7 @@ mlhub.env is merged last, so it wins over the chart's own settings.
 {{- $_ := set $env "MLHUB_BIND_URL" "http://0.0.0.0:8000" -}}
 {{- $_ := set $env "MLHUB_HUB_BIND_URL" "http://0.0.0.0:8081" -}}
 {{- $_ := set $env "MLHUB_PROXY_API_URL" "http://127.0.0.1:8082" -}}
-{{- $_ := set $env "MLHUB_CHP_PATH" (printf "%s/node_modules/.bin/configurable-http-proxy" $v.image.appDir) -}}
+{{- $_ := set $env "MLHUB_CHP_PATH" "/opt/mlhub/proxy/node_modules/.bin/configurable-http-proxy" -}}
 {{- $_ := set $env "MLHUB_RESOURCES_DIR" "/resources" -}}
 {{- $_ := set $env "CONFIGPROXY_AUTH_TOKEN_FILE" "/etc/mlhub/secrets/CONFIGPROXY_AUTH_TOKEN" -}}
 {{- $_ := set $env "JUPYTERHUB_CRYPT_KEY_FILE" "/etc/mlhub/secrets/JUPYTERHUB_CRYPT_KEY" -}}
@@ -213,8 +212,7 @@ and deletes workspace objects. */}}
 - name: tasks
   image: {{ include "mlhub.image" . }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
-  workingDir: {{ .Values.image.appDir }}
-  command: [python, manage.py, qcluster]
+  command: [python, -m, django, qcluster]
   env:
     {{- include "mlhub.env" (list . "tasks") | trim | nindent 4 }}
   volumeMounts:
