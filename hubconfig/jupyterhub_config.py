@@ -147,6 +147,11 @@ if MODE in ("local", "k8s"):
     c.Spawner.workspace_images = env.workspace_images()
 if MODE == "local":
     c.MLHubDockerSpawner.hub_container = env.env_str("MLHUB_DOCKER_HUB_CONTAINER").strip()
+# An open SSH session counts as use for idle culling: the workspace image reports it this often
+# (deploy/workspace/ssh_activity.py).
+c.Spawner.environment = {
+    "MLHUB_SSH_ACTIVITY_SECONDS": str(env.env_int_at_least("MLHUB_SSH_ACTIVITY_SECONDS", 60, 1))
+}
 # Where workspaces call the hub's API: in Kubernetes the hub's Service
 # (http://<release>-hub:8081); Docker mode finds each network's gateway by itself.
 if env.env_str("MLHUB_HUB_CONNECT_URL"):

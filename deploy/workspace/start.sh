@@ -62,6 +62,8 @@ start_sshd() (
     # process. -D -e: the sshd stays in that child's foreground and logs to the container's log.
     ("$SSHD" -D -e -f "$SSHD_CONFIG" -h "$key" </dev/null &)
     say "sshd listens on port 2222 for $(id -un) with $(grep -c . "$HOME/.ssh/authorized_keys") key(s)"
+    # While someone is logged in over SSH, tell the hub (idle culling counts it as use).
+    (python3 /usr/local/lib/mlhub/ssh_activity.py </dev/null &)
 )
 
 if [ -n "${MLHUB_SSH_AUTHORIZED_KEYS:-}" ]; then

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
@@ -233,8 +234,8 @@ def world(docker_hub, docker_client, gateway, tmp_path_factory):
     }
 
 
-def config_for(workspace: dict, gateway_port: int, key: Path, **options) -> Path:
-    return config_with_gateway(workspace, GATEWAY_ALIAS, gateway_port, key, **options)
+def config_for(workspace: dict, gateway_port: int, key: Path, *more, **options) -> Path:
+    return config_with_gateway(workspace, GATEWAY_ALIAS, gateway_port, key, *more, **options)
 
 
 def hostname_of(docker_client, username: str, workspace: dict) -> str:
@@ -394,3 +395,20 @@ def test_a_stopped_workspace_is_refused_and_a_started_one_knows_the_keys_of_its_
         0,
         f"hello-from-{hostname_of(docker_client, 'alice', draft)}\n",
     ), result.stderr
+
+
+def test_an_ssh_session_counts_as_activity_for_idle_culling(docker_hub, world):
+    thesis = world["workspaces"]["thesis"]
+
+    def last_activity() -> datetime:
+        server = docker_hub.hub_user("alice")["servers"]["sshthesis"]
+        return datetime.fromisoformat(server["last_activity"].replace("Z", "+00:00"))
+
+    quiet = last_activity()
+    time.sleep(2.5)  # more than two of the workspace's report intervals, with no session
+    assert last_activity() == quiet
+    began = datetime.now(UTC)
+    config = config_for(thesis, world["port"], world["keys"]["alice"])
+    result = ssh("-F", str(config), alias_of(thesis), "sleep 4")
+    assert result.returncode == 0, explain(result, world)
+    assert last_activity() >= began
