@@ -298,13 +298,15 @@ def _tls_answers(address: str) -> bool:
         return False
 
 
-def _ssh_answers(address: str) -> bool:
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), 3) as sock:
-            return sock.recv(64).startswith(b"SSH-")
-    except OSError:
-        return False
+def _supervised_running(role: str) -> bool:
+    """supervisord says the role runs (for the SSH gateway: a probe of its port would be a
+    failed login in its log every half minute)."""
+    status = subprocess.run(
+        ["supervisorctl", "-c", SUPERVISOR_CONFIG, "status", role],
+        capture_output=True,
+        text=True,
+    )
+    return " RUNNING " in f" {status.stdout} "
 
 
 def health() -> int:
@@ -322,7 +324,7 @@ def health() -> int:
             f"http://{'127.0.0.1' if bind.hostname == '0.0.0.0' else bind.hostname}:{bind.port}/"
         ),
         "nginx": lambda: _tls_answers(environ["MLHUB_NGINX_LISTEN"]),
-        "ssh": lambda: _ssh_answers(environ["MLHUB_SSH_GATEWAY_LISTEN"]),
+        "ssh": lambda: _supervised_running("ssh"),
     }
     failing = [
         role for role, check in checks.items() if environ[ROLES[role]] == "true" and not check()
