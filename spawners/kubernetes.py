@@ -305,9 +305,23 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, KubeSpawner):
         try:
             await self._networking.create_namespaced_network_policy(self.namespace, policy)
         except ApiException as error:
-            if error.status == 409:  # theirs already (another workspace of theirs made it)
-                return False
-            raise
+            if error.status != 409:
+                raise
+            # The name is taken: theirs already (another workspace of theirs made it), or
+            # someone else's policy, which could let other pods in: then refuse.
+            name = policy["metadata"]["name"]
+            found = await self._networking.read_namespaced_network_policy(name, self.namespace)
+            labels, annotations = found.metadata.labels or {}, found.metadata.annotations or {}
+            if (
+                labels.get(names.LABEL_ORIGIN) != self.hub_name
+                or names.owner_of(labels, annotations) != self.user.name
+            ):
+                raise refusal(
+                    500,
+                    f"Kubernetes NetworkPolicy {name} exists but is not this hub's policy for "
+                    f"{self.user.name}; remove it or change HUB_NAME",
+                ) from None
+            return False
         return True
 
     async def _remove_network_policy_if_unused(self) -> None:

@@ -47,15 +47,18 @@ class ReportsState(LoggingConfigurable):
 
     _exit_reason = ""
 
-    async def start(self):
+    def run_pre_spawn_hook(self):
+        # Here, not in start(): the spawners' own start() checks things (options, a network
+        # or policy that is not ours) before upstream's start, and a start they refuse must
+        # be reported too (it was once "stopped" with no reason).
         self._exit_reason = ""
         self.state_report("starting")
-        # JupyterHub sets _spawn_future (the spawn and the proxy route) before it calls
-        # start(), and has no public hook for the spawn's end; tests/hubconfig covers this.
+        # JupyterHub sets _spawn_future (the spawn and the proxy route) before the spawn runs
+        # this hook, and has no public hook for the spawn's end; tests/hubconfig covers this.
         spawn = getattr(self, "_spawn_future", None)
         if spawn is not None:
             spawn.add_done_callback(self._spawn_ended)
-        return await super().start()
+        return super().run_pre_spawn_hook()
 
     def _spawn_ended(self, spawn) -> None:
         if spawn.cancelled():

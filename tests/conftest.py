@@ -69,4 +69,7 @@ def api():
 
 
 # One real stack for the whole session, shared by the integration and browser tests.
+# The MLHub image, run once for the session (tests/deploy/, tests/browser/).
+from tests.deploy.mlhub_image import mlhub  # noqa: E402,F401
+from tests.docker_engine import docker_client  # noqa: E402,F401
 from tests.hub_stack import hub  # noqa: E402,F401

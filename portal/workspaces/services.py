@@ -389,7 +389,10 @@ def spawn_outcome(
         return None
     if event.get("ready"):
         return State.RUNNING, ""
-    return State.ERROR, event.get("message") or "Spawn failed"
+    # The progress stream says "Spawn failed: <why>", the hub's report just <why>: one text,
+    # whichever reaches the portal first.
+    why = (event.get("message") or "").removeprefix("Spawn failed: ").strip()
+    return State.ERROR, why or "Spawn failed"
 
 
 def _progress_save(workspace: Workspace, event: dict) -> None:

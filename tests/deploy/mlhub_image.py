@@ -12,14 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
+import pytest
 import requests
 from urllib3.exceptions import InsecureRequestWarning
 
 from lib.polling import poll_until
 from lib.stack import ROOT
-from tests.hub_stack import ADMIN_PASSWORD, RunningHub
+from tests.docker_engine import remove_everything_of, require_image
+from tests.hub_stack import ADMIN_PASSWORD, RunningHub, free_port, resolve_localhost_subdomains
 
 IMAGE = "mlhub:latest"
+WORKSPACE_IMAGE = "mlhub-workspace:latest"
+HUB = "mlhi"  # the image tests' hub: its containers, networks and volumes start with this
 
 
 def image_built() -> None:
@@ -47,6 +51,32 @@ class ImageHub(RunningHub):
     port: int = 0
     cert: Path | None = None
     run_options: dict = field(default_factory=dict)  # what it was run with, for a successor
+
+    def token_for(self, username: str, password: str) -> str:
+        response = requests.post(
+            f"{self.url}/api/v1/auth/token/",
+            json={"username": username, "password": password},
+            timeout=10,
+            verify=str(self.cert),
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["token"]
+
+    def api(self, token: str | None = None) -> requests.Session:
+        session = super().api(token)
+        # Its certificate, whatever REQUESTS_CA_BUNDLE says (the environment's would win).
+        session.trust_env = False
+        session.verify = str(self.cert)
+        return session
+
+    def hub_user(self, name: str) -> dict | None:
+        response = requests.get(
+            f"{self.hub_api}/users/{name}",
+            headers={"Authorization": f"token {self.hub_token}"},
+            timeout=10,
+            verify=str(self.cert),
+        )
+        return None if response.status_code == 404 else response.json()
 
     def logs(self, lines: int = 80) -> str:
         return self.container.logs(tail=lines).decode(errors="replace")
@@ -93,3 +123,54 @@ def run_until_exit(client, timeout: float = 120, **options) -> tuple[int, str]:
         return status, container.logs().decode(errors="replace")
     finally:
         container.remove(force=True)
+
+
+@pytest.fixture(scope="session")
+def mlhub(docker_client, tmp_path_factory):
+    """The MLHub image run as docs/deploy.md says, on a free port, for the whole session
+    (tests/deploy/test_image.py, the browser's tests/browser/test_image_https.py). Its
+    requests trust its generated certificate (``cert``)."""
+    require_image(docker_client, WORKSPACE_IMAGE)
+    image_built()
+    resolve_localhost_subdomains()
+    remove_everything_of(docker_client, HUB)
+    for leftover in docker_client.containers.list(all=True, filters={"name": f"{HUB}-mlhub"}):
+        leftover.remove(force=True)
+    for leftover in docker_client.networks.list(names=[f"{HUB}-net"]):
+        leftover.remove()
+    network = docker_client.networks.create(f"{HUB}-net", driver="bridge")
+    port = free_port()
+    run_options = {
+        "detach": True,
+        "network": network.name,
+        "ports": {"8080/tcp": ("127.0.0.1", port)},
+        "volumes": {
+            "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
+            f"{HUB}-data": {"bind": "/data", "mode": "rw"},
+        },
+        "environment": image_environment(HUB, port),
+    }
+    container = docker_client.containers.run(IMAGE, name=f"{HUB}-mlhub", **run_options)
+    url = f"https://localhost:{port}"
+    hub = ImageHub(
+        url=url,
+        hub_api=f"{url}/hub/api",
+        hub_token="",
+        admin_token="",
+        stack=None,
+        container=container,
+        port=port,
+        run_options=run_options,
+    )
+    try:
+        hub.wait_until_up()
+        hub.cert = tmp_path_factory.mktemp("mlhub-image") / "cert.crt"
+        hub.cert.write_bytes(read_file(container, "/data/ssl/cert.crt"))
+        hub.hub_token = read_file(container, "/data/secrets/mlhub_hub_api_token").decode()
+        hub.admin_token = hub.token_for("admin", ADMIN_PASSWORD)
+        yield hub
+    finally:
+        hub.container.remove(force=True)
+        remove_everything_of(docker_client, HUB)
+        network.remove()
+        docker_client.volumes.get(f"{HUB}-data").remove(force=True)

@@ -12,68 +12,22 @@ import time
 import pytest
 import requests
 
-from lib.labels import container_name
+from lib.labels import container_name, network_name
 from lib.polling import poll_until
-from tests.deploy.mlhub_image import IMAGE, ImageHub, image_built, image_environment, read_file
+from tests.deploy.mlhub_image import HUB, IMAGE
 from tests.deploy.nginx_front import SubdomainAdapter, assert_kernel_answers
-from tests.docker_engine import remove_everything_of, require_image
-from tests.hub_stack import ADMIN_PASSWORD, free_port, portal_login, resolve_localhost_subdomains
+from tests.hub_stack import ADMIN_PASSWORD, portal_login
 from tests.ssh_client import alias_of, config_for, key_add, new_key, ssh
 
 pytestmark = [pytest.mark.docker, pytest.mark.hub]
 
-HUB = "mlhi"
 ALICE, BOB = ("alice", "alice-pass-123"), ("bob", "bob-pass-1234")
-WORKSPACE_IMAGE = "mlhub-workspace:latest"
 REMOTE = "echo hello-from-$(hostname)"
 
 
-@pytest.fixture(scope="module")
-def mlhub(docker_client, tmp_path_factory):
-    require_image(docker_client, WORKSPACE_IMAGE)
-    image_built()
-    resolve_localhost_subdomains()
-    remove_everything_of(docker_client, HUB)
-    for leftover in docker_client.containers.list(all=True, filters={"name": f"{HUB}-mlhub"}):
-        leftover.remove(force=True)
-    network = docker_client.networks.create(f"{HUB}-net", driver="bridge")
-    port = free_port()
-    run_options = {
-        "detach": True,
-        "network": network.name,
-        "ports": {"8080/tcp": ("127.0.0.1", port)},
-        "volumes": {
-            "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
-            f"{HUB}-data": {"bind": "/data", "mode": "rw"},
-        },
-        "environment": image_environment(HUB, port),
-    }
-    container = docker_client.containers.run(IMAGE, name=f"{HUB}-mlhub", **run_options)
-    url = f"https://localhost:{port}"
-    hub = ImageHub(
-        url=url,
-        hub_api=f"{url}/hub/api",
-        hub_token="",
-        admin_token="",
-        stack=None,
-        container=container,
-        port=port,
-        run_options=run_options,
-    )
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            hub.wait_until_up()
-            hub.cert = tmp_path_factory.mktemp("mlhub-image") / "cert.crt"
-            hub.cert.write_bytes(read_file(container, "/data/ssl/cert.crt"))
-            patch.setenv("REQUESTS_CA_BUNDLE", str(hub.cert))
-            hub.hub_token = read_file(container, "/data/secrets/mlhub_hub_api_token").decode()
-            hub.admin_token = hub.token_for("admin", ADMIN_PASSWORD)
-            yield hub
-    finally:
-        hub.container.remove(force=True)
-        remove_everything_of(docker_client, HUB)
-        network.remove()
-        docker_client.volumes.get(f"{HUB}-data").remove(force=True)
+@pytest.fixture(autouse=True)
+def trust_its_certificate(mlhub, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(mlhub.cert))
 
 
 def person(hub, username: str, password: str) -> str:
@@ -182,6 +136,22 @@ def test_another_persons_key_is_refused_through_the_same_port(mlhub, workspace, 
     assert "mlhub@127.0.0.1: Permission denied (publickey)." in result.stderr, result.stderr
 
 
+def test_a_removed_key_is_refused_and_the_gateway_gives_no_shell(mlhub, alice, workspace, tmp_path):
+    spare = new_key(tmp_path, "spare")
+    added = key_add(mlhub, alice, spare)
+    removed = mlhub.api(alice).delete(f"{mlhub.url}/api/v1/ssh-keys/{added['id']}/", timeout=10)
+    assert removed.status_code == 204, removed.text
+    config = config_for(workspace, f"{HUB}-gateway", mlhub.port, spare)
+    result = ssh("-F", str(config), f"{HUB}-gateway", "true")
+    assert (result.returncode, result.stdout) == (255, "")
+    assert "mlhub@127.0.0.1: Permission denied (publickey)." in result.stderr, result.stderr
+    # Alice's own key logs in to the gateway, and gets no shell nor command there.
+    config = config_for(workspace, f"{HUB}-gateway", mlhub.port, workspace["key"])
+    result = ssh("-F", str(config), f"{HUB}-gateway", "id")
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert "This is MLHub's SSH gateway: it has no shell." in result.stderr
+
+
 def test_a_killed_hub_is_restarted_and_workspaces_keep_answering(
     docker_client, mlhub, alice, workspace, bearer
 ):
@@ -224,7 +194,10 @@ def test_a_new_container_on_the_same_data_takes_the_workspace_over(
         IMAGE, name=f"{HUB}-mlhub-2", **mlhub.run_options
     )
     mlhub.wait_until_up()
-    assert b"mlhub: on 1 people's networks" in mlhub.container.logs()
+    people = docker_client.networks.list(filters={"label": f"mlhub.origin={HUB}"})
+    assert f"mlhub: on {len(people)} people's networks".encode() in mlhub.container.logs()
+    mlhub.container.reload()
+    assert network_name(HUB, "alice") in mlhub.container.attrs["NetworkSettings"]["Networks"]
     poll_until(lambda: answers(mlhub, workspace, bearer), timeout=60, what="never answered")
     assert container_of(docker_client, workspace).id == before.id
     state = mlhub.api(alice).get(f"{mlhub.url}/api/v1/workspaces/{workspace['id']}/").json()

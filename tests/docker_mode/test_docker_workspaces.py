@@ -210,6 +210,33 @@ def test_a_failed_spawn_is_recorded_with_the_hubs_message(docker_hub, docker_cli
     assert api.delete(f"{docker_hub.url}/api/v1/workspaces/{workspace['id']}/").status_code == 204
 
 
+def test_a_start_refused_before_the_container_is_made_is_recorded_with_why(
+    docker_hub, docker_client
+):
+    """A same-named network someone else made: the spawner refuses in its own start(),
+    before upstream's; the portal must say so (it once said "stopped", with no reason)."""
+    docker_hub.user_create("carol", "carol-pass-123")
+    carol = docker_hub.token_for("carol", "carol-pass-123")
+    squatter = docker_client.networks.create(network_name(HUB, "carol"), driver="bridge")
+    try:
+        response = docker_hub.api(carol).post(
+            f"{docker_hub.url}/api/v1/workspaces/", json={"name": "first"}, timeout=30
+        )
+        assert response.status_code == 201, response.text
+        workspace = docker_hub.wait_for_state(carol, response.json()["id"], "error")
+        assert workspace["message"].removeprefix("Spawn failed: ") == (
+            f"Docker network {network_name(HUB, 'carol')} exists but is not this hub's "
+            "network for carol; remove it or change HUB_NAME"
+        ), workspace
+        # Nothing of carol's was made next to it, and the squatter's network is untouched.
+        labelled = {"label": "mlhub.user=carol"}
+        assert docker_client.containers.list(all=True, filters=labelled) == []
+        assert docker_client.volumes.list(filters=labelled) == []
+        squatter.reload()
+    finally:
+        squatter.remove()
+
+
 def test_a_container_that_exits_fails_at_once_with_its_exit_and_last_lines(
     docker_hub, docker_client, tokens
 ):

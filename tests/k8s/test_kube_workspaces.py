@@ -220,3 +220,33 @@ def test_a_namespace_quota_refusal_is_the_api_servers_message_and_leaves_nothing
         assert get(kube, namespace, "pod", container_name(HUB, "alice", "quota")) is None
     finally:
         kube.kubectl("delete", "resourcequota", "small", "-n", namespace)
+
+
+def test_someone_elses_policy_under_a_persons_name_refuses_the_start_with_why(
+    kube, kube_hub, namespace
+):
+    """A NetworkPolicy named like carol's that MLHub did not make (it could let others in):
+    her start is refused in the spawner's own start(), and the portal says why."""
+    kube_hub.user_create("carol", "carol-pass-123")
+    carol = kube_hub.token_for("carol", "carol-pass-123")
+    policy = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": network_name(HUB, "carol")},
+        "spec": {"podSelector": {}, "ingress": [{}]},
+    }
+    kube.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(policy))
+    try:
+        refused = create(kube_hub, carol, "error", name="first", cpu=0.5, memory="512M")
+        assert cause(refused) == (
+            f"Kubernetes NetworkPolicy {network_name(HUB, 'carol')} exists but is not this "
+            "hub's policy for carol; remove it or change HUB_NAME"
+        ), refused
+        assert get(kube, namespace, "pod", container_name(HUB, "carol", "first")) is None
+        assert get(kube, namespace, "pvc", volume_name(HUB, "carol", "first")) is None
+        # The other policy is left as it was (the API server adds its defaults).
+        left = get(kube, namespace, "networkpolicy", network_name(HUB, "carol"))
+        assert (left["spec"]["podSelector"], left["spec"]["ingress"]) == ({}, [{}])
+        assert "mlhub.origin" not in (left["metadata"].get("labels") or {})
+    finally:
+        kube.kubectl("delete", "networkpolicy", network_name(HUB, "carol"), "-n", namespace)

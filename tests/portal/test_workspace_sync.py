@@ -71,7 +71,7 @@ def test_a_start_that_ended_is_recorded_with_the_hubs_message(alice, workspace_o
     workspace = workspace_of(alice, state=State.STARTING)
     use_hub(active={}, progress=[FAILED])
     after = synced(workspace)
-    assert (after.state, after.message) == (State.ERROR, FAILED["message"])
+    assert (after.state, after.message) == (State.ERROR, "image not found")  # the report's text
 
 
 def test_a_start_the_hub_forgot_is_stopped(alice, workspace_of, use_hub):
@@ -194,7 +194,7 @@ def test_the_follower_waits_out_the_cleanup_and_records_the_failure(alice, works
     hub = use_hub(progress=[not_starting, not_starting, FAILED])
     services.workspace_follow_spawn(workspace=workspace, patience=10)
     workspace.refresh_from_db()
-    assert (workspace.state, workspace.message) == (State.ERROR, FAILED["message"])
+    assert (workspace.state, workspace.message) == (State.ERROR, "image not found")
     assert [path for _, path in hub.paths] == ["/users/alice/servers/thesis/progress"] * 3
 
 
