@@ -104,10 +104,15 @@ def workspace_create(
     days = _days_to_live(chosen, days_to_live, by=by)
     if not settings.NAMED_WORKSPACES and not by.is_admin:
         raise WorkspaceError(ONE_WORKSPACE, 403)
-    quota_check(owner, adding_workspace=True)
-    workspace = workspace_row_create(
-        owner=owner, name=name, template=chosen, resources=resources, days=days
-    )
+    with transaction.atomic():
+        # One create per person at a time, so that two at once cannot both pass the quota:
+        # PostgreSQL locks the person's row; SQLite's transactions take the database's write
+        # lock as they begin (transaction_mode IMMEDIATE, settings.py).
+        list(User.objects.select_for_update().filter(pk=owner.pk).values_list("pk"))
+        quota_check(owner, adding_workspace=True)
+        workspace = workspace_row_create(
+            owner=owner, name=name, template=chosen, resources=resources, days=days
+        )
     try:
         workspace_start(workspace=workspace, by=by)
     except (HubError, ServiceError) as error:

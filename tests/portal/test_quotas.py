@@ -5,6 +5,7 @@ nothing is created or started."""
 from __future__ import annotations
 
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import Group
 
 from portal.quotas.limits import limits_of
@@ -182,3 +183,53 @@ def test_the_admin_sites_quota_inline_saves_through_the_service(client, carol, a
     assert limits_of(alice)["running"] == 2
     entry = AuditEntry.objects.get(action="quota.save")
     assert (entry.target, entry.source) == ("group course", "admin")
+
+
+# Committed rows, so that the two threads' own connections see them; every app available
+# lets the flush afterwards truncate with CASCADE (knox's unused table refers to users).
+@pytest.mark.django_db(
+    transaction=True, available_apps=[app.name for app in apps.get_app_configs()]
+)
+def test_two_creates_at_once_cannot_both_pass_the_workspace_quota(alice, monkeypatch):
+    """Each create holds its quota check until the other would have passed too: without the
+    person's lock both see 0 of 1 in use and both are made."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a row lock is PostgreSQL's; SQLite serializes whole transactions")
+    import threading
+
+    from portal.quotas.limits import QuotaExceeded
+    from tests.portal.scripted_hub import ScriptedHub
+
+    Quota.objects.create(user=alice, workspaces=1)
+    monkeypatch.setattr(services, "hub_client", ScriptedHub)
+    both_checking = threading.Barrier(2, timeout=2)
+    real_check = services.quota_check
+
+    def slow_check(owner, **kwargs):
+        real_check(owner, **kwargs)
+        try:  # the second only gets here once the first has made its row: no meeting
+            both_checking.wait()
+        except threading.BrokenBarrierError:
+            pass
+
+    monkeypatch.setattr(services, "quota_check", slow_check)
+    outcomes: list[str] = []
+
+    def create(name: str) -> None:
+        try:
+            services.workspace_create(by=alice, name=name)
+            outcomes.append("made")
+        except QuotaExceeded:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=(name,)) for name in ("one", "two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["made", "refused"]
+    assert Workspace.objects.filter(owner=alice).count() == 1
