@@ -27,7 +27,14 @@ from urllib.parse import urlsplit
 
 from lib import env
 from lib.labels import LABEL_ORIGIN
-from lib.stack import DJANGO_ADMIN, HUB_COMMAND, StackError, portal_command, stack_environment
+from lib.stack import (
+    DJANGO_ADMIN,
+    HUB_COMMAND,
+    StackError,
+    listening,
+    portal_command,
+    stack_environment,
+)
 
 # Role -> its switch; supervisord's program names are the roles (deploy/hub/supervisord.conf).
 ROLES = {
@@ -154,11 +161,8 @@ def public_port_check(environ: dict[str, str]) -> None:
         if environ[role] != "true":
             continue
         address = urlsplit(url)
-        host = address.hostname or "127.0.0.1"
-        with socket.socket() as probe:
-            probe.settimeout(0.5)
-            if probe.connect_ex(("127.0.0.1" if host == "0.0.0.0" else host, address.port)) == 0:
-                raise Refused(f"something already listens on {address.netloc} ({role})")
+        if listening(address.hostname or "127.0.0.1", address.port):
+            raise Refused(f"something already listens on {address.netloc} ({role})")
 
 
 def database_ready(environ: dict[str, str], timeout: float = 120) -> None:

@@ -87,6 +87,13 @@ def portal_command(environ: dict[str, str]) -> list[str]:
     ]
 
 
+def listening(host: str, port: int) -> bool:
+    """Something accepts connections at host:port (0.0.0.0: on this machine's loopback)."""
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1" if host == "0.0.0.0" else host, port)) == 0
+
+
 def data_dir_prepare(data_dir: Path) -> None:
     """Create the data directory readable by this user only (and tighten an old one)."""
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -213,13 +220,11 @@ class Stack:
         """Fail with the variable to change when something already listens on a port."""
         for name in env.ADDRESS_DEFAULTS:
             address = urlsplit(self.address(name))
-            with socket.socket() as probe:
-                probe.settimeout(0.5)
-                if probe.connect_ex((address.hostname or "127.0.0.1", address.port or 80)) == 0:
-                    raise StackError(
-                        f"something already listens on {address.netloc} ({name}); stop it or "
-                        f"set {name} to another address"
-                    )
+            if listening(address.hostname or "127.0.0.1", address.port or 80):
+                raise StackError(
+                    f"something already listens on {address.netloc} ({name}); stop it or "
+                    f"set {name} to another address"
+                )
 
     def wait_until_answering(
         self, url: str, what: str, ready=lambda response: True, timeout: float = 60

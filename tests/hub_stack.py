@@ -52,9 +52,18 @@ class RunningHub:
     admin_token: str
     stack: Stack
 
+    @property
+    def verify(self) -> bool | str:
+        """What this stack's https is checked against (requests' ``verify``)."""
+        return True
+
     def api(self, token: str | None = None) -> requests.Session:
         session = requests.Session()
         session.headers["Authorization"] = f"Token {token or self.admin_token}"
+        if self.verify is not True:
+            # Our certificate, whatever REQUESTS_CA_BUNDLE says (the environment's would win).
+            session.trust_env = False
+            session.verify = self.verify
         return session
 
     def hub_user(self, name: str) -> dict | None:
@@ -63,6 +72,7 @@ class RunningHub:
             params={"include_stopped_servers": "1"},
             headers={"Authorization": f"token {self.hub_token}"},
             timeout=10,
+            verify=self.verify,
         )
         return None if response.status_code == 404 else response.json()
 
@@ -86,6 +96,7 @@ class RunningHub:
             f"{self.url}/api/v1/auth/token/",
             json={"username": username, "password": password},
             timeout=10,
+            verify=self.verify,
         )
         assert response.status_code == 200, response.text
         return response.json()["token"]

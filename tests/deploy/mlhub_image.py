@@ -52,31 +52,9 @@ class ImageHub(RunningHub):
     cert: Path | None = None
     run_options: dict = field(default_factory=dict)  # what it was run with, for a successor
 
-    def token_for(self, username: str, password: str) -> str:
-        response = requests.post(
-            f"{self.url}/api/v1/auth/token/",
-            json={"username": username, "password": password},
-            timeout=10,
-            verify=str(self.cert),
-        )
-        assert response.status_code == 200, response.text
-        return response.json()["token"]
-
-    def api(self, token: str | None = None) -> requests.Session:
-        session = super().api(token)
-        # Its certificate, whatever REQUESTS_CA_BUNDLE says (the environment's would win).
-        session.trust_env = False
-        session.verify = str(self.cert)
-        return session
-
-    def hub_user(self, name: str) -> dict | None:
-        response = requests.get(
-            f"{self.hub_api}/users/{name}",
-            headers={"Authorization": f"token {self.hub_token}"},
-            timeout=10,
-            verify=str(self.cert),
-        )
-        return None if response.status_code == 404 else response.json()
+    @property
+    def verify(self) -> bool | str:
+        return str(self.cert) if self.cert else True
 
     def logs(self, lines: int = 80) -> str:
         return self.container.logs(tail=lines).decode(errors="replace")
