@@ -272,6 +272,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# People's passwords: Django's own list (its first hasher makes them). The last one is for the
+# OAuth clients' random secrets only, chosen by name in OAUTH2_PROVIDER (accounts/hashers.py).
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+    "portal.accounts.hashers.ClientSecretHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -356,6 +366,9 @@ OAUTH2_PROVIDER = {
     "SCOPES": {"profile": "Your username, admin flag and approval"},
     "DEFAULT_SCOPES": ["profile"],
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+    # Client secrets are random (at least 32 characters, accounts/oauth.py): checked at every
+    # hub login, they are hashed without key stretching (accounts/hashers.py).
+    "CLIENT_SECRET_HASHER": "pbkdf2_sha256_client_secret",  # ClientSecretHasher.algorithm
     # Exact redirect URIs (no loopback port freedom) and PKCE with S256 only.
     "OAUTH2_VALIDATOR_CLASS": "portal.accounts.oauth_validator.MLHubOAuth2Validator",
     # RFC 9700 (OAuth 2.0 Security BCP), as far as django-oauth-toolkit 3.4.1 offers it.

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password
+from django.contrib.auth.hashers import check_password, identify_hasher
+from django.core.exceptions import ImproperlyConfigured
 from oauth2_provider.models import get_application_model
+from oauth2_provider.settings import oauth2_settings
+
+# The secret is stored without key stretching (accounts/hashers.py): it must be unguessable
+# by its length alone. 32 characters of hex are 128 bits; the generated ones are 64.
+MIN_SECRET_LENGTH = 32
 
 
 def hub_redirect_uri(public_url: str) -> str:
@@ -21,6 +27,12 @@ def hub_oauth_client_ensure() -> str:
     secret = settings.OAUTH_CLIENT_SECRET
     if not secret:
         return "skipped: MLHUB_OAUTH_CLIENT_SECRET is not set"
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ImproperlyConfigured(
+            f"MLHUB_OAUTH_CLIENT_SECRET has {len(secret)} characters; use at least "
+            f"{MIN_SECRET_LENGTH} random ones (e.g. `openssl rand -hex 32`), or leave it unset "
+            "to have one generated"
+        )
     Application = get_application_model()
     wanted = {
         "name": "JupyterHub",
@@ -40,11 +52,21 @@ def hub_oauth_client_ensure() -> str:
     changed = [key for key, value in wanted.items() if getattr(app, key) != value]
     for key in changed:
         setattr(app, key, wanted[key])
-    # django-oauth-toolkit stores a hash of the secret: compare, and set the plain text.
-    if not check_password(secret, app.client_secret):
+    # django-oauth-toolkit stores a hash of the secret: compare, and set the plain text
+    # (hashed again on save) when it differs or was hashed the slow way of older versions.
+    if not check_password(secret, app.client_secret) or not _hashed_as_configured(app):
         app.client_secret = secret
         changed.append("client_secret")
     if changed:
         app.save()
         return "updated " + ", ".join(changed)
     return "unchanged"
+
+
+def _hashed_as_configured(app) -> bool:
+    """Whether the stored hash is of the configured client-secret hasher."""
+    try:
+        algorithm = identify_hasher(app.client_secret).algorithm
+    except ValueError:  # not a hash this portal knows
+        return False
+    return algorithm == oauth2_settings.CLIENT_SECRET_HASHER

@@ -10,6 +10,8 @@ import secrets
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ImproperlyConfigured
 from oauth2_provider.models import (
     get_access_token_model,
     get_application_model,
@@ -27,7 +29,7 @@ pytestmark = pytest.mark.django_db
 PUBLIC_URL = "http://127.0.0.1:8000"
 CALLBACK = "http://127.0.0.1:8000/hub/oauth_callback"
 OTHER_PORT = "http://127.0.0.1:8001/hub/oauth_callback"
-SECRET = "hub-client-secret-for-tests"
+SECRET = "hub-client-secret-for-the-tests-0123456789"  # 42 characters: long enough
 STATE = "state-from-the-hub"
 VERIFIER = secrets.token_urlsafe(48)
 S256_CHALLENGE = (
@@ -234,3 +236,60 @@ def test_an_access_token_in_the_query_string_is_refused(alice_browser, hub_clien
     response = client.get("/api/v1/me/", {"access_token": tokens["access_token"]})
 
     assert response.status_code == 401
+
+
+def test_the_client_secret_is_stored_as_a_hash_without_key_stretching(hub_client):
+    algorithm, rounds, _salt, _digest = hub_client.client_secret.split("$")
+
+    assert (algorithm, rounds) == ("pbkdf2_sha256_client_secret", "1000")
+    assert SECRET not in hub_client.client_secret
+    assert check_password(SECRET, hub_client.client_secret)
+    assert not check_password(SECRET + "x", hub_client.client_secret)
+
+
+def test_a_wrong_client_secret_gets_no_token(alice_browser, hub_client, client):
+    code = code_for_alice(alice_browser, hub_client)
+
+    response = client.post(
+        "/o/token/",
+        {
+            "client_id": hub_client.client_id,
+            "client_secret": SECRET[:-1] + "x",
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": VERIFIER,
+        },
+    )
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "invalid_client"}
+
+
+def test_a_secret_stored_by_another_hasher_is_hashed_again_at_setup(hub_client):
+    # As an older portal stored it: the same secret under a password hasher.
+    hub_client.client_secret = make_password(SECRET, hasher="md5")
+    hub_client.save(update_fields=["client_secret"])
+    hub_client.refresh_from_db()
+    assert hub_client.client_secret.startswith("md5$")
+
+    assert hub_oauth_client_ensure() == "updated client_secret"
+
+    hub_client.refresh_from_db()
+    assert hub_client.client_secret.startswith("pbkdf2_sha256_client_secret$")
+    assert check_password(SECRET, hub_client.client_secret)
+    assert hub_oauth_client_ensure() == "unchanged"
+
+
+def test_a_short_client_secret_is_refused_and_nothing_is_registered(settings):
+    settings.PUBLIC_URL = PUBLIC_URL
+    settings.OAUTH_CLIENT_SECRET = "s" * 31
+
+    with pytest.raises(ImproperlyConfigured) as refused:
+        hub_oauth_client_ensure()
+
+    assert str(refused.value) == (
+        "MLHUB_OAUTH_CLIENT_SECRET has 31 characters; use at least 32 random ones "
+        "(e.g. `openssl rand -hex 32`), or leave it unset to have one generated"
+    )
+    assert not get_application_model().objects.exists()
