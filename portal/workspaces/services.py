@@ -219,24 +219,17 @@ def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
     """Ask the hub to start the server; state becomes ``running`` or ``starting``."""
     _require_may_act(by, workspace, "start")
     _refuse_if_deleting(workspace)
-    if workspace.state in (State.RUNNING, State.STARTING):
-        raise WorkspaceError(f"Workspace {workspace.name!r} is already {workspace.state}", 409)
-    quota_check(workspace.owner, starting=workspace)
-    hub = hub_client()
-    # The hub's admin flag comes from the portal at login (the authenticator), not from
-    # here: the portal's token may not grant admin rights (least privilege).
-    hub.user_ensure(workspace.owner.hub_name)
+    before = _reserve_start(workspace)
     try:
-        ready = hub.server_start(workspace.owner.hub_name, workspace.name, workspace.user_options())
-    except HubError as error:
-        if error.status == 400 and "already" in error.message:
-            # The hub runs it although the portal thought otherwise: adopt the hub's view.
-            return _save_state(workspace, State.STARTING, "")
+        ready = _hub_server_start(workspace)
+    except BaseException:
+        _release_start(workspace, before)
         raise
-    # The hub took it: whatever progress (or queued mark) an earlier attempt left is over.
-    # (Not before: a hub that refuses must leave the row as it was.)
-    workspace.progress, workspace.progress_message = 0, "Asked JupyterHub to start it"
-    workspace.save(update_fields=["progress", "progress_message"])
+    if ready is None:
+        # The hub runs it although the portal thought otherwise: adopt the hub's view.
+        return _save_state(workspace, State.STARTING, "")
+    workspace.progress_message = "Asked JupyterHub to start it"
+    workspace.save(update_fields=["progress_message"])
     if ready:
         return _save_state(workspace, State.RUNNING, "")
     _save_state(workspace, State.STARTING, "")
@@ -244,6 +237,50 @@ def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
     # message even when nobody is looking; reads reconcile in the meantime.
     async_task("portal.workspaces.tasks.follow_spawn", workspace.pk, task_name=f"spawn {workspace}")
     return workspace
+
+
+def _reserve_start(workspace: Workspace) -> dict:
+    """Check the running limits and mark the row ``starting`` in one transaction, so that
+    two starts at once cannot both pass them; what the row said before, to undo with."""
+    with transaction.atomic():
+        # One start per person at a time (as in workspace_create): PostgreSQL locks the
+        # person's row, SQLite's IMMEDIATE transaction the whole database.
+        list(User.objects.select_for_update().filter(pk=workspace.owner_id).values_list("pk"))
+        workspace.refresh_from_db(fields=RESERVED_FIELDS)
+        if workspace.state in (State.RUNNING, State.STARTING):
+            raise WorkspaceError(f"Workspace {workspace.name!r} is already {workspace.state}", 409)
+        quota_check(workspace.owner, starting=workspace)
+        before = {field: getattr(workspace, field) for field in RESERVED_FIELDS}
+        workspace.state, workspace.message = State.STARTING, ""
+        workspace.progress, workspace.progress_message = 0, "Asking JupyterHub to start it"
+        workspace.save(update_fields=RESERVED_FIELDS)
+    return before
+
+
+def _release_start(workspace: Workspace, before: dict) -> None:
+    """Undo a reservation the hub did not take, unless a report changed the row since."""
+    Workspace.objects.filter(pk=workspace.pk, state=State.STARTING).update(**before)
+    for field, value in before.items():
+        setattr(workspace, field, value)
+
+
+def _hub_server_start(workspace: Workspace) -> bool | None:
+    """Whether the hub's server is ready at once (False: it is starting; None: it was
+    running already)."""
+    hub = hub_client()
+    # The hub's admin flag comes from the portal at login (the authenticator), not from
+    # here: the portal's token may not grant admin rights (least privilege).
+    hub.user_ensure(workspace.owner.hub_name)
+    try:
+        return hub.server_start(workspace.owner.hub_name, workspace.name, workspace.user_options())
+    except HubError as error:
+        if error.status == 400 and "already" in error.message:
+            return None
+        raise
+
+
+# What a start changes before it asks the hub, and puts back when the hub refuses.
+RESERVED_FIELDS = ["state", "message", "progress", "progress_message"]
 
 
 @audited("workspace.stop", _workspace)

@@ -12,6 +12,7 @@ from portal.quotas.limits import limits_of
 from portal.quotas.models import Quota
 from portal.workspaces import services
 from portal.workspaces.models import Workspace
+from tests.portal.scripted_hub import ScriptedHub
 
 pytestmark = pytest.mark.django_db
 State = Workspace.State
@@ -200,7 +201,6 @@ def test_two_creates_at_once_cannot_both_pass_the_workspace_quota(alice, monkeyp
     import threading
 
     from portal.quotas.limits import QuotaExceeded
-    from tests.portal.scripted_hub import ScriptedHub
 
     Quota.objects.create(user=alice, workspaces=1)
     monkeypatch.setattr(services, "hub_client", ScriptedHub)
@@ -233,3 +233,119 @@ def test_two_creates_at_once_cannot_both_pass_the_workspace_quota(alice, monkeyp
         thread.join()
     assert sorted(outcomes) == ["made", "refused"]
     assert Workspace.objects.filter(owner=alice).count() == 1
+
+
+class WatchingHub(ScriptedHub):
+    """The scripted hub that notes what the portal's row said when it was asked to start."""
+
+    seen: list[str] = []
+
+    def server_start(self, user, server, options):
+        row = Workspace.objects.get(owner__username=user, name=server)
+        self.seen.append(f"{row.state}: {row.progress_message}")
+        return super().server_start(user, server, options)
+
+
+def test_a_start_holds_its_running_place_before_it_asks_the_hub(alice, workspace_of, monkeypatch):
+    monkeypatch.setattr(services, "hub_client", WatchingHub)
+    monkeypatch.setattr(WatchingHub, "seen", [])
+    workspace = workspace_of(alice)
+
+    services.workspace_start(workspace=workspace, by=alice)
+
+    assert WatchingHub.seen == ["starting: Asking JupyterHub to start it"]
+    workspace.refresh_from_db()
+    assert (workspace.state, workspace.progress_message) == (
+        State.RUNNING,
+        "Asked JupyterHub to start it",
+    )
+
+
+def test_a_start_the_hub_refuses_gives_its_place_back_and_leaves_the_row_as_it_was(
+    alice, workspace_of, monkeypatch
+):
+    from portal.hub.client import HubError
+
+    Quota.objects.create(user=alice, running=1)
+    monkeypatch.setattr(services, "hub_client", lambda: ScriptedHub(down=True))
+    workspace = workspace_of(
+        alice, state=State.ERROR, message="Out of memory", progress=40, progress_message="Pulling"
+    )
+
+    with pytest.raises(HubError) as refused:
+        services.workspace_start(workspace=workspace, by=alice)
+
+    assert (refused.value.status, refused.value.message) == (
+        503,
+        "JupyterHub is not reachable: ConnectionError",
+    )
+    workspace.refresh_from_db()
+    assert (workspace.state, workspace.message, workspace.progress, workspace.progress_message) == (
+        State.ERROR,
+        "Out of memory",
+        40,
+        "Pulling",
+    )
+    monkeypatch.setattr(services, "hub_client", ScriptedHub)
+    assert services.workspace_start(workspace=workspace, by=alice).state == State.RUNNING
+
+
+@pytest.mark.django_db(
+    transaction=True, available_apps=[app.name for app in apps.get_app_configs()]
+)
+def test_two_starts_at_once_cannot_both_pass_the_running_limit(alice, monkeypatch):
+    """Each start holds its check until the other would have passed too: without the
+    person's lock and the reservation, both see 0 of 1 running and both start."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a row lock is PostgreSQL's; SQLite serializes whole transactions")
+    import threading
+
+    from portal.quotas.limits import QuotaExceeded
+    from portal.workspaces.models import Template
+
+    template, _ = Template.objects.get_or_create(name="default", defaults={"is_default": True})
+    Quota.objects.create(user=alice, running=1)
+    rows = [
+        Workspace.objects.create(
+            owner=alice, name=name, template=template, image=template.image, cpu=1, memory=GIB
+        )
+        for name in ("one", "two")
+    ]
+    monkeypatch.setattr(services, "hub_client", WatchingHub)
+    monkeypatch.setattr(WatchingHub, "seen", [])
+    both_checking = threading.Barrier(2, timeout=2)
+    real_check = services.quota_check
+
+    def slow_check(owner, **kwargs):
+        real_check(owner, **kwargs)
+        try:  # the second only gets here once the first holds its place: no meeting
+            both_checking.wait()
+        except threading.BrokenBarrierError:
+            pass
+
+    monkeypatch.setattr(services, "quota_check", slow_check)
+    outcomes: list[str] = []
+
+    def start(row: Workspace) -> None:
+        try:
+            services.workspace_start(workspace=row, by=alice)
+            outcomes.append("started")
+        except QuotaExceeded as error:
+            outcomes.append(str(error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=start, args=(row,)) for row in rows]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == [
+        "Quota exceeded for alice: running workspaces — limit 1, in use 1.",
+        "started",
+    ]
+    assert WatchingHub.seen == ["starting: Asking JupyterHub to start it"]
+    states = sorted(Workspace.objects.filter(owner=alice).values_list("state", flat=True))
+    assert states == [State.RUNNING, State.STOPPED]
