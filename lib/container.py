@@ -30,6 +30,7 @@ from lib.labels import LABEL_ORIGIN
 from lib.stack import (
     DJANGO_ADMIN,
     HUB_COMMAND,
+    Stack,
     StackError,
     listening,
     portal_command,
@@ -166,7 +167,7 @@ def public_port_check(environ: dict[str, str]) -> None:
 
 
 def database_ready(environ: dict[str, str], timeout: float = 120) -> None:
-    """Wait for the database (PostgreSQL may start beside this container), then migrate."""
+    """Wait for the database: PostgreSQL may start beside this container (compose)."""
     from lib.polling import poll_until
 
     connect = "from django.db import connection; connection.ensure_connection()"
@@ -185,15 +186,12 @@ def database_ready(environ: dict[str, str], timeout: float = 120) -> None:
 
 
 def prepare(environ: dict[str, str]) -> None:
-    """Migrate, collect static files and seed, as ``make run`` does."""
-    for args in (
-        ("migrate", "--noinput", "-v", "0"),
-        ("collectstatic", "--noinput", "-v", "0"),
-        ("mlhub_setup",),
-    ):
-        done = subprocess.run([*DJANGO_ADMIN, *args], env=environ)
-        if done.returncode != 0:
-            raise Refused(f"`django-admin {' '.join(args)}` failed (above)")
+    """Migrate, collect static files and seed: ``make run``'s own set-up."""
+    try:
+        Stack(environ).prepare()
+    except subprocess.CalledProcessError as error:
+        args = error.cmd[len(DJANGO_ADMIN) :]
+        raise Refused(f"`django-admin {' '.join(args)}` failed (above)") from None
 
 
 def settings() -> dict[str, str]:
