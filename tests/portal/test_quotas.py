@@ -188,28 +188,29 @@ def test_the_admin_sites_quota_inline_saves_through_the_service(client, carol, a
 
 # Committed rows, so that the two threads' own connections see them; every app available
 # lets the flush afterwards truncate with CASCADE (knox's unused table refers to users).
-@pytest.mark.django_db(
+AT_ONCE = pytest.mark.django_db(
     transaction=True, available_apps=[app.name for app in apps.get_app_configs()]
 )
-def test_two_creates_at_once_cannot_both_pass_the_workspace_quota(alice, monkeypatch):
-    """Each create holds its quota check until the other would have passed too: without the
-    person's lock both see 0 of 1 in use and both are made."""
-    from django.db import connection
 
-    if connection.vendor != "postgresql":
-        pytest.skip("a row lock is PostgreSQL's; SQLite serializes whole transactions")
+
+def both_at_once(monkeypatch, action, arguments) -> list[str]:
+    """Run ``action`` on both ``arguments`` in two threads whose quota checks wait for each
+    other: without a lock both pass before either has written. What each did: "done" or
+    the refusal's message."""
     import threading
+
+    from django.db import connection
 
     from portal.quotas.limits import QuotaExceeded
 
-    Quota.objects.create(user=alice, workspaces=1)
-    monkeypatch.setattr(services, "hub_client", ScriptedHub)
+    if connection.vendor != "postgresql":
+        pytest.skip("a row lock is PostgreSQL's; SQLite serializes whole transactions")
     both_checking = threading.Barrier(2, timeout=2)
     real_check = services.quota_check
 
     def slow_check(owner, **kwargs):
         real_check(owner, **kwargs)
-        try:  # the second only gets here once the first has made its row: no meeting
+        try:  # with the lock, the second gets here only after the first wrote: no meeting
             both_checking.wait()
         except threading.BrokenBarrierError:
             pass
@@ -217,21 +218,33 @@ def test_two_creates_at_once_cannot_both_pass_the_workspace_quota(alice, monkeyp
     monkeypatch.setattr(services, "quota_check", slow_check)
     outcomes: list[str] = []
 
-    def create(name: str) -> None:
+    def run(argument) -> None:
         try:
-            services.workspace_create(by=alice, name=name)
-            outcomes.append("made")
-        except QuotaExceeded:
-            outcomes.append("refused")
+            action(argument)
+            outcomes.append("done")
+        except QuotaExceeded as error:
+            outcomes.append(str(error))
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=create, args=(name,)) for name in ("one", "two")]
+    threads = [threading.Thread(target=run, args=(argument,)) for argument in arguments]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(outcomes) == ["made", "refused"]
+    return sorted(outcomes)
+
+
+@AT_ONCE
+def test_two_creates_at_once_cannot_both_pass_the_workspace_quota(alice, monkeypatch):
+    Quota.objects.create(user=alice, workspaces=1)
+    monkeypatch.setattr(services, "hub_client", ScriptedHub)
+
+    outcomes = both_at_once(
+        monkeypatch, lambda name: services.workspace_create(by=alice, name=name), ["one", "two"]
+    )
+
+    assert outcomes == ["Quota exceeded for alice: workspaces — limit 1, in use 1.", "done"]
     assert Workspace.objects.filter(owner=alice).count() == 1
 
 
@@ -290,19 +303,8 @@ def test_a_start_the_hub_refuses_gives_its_place_back_and_leaves_the_row_as_it_w
     assert services.workspace_start(workspace=workspace, by=alice).state == State.RUNNING
 
 
-@pytest.mark.django_db(
-    transaction=True, available_apps=[app.name for app in apps.get_app_configs()]
-)
+@AT_ONCE
 def test_two_starts_at_once_cannot_both_pass_the_running_limit(alice, monkeypatch):
-    """Each start holds its check until the other would have passed too: without the
-    person's lock and the reservation, both see 0 of 1 running and both start."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("a row lock is PostgreSQL's; SQLite serializes whole transactions")
-    import threading
-
-    from portal.quotas.limits import QuotaExceeded
     from portal.workspaces.models import Template
 
     template, _ = Template.objects.get_or_create(name="default", defaults={"is_default": True})
@@ -315,37 +317,12 @@ def test_two_starts_at_once_cannot_both_pass_the_running_limit(alice, monkeypatc
     ]
     monkeypatch.setattr(services, "hub_client", WatchingHub)
     monkeypatch.setattr(WatchingHub, "seen", [])
-    both_checking = threading.Barrier(2, timeout=2)
-    real_check = services.quota_check
 
-    def slow_check(owner, **kwargs):
-        real_check(owner, **kwargs)
-        try:  # the second only gets here once the first holds its place: no meeting
-            both_checking.wait()
-        except threading.BrokenBarrierError:
-            pass
+    outcomes = both_at_once(
+        monkeypatch, lambda row: services.workspace_start(workspace=row, by=alice), rows
+    )
 
-    monkeypatch.setattr(services, "quota_check", slow_check)
-    outcomes: list[str] = []
-
-    def start(row: Workspace) -> None:
-        try:
-            services.workspace_start(workspace=row, by=alice)
-            outcomes.append("started")
-        except QuotaExceeded as error:
-            outcomes.append(str(error))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=start, args=(row,)) for row in rows]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes) == [
-        "Quota exceeded for alice: running workspaces — limit 1, in use 1.",
-        "started",
-    ]
+    assert outcomes == ["Quota exceeded for alice: running workspaces — limit 1, in use 1.", "done"]
     assert WatchingHub.seen == ["starting: Asking JupyterHub to start it"]
     states = sorted(Workspace.objects.filter(owner=alice).values_list("state", flat=True))
     assert states == [State.RUNNING, State.STOPPED]
