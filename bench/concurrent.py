@@ -37,7 +37,7 @@ from pathlib import Path
 import docker
 import requests
 
-from bench.common import git_commit
+from bench.common import git_commit, leftovers
 from lib.labels import LABEL_ORIGIN
 from lib.polling import poll_until
 from tests.docker_engine import remove_everything_of
@@ -50,14 +50,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 PROBE_PAUSE = 0.2  # seconds between two requests of one probe
 IDLE_SECONDS = 10  # probing before the storm, for comparison
-
-
-def leftovers(client: docker.DockerClient) -> list[str]:
-    """Names of this hub's containers, networks and volumes still on the engine."""
-    origin = {"label": f"{LABEL_ORIGIN}={HUB}"}
-    found = client.containers.list(all=True, filters=origin)
-    found += client.networks.list(filters=origin) + client.volumes.list(filters=origin)
-    return [item.name for item in found]
 
 
 def mem_available() -> int:
@@ -269,7 +261,7 @@ def measure(hub, client, owners, args) -> dict:
     delete_from = time.perf_counter()
     with ThreadPoolExecutor(len(spawns)) as pool:
         delete_calls = list(pool.map(delete, spawns))
-    poll_until(lambda: not leftovers(client), timeout=600, what="the engine still holds them")
+    poll_until(lambda: not leftovers(client, HUB), timeout=600, what="the engine still holds them")
     engine_empty = time.perf_counter() - delete_from
     delete_to = time.perf_counter()
     for probe in probes.values():

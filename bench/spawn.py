@@ -42,6 +42,7 @@ from urllib.parse import urljoin
 import docker
 import requests
 
+from bench.common import leftovers
 from lib import env, origins
 from lib.labels import LABEL_ORIGIN, container_name
 from lib.polling import poll_until
@@ -118,15 +119,6 @@ def _docker_time(stamp: str) -> float:
     return datetime.fromisoformat(f"{whole}.{(fraction + '000000')[:6]}+00:00").timestamp()
 
 
-def leftovers(client: docker.DockerClient) -> list[str]:
-    """Names of this hub's containers, networks and volumes still on the engine."""
-    origin = {"label": f"{LABEL_ORIGIN}={HUB}"}
-    # The plain listing: containers.list() inspects each, and one may go in between.
-    names = [c["Names"][0].lstrip("/") for c in client.api.containers(all=True, filters=origin)]
-    found = client.networks.list(filters=origin) + client.volumes.list(filters=origin)
-    return names + [item.name for item in found]
-
-
 def mlhub_once(
     hub: RunningHub, client: docker.DockerClient, token: str, name: str, log: Path
 ) -> dict:
@@ -172,10 +164,10 @@ def mlhub_once(
     # last workspace) the user's network in the background. Whatever is still there after
     # DELETE_PATIENCE is recorded and removed here, so every run starts from nothing.
     try:
-        wait_for(lambda: not leftovers(client), DELETE_PATIENCE, "objects left behind")
+        wait_for(lambda: not leftovers(client, HUB), DELETE_PATIENCE, "objects left behind")
         leaked: list[str] = []
     except TimeoutError:
-        leaked = leftovers(client)
+        leaked = leftovers(client, HUB)
         remove_everything_of(client, HUB)
     return {
         "seconds": total,

@@ -40,6 +40,8 @@ from spawners.state_reports import ReportsState
 
 # Every spawner of this hub process shares it: see spawners/network_guard.py.
 NETWORKS = NetworkGuard()
+# Docker calls that wait for the world (a server's shutdown, a download), not the engine.
+LONG_DOCKER_CALLS = frozenset({"stop", "pull", "wait"})
 
 # Each person's network takes a subnet from the engine's pools: the default pools hold about
 # 30 (a /16 each, then /20s), so the 31st person cannot start. Said plainly, with the fix.
@@ -70,11 +72,18 @@ def _merged(configured: Any, ours: dict[str, Any]) -> Callable[[Any], Any]:
 class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, DockerSpawner):
     docker_threads = Int(
         4,
-        help="""Docker calls the hub makes at once (upstream makes one at a time). A `docker
-        stop` holds its thread until the server has shut down (a second or more), so with one
-        thread 50 deletes queued every other Docker call behind them, starts and the hub's
-        poll of running servers included, for a minute (bench/README.md, concurrent.py).
-        Docker's client keeps 10 connections: stay at or under that.""",
+        help="""Docker calls the hub makes at once (upstream makes one at a time): inspections,
+        creates, starts and removals. The calls that wait on something outside the engine's
+        bookkeeping have threads of their own (`long_docker_threads`).""",
+    ).tag(config=True)
+
+    long_docker_threads = Int(
+        4,
+        help="""Threads for the Docker calls that wait: a `docker stop` holds its thread until
+        the server has shut down (seconds), an image pull until it is downloaded. Apart, they
+        never queue the hub's polls, starts and removals behind them: with one pool, 50
+        deletes at once made every other Docker call wait (bench/README.md, concurrent.py).
+        Docker's client keeps 10 connections: with `docker_threads`, stay at or under that.""",
     ).tag(config=True)
 
     @property
@@ -84,6 +93,22 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
         if cls._executor is None:
             cls._executor = ThreadPoolExecutor(self.docker_threads, thread_name_prefix="docker")
         return cls._executor
+
+    _long_executor: ThreadPoolExecutor | None = None
+
+    @property
+    def long_executor(self) -> ThreadPoolExecutor:
+        cls = MLHubDockerSpawner
+        if cls._long_executor is None:
+            cls._long_executor = ThreadPoolExecutor(
+                self.long_docker_threads, thread_name_prefix="docker-long"
+            )
+        return cls._long_executor
+
+    def docker(self, method: str, *args, **kwargs) -> asyncio.Future:
+        """Upstream's Docker call in a thread, on the long calls' pool when it waits."""
+        pool = self.long_executor if method in LONG_DOCKER_CALLS else self.executor
+        return asyncio.wrap_future(pool.submit(self._docker, method, *args, **kwargs))
 
     hub_container = Unicode(
         "",

@@ -4,6 +4,7 @@ Docker call does not queue every other behind it."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -63,4 +64,36 @@ def test_a_slow_docker_call_does_not_hold_up_every_other():
 
     with ThreadPoolExecutor(1) as thread:
         thread.submit(asyncio.run, six_calls()).result()
-    assert SlowEngine.most_at_once == spawner.docker_threads == 4
+    assert SlowEngine.most_at_once == spawner.long_docker_threads == 4
+
+
+class StopsHeld(MLHubDockerSpawner):
+    """The real spawner; each `docker stop` holds its thread until the test lets it go, as
+    while the servers shut down. Inspections answer at once."""
+
+    let_go = threading.Event()
+
+    def _docker(self, method, *args, **kwargs):
+        if method == "stop":
+            assert StopsHeld.let_go.wait(30), "the test never let the stops go"
+            return None
+        assert method == "inspect_container", method
+        return {"Id": args[0], "State": {"Running": True}}
+
+
+def test_a_poll_is_not_queued_behind_stops_that_fill_their_threads():
+    spawner = StopsHeld(user=SimpleNamespace(name="ada"))
+    filling = spawner.long_docker_threads + spawner.docker_threads  # every thread there is
+
+    async def poll_among_stops():
+        stops = [spawner.docker("stop", f"c{n}") for n in range(filling)]
+        inspected = await spawner.docker("inspect_container", "c-polled")
+        pending = [stop for stop in stops if not stop.done()]
+        StopsHeld.let_go.set()
+        await asyncio.gather(*stops)
+        return inspected, len(pending)
+
+    with ThreadPoolExecutor(1) as thread:
+        inspected, pending = thread.submit(asyncio.run, poll_among_stops()).result()
+    assert inspected == {"Id": "c-polled", "State": {"Running": True}}
+    assert pending == filling, "the poll waited for a stop to end"
