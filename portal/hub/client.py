@@ -70,6 +70,11 @@ class HubClient:
             raise HubError(response.status_code, _message_of(response))
         return response
 
+    def version(self) -> str:
+        """The hub's version: the cheapest call that shows it answers (no database, no
+        Docker), for actions whose hub calls come later, in a task."""
+        return self._request("GET", "/").json()["version"]
+
     # Users -------------------------------------------------------------------------------
     def user_get(self, name: str, *, with_stopped: bool = False) -> dict[str, Any] | None:
         """The user model with its active servers (``with_stopped``: every server the hub

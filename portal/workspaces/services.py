@@ -322,24 +322,30 @@ def workspace_delete(*, workspace: Workspace, by: User) -> None:
 
 
 def workspaces_delete(*, workspaces: Iterable[Workspace], finish: bool = True) -> None:
-    """Ask the hub to stop and remove these servers; they are gone for people at once.
+    """Delete these workspaces: gone for people at once, removed by a task.
 
-    The hub answers before its spawner has removed the container, volume and network, so
-    each row stays (hidden, ``deleting_since`` set, its name still taken) until a task has
-    seen the hub finish (``workspaces_delete_finish``). A hub that cannot be reached refuses
-    the delete: nothing is marked that the hub was not asked to remove.
+    The request only marks the rows (hidden, ``deleting_since`` set, their names still taken):
+    a task asks the hub to stop and remove the servers and forgets the rows once the hub's
+    spawner has removed the containers, volumes and networks (``workspaces_delete_finish``),
+    so a delete never waits for Docker, and an admin's delete of hundreds is one update. A hub
+    that cannot be reached refuses the delete: nothing is marked.
     """
     workspaces = list(workspaces)
-    hub = hub_client()
+    if not workspaces:
+        return
+    hub_client().version()
+    ids = [workspace.pk for workspace in workspaces]
+    now = timezone.now()
+    Workspace.objects.filter(pk__in=ids).update(
+        deleting_since=now, state=State.STOPPING, message=DELETING, synced_at=now
+    )
     for workspace in workspaces:
-        hub.server_stop(workspace.owner.hub_name, workspace.name, remove=True)
-        workspace.deleting_since = timezone.now()
-        workspace.save(update_fields=["deleting_since"])
-        _save_state(workspace, State.STOPPING, DELETING)
-    if finish and workspaces:
+        workspace.deleting_since, workspace.synced_at = now, now
+        workspace.state, workspace.message = State.STOPPING, DELETING
+    if finish:
         async_task(
             "portal.workspaces.tasks.finish_deletes",
-            [workspace.pk for workspace in workspaces],
+            ids,
             task_name=f"delete {workspaces[0]}" + (" and more" if len(workspaces) > 1 else ""),
         )
 
@@ -347,7 +353,9 @@ def workspaces_delete(*, workspaces: Iterable[Workspace], finish: bool = True) -
 def workspaces_delete_finish(
     *, workspaces: Iterable[Workspace], patience: float | None = None
 ) -> int:
-    """Wait until the hub no longer lists these servers, then forget them; how many.
+    """Ask the hub to stop and remove these servers (again, if an earlier try got that far:
+    the hub takes it as the same request), wait until it no longer lists them, then forget
+    them; how many.
 
     Raises ``HubError`` when the hub cannot be asked or is not done within ``patience``:
     the rows stay for the next try.
@@ -355,6 +363,8 @@ def workspaces_delete_finish(
     workspaces = [w for w in workspaces if w.deleting_since is not None]
     patience = REMOVE_PATIENCE if patience is None else patience
     hub = hub_client()
+    for workspace in workspaces:
+        hub.server_stop(workspace.owner.hub_name, workspace.name, remove=True)
     remaining = {(w.owner.hub_name, w.name) for w in workspaces}
 
     def removed() -> bool:

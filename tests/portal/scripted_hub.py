@@ -57,6 +57,8 @@ class ScriptedHub(HubClient):
         return answer
 
     def _answer(self, method: str, path: str, kwargs: dict) -> Answer:
+        if method == "GET" and path == "/":
+            return Answer(200, {"version": "6.1.1"})
         if method == "GET" and path == "/users":
             return Answer(200, self._users_page(kwargs["params"]))
         if "/tokens" in path:

@@ -16,6 +16,7 @@ from portal.cleanup import service, tasks
 from portal.cleanup.backend import EngineUnavailable, Resource
 from portal.cleanup.docker_backend import DockerBackend
 from portal.cleanup.models import CleanupRun
+from portal.workspaces import tasks as workspace_tasks
 from portal.workspaces.models import Workspace
 from tests.portal.scripted_hub import ScriptedHub
 
@@ -132,8 +133,11 @@ def test_expired_workspaces_are_deleted_through_the_hub(alice, hub, workspace_of
     ]
     past.refresh_from_db()
     assert past.deleting_since is not None
-    assert ("DELETE", "/users/alice/servers/old") in hub.paths
+    assert hub.paths == [("GET", "/")]  # the hub answers; the removal is the delete's task
     assert Workspace.objects.filter(deleting_since=None).count() == 2
+    assert workspace_tasks.finish_deletes([past.pk]) == "1 deleted"
+    assert ("DELETE", "/users/alice/servers/old") in hub.paths
+    assert not Workspace.objects.filter(pk=past.pk).exists()
 
 
 def test_expired_leftovers_go_by_label_but_not_an_extended_workspace(alice, hub, workspace_of):

@@ -60,12 +60,44 @@ def test_a_delete_answers_at_once_and_the_workspace_is_gone_for_its_owner(
     api.force_authenticate(alice)
     response = api.delete(f"/api/v1/workspaces/{workspace.pk}/")
     assert response.status_code == 204
-    assert ("DELETE", "/users/alice/servers/thesis") in hub.paths
+    assert hub.paths == [("GET", "/")]  # only whether the hub answers: the rest is the task's
     assert api.get(f"/api/v1/workspaces/{workspace.pk}/").status_code == 404
     assert api.get("/api/v1/workspaces/").json()["count"] == 0
     kept = Workspace.objects.get(pk=workspace.pk)
-    assert kept.deleting_since is not None
+    assert (kept.deleting_since is not None, kept.state, kept.message) == (
+        True,
+        State.STOPPING,
+        services.DELETING,
+    )
     assert hub.enqueued == [("portal.workspaces.tasks.finish_deletes", [workspace.pk])]
+
+
+def test_the_task_asks_the_hub_to_remove_the_server_once_even_when_tried_again(
+    alice, workspace_of, hub_removing, monkeypatch
+):
+    monkeypatch.setattr(services, "REMOVE_PATIENCE", 0.3)
+    workspace = workspace_of(alice, state=State.RUNNING)
+    hub = hub_removing(reads_until_gone=10_000, kept={"alice": {"thesis": {}}})
+    services.workspace_delete(workspace=workspace, by=alice)
+    assert tasks.finish_deletes([workspace.pk]) == "not finished, retry in 30 s"
+    hub.reads_until_gone = 0  # the hub's spawner is done by the retry
+    assert tasks.finish_deletes([workspace.pk]) == "1 deleted"
+    deletes = [path for method, path in hub.paths if method == "DELETE"]
+    # Each try asks again: the hub takes a second DELETE of a stopping server as the same one.
+    assert deletes == ["/users/alice/servers/thesis"] * 2
+    assert not Workspace.objects.filter(pk=workspace.pk).exists()
+
+
+def test_a_delete_of_many_asks_the_hub_once_and_marks_them_in_one_go(
+    carol, alice, bob, workspace_of, hub_removing, django_assert_max_num_queries
+):
+    rows = [workspace_of(owner, f"w{n}") for owner in (alice, bob) for n in range(20)]
+    hub = hub_removing(reads_until_gone=0)
+    with django_assert_max_num_queries(3):
+        services.workspaces_delete(workspaces=rows)
+    assert hub.paths == [("GET", "/")]
+    assert Workspace.objects.filter(deleting_since__isnull=False).count() == 40
+    assert hub.enqueued == [("portal.workspaces.tasks.finish_deletes", [w.pk for w in rows])]
 
 
 def test_the_task_forgets_the_workspace_once_the_hub_has_removed_it(
