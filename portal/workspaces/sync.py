@@ -117,6 +117,8 @@ def sync_pass(*, hub: HubClient | None = None) -> SyncResult:
         key = (workspace.owner.hub_name, workspace.name)
         seen.add(key)
         result.checked += 1
+        if workspace.deleting_since is not None:
+            continue  # its delete's task has it: the hub lists it until that is done
         if workspace.synced_at and workspace.synced_at >= started:
             continue  # written after the hub was read: newer than this pass knows
         correction = state_from_hub(workspace, active.get(key))

@@ -139,6 +139,23 @@ def test_servers_the_portal_does_not_know_are_counted_and_nothing_is_created(
     assert SyncPass.objects.get().unknown_servers == 2
 
 
+def test_a_workspace_being_deleted_is_left_to_its_delete_while_the_hub_still_runs_it(
+    alice, workspace_of, use_hub
+):
+    # Marked by the request; the delete's task has not sent the hub's DELETE yet.
+    workspace = workspace_of(
+        alice,
+        state=State.STOPPING,
+        message=services.DELETING,
+        deleting_since=timezone.now() - timedelta(seconds=5),
+    )
+    use_hub(active={"alice": {"thesis": READY}})
+    result = sync.sync_pass()
+    after = Workspace.objects.get(pk=workspace.pk)
+    assert (after.state, after.message) == (State.STOPPING, services.DELETING)
+    assert (result.corrected, result.unknown_servers) == (0, 0)
+
+
 def test_a_hub_that_cannot_be_read_changes_nothing(alice, workspace_of, use_hub):
     workspace = workspace_of(alice, state=State.RUNNING)
     use_hub(down=True)
