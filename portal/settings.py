@@ -74,6 +74,8 @@ try:
     # How long before its expiry a workspace is flagged and its owner e-mailed; 0: never
     # (portal/workspaces/expiry.py).
     EXPIRY_WARNING_HOURS = env.env_int_at_least("MLHUB_EXPIRY_WARNING_HOURS", 24, 0)
+    # Audit entries older than this are forgotten daily (portal/audit/retention.py); 0: kept.
+    AUDIT_RETENTION_DAYS = env.env_int_at_least("MLHUB_AUDIT_RETENTION_DAYS", 365, 0)
     # Django's own e-mail settings, under their own names. The console backend writes each
     # message to the task cluster's log, so nothing is lost before SMTP is configured.
     EMAIL_BACKEND = env.env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
