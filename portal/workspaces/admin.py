@@ -11,7 +11,6 @@ from lib.resources import RESOURCE_OPTIONS
 from portal.admin_deletes import ServiceDeleteMixin
 from portal.admin_readonly import ReadOnlyAdminMixin
 from portal.errors import ServiceError
-from portal.hub.client import HubError
 from portal.workspaces import services, templates
 from portal.workspaces.models import SyncPass, Template, Workspace
 
@@ -165,11 +164,11 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
 
     @admin.action(description="Start the selected workspaces")
     def start(self, request, queryset):
-        self._each(request, queryset, services.workspace_start)
+        self._later(request, queryset, "start")
 
     @admin.action(description="Stop the selected workspaces")
     def stop(self, request, queryset):
-        self._each(request, queryset, services.workspace_stop)
+        self._later(request, queryset, "stop")
 
     @admin.action(description="Extend the selected workspaces")
     def extend(self, request, queryset):
@@ -190,11 +189,27 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         return None
 
     def _each(self, request, queryset, service):
+        """A change of the portal's rows only (no hub call): each at once, refusals shown."""
         for workspace in queryset:
             try:
                 service(workspace=workspace, by=request.user)
-            except (ServiceError, HubError) as error:
+            except ServiceError as error:
                 messages.error(request, f"{workspace}: {error}")
+
+    def _later(self, request, queryset, action: str) -> None:
+        """Many hub calls: a task makes them, the page answers at once."""
+        try:
+            count = services.workspaces_act_later(
+                action=action, workspaces=queryset, by=request.user
+            )
+        except ServiceError as error:
+            messages.error(request, str(error))
+            return
+        messages.info(
+            request,
+            f"Asked to {action} {count} workspace{'s' if count != 1 else ''} in the background: "
+            "their states follow in this list; a refusal (quota, state) is in the audit log.",
+        )
 
 
 @admin.register(SyncPass)

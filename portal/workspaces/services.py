@@ -312,6 +312,51 @@ def workspaces_stop_all(*, owner: User) -> int:
     return len(servers)
 
 
+# What an admin may ask of many workspaces at once (``workspaces_act``), by its name.
+BULK_ACTIONS = {"start": workspace_start, "stop": workspace_stop}
+
+
+def workspaces_act_later(*, action: str, workspaces: Iterable[Workspace], by: User) -> int:
+    """Queue ``action`` on each of these workspaces as ``by`` (``workspaces_act``, a task):
+    hundreds of hub calls do not hold an admin's request. How many were queued."""
+    if action not in BULK_ACTIONS:
+        raise WorkspaceError(f"Unknown action {action!r}; one of {', '.join(BULK_ACTIONS)}.")
+    if not by.is_admin:
+        raise WorkspaceError(f"Only administrators may {action} many workspaces at once.", 403)
+    ids = [workspace.pk for workspace in workspaces]
+    if ids:
+        async_task(
+            "portal.workspaces.tasks.act_on_each",
+            action,
+            ids,
+            by.pk,
+            task_name=f"{action} {len(ids)} workspaces",
+        )
+    return len(ids)
+
+
+def workspaces_act(*, action: str, workspaces: Iterable[Workspace], by: User) -> dict[str, int]:
+    """Do ``action`` on each workspace in turn, as ``by``; how many ended how ("done",
+    "refused", "failed", "not tried"). Each one tried, allowed or not, is in the audit log
+    with its reason. A hub that is down ends the round: the rest would wait for it in turn."""
+    service = BULK_ACTIONS[action]
+    outcomes = {"done": 0, "refused": 0, "failed": 0, "not tried": 0}
+    hub_down = False
+    for workspace in workspaces:
+        if hub_down:
+            outcomes["not tried"] += 1
+            continue
+        try:
+            service(workspace=workspace, by=by)
+            outcomes["done"] += 1
+        except HubError as error:
+            outcomes["failed"] += 1
+            hub_down = error.is_outage
+        except ServiceError:
+            outcomes["refused"] += 1
+    return outcomes
+
+
 DELETING = "Being deleted: the hub is removing its container, volume and network"
 
 

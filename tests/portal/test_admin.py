@@ -61,3 +61,96 @@ def test_admins_approve_people_in_the_admin(admin_client, mallory):
     )
     mallory.refresh_from_db()
     assert mallory.is_approved
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    from portal.workspaces import services
+
+    tasks: list[tuple] = []
+    monkeypatch.setattr(services, "async_task", lambda *args, **kwargs: tasks.append(args))
+    return tasks
+
+
+def test_a_bulk_start_answers_at_once_and_a_task_starts_each(
+    admin_client, carol, alice, bob, workspace_of, queued, monkeypatch
+):
+    from portal.audit.models import AuditEntry
+    from portal.quotas.models import Quota
+    from portal.workspaces import services, tasks
+    from tests.portal.scripted_hub import ScriptedHub
+
+    rows = [workspace_of(alice, "one"), workspace_of(alice, "two"), workspace_of(bob, "three")]
+    Quota.objects.create(user=alice, running=1)
+    response = admin_client.post(
+        "/admin/workspaces/workspace/",
+        {"action": "start", "_selected_action": [w.pk for w in rows]},
+        follow=True,
+    )
+    texts = [str(m) for m in response.context["messages"]]
+    assert texts == [
+        "Asked to start 3 workspaces in the background: their states follow in this list; "
+        "a refusal (quota, state) is in the audit log."
+    ]
+    ((func, action, ids, by_id),) = queued
+    assert (func, action, sorted(ids), by_id) == (
+        "portal.workspaces.tasks.act_on_each",
+        "start",
+        sorted(w.pk for w in rows),
+        carol.pk,
+    )
+    assert not AuditEntry.objects.filter(action="workspace.start").exists()  # nothing yet
+
+    monkeypatch.setattr(services, "hub_client", ScriptedHub)
+    assert tasks.act_on_each(action, ids, by_id) == "2 done, 1 refused, 0 failed, 0 not tried"
+
+    states = dict(Workspace.objects.values_list("name", "state"))
+    assert states == {"one": "running", "two": "stopped", "three": "running"}
+    entries = AuditEntry.objects.filter(action="workspace.start").order_by("target")
+    assert [(e.target, e.result, e.actor_name, e.source) for e in entries] == [
+        ("alice/one", "ok", "carol", "admin"),
+        ("alice/two", "refused", "carol", "admin"),
+        ("bob/three", "ok", "carol", "admin"),
+    ]
+    assert entries[1].detail == "Quota exceeded for alice: running workspaces — limit 1, in use 1."
+
+
+def test_a_bulk_stop_while_the_hub_is_down_ends_at_the_first_failure_and_changes_nothing(
+    admin_client, alice, workspace_of, queued
+):
+    from portal.audit.models import AuditEntry
+    from portal.workspaces import tasks
+
+    rows = [workspace_of(alice, name, state=Workspace.State.RUNNING) for name in ("one", "two")]
+    admin_client.post(
+        "/admin/workspaces/workspace/",
+        {"action": "stop", "_selected_action": [w.pk for w in rows]},
+    )
+    ((_, action, ids, by_id),) = queued
+
+    assert tasks.act_on_each(action, ids, by_id) == "0 done, 0 refused, 1 failed, 1 not tried"
+    assert set(Workspace.objects.values_list("state", flat=True)) == {"running"}
+    (failed,) = AuditEntry.objects.filter(action="workspace.stop")
+    assert (failed.target, failed.result, failed.detail) == (
+        "alice/one",
+        "failed",
+        "JupyterHub is not reachable: ConnectionError",
+    )
+
+
+def test_only_admins_may_act_on_many(alice, workspace_of, queued):
+    from portal.workspaces import services
+
+    with pytest.raises(services.WorkspaceError) as refused:
+        services.workspaces_act_later(action="start", workspaces=[workspace_of(alice)], by=alice)
+    assert (refused.value.status, refused.value.message) == (
+        403,
+        "Only administrators may start many workspaces at once.",
+    )
+    with pytest.raises(services.WorkspaceError) as unknown:
+        services.workspaces_act_later(action="delete", workspaces=[], by=alice)
+    assert (unknown.value.status, unknown.value.message) == (
+        400,
+        "Unknown action 'delete'; one of start, stop.",
+    )
+    assert queued == []
