@@ -239,6 +239,10 @@ def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
     return workspace
 
 
+# What a start changes before it asks the hub, and puts back when the hub refuses.
+RESERVED_FIELDS = ["state", "message", "progress", "progress_message"]
+
+
 def _reserve_start(workspace: Workspace) -> dict:
     """Check the running limits and mark the row ``starting`` in one transaction, so that
     two starts at once cannot both pass them; what the row said before, to undo with."""
@@ -277,10 +281,6 @@ def _hub_server_start(workspace: Workspace) -> bool | None:
         if error.status == 400 and "already" in error.message:
             return None
         raise
-
-
-# What a start changes before it asks the hub, and puts back when the hub refuses.
-RESERVED_FIELDS = ["state", "message", "progress", "progress_message"]
 
 
 @audited("workspace.stop", _workspace)
