@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import requests
 
 from lib import env
+from lib.polling import poll_until
 
 # `make run` runs from the checkout (manage.py); every process imports the project from the
 # environment it is installed in (`make setup` installs the checkout editable).
@@ -229,19 +230,23 @@ class Stack:
     def wait_until_answering(
         self, url: str, what: str, ready=lambda response: True, timeout: float = 60
     ) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Until ``url`` answers (under 500, and ``ready``); a process of the stack that
+        exits meanwhile ends the wait at once, with its name."""
+
+        def answers() -> bool:
             for name, process in self.processes.items():
                 if process.poll() is not None:
                     raise StackError(f"{name} exited with {process.returncode} while starting")
             try:
                 response = requests.get(url, timeout=2, allow_redirects=False)
-                if response.status_code < 500 and ready(response):
-                    return
             except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise StackError(f"the {what} did not answer at {url} within {timeout:.0f} s")
+                return False
+            return response.status_code < 500 and ready(response)
+
+        try:
+            poll_until(answers, timeout=timeout, what=what, first_wait=0.2, scale=1, max_wait=0.2)
+        except TimeoutError:
+            raise StackError(f"the {what} did not answer at {url} within {timeout:.0f} s") from None
 
     def watch(self) -> None:
         """Block until one process dies or Ctrl-C; then stop all of them."""

@@ -34,3 +34,21 @@ def test_a_busy_port_is_named_with_its_variable():
 
 def test_a_configured_mode_wins():
     assert execution_mode_choose({"EXECUTION_MODE": "process"})[0] == "process"
+
+
+def test_a_process_that_exits_while_starting_ends_the_wait_with_its_name():
+    import subprocess
+    import sys
+
+    stack = Stack({})
+    stack.processes["portal"] = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    stack.processes["portal"].wait()
+    with pytest.raises(StackError) as stopped:
+        stack.wait_until_answering("http://127.0.0.1:9/", "portal", timeout=30)
+    assert str(stopped.value) == "portal exited with 3 while starting"
+
+
+def test_nothing_answering_ends_the_wait_with_the_address():
+    with pytest.raises(StackError) as stopped:
+        Stack({}).wait_until_answering("http://127.0.0.1:9/", "hub", timeout=1)
+    assert str(stopped.value) == "the hub did not answer at http://127.0.0.1:9/ within 1 s"
