@@ -34,6 +34,7 @@ from lib import env
 from lib import labels as names
 from spawners import kube_spec
 from spawners.options import DEFAULT_IMAGE, START_LOG_LINES, WorkspaceOptions, refusal
+from spawners.readiness import ReadyWhenListening
 from spawners.state_reports import ReportsState
 
 
@@ -54,7 +55,7 @@ def _escape_braces(values: dict[str, str]) -> dict[str, str]:
     return {key: value.replace("{", "{{").replace("}", "}}") for key, value in values.items()}
 
 
-class MLHubKubeSpawner(WorkspaceOptions, ReportsState, KubeSpawner):
+class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeSpawner):
     gpu_ids_allowed = False  # Kubernetes assigns GPUs: a workspace asks for a count
 
     gpu_resource = Unicode(
@@ -246,6 +247,17 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, KubeSpawner):
         self.log.warning("%s could not start: %s", self._log_name, message)
         await self._remove_what_this_start_made(claim_existed, policy_made)
         raise refusal(500, message)
+
+    async def _still_starting(self) -> bool:
+        """Asked while the server does not listen yet (``ReadyWhenListening``): a pod that
+        will not start raises StartFailed, which ``start`` reports and cleans up after. A
+        container can be seen running for a moment and then exit (a wrong command): the
+        hub's own check would wait its whole ``http_timeout`` for it."""
+        pod = self.pod_reflector.pods.get(f"{self.namespace}/{self.pod_name}")
+        if pod is None:
+            raise StartFailed("the workspace's pod was removed while it started")
+        self.is_pod_running(pod)  # raises StartFailed when it will not become ready
+        return True
 
     def is_pod_running(self, pod: dict[str, Any] | None) -> bool:
         if self._starting_since is not None:  # only while starting: poll() uses this too

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from jupyterhub.utils import exponential_backoff
 
@@ -72,16 +73,26 @@ async def wait_until_listening(
     return outcome
 
 
+def listening_address(where: tuple[str, int] | str) -> tuple[str, int]:
+    """Host and port from what a spawner's start returns: dockerspawner and the process
+    spawner an (ip, port), kubespawner the server's URL."""
+    if isinstance(where, str):
+        url = urlsplit(where)
+        return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    return where
+
+
 class ReadyWhenListening:
     """Spawner mixin (first in the bases): ``start()`` returns once the server listens, and
     fails as soon as it died."""
 
     async def start(self):
         began = time.perf_counter()
-        ip, port = await super().start()
+        where = await super().start()
         started = time.perf_counter()
+        host, port = listening_address(where)
         outcome = await wait_until_listening(
-            ip, port, timeout=self.http_timeout, still_starting=self._still_starting
+            host, port, timeout=self.http_timeout, still_starting=self._still_starting
         )
         # Where a slow start goes: our side (container or process) or the server's own.
         self.log.info(
@@ -95,7 +106,7 @@ class ReadyWhenListening:
             message = await self.start_failure()
             self.log.warning("%s could not start: %s", self._log_name, message)
             raise refusal(500, message)
-        return ip, port
+        return where
 
     async def _still_starting(self) -> bool:
         return await self.poll() is None

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import io
 import secrets
 
 import pytest
@@ -15,6 +16,9 @@ from tests.k8s.cluster import UP_COMMAND, Kube, admin_kubeconfig, cluster_status
 from tests.parts import require
 
 WORKSPACE_IMAGE = "mlhub-workspace:latest"
+# The workspace image with a command that runs a few seconds, never listens, and exits 0:
+# Kubernetes sees its pod Running first, which ends kubespawner's own wait.
+BRIEF_IMAGE = "mlhub-brief:test"
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +55,14 @@ def workspace_image_in_cluster(kube: Kube, docker_client) -> str:  # noqa: F811
     require_image(docker_client, WORKSPACE_IMAGE)
     kube.import_image(WORKSPACE_IMAGE)
     return WORKSPACE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def brief_image_in_cluster(kube: Kube, docker_client, workspace_image_in_cluster) -> str:  # noqa: F811
+    dockerfile = f'FROM {WORKSPACE_IMAGE}\nENTRYPOINT []\nCMD ["sleep", "4"]\n'
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=BRIEF_IMAGE, rm=True)
+    kube.import_image(BRIEF_IMAGE)
+    return BRIEF_IMAGE
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,8 @@ def namespace(module_namespace):
 
 
 @pytest.fixture(scope="module")
-def kube_hub(tmp_path_factory, kube, namespace, workspace_image_in_cluster):
-    images = [workspace_image_in_cluster, MISSING_IMAGE, BUSYBOX_IMAGE]
+def kube_hub(tmp_path_factory, kube, namespace, workspace_image_in_cluster, brief_image_in_cluster):
+    images = [workspace_image_in_cluster, MISSING_IMAGE, BUSYBOX_IMAGE, brief_image_in_cluster]
     extra = {"MLHUB_GPUS_MAX": "1", "MLHUB_CPU_MAX": "1", "MLHUB_SERVER_POLL_SECONDS": "5"}
     yield from kube_stack(tmp_path_factory.mktemp("mlhub-k8s"), kube, namespace, HUB, images, extra)
 
@@ -178,6 +178,24 @@ def test_a_container_that_exits_fails_within_seconds_not_the_start_timeout(
     assert time.monotonic() - began < 90
     gone(kube, namespace, "pod", container_name(HUB, "alice", "exits"))
     gone(kube, namespace, "pvc", volume_name(HUB, "alice", "exits"))
+
+
+def test_a_container_seen_running_that_exits_before_it_listens_fails_from_its_status(
+    kube, kube_hub, namespace, tokens, brief_image_in_cluster
+):
+    # Its pod is Running for 4 s, which ends kubespawner's wait; it never listens. The hub's
+    # own check would wait its http_timeout and say "didn't respond in 60 seconds".
+    broken = create(
+        kube_hub,
+        tokens["alice"],
+        "error",
+        name="brief",
+        image=brief_image_in_cluster,
+        memory="512M",
+    )
+    assert cause(broken) == "the workspace exited while starting (Completed, exit code 0)", broken
+    gone(kube, namespace, "pod", container_name(HUB, "alice", "brief"))
+    gone(kube, namespace, "pvc", volume_name(HUB, "alice", "brief"))
 
 
 def test_a_gpu_on_a_cluster_without_gpus_fails_with_the_cause(kube, kube_hub, namespace, tokens):
