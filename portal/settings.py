@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 
 from lib import env
@@ -76,6 +77,12 @@ try:
     EXPIRY_WARNING_HOURS = env.env_int_at_least("MLHUB_EXPIRY_WARNING_HOURS", 24, 0)
     # Audit entries older than this are forgotten daily (portal/audit/retention.py); 0: kept.
     AUDIT_RETENTION_DAYS = env.env_int_at_least("MLHUB_AUDIT_RETENTION_DAYS", 365, 0)
+    # django-q2 processes running tasks at once. Each delete and each start's follow-up
+    # waits on the hub (a second or more, mostly idle): 50 deletes at once were done after
+    # 34 s with 2, 30 s with 4 (bench/concurrent.py, one run each; the hub's 4 stop threads
+    # bound it).
+    TASK_WORKERS = env.env_int_at_least("MLHUB_TASK_WORKERS", 4, 1)
+    TASKS_SYNC = env.env_bool("MLHUB_TASKS_SYNC", False)
     # Django's own e-mail settings, under their own names. The console backend writes each
     # message to the task cluster's log, so nothing is lost before SMTP is configured.
     EMAIL_BACKEND = env.env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -276,14 +283,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # People's passwords: Django's own list (its first hasher makes them). The last one is for the
 # OAuth clients' random secrets only, chosen by name in OAUTH2_PROVIDER (accounts/hashers.py).
-PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
-    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
-    "django.contrib.auth.hashers.ScryptPasswordHasher",
-    "portal.accounts.hashers.ClientSecretHasher",
-]
+PASSWORD_HASHERS = [*global_settings.PASSWORD_HASHERS, "portal.accounts.hashers.ClientSecretHasher"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -416,14 +416,11 @@ EMAIL_TIMEOUT = 30
 Q_CLUSTER = {
     "name": f"{HUB_NAME}-portal",
     "orm": "default",
-    # Processes running tasks at once. Each delete and each start's follow-up waits on the
-    # hub (a second or more, mostly idle): 50 deletes at once were done after 34 s with 2,
-    # 30 s with 4 (bench/concurrent.py, one run each; the hub's 4 stop threads bound it).
-    "workers": env.env_int_at_least("MLHUB_TASK_WORKERS", 4, 1),
+    "workers": TASK_WORKERS,
     "timeout": 300,
     "retry": 360,
     "catch_up": False,
-    "sync": env.env_bool("MLHUB_TASKS_SYNC", False),
+    "sync": TASKS_SYNC,
 }
 
 LOGGING = {

@@ -3,7 +3,7 @@ task that forgets older ones: a course of 300 writes tens of thousands a term.""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
@@ -16,13 +16,13 @@ SCHEDULE = "audit log retention"
 DAILY = 24 * 60  # minutes
 
 
-def audit_prune(*, now: datetime | None = None) -> int:
+def audit_prune() -> int:
     """Delete the entries older than the retention; how many. The pruning is an entry
     itself, so that the log says where its history now begins."""
     days = settings.AUDIT_RETENTION_DAYS
     if not days:
         return 0
-    before = (now or timezone.now()) - timedelta(days=days)
+    before = timezone.now() - timedelta(days=days)
     pruned, _ = AuditEntry.objects.filter(at__lt=before).delete()
     if pruned:
         record(

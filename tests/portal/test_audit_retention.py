@@ -6,12 +6,14 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.utils import timezone
 from django_q.models import Schedule
 
 from portal.audit.models import AuditEntry
 from portal.audit.retention import SCHEDULE, audit_prune, prune_task
+from tests.portal.reloaded import reloaded_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -67,3 +69,27 @@ def test_setup_keeps_the_daily_schedule_in_step_with_the_setting(settings):
     call_command("mlhub_setup", stdout=out)
     assert "Audit log: entries kept forever\n" in out.getvalue()
     assert not Schedule.objects.filter(name=SCHEDULE).exists()
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"MLHUB_AUDIT_RETENTION_DAYS": "a year"},
+            "MLHUB_AUDIT_RETENTION_DAYS='a year' is not an integer",
+        ),
+        ({"MLHUB_AUDIT_RETENTION_DAYS": "-1"}, "MLHUB_AUDIT_RETENTION_DAYS=-1 must be at least 0"),
+        ({"MLHUB_TASK_WORKERS": "0"}, "MLHUB_TASK_WORKERS=0 must be at least 1"),
+        ({"MLHUB_TASK_WORKERS": "many"}, "MLHUB_TASK_WORKERS='many' is not an integer"),
+    ],
+)
+def test_a_bad_retention_or_task_cluster_setting_stops_the_start(monkeypatch, environ, message):
+    with pytest.raises(ImproperlyConfigured) as stopped:
+        with reloaded_settings(monkeypatch, **environ):
+            pass
+    assert str(stopped.value) == message
+
+
+def test_the_task_cluster_runs_the_workers_asked_for(monkeypatch):
+    with reloaded_settings(monkeypatch, MLHUB_TASK_WORKERS="6") as reloaded:
+        assert reloaded.Q_CLUSTER["workers"] == 6

@@ -6,9 +6,6 @@ answers the token request as JupyterHub 6 does and keeps what the portal asked f
 
 from __future__ import annotations
 
-import importlib
-from contextlib import contextmanager
-
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
@@ -17,6 +14,7 @@ from portal.accounts.models import User
 from portal.audit.models import AuditEntry
 from portal.workspaces import tokens
 from portal.workspaces.services import WorkspaceError
+from tests.portal.reloaded import reloaded_settings
 from tests.portal.scripted_hub import Answer, ScriptedHub
 
 pytestmark = pytest.mark.django_db
@@ -278,21 +276,6 @@ def test_it_is_in_the_api_schema(api, alice):
     assert set(schema["components"]["schemas"]["WorkspaceTokenRequest"]["properties"]) == {
         "lifetime"
     }
-
-
-@contextmanager
-def reloaded_settings(monkeypatch, **environ):
-    """portal.settings as it reads this environment; as before afterwards."""
-    import portal.settings
-
-    monkeypatch.setenv("SECRET_KEY", "x")
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
-    try:
-        yield importlib.reload(portal.settings)
-    finally:
-        monkeypatch.undo()
-        importlib.reload(portal.settings)
 
 
 def test_the_longest_lifetime_is_a_setting(monkeypatch):
