@@ -10,10 +10,10 @@ lines (``start_failure``): the hub's own check would otherwise wait its whole
 ``http_timeout`` for a server that is gone.
 
 A connection attempt is one local SYN, so it can be frequent. Asking whether the server is
-still starting is not: for Docker it is an inspect through dockerspawner's one worker
-thread, which every Docker call of the hub shares, and work for dockerd while the container
-needs the CPU (asked 10 times a second, it slowed starts measurably; bench/README.md). So
-that is asked once a second at most: a start that failed is still noticed within a second.
+still starting is not: for Docker it is an inspect through the hub's few Docker threads, and
+work for dockerd while the container needs the CPU (asked 10 times a second, it slowed starts
+measurably; bench/README.md). So that is asked once a second at most: a start that failed
+is still noticed within a second. (Kubernetes answers from kubespawner's pod cache.)
 """
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ def listening_address(where: tuple[str, int] | str) -> tuple[str, int]:
 
 
 class ReadyWhenListening:
-    """Spawner mixin (first in the bases): ``start()`` returns once the server listens, and
-    fails as soon as it died."""
+    """Spawner mixin (before the upstream spawner in the bases): ``start()`` returns once the
+    server listens, and fails as soon as it died."""
 
     async def start(self):
         began = time.perf_counter()

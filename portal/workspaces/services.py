@@ -105,10 +105,7 @@ def workspace_create(
     if not settings.NAMED_WORKSPACES and not by.is_admin:
         raise WorkspaceError(ONE_WORKSPACE, 403)
     with transaction.atomic():
-        # One create per person at a time, so that two at once cannot both pass the quota:
-        # PostgreSQL locks the person's row; SQLite's transactions take the database's write
-        # lock as they begin (transaction_mode IMMEDIATE, settings.py).
-        list(User.objects.select_for_update().filter(pk=owner.pk).values_list("pk"))
+        _one_at_a_time(owner.pk)
         quota_check(owner, adding_workspace=True)
         workspace = workspace_row_create(
             owner=owner, name=name, template=chosen, resources=resources, days=days
@@ -121,6 +118,13 @@ def workspace_create(
         workspace.delete()
         raise
     return workspace
+
+
+def _one_at_a_time(owner_id: int) -> None:
+    """Inside a transaction: hold the person until it ends, so that two of their creates or
+    starts at once cannot both pass a quota. PostgreSQL locks the person's row; SQLite's
+    transactions take the database's write lock as they begin (IMMEDIATE, settings.py)."""
+    list(User.objects.select_for_update().filter(pk=owner_id).values_list("pk"))
 
 
 def workspace_row_create(
@@ -247,9 +251,7 @@ def _reserve_start(workspace: Workspace) -> dict:
     """Check the running limits and mark the row ``starting`` in one transaction, so that
     two starts at once cannot both pass them; what the row said before, to undo with."""
     with transaction.atomic():
-        # One start per person at a time (as in workspace_create): PostgreSQL locks the
-        # person's row, SQLite's IMMEDIATE transaction the whole database.
-        list(User.objects.select_for_update().filter(pk=workspace.owner_id).values_list("pk"))
+        _one_at_a_time(workspace.owner_id)
         workspace.refresh_from_db(fields=RESERVED_FIELDS)
         if workspace.state in (State.RUNNING, State.STARTING):
             raise WorkspaceError(f"Workspace {workspace.name!r} is already {workspace.state}", 409)
