@@ -8,6 +8,7 @@ import io
 import subprocess
 import tarfile
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,6 +104,47 @@ def run_until_exit(client, timeout: float = 120, **options) -> tuple[int, str]:
         container.remove(force=True)
 
 
+def roles(container) -> list[list[str]]:
+    """Each role of the image and its state, as supervisord says."""
+    status = container.exec_run(["supervisorctl", "-c", "/etc/mlhub/supervisord.conf", "status"])
+    return sorted(line.split()[:2] for line in status.output.decode().splitlines())
+
+
+def remove_image_runs(client, hub_name: str) -> None:
+    """The image's containers (``<hub>-mlhub…``), the hub's workspaces and people's networks,
+    the image's network and data volume: what a run, or a run that crashed, left."""
+    for leftover in client.containers.list(all=True, filters={"name": f"{hub_name}-mlhub"}):
+        leftover.remove(force=True)
+    remove_everything_of(client, hub_name)
+    for leftover in client.networks.list(names=[f"{hub_name}-net"]):
+        leftover.remove()
+    for leftover in client.volumes.list(filters={"name": f"{hub_name}-data"}):
+        leftover.remove(force=True)
+
+
+@contextmanager
+def image_run(client, hub_name: str, environment: dict[str, str], port: int, *, data: bool):
+    """The image run as docs/deploy.md says: on a network of its own, with the engine's
+    socket, port 8080 published on ``port`` (and ``data``: a named /data volume). Yields the
+    container and its run options (for a successor); removes everything afterwards."""
+    remove_image_runs(client, hub_name)
+    network = client.networks.create(f"{hub_name}-net", driver="bridge")
+    volumes = {"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"}}
+    if data:
+        volumes[f"{hub_name}-data"] = {"bind": "/data", "mode": "rw"}
+    run_options = {
+        "detach": True,
+        "network": network.name,
+        "ports": {"8080/tcp": ("127.0.0.1", port)},
+        "volumes": volumes,
+        "environment": environment,
+    }
+    try:
+        yield client.containers.run(IMAGE, name=f"{hub_name}-mlhub", **run_options), run_options
+    finally:
+        remove_image_runs(client, hub_name)
+
+
 @pytest.fixture(scope="session")
 def mlhub(docker_client, tmp_path_factory):
     """The MLHub image run as docs/deploy.md says, on a free port, for the whole session
@@ -111,44 +153,23 @@ def mlhub(docker_client, tmp_path_factory):
     require_image(docker_client, WORKSPACE_IMAGE)
     image_built()
     resolve_localhost_subdomains()
-    remove_everything_of(docker_client, HUB)
-    for leftover in docker_client.containers.list(all=True, filters={"name": f"{HUB}-mlhub"}):
-        leftover.remove(force=True)
-    for leftover in docker_client.networks.list(names=[f"{HUB}-net"]):
-        leftover.remove()
-    network = docker_client.networks.create(f"{HUB}-net", driver="bridge")
     port = free_port()
-    run_options = {
-        "detach": True,
-        "network": network.name,
-        "ports": {"8080/tcp": ("127.0.0.1", port)},
-        "volumes": {
-            "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
-            f"{HUB}-data": {"bind": "/data", "mode": "rw"},
-        },
-        "environment": image_environment(HUB, port),
-    }
-    container = docker_client.containers.run(IMAGE, name=f"{HUB}-mlhub", **run_options)
-    url = f"https://localhost:{port}"
-    hub = ImageHub(
-        url=url,
-        hub_api=f"{url}/hub/api",
-        hub_token="",
-        admin_token="",
-        stack=None,
-        container=container,
-        port=port,
-        run_options=run_options,
-    )
-    try:
+    environment = image_environment(HUB, port)
+    with image_run(docker_client, HUB, environment, port, data=True) as (container, options):
+        url = f"https://localhost:{port}"
+        hub = ImageHub(
+            url=url,
+            hub_api=f"{url}/hub/api",
+            hub_token="",
+            admin_token="",
+            stack=None,
+            container=container,
+            port=port,
+            run_options=options,
+        )
         hub.wait_until_up()
         hub.cert = tmp_path_factory.mktemp("mlhub-image") / "cert.crt"
         hub.cert.write_bytes(read_file(container, "/data/ssl/cert.crt"))
         hub.hub_token = read_file(container, "/data/secrets/mlhub_hub_api_token").decode()
         hub.admin_token = hub.token_for("admin", ADMIN_PASSWORD)
         yield hub
-    finally:
-        hub.container.remove(force=True)
-        remove_everything_of(docker_client, HUB)
-        network.remove()
-        docker_client.volumes.get(f"{HUB}-data").remove(force=True)

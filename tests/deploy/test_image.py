@@ -14,7 +14,7 @@ import requests
 
 from lib.labels import container_name, network_name
 from lib.polling import poll_until
-from tests.deploy.mlhub_image import HUB, IMAGE
+from tests.deploy.mlhub_image import HUB, IMAGE, roles
 from tests.deploy.nginx_front import SubdomainAdapter, assert_kernel_answers
 from tests.hub_stack import ADMIN_PASSWORD, portal_login
 from tests.ssh_client import alias_of, config_for, key_add, new_key, ssh
@@ -89,23 +89,15 @@ def test_the_image_serves_the_portal_over_https_on_its_one_port(mlhub):
     assert {c.name: c.secure for c in browser.cookies}["mlhub-portal-session"] is True
 
 
-def roles(mlhub) -> list[list[str]]:
-    """Each role and its state, as supervisord says."""
-    status = mlhub.container.exec_run(
-        ["supervisorctl", "-c", "/etc/mlhub/supervisord.conf", "status"]
-    )
-    return sorted(line.split()[:2] for line in status.output.decode().splitlines())
-
-
 def test_every_role_is_running_and_the_healthcheck_says_so(mlhub):
     everyone = ["chp", "hub", "nginx", "portal", "ssh", "tasks"]
     # A role counts as started once up for its startsecs (the hub's 5 s), after it answers.
     poll_until(
-        lambda: [state for _, state in roles(mlhub)] == ["RUNNING"] * len(everyone),
+        lambda: [state for _, state in roles(mlhub.container)] == ["RUNNING"] * len(everyone),
         timeout=30,
-        what=f"not every role is RUNNING: {roles(mlhub)}",
+        what=f"not every role is RUNNING: {roles(mlhub.container)}",
     )
-    assert roles(mlhub) == [[role, "RUNNING"] for role in everyone]
+    assert roles(mlhub.container) == [[role, "RUNNING"] for role in everyone]
     health = mlhub.container.exec_run(["python", "-m", "lib.container", "health"])
     assert (health.exit_code, health.output) == (0, b'{"healthy": true, "not_answering": []}\n')
 

@@ -8,8 +8,7 @@ import pytest
 import requests
 
 from lib.polling import poll_until
-from tests.deploy.mlhub_image import IMAGE, image_built, image_environment
-from tests.docker_engine import remove_everything_of
+from tests.deploy.mlhub_image import image_built, image_environment, image_run, roles
 from tests.hub_stack import free_port
 
 pytestmark = pytest.mark.docker
@@ -28,48 +27,28 @@ def plain(docker_client):
     """The image without nginx and the SSH gateway, on its own network: (container, base URL
     of the published port, the public URL the terminator would serve)."""
     image_built()
-    remove_everything_of(docker_client, HUB)
-    network = docker_client.networks.create(f"{HUB}-net", driver="bridge")
     port = free_port()
     public = f"https://localhost:{port}"
     environment = image_environment(HUB, port, START_NGINX="false", START_SSH="false")
     # Only the terminator then the proxy add to X-Forwarded-For.
     environment["MLHUB_TRUSTED_PROXY_COUNT"] = "2"
-    container = docker_client.containers.run(
-        IMAGE,
-        name=f"{HUB}-mlhub",
-        detach=True,
-        network=network.name,
-        ports={"8080/tcp": ("127.0.0.1", port)},
-        volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"}},
-        environment=environment,
-    )
     base = f"http://127.0.0.1:{port}"
     headers = through_the_terminator(public)
+    with image_run(docker_client, HUB, environment, port, data=False) as (container, _):
 
-    def up() -> bool:
-        container.reload()
-        if container.status == "exited":
-            raise AssertionError(container.logs(tail=80).decode(errors="replace"))
-        try:
-            hub = requests.get(f"{base}/hub/api/", headers=headers, timeout=5)
-            portal = requests.get(f"{base}/accounts/login/", headers=headers, timeout=5)
-        except requests.RequestException:
-            return False
-        return hub.status_code == 200 and portal.status_code == 200
+        def up() -> bool:
+            container.reload()
+            if container.status == "exited":
+                raise AssertionError(container.logs(tail=80).decode(errors="replace"))
+            try:
+                hub = requests.get(f"{base}/hub/api/", headers=headers, timeout=5)
+                portal = requests.get(f"{base}/accounts/login/", headers=headers, timeout=5)
+            except requests.RequestException:
+                return False
+            return hub.status_code == 200 and portal.status_code == 200
 
-    try:
         poll_until(up, timeout=180, what="the MLHub container without nginx did not answer")
         yield container, base, public
-    finally:
-        container.remove(force=True)
-        remove_everything_of(docker_client, HUB)
-        network.remove()
-
-
-def roles(container) -> list[list[str]]:
-    status = container.exec_run(["supervisorctl", "-c", "/etc/mlhub/supervisord.conf", "status"])
-    return sorted(line.split()[:2] for line in status.output.decode().splitlines())
 
 
 def test_the_proxy_serves_plain_http_and_nginx_and_ssh_are_not_started(plain):
