@@ -293,3 +293,16 @@ def test_a_short_client_secret_is_refused_and_nothing_is_registered(settings):
         "(e.g. `openssl rand -hex 32`), or leave it unset to have one generated"
     )
     assert not get_application_model().objects.exists()
+
+
+def test_setup_with_a_short_client_secret_stops_with_one_line_and_makes_nothing(settings):
+    from django.core.management import CommandError, call_command
+
+    from portal.accounts.models import User
+
+    settings.OAUTH_CLIENT_SECRET = "s" * 31
+    with pytest.raises(CommandError) as stopped:
+        call_command("mlhub_setup")
+    assert str(stopped.value).startswith("MLHUB_OAUTH_CLIENT_SECRET has 31 characters; use at")
+    assert not get_application_model().objects.exists()
+    assert not User.objects.exists()  # the first admin neither

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
 
 from portal.accounts.oauth import hub_oauth_client_ensure
 from portal.accounts.services import admin_ensure
@@ -18,6 +19,11 @@ class Command(BaseCommand):
         parser.add_argument("--admin-username", default="admin")
 
     def handle(self, *args, admin_username: str, **options):
+        # First: a secret it refuses is one line and nothing else is done yet.
+        try:
+            oauth_client = hub_oauth_client_ensure()
+        except ImproperlyConfigured as error:
+            raise CommandError(str(error)) from None
         password = admin_ensure(username=admin_username)
         if password:
             self.stdout.write(
@@ -26,7 +32,7 @@ class Command(BaseCommand):
                     "It is shown only this once (set MLHUB_ADMIN_PASSWORD to choose it)."
                 )
             )
-        self.stdout.write(f"Hub OAuth2 client: {hub_oauth_client_ensure()}")
+        self.stdout.write(f"Hub OAuth2 client: {oauth_client}")
         self.stdout.write(f"Workspace states sync: {sync_schedule_ensure()}")
         self.stdout.write(f"Expiry warnings: {expiry_schedule_ensure()}")
         self.stdout.write(f"Cleanup: {cleanup_schedule_ensure()}")
