@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 from contextlib import contextmanager
 
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
 
 @contextmanager
 def reloaded_settings(monkeypatch, **environ):
@@ -19,3 +22,11 @@ def reloaded_settings(monkeypatch, **environ):
     finally:
         monkeypatch.undo()
         importlib.reload(portal.settings)
+
+
+def settings_refusal(monkeypatch, **environ) -> str:
+    """What portal.settings stops with in this environment (it must stop)."""
+    with pytest.raises(ImproperlyConfigured) as stopped:
+        with reloaded_settings(monkeypatch, **environ):
+            pass
+    return str(stopped.value)

@@ -6,14 +6,13 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.utils import timezone
 from django_q.models import Schedule
 
 from portal.audit.models import AuditEntry
 from portal.audit.retention import SCHEDULE, audit_prune, prune_task
-from tests.portal.reloaded import reloaded_settings
+from tests.portal.reloaded import reloaded_settings, settings_refusal
 
 pytestmark = pytest.mark.django_db
 
@@ -84,10 +83,7 @@ def test_setup_keeps_the_daily_schedule_in_step_with_the_setting(settings):
     ],
 )
 def test_a_bad_retention_or_task_cluster_setting_stops_the_start(monkeypatch, environ, message):
-    with pytest.raises(ImproperlyConfigured) as stopped:
-        with reloaded_settings(monkeypatch, **environ):
-            pass
-    assert str(stopped.value) == message
+    assert settings_refusal(monkeypatch, **environ) == message
 
 
 def test_the_task_cluster_runs_the_workers_asked_for(monkeypatch):
