@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import socket
 import ssl
 import subprocess
@@ -51,6 +52,12 @@ NGINX_START = "/usr/local/lib/mlhub/nginx/start.sh"
 SSH_START = "/usr/local/bin/mlhub-ssh-gateway"  # deploy/hub/ssh/install.sh
 PUBLIC_PORT = 8080  # the one port inside the container, as the original's
 DOCKER_SOCKET = Path("/var/run/docker.sock")
+# The portal and the Node proxy run as this account (deploy/hub/Dockerfile makes it,
+# supervisord.conf switches to it): the parts that face the web hold no root, no Docker
+# socket, and none of the hub's files. The hub and the task cluster, which drive Docker,
+# stay root.
+WEB_ACCOUNT = "mlhub-web"
+WAL = ("-wal", "-shm")  # SQLite's files beside a database in WAL mode (portal/settings.py)
 
 
 class Refused(Exception):
@@ -194,6 +201,53 @@ def prepare(environ: dict[str, str]) -> None:
         raise Refused(f"`django-admin {' '.join(args)}` failed (above)") from None
 
 
+def web_account() -> pwd.struct_passwd | None:
+    try:
+        return pwd.getpwnam(WEB_ACCOUNT)
+    except KeyError:
+        return None
+
+
+def share_with_web_account(environ: dict[str, str], account: pwd.struct_passwd | None) -> None:
+    """Let ``account`` (WEB_ACCOUNT's) read the shared secrets and the static files and write
+    the portal's SQLite database, and nothing else of the data folder: the hub's folder, the
+    gateway's host key and the certificate's key stay root's. None: there is no such account
+    (not the image; a checkout's stack runs as one user).
+
+    Done at every start, so that a data folder made by an older image (all root's) works."""
+    if account is None:
+        return
+    data = Path(environ["MLHUB_DATA_DIR"])
+    database = env.portal_sqlite_file()
+    try:
+        # The group may add files (SQLite's -wal and -shm beside its database); the sticky
+        # bit keeps it from renaming or removing anyone else's, such as the hub's folder.
+        os.chown(data, -1, account.pw_gid)
+        data.chmod(0o1770)
+        secrets = data / "secrets"  # lib.stack.secrets_prepare's; given *_FILE are the admin's
+        if secrets.is_dir():
+            os.chown(secrets, -1, account.pw_gid)
+            secrets.chmod(0o750)
+            for secret in secrets.iterdir():
+                os.chown(secret, -1, account.pw_gid)
+                secret.chmod(0o640)
+        # The static files are everyone's (the portal serves them); made with a private umask.
+        for folder, _, files in os.walk(data / "static"):
+            Path(folder).chmod(0o755)
+            for name in files:
+                (Path(folder) / name).chmod(0o644)
+        if database:
+            # The task cluster writes it as root too: SQLite gives the journal files it makes
+            # as root the database's owner.
+            for path in (database, *(database.with_name(database.name + s) for s in WAL)):
+                if path.exists():
+                    os.chown(path, account.pw_uid, account.pw_gid)
+    except OSError as error:
+        raise Refused(
+            f"cannot share {data} with the portal's account {WEB_ACCOUNT}: {error}"
+        ) from None
+
+
 def settings() -> dict[str, str]:
     """This environment with the switches as true/false and the image's defaults; also what
     ``os.environ`` holds afterwards (lib.env reads it). The HEALTHCHECK and ``docker exec``
@@ -221,6 +275,7 @@ def start() -> int:
             database_ready(environ)
         if environ["START_PORTAL"] == "true":
             prepare(environ)
+        share_with_web_account(environ, web_account())
     except (Refused, env.ConfigError, StackError) as error:
         print(f"mlhub: error: {error}", file=sys.stderr, flush=True)
         return 1

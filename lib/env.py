@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # The folder holding the packages: the checkout when the code runs from one (an editable
 # install included), else site-packages. Only the checkout's defaults below use it.
@@ -111,6 +112,19 @@ def data_dir() -> Path:
             "keeps its state (databases, secrets) there"
         )
     return ROOT / "data"
+
+
+PORTAL_SQLITE = "portal.sqlite3"  # the portal's database in data_dir() without DATABASE_URL
+
+
+def portal_sqlite_file() -> Path | None:
+    """The portal's SQLite database file; None when ``DATABASE_URL`` names another kind."""
+    url = env_str("DATABASE_URL").strip()
+    if not url:
+        return data_dir() / PORTAL_SQLITE
+    parts = urlsplit(url)
+    # dj-database-url's reading: sqlite:////absolute/path, sqlite:///relative/path.
+    return Path(parts.path[1:]) if parts.scheme == "sqlite" and parts.path[1:] else None
 
 
 def chp_path() -> str:

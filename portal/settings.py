@@ -268,7 +268,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.config(
-        default=f"sqlite:///{DATA_DIR / 'portal.sqlite3'}", conn_max_age=60
+        default=f"sqlite:///{DATA_DIR / env.PORTAL_SQLITE}", conn_max_age=60
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

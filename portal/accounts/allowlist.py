@@ -37,6 +37,11 @@ def file_names() -> set[str] | None:
         # Enabled but not written yet: an empty list, which lets nobody but admins in.
         log.warning("Dynamic whitelist %s does not exist: only admins may join", path)
         return set()
+    except (OSError, UnicodeDecodeError) as error:
+        # Unreadable (in the image the portal is mlhub-web, not root): closed, and said,
+        # rather than a server error at every sign-up.
+        log.error("Dynamic whitelist %s cannot be read (%s): only admins may join", path, error)
+        return set()
     return {name.lower() for line in lines if (name := line.split("#", 1)[0].strip())}
 
 

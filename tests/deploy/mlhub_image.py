@@ -24,6 +24,7 @@ from tests.hub_stack import ADMIN_PASSWORD, RunningHub, free_port, resolve_local
 
 IMAGE = "mlhub:latest"
 WORKSPACE_IMAGE = "mlhub-workspace:latest"
+SUPERVISORCTL = ["supervisorctl", "-c", "/etc/mlhub/supervisord.conf"]
 HUB = "mlhi"  # the image tests' hub: its containers, networks and volumes start with this
 
 
@@ -106,8 +107,18 @@ def run_until_exit(client, timeout: float = 120, **options) -> tuple[int, str]:
 
 def roles(container) -> list[list[str]]:
     """Each role of the image and its state, as supervisord says."""
-    status = container.exec_run(["supervisorctl", "-c", "/etc/mlhub/supervisord.conf", "status"])
+    status = container.exec_run([*SUPERVISORCTL, "status"])
     return sorted(line.split()[:2] for line in status.output.decode().splitlines())
+
+
+def role_accounts(container) -> dict[str, str]:
+    """The account each role's process runs as: supervisord's pid of it, then its /proc."""
+    accounts = {}
+    for role, _ in roles(container):
+        pid = container.exec_run([*SUPERVISORCTL, "pid", role])
+        owner = container.exec_run(["stat", "-c", "%U", f"/proc/{pid.output.decode().strip()}"])
+        accounts[role] = owner.output.decode().strip()
+    return accounts
 
 
 def remove_image_runs(client, hub_name: str) -> None:

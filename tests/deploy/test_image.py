@@ -7,6 +7,7 @@ upgrade) that takes running workspaces over.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -14,7 +15,8 @@ import requests
 
 from lib.labels import container_name, network_name
 from lib.polling import poll_until
-from tests.deploy.mlhub_image import HUB, IMAGE, roles
+from lib.stack import SHARED_SECRETS
+from tests.deploy.mlhub_image import HUB, IMAGE, role_accounts, roles
 from tests.deploy.nginx_front import SubdomainAdapter, assert_kernel_answers
 from tests.hub_stack import ADMIN_PASSWORD, portal_login
 from tests.ssh_client import alias_of, config_for, key_add, new_key, ssh
@@ -100,6 +102,44 @@ def test_every_role_is_running_and_the_healthcheck_says_so(mlhub):
     assert roles(mlhub.container) == [[role, "RUNNING"] for role in everyone]
     health = mlhub.container.exec_run(["python", "-m", "lib.container", "health"])
     assert (health.exit_code, health.output) == (0, b'{"healthy": true, "not_answering": []}\n')
+
+
+# What the portal's account can reach, as it sees it: its database, not the Docker engine,
+# not the hub's folder (its database, cookie secret and API tokens).
+REACH = """
+import glob, json, os, socket
+def attempt(action):
+    try:
+        action()
+        return "allowed"
+    except OSError as error:
+        return type(error).__name__
+engine = socket.socket(socket.AF_UNIX)
+print(json.dumps({
+    "docker": attempt(lambda: engine.connect("/var/run/docker.sock")),
+    "hub_folder": attempt(lambda: os.listdir("/data/hub")),
+    "database": attempt(lambda: open("/data/portal.sqlite3", "r+b").close()),
+    "secrets": attempt(lambda: [open(path).close() for path in glob.glob("/data/secrets/*")]),
+    "secrets_made": len(glob.glob("/data/secrets/*")),
+}))
+"""
+
+
+def test_the_portal_and_the_proxy_run_without_root_or_docker(mlhub):
+    accounts = role_accounts(mlhub.container)
+    root = {"hub": "root", "tasks": "root", "nginx": "root", "ssh": "root"}
+    assert accounts == {"portal": "mlhub-web", "chp": "mlhub-web", **root}
+
+    reach = mlhub.container.exec_run(["python", "-c", REACH], user="mlhub-web")
+
+    assert reach.exit_code == 0, reach.output
+    assert json.loads(reach.output) == {
+        "docker": "PermissionError",
+        "hub_folder": "PermissionError",
+        "database": "allowed",
+        "secrets": "allowed",  # lib.stack's generated ones, which the portal and proxy read
+        "secrets_made": len(SHARED_SECRETS),
+    }
 
 
 def test_alice_opens_her_workspace_and_a_kernel_through_the_same_port(mlhub, workspace, bearer):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import pwd
+import stat
 
 import pytest
 
-from lib.container import Refused, prepare
+from lib.container import Refused, prepare, share_with_web_account
 
 
 def test_a_failed_set_up_step_refuses_the_start_with_the_command(tmp_path):
@@ -24,3 +26,55 @@ def test_a_failed_set_up_step_refuses_the_start_with_the_command(tmp_path):
 
     assert str(refused.value) == "`django-admin migrate --noinput -v 0` failed (above)"
     assert not (tmp_path / "missing").exists()
+
+
+def modes(root, *names) -> dict[str, str]:
+    return {name: oct(stat.S_IMODE((root / name).stat().st_mode)) for name in names}
+
+
+def test_the_web_account_gets_the_secrets_static_files_and_database_and_nothing_else(
+    tmp_path, monkeypatch
+):
+    # As the launcher leaves /data (umask 077): then shared with an account, here our own.
+    data = tmp_path / "data"
+    for folder in ("secrets", "static/admin", "hub", "ssh"):
+        (data / folder).mkdir(parents=True, mode=0o700)
+    for name in ("secrets/secret_key", "static/admin/base.css", "hub/jupyterhub.sqlite"):
+        (data / name).touch(mode=0o600)
+    (data / "portal.sqlite3").touch(mode=0o600)
+    monkeypatch.setenv("MLHUB_DATA_DIR", str(data))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+    share_with_web_account({"MLHUB_DATA_DIR": str(data)}, pwd.getpwuid(os.getuid()))
+
+    assert modes(data, ".", "secrets", "secrets/secret_key") == {
+        ".": "0o1770",  # the group adds SQLite's files; the sticky bit: never renames others'
+        "secrets": "0o750",
+        "secrets/secret_key": "0o640",
+    }
+    assert modes(data, "static", "static/admin", "static/admin/base.css") == {
+        "static": "0o755",
+        "static/admin": "0o755",
+        "static/admin/base.css": "0o644",
+    }
+    assert modes(data, "hub", "hub/jupyterhub.sqlite", "ssh") == {
+        "hub": "0o700",
+        "hub/jupyterhub.sqlite": "0o600",
+        "ssh": "0o700",
+    }
+    assert {(data / name).stat().st_gid for name in (".", "secrets", "secrets/secret_key")} == {
+        os.getgid()
+    }
+
+
+def test_a_data_folder_that_cannot_be_shared_refuses_the_start(tmp_path, monkeypatch):
+    missing = tmp_path / "not-there"
+    monkeypatch.setenv("MLHUB_DATA_DIR", str(missing))
+
+    with pytest.raises(Refused) as refused:
+        share_with_web_account({"MLHUB_DATA_DIR": str(missing)}, pwd.getpwuid(os.getuid()))
+
+    assert str(refused.value) == (
+        f"cannot share {missing} with the portal's account mlhub-web: "
+        f"[Errno 2] No such file or directory: '{missing}'"
+    )

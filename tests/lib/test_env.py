@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lib import env
@@ -95,3 +97,23 @@ def test_an_installed_copy_takes_the_proxy_from_path_unless_named(monkeypatch, t
     monkeypatch.setenv("MLHUB_DATA_DIR", str(tmp_path / "state"))
     assert env.chp_path() == "/opt/chp/bin/configurable-http-proxy"
     assert env.data_dir() == tmp_path / "state"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("", "{data}/portal.sqlite3"),  # the default, as portal/settings.py makes it
+        ("sqlite:////srv/mlhub/other.sqlite3", "/srv/mlhub/other.sqlite3"),
+        ("sqlite:///relative.sqlite3", "relative.sqlite3"),
+        ("postgres://mlhub:pw@db:5432/mlhub", None),
+    ],
+)
+def test_the_portals_sqlite_file_is_found_as_django_reads_the_url(
+    monkeypatch, tmp_path, url, expected
+):
+    monkeypatch.setenv("MLHUB_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", url)
+
+    found = env.portal_sqlite_file()
+
+    assert found == (Path(expected.format(data=tmp_path)) if expected else None)

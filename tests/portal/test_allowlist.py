@@ -78,6 +78,20 @@ def test_the_file_is_read_again_at_every_check(api, alice, settings, tmp_path):
     assert api.get("/api/v1/me/").json()["approved"] is False
 
 
+def test_an_unreadable_file_lets_only_admins_in_and_says_why(
+    api, alice, carol, settings, tmp_path, caplog
+):
+    settings.DYNAMIC_WHITELIST_ENABLED = True
+    settings.DYNAMIC_WHITELIST_FILE = str(tmp_path)  # a folder: unreadable as a file, even by root
+
+    api.force_authenticate(alice)
+    assert api.get("/api/v1/me/").json()["refused"] == NOT_ALLOWED
+    api.force_authenticate(carol)
+    assert api.get("/api/v1/me/").json()["approved"] is True
+
+    assert f"Dynamic whitelist {tmp_path} cannot be read" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("kind", "value", "answer"),
     [
