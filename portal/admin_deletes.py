@@ -16,8 +16,12 @@ from portal.hub.client import HubError
 class ServiceDeleteMixin:
     """For a ModelAdmin: ``delete_service(request, obj)`` replaces the model's own delete."""
 
-    def delete_service(self, request, obj) -> None:
+    def delete_service(self, request, obj, **options) -> None:
         raise NotImplementedError
+
+    def delete_each(self, request, queryset) -> int:
+        """The bulk delete (the action, the admin's own confirmation page): how many went."""
+        return sum(self._delete(request, obj) for obj in queryset)
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -26,7 +30,7 @@ class ServiceDeleteMixin:
 
     @admin.action(description="Delete the selected, with their hub resources")
     def delete_with_resources(self, request, queryset):
-        deleted = sum(self._delete(request, obj) for obj in queryset)
+        deleted = self.delete_each(request, queryset)
         if deleted:
             messages.success(request, f"Deleted {deleted}.")
 
@@ -35,17 +39,16 @@ class ServiceDeleteMixin:
             request.mlhub_delete_refused = True
 
     def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self._delete(request, obj)
+        self.delete_each(request, queryset)
 
     def response_delete(self, request, obj_display, obj_id):
         if getattr(request, "mlhub_delete_refused", False):
             return HttpResponseRedirect(request.path.rsplit("/delete/", 1)[0] + "/change/")
         return super().response_delete(request, obj_display, obj_id)
 
-    def _delete(self, request, obj) -> bool:
+    def _delete(self, request, obj, **options) -> bool:
         try:
-            self.delete_service(request, obj)
+            self.delete_service(request, obj, **options)
         except HubError as error:
             messages.error(request, f"{obj} was not deleted: {error.message}")
             return False

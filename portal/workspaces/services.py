@@ -363,9 +363,11 @@ DELETING = "Being deleted: the hub is removing its container, volume and network
 
 
 @audited("workspace.delete", _workspace)
-def workspace_delete(*, workspace: Workspace, by: User) -> None:
+def workspace_delete(*, workspace: Workspace, by: User, finish: bool = True) -> None:
+    """Delete it as ``by``; ``finish=False``: the caller queues ``deletes_finish_later`` once
+    for many (the admin's bulk delete)."""
     _require_may_act(by, workspace, "delete")
-    workspaces_delete(workspaces=[workspace])
+    workspaces_delete(workspaces=[workspace], finish=finish)
 
 
 def workspaces_delete(*, workspaces: Iterable[Workspace], finish: bool = True) -> None:
@@ -390,11 +392,19 @@ def workspaces_delete(*, workspaces: Iterable[Workspace], finish: bool = True) -
         workspace.deleting_since, workspace.synced_at = now, now
         workspace.state, workspace.message = State.STOPPING, DELETING
     if finish:
-        async_task(
-            "portal.workspaces.tasks.finish_deletes",
-            ids,
-            task_name=f"delete {workspaces[0]}" + (" and more" if len(workspaces) > 1 else ""),
-        )
+        deletes_finish_later(workspaces)
+
+
+def deletes_finish_later(workspaces: list[Workspace]) -> None:
+    """One task removes these marked workspaces from the hub (``workspaces_delete_finish``):
+    it sends every DELETE and then waits once, where a task each would wait in turn."""
+    if not workspaces:
+        return
+    async_task(
+        "portal.workspaces.tasks.finish_deletes",
+        [workspace.pk for workspace in workspaces],
+        task_name=f"delete {workspaces[0]}" + (" and more" if len(workspaces) > 1 else ""),
+    )
 
 
 def workspaces_delete_finish(

@@ -44,6 +44,37 @@ def test_the_bulk_delete_goes_through_the_service(admin_client, alice, workspace
     assert any("was not deleted" in t for t in texts), texts
 
 
+def test_a_bulk_delete_marks_each_and_one_task_removes_them_all(
+    admin_client, alice, bob, workspace_of, queued, monkeypatch
+):
+    from portal.audit.models import AuditEntry
+    from portal.workspaces import services
+    from tests.portal.scripted_hub import ScriptedHub
+
+    monkeypatch.setattr(services, "hub_client", ScriptedHub)  # it answers: deletes go ahead
+    rows = [workspace_of(alice, "one"), workspace_of(alice, "two"), workspace_of(bob, "three")]
+
+    response = admin_client.post(
+        "/admin/workspaces/workspace/",
+        {"action": "delete_with_resources", "_selected_action": [w.pk for w in rows]},
+        follow=True,
+    )
+
+    assert [str(m) for m in response.context["messages"]] == ["Deleted 3."]
+    ((func, ids),) = queued  # one task for the three, not one each
+    assert (func, sorted(ids)) == (
+        "portal.workspaces.tasks.finish_deletes",
+        sorted(w.pk for w in rows),
+    )
+    assert set(Workspace.objects.values_list("message", flat=True)) == {services.DELETING}
+    entries = AuditEntry.objects.filter(action="workspace.delete").order_by("target")
+    assert [(e.target, e.result) for e in entries] == [
+        ("alice/one", "ok"),
+        ("alice/two", "ok"),
+        ("bob/three", "ok"),
+    ]
+
+
 def test_deleting_a_person_while_the_hub_is_down_keeps_them(admin_client, alice):
     admin_client.post(f"/admin/accounts/user/{alice.pk}/delete/", {"post": "yes"})
     assert User.objects.filter(pk=alice.pk).exists()
