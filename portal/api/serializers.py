@@ -7,6 +7,7 @@ from lib.resources import RESOURCE_OPTIONS
 from portal.accounts import access
 from portal.accounts.models import User
 from portal.sshkeys.gateway import ssh_config
+from portal.workspaces import tokens as workspace_tokens
 from portal.workspaces.models import Workspace
 from portal.workspaces.sync import is_stale
 
@@ -219,3 +220,22 @@ class MeSerializer(serializers.ModelSerializer):
 
     def get_refused(self, user: User) -> str:
         return access.why_refused(user)
+
+
+class WorkspaceTokenRequestSerializer(serializers.Serializer):
+    lifetime = serializers.IntegerField(
+        required=False,
+        help_text=(
+            f"seconds, default {workspace_tokens.DEFAULT_LIFETIME}; at least "
+            f"{workspace_tokens.MIN_LIFETIME}, at most MLHUB_WORKSPACE_TOKEN_MAX_SECONDS"
+        ),
+    )
+
+
+class WorkspaceTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(
+        help_text="shown this once; send as `Authorization: token …` to the workspace's url"
+    )
+    expires_at = serializers.DateTimeField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    url = serializers.CharField(help_text="the workspace, absolute, on the owner's origin")

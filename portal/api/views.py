@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -34,6 +34,8 @@ from portal.api.serializers import (
     UserSerializer,
     WorkspaceCreateSerializer,
     WorkspaceSerializer,
+    WorkspaceTokenRequestSerializer,
+    WorkspaceTokenSerializer,
 )
 from portal.api.services import api_token_login
 from portal.api.tokens import TokenRequestSerializer, TokenRequestsThrottled, TokenSerializer
@@ -88,25 +90,6 @@ class MeView(APIView):
     @extend_schema(responses=MeSerializer)
     def get(self, request):
         return Response(MeSerializer(request.user).data)
-
-
-class WorkspaceTokenRequestSerializer(serializers.Serializer):
-    lifetime = serializers.IntegerField(
-        required=False,
-        help_text=(
-            f"seconds, default {workspace_tokens.DEFAULT_LIFETIME}; at least "
-            f"{workspace_tokens.MIN_LIFETIME}, at most MLHUB_WORKSPACE_TOKEN_MAX_SECONDS"
-        ),
-    )
-
-
-class WorkspaceTokenSerializer(serializers.Serializer):
-    token = serializers.CharField(
-        help_text="shown this once; send as `Authorization: token …` to the workspace's url"
-    )
-    expires_at = serializers.DateTimeField()
-    scopes = serializers.ListField(child=serializers.CharField())
-    url = serializers.CharField(help_text="the workspace, absolute, on the owner's origin")
 
 
 class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
