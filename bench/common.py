@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 from pathlib import Path
 
 import docker
 
 from lib.labels import LABEL_ORIGIN
+from tests.docker_engine import remove_everything_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,3 +35,22 @@ def leftovers(client: docker.DockerClient, hub: str) -> list[str]:
     names = [c["Names"][0].lstrip("/") for c in client.api.containers(all=True, filters=origin)]
     found = client.networks.list(filters=origin) + client.volumes.list(filters=origin)
     return names + [item.name for item in found]
+
+
+def docker_bench_start(
+    description: str, default_runs: int, image: str, hub: str
+) -> tuple[int, docker.DockerClient]:
+    """A Docker benchmark's start: its ``--runs``, and the engine, with ``image`` there and
+    nothing left of an earlier run's ``hub``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=default_runs,
+        help=f"timed runs of each (default {default_runs})",
+    )
+    runs = parser.parse_args().runs
+    client = docker.from_env(timeout=60)
+    client.images.get(image)  # ImageNotFound: build it first (make workspace-image)
+    remove_everything_of(client, hub)
+    return runs, client

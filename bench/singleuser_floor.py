@@ -25,7 +25,6 @@ singleuser to server is the least bench.spawn's ratio can be with this baseline.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -41,7 +40,7 @@ from typing import Any
 import docker
 import requests
 
-from bench.common import git_commit
+from bench.common import docker_bench_start, git_commit
 from bench.spawn import IMAGE, RESULTS, started_to_running, wait_for
 from lib.labels import LABEL_ORIGIN
 from tests.docker_engine import remove_everything_of
@@ -149,12 +148,7 @@ def median_of(runs: list[dict], key: str) -> float | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=9, help="timed runs of each (default 9)")
-    runs = parser.parse_args().runs
-    client = docker.from_env(timeout=60)
-    client.images.get(IMAGE)  # ImageNotFound: build it first (make workspace-image)
-    remove_everything_of(client, HUB)
+    runs, client = docker_bench_start(__doc__.split("\n")[0], 9, IMAGE, HUB)
     stub = ThreadingHTTPServer(("0.0.0.0", 0), StubHub)  # containers reach it via the gateway
     threading.Thread(target=stub.serve_forever, daemon=True).start()
     hub_port = stub.server_address[1]

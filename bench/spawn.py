@@ -24,7 +24,6 @@ and the hub's log lines with their millisecond timestamps; see PHASES.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -42,7 +41,7 @@ from urllib.parse import urljoin
 import docker
 import requests
 
-from bench.common import leftovers
+from bench.common import docker_bench_start, leftovers
 from lib import env, origins
 from lib.labels import LABEL_ORIGIN, container_name
 from lib.polling import poll_until
@@ -320,12 +319,7 @@ def print_phases(mlhub: list[dict], baseline: list[dict]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="timed runs of each (default 5)")
-    runs = parser.parse_args().runs
-    client = docker.from_env(timeout=60)
-    client.images.get(IMAGE)  # ImageNotFound: build it first (make workspace-image)
-    remove_everything_of(client, HUB)
+    runs, client = docker_bench_start(__doc__.split("\n")[0], 5, IMAGE, HUB)
     mlhub: list[dict] = []
     baseline: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="mlhub-bench-") as data:
