@@ -16,7 +16,7 @@ from portal.hub.client import HubError
 class ServiceDeleteMixin:
     """For a ModelAdmin: ``delete_service(request, obj)`` replaces the model's own delete."""
 
-    def delete_service(self, request, obj, **options) -> None:
+    def delete_service(self, request, obj) -> None:
         raise NotImplementedError
 
     def delete_each(self, request, queryset) -> int:
@@ -46,10 +46,13 @@ class ServiceDeleteMixin:
             return HttpResponseRedirect(request.path.rsplit("/delete/", 1)[0] + "/change/")
         return super().response_delete(request, obj_display, obj_id)
 
-    def _delete(self, request, obj, **options) -> bool:
+    def _delete(self, request, obj) -> bool:
         try:
-            self.delete_service(request, obj, **options)
+            self.delete_service(request, obj)
         except HubError as error:
-            messages.error(request, f"{obj} was not deleted: {error.message}")
+            self.not_deleted(request, obj, error)
             return False
         return True
+
+    def not_deleted(self, request, obj, error: HubError) -> None:
+        messages.error(request, f"{obj} was not deleted: {error.message}")

@@ -159,15 +159,14 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         # create form, whose "For" field admins use (or the API's "owner").
         return HttpResponseRedirect("/#new-workspace")
 
-    def delete_service(self, request, obj, finish: bool = True) -> None:
-        services.workspace_delete(workspace=obj, by=request.user, finish=finish)
+    def delete_service(self, request, obj) -> None:
+        services.workspace_delete(workspace=obj, by=request.user)
 
     def delete_each(self, request, queryset) -> int:
         """Each marked through the service, then one task removes them all from the hub."""
-        deleted = [
-            workspace for workspace in queryset if self._delete(request, workspace, finish=False)
-        ]
-        services.deletes_finish_later(deleted)
+        deleted, failed = services.workspaces_delete_each(workspaces=queryset, by=request.user)
+        for workspace, error in failed:
+            self.not_deleted(request, workspace, error)
         return len(deleted)
 
     @admin.action(description="Start the selected workspaces")

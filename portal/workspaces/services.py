@@ -395,6 +395,25 @@ def workspaces_delete(*, workspaces: Iterable[Workspace], finish: bool = True) -
         deletes_finish_later(workspaces)
 
 
+def workspaces_delete_each(
+    *, workspaces: Iterable[Workspace], by: User
+) -> tuple[list[Workspace], list[tuple[Workspace, HubError]]]:
+    """The admin's bulk delete: each through ``workspace_delete`` (checked, audited), then one
+    task removes all that were marked, also when a later one fails. (deleted, not deleted)."""
+    deleted: list[Workspace] = []
+    failed: list[tuple[Workspace, HubError]] = []
+    try:
+        for workspace in workspaces:
+            try:
+                workspace_delete(workspace=workspace, by=by, finish=False)
+                deleted.append(workspace)
+            except HubError as error:
+                failed.append((workspace, error))
+    finally:
+        deletes_finish_later(deleted)
+    return deleted, failed
+
+
 def deletes_finish_later(workspaces: list[Workspace]) -> None:
     """One task removes these marked workspaces from the hub (``workspaces_delete_finish``):
     it sends every DELETE and then waits once, where a task each would wait in turn."""
