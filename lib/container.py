@@ -208,7 +208,7 @@ def web_account() -> pwd.struct_passwd | None:
         return None
 
 
-def share_with_web_account(environ: dict[str, str], account: pwd.struct_passwd | None) -> None:
+def share_with_web_account(account: pwd.struct_passwd | None) -> None:
     """Let ``account`` (WEB_ACCOUNT's) read the shared secrets and the static files and write
     the portal's SQLite database, and nothing else of the data folder: the hub's folder, the
     gateway's host key and the certificate's key stay root's. None: there is no such account
@@ -217,7 +217,7 @@ def share_with_web_account(environ: dict[str, str], account: pwd.struct_passwd |
     Done at every start, so that a data folder made by an older image (all root's) works."""
     if account is None:
         return
-    data = Path(environ["MLHUB_DATA_DIR"])
+    data = env.data_dir()  # where the settings put it, as the database below
     database = env.portal_sqlite_file()
     try:
         # The group may add files (SQLite's -wal and -shm beside its database); the sticky
@@ -275,7 +275,7 @@ def start() -> int:
             database_ready(environ)
         if environ["START_PORTAL"] == "true":
             prepare(environ)
-        share_with_web_account(environ, web_account())
+        share_with_web_account(web_account())
     except (Refused, env.ConfigError, StackError) as error:
         print(f"mlhub: error: {error}", file=sys.stderr, flush=True)
         return 1

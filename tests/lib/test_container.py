@@ -45,7 +45,7 @@ def test_the_web_account_gets_the_secrets_static_files_and_database_and_nothing_
     monkeypatch.setenv("MLHUB_DATA_DIR", str(data))
     monkeypatch.delenv("DATABASE_URL", raising=False)
 
-    share_with_web_account({"MLHUB_DATA_DIR": str(data)}, pwd.getpwuid(os.getuid()))
+    share_with_web_account(pwd.getpwuid(os.getuid()))
 
     assert modes(data, ".", "secrets", "secrets/secret_key") == {
         ".": "0o1770",  # the group adds SQLite's files; the sticky bit: never renames others'
@@ -72,7 +72,7 @@ def test_a_data_folder_that_cannot_be_shared_refuses_the_start(tmp_path, monkeyp
     monkeypatch.setenv("MLHUB_DATA_DIR", str(missing))
 
     with pytest.raises(Refused) as refused:
-        share_with_web_account({"MLHUB_DATA_DIR": str(missing)}, pwd.getpwuid(os.getuid()))
+        share_with_web_account(pwd.getpwuid(os.getuid()))
 
     assert str(refused.value) == (
         f"cannot share {missing} with the portal's account mlhub-web: "
