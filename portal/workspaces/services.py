@@ -399,16 +399,24 @@ def workspaces_delete_each(
     *, workspaces: Iterable[Workspace], by: User
 ) -> tuple[list[Workspace], list[tuple[Workspace, HubError]]]:
     """The admin's bulk delete: each through ``workspace_delete`` (checked, audited), then one
-    task removes all that were marked, also when a later one fails. (deleted, not deleted)."""
+    task removes all that were marked, also when a later one fails. (deleted, not deleted).
+
+    A hub that is down ends the round, as in ``workspaces_act``: each of the rest would wait
+    for it in turn, inside the admin's request; they are not deleted, with the same reason."""
     deleted: list[Workspace] = []
     failed: list[tuple[Workspace, HubError]] = []
+    outage: HubError | None = None
     try:
         for workspace in workspaces:
+            if outage:
+                failed.append((workspace, outage))
+                continue
             try:
                 workspace_delete(workspace=workspace, by=by, finish=False)
                 deleted.append(workspace)
             except HubError as error:
                 failed.append((workspace, error))
+                outage = error if error.is_outage else None
     finally:
         deletes_finish_later(deleted)
     return deleted, failed

@@ -75,6 +75,31 @@ def test_a_bulk_delete_marks_each_and_one_task_removes_them_all(
     ]
 
 
+def test_a_bulk_delete_while_the_hub_is_down_asks_it_once_and_keeps_them_all(
+    admin_client, alice, workspace_of, queued, monkeypatch
+):
+    from portal.workspaces import services
+    from tests.portal.scripted_hub import ScriptedHub
+
+    hub = ScriptedHub(down=True)
+    monkeypatch.setattr(services, "hub_client", lambda: hub)
+    rows = [workspace_of(alice, "one"), workspace_of(alice, "two")]
+
+    response = admin_client.post(
+        "/admin/workspaces/workspace/",
+        {"action": "delete_with_resources", "_selected_action": [w.pk for w in rows]},
+        follow=True,
+    )
+
+    assert hub.calls == 1  # the rest would each wait for a hub that is down
+    assert sorted(str(m) for m in response.context["messages"]) == [
+        "alice/one was not deleted: JupyterHub is not reachable: ConnectionError",
+        "alice/two was not deleted: JupyterHub is not reachable: ConnectionError",
+    ]
+    assert set(Workspace.objects.values_list("deleting_since", flat=True)) == {None}
+    assert queued == []
+
+
 def test_deleting_a_person_while_the_hub_is_down_keeps_them(admin_client, alice):
     admin_client.post(f"/admin/accounts/user/{alice.pk}/delete/", {"post": "yes"})
     assert User.objects.filter(pk=alice.pk).exists()
