@@ -105,6 +105,16 @@ SSH_KEYS_MAX = 20  # the portal's KEYS_PER_PERSON
 # stay under Linux's 128 KiB for one NAME=value.
 SSH_KEY_LENGTH_MAX = 4096
 
+# CPU is in cores, with one precision and one floor for every engine. Precision: a millicore
+# (0.001 core), the finest Kubernetes takes ("1m"); for Docker it is a CFS quota of 100 us per
+# 100 ms period. Values are rounded to it. Floor: 0.01 core, Docker's own ("Range of CPUs is
+# from 0.01"): its NanoCpus become a quota of NanoCpus / 10,000 us, and the kernel refuses a
+# quota under 1 ms (runc fails the start with a raw error), while one that rounds to 0, below
+# 0.00001 core, is taken as no limit at all. The floor applies to the value as asked, so
+# nothing that rounds up to 0.01 gets past it.
+MIN_CPU = 0.01
+CPU_DECIMALS = 3
+
 MIN_MEMORY = 64 * 1024**2
 # One meaning for every engine: memory sizes are binary, whatever the case or suffix, as Docker
 # reads them (go-units RAMInBytes) and as the original MLHub's users typed them: "2G", "2g",
@@ -136,7 +146,8 @@ def _cores(value: float) -> str:
 
 
 def parse_cpu(value: Any) -> float:
-    """Cores as a float > 0: 2, 0.5, "1.5", or Kubernetes-style millicores "500m"."""
+    """Cores, at least MIN_CPU, rounded to a millicore: 2, 0.5, "1.5", or Kubernetes-style
+    millicores "500m"."""
     text = str(value).strip()
     try:
         if isinstance(value, bool):  # True is an int; "cpu: true" is a mistake
@@ -144,14 +155,16 @@ def parse_cpu(value: Any) -> float:
         if isinstance(value, str) and text.endswith("m"):
             cpu = float(text[:-1]) / 1000
         else:
-            cpu = float(value)
-    except (TypeError, ValueError):
+            cpu = float(value)  # OverflowError: an int too large for a float
+        if not math.isfinite(cpu):  # "nan", "inf", "1e400"
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
         raise ResourceError(
             f"cpu {value!r} is not a number of cores (like 1, 0.5 or '1.5')"
         ) from None
-    if not math.isfinite(cpu) or cpu <= 0:
-        raise ResourceError(f"cpu {text} must be a number of cores above 0")
-    return cpu
+    if cpu < MIN_CPU:
+        raise ResourceError(f"cpu {text} is below the minimum of {_cores(MIN_CPU)}")
+    return round(cpu, CPU_DECIMALS)
 
 
 def parse_memory(value: Any) -> int:
@@ -314,14 +327,21 @@ class Limits:
         set_(self, "images", tuple(self.images))
         if not self.images:
             raise ResourceError("no workspace image is allowed: configure at least one")
-        if self.cpu_max <= 0:
-            raise ResourceError(f"cpu_max {self.cpu_max} must be above 0")
+        if not self.cpu_max >= MIN_CPU:  # NaN too
+            raise ResourceError(
+                f"cpu_max {_number(self.cpu_max)} is below the minimum of {_cores(MIN_CPU)}"
+            )
         if self.memory_max < MIN_MEMORY:
             raise ResourceError(f"memory_max must be at least {format_memory(MIN_MEMORY)}")
         if self.gpus_max < 0:
             raise ResourceError(f"gpus_max {self.gpus_max} must be 0 or more")
         set_(self, "default_image", self.default_image or self.images[0])
-        set_(self, "default_cpu", self.default_cpu or min(1.0, self.cpu_max))
+        default_cpu = self.default_cpu or min(1.0, self.cpu_max)
+        if not default_cpu >= MIN_CPU:
+            raise ResourceError(
+                f"default cpu {_number(default_cpu)} is below the minimum of {_cores(MIN_CPU)}"
+            )
+        set_(self, "default_cpu", round(default_cpu, CPU_DECIMALS))
         set_(self, "default_memory", self.default_memory or min(2 * 1024**3, self.memory_max))
         # Defaults outside the limits would refuse every spawn: fail at configuration time.
         if self.default_image not in self.images:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
+from lib.resources import MIN_CPU
 from portal.accounts.models import User
 from portal.workspaces.models import Template
 
@@ -31,7 +32,7 @@ class WorkspaceCreateForm(forms.Form):
         help_text="Administrators: create it for this person",
     )
     image = forms.ChoiceField(required=False, help_text="empty: the template's image")
-    cpu = forms.FloatField(label="CPU", required=False, min_value=0.01, help_text="cores")
+    cpu = forms.FloatField(label="CPU", required=False, min_value=MIN_CPU, help_text="cores")
     memory = forms.CharField(required=False, max_length=20, help_text='e.g. "2G"')
     gpus = forms.CharField(
         label="GPUs",

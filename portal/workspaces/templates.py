@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
-from lib.resources import format_memory
+from lib.resources import MIN_CPU, format_memory
 from portal.audit.log import audited
 from portal.errors import ServiceError
 from portal.workspaces.models import Template
@@ -40,9 +40,13 @@ def template_check(template: Template) -> None:
         problems.append(
             f"image {template.image!r} is not allowed (MLHUB_WORKSPACE_IMAGES: {allowed})"
         )
-    if not 0 < template.cpu_default <= template.cpu_max:
+    # Below MIN_CPU a workspace's CPU limit would not hold (lib/resources.py says why).
+    if not template.cpu_max >= MIN_CPU:
+        problems.append(f"CPU maximum {template.cpu_max} is below the minimum of {MIN_CPU} cores")
+    if not MIN_CPU <= template.cpu_default <= template.cpu_max:
         problems.append(
-            f"CPU default {template.cpu_default} must be above 0 and at most {template.cpu_max}"
+            f"CPU default {template.cpu_default} must be at least {MIN_CPU} and at most "
+            f"{template.cpu_max}"
         )
     if not 0 < template.memory_default <= template.memory_max:
         problems.append(

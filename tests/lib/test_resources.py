@@ -9,6 +9,7 @@ from lib.resources import (
     ENV_NAME_MAX,
     ENV_TOTAL_MAX,
     ENV_VALUE_MAX,
+    MIN_CPU,
     SSH_KEY_LENGTH_MAX,
     SSH_KEYS_MAX,
     Limits,
@@ -65,10 +66,66 @@ def test_it_refuses_cpu_that_is_not_a_number(value):
         parse_cpu(value)
 
 
-@pytest.mark.parametrize("value", [0, -1, "0", "nan", "inf"])
-def test_it_refuses_cpu_not_above_zero(value):
-    with pytest.raises(ResourceError, match="above 0"):
+@pytest.mark.parametrize(
+    "value",
+    [
+        "nan",
+        "inf",
+        "-inf",
+        float("nan"),
+        float("inf"),
+        "1e400",
+        pytest.param(10**400, id="10**400"),
+        "infm",
+    ],
+)
+def test_it_refuses_cpu_that_is_not_a_finite_number(value):
+    with pytest.raises(ResourceError, match="not a number of cores"):
         parse_cpu(value)
+
+
+# The floor (MIN_CPU): below 0.01 core Docker either sets no limit at all (1e-7 gave a CFS
+# quota of 0) or fails the start with a raw runtime error. The message quotes what was typed.
+@pytest.mark.parametrize(
+    ("value", "typed"),
+    [
+        (1e-7, "1e-07"),
+        ("1e-7", "1e-7"),
+        ("0.009", "0.009"),
+        (0.0099999, "0.0099999"),
+        ("9m", "9m"),
+        ("1m", "1m"),
+        ("0.5m", "0.5m"),
+        (0, "0"),
+        ("0", "0"),
+        (-1, "-1"),
+        ("-0.5", "-0.5"),
+        ("-10m", "-10m"),
+    ],
+)
+def test_it_refuses_cpu_below_the_minimum_of_a_hundredth_of_a_core(value, typed):
+    with pytest.raises(ResourceError) as caught:
+        parse_cpu(value)
+    assert str(caught.value) == f"cpu {typed} is below the minimum of 0.01 cores"
+
+
+@pytest.mark.parametrize(
+    ("value", "cores"),
+    [
+        (0.01, 0.01),
+        ("0.01", 0.01),
+        ("10m", 0.01),
+        ("0.010", 0.01),
+        (0.0104, 0.01),
+        ("1.23456", 1.235),
+        ("333.3333m", 0.333),
+        (0.1 + 0.2, 0.3),
+        ("2", 2.0),
+    ],
+)
+def test_it_takes_cpu_from_the_minimum_up_rounded_to_a_millicore(value, cores):
+    assert MIN_CPU == 0.01
+    assert parse_cpu(value) == cores
 
 
 @pytest.mark.parametrize(
@@ -268,9 +325,49 @@ def test_it_says_one_core_in_the_singular():
     assert refused({"cpu": 1.5}, one) == "cpu 1.5 is above the maximum of 1 core"
 
 
-def test_it_refuses_zero_or_negative_cpu():
-    assert "above 0" in refused({"cpu": 0})
-    assert "above 0" in refused({"cpu": "-1"})
+def test_it_refuses_zero_negative_or_tiny_cpu():
+    assert refused({"cpu": 0}) == "cpu 0 is below the minimum of 0.01 cores"
+    assert refused({"cpu": "-1"}) == "cpu -1 is below the minimum of 0.01 cores"
+    assert refused({"cpu": 1e-7}) == "cpu 1e-07 is below the minimum of 0.01 cores"
+
+
+def test_it_takes_cpu_from_the_minimum_to_the_maximum_in_millicores():
+    assert resources_from_options({"cpu": 0.01}, LIMITS).cpu == 0.01
+    assert resources_from_options({"cpu": "10m"}, LIMITS).cpu == 0.01
+    assert resources_from_options({"cpu": 2}, LIMITS).cpu == 2.0
+    assert resources_from_options({"cpu": 2.0004}, LIMITS).cpu == 2.0  # rounds to the maximum
+    assert refused({"cpu": 2.001}) == "cpu 2.001 is above the maximum of 2 cores"
+
+
+def test_limits_refuse_cpu_bounds_below_the_minimum():
+    for cpu_max in (0.001, 0, -1, float("nan")):
+        with pytest.raises(ResourceError, match="cpu_max .* is below the minimum of 0.01 cores"):
+            Limits(images=("i",), cpu_max=cpu_max, memory_max=G)
+    with pytest.raises(ResourceError) as caught:
+        Limits(images=("i",), cpu_max=1, memory_max=G, default_cpu=0.005)
+    assert str(caught.value) == "default cpu 0.005 is below the minimum of 0.01 cores"
+    # A default is rounded to a millicore as asked-for cores are.
+    assert Limits(images=("i",), cpu_max=1, memory_max=G, default_cpu=0.12345).default_cpu == 0.123
+    assert Limits(images=("i",), cpu_max=0.01, memory_max=G).default_cpu == 0.01
+
+
+@pytest.mark.parametrize(
+    "cpu", [1e-7, "1e-7", "0.009", "1m", 0, "nan", pytest.param(10**400, id="10**400")]
+)
+def test_the_docker_spawner_refuses_cpu_below_the_minimum_with_the_same_400(cpu):
+    # The hub side, for a client that calls the hub's REST API directly: the same message.
+    from tornado.web import HTTPError
+
+    from spawners.docker import MLHubDockerSpawner
+
+    spawner = MLHubDockerSpawner(
+        workspace_images=["mlhub-workspace:latest"], cpu_max=2, memory_max="8G"
+    )
+    with pytest.raises(HTTPError) as caught:
+        spawner.check_options({"cpu": cpu})
+    assert caught.value.status_code == 400
+    assert caught.value.jupyterhub_message == refused({"cpu": cpu})
+    assert spawner.check_options({"cpu": "10m"})[0].cpu == 0.01
 
 
 def test_it_refuses_memory_above_the_maximum():

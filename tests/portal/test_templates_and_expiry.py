@@ -99,7 +99,17 @@ def test_admins_write_templates_and_a_new_default_replaces_the_old(api, carol):
         ),
         (
             {"cpu_default": 4, "cpu_max": 2},
-            "Template not saved: CPU default 4.0 must be above 0 and at most 2.0.",
+            "Template not saved: CPU default 4.0 must be at least 0.01 and at most 2.0.",
+        ),
+        # Below 0.01 core a workspace's CPU limit would not hold (Docker: none at all).
+        (
+            {"cpu_default": 0.001, "cpu_max": 0.001},
+            "Template not saved: CPU maximum 0.001 is below the minimum of 0.01 cores; "
+            "CPU default 0.001 must be at least 0.01 and at most 0.001.",
+        ),
+        (
+            {"cpu_default": 0.005, "cpu_max": 2},
+            "Template not saved: CPU default 0.005 must be at least 0.01 and at most 2.0.",
         ),
         (
             {"days_to_live_default": 0, "days_to_live_max": 5},
@@ -205,7 +215,9 @@ def test_the_admin_site_checks_a_template_before_saving(client, carol, settings)
         "days_to_live_max": 0,
     }
     page = client.post("/admin/workspaces/template/add/", form)
-    assert b"CPU default 4.0 must be above 0 and at most 2.0" in page.content
+    assert b"CPU default 4.0 must be at least 0.01 and at most 2.0" in page.content
+    page = client.post("/admin/workspaces/template/add/", {**form, "cpu_default": 1e-7})
+    assert b"CPU default 1e-07 must be at least 0.01 and at most 2.0" in page.content
     assert not Template.objects.filter(name="big").exists()
     assert (
         client.post("/admin/workspaces/template/add/", {**form, "cpu_default": 1}).status_code

@@ -54,6 +54,37 @@ def test_it_refuses_resources_outside_the_template(api, alice, options):
     assert not Workspace.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("cpu", "typed"),
+    [(1e-7, "1e-07"), ("1e-7", "1e-7"), ("0.009", "0.009"), ("1m", "1m"), (0, "0"), (-1, "-1")],
+)
+def test_it_refuses_cpu_below_the_minimum_with_a_400_and_creates_nothing(api, alice, cpu, typed):
+    # 1e-7 core once reached Docker as NanoCpus=100: a CFS quota of 0, no limit at all.
+    api.force_authenticate(alice)
+    response = api.post("/api/v1/workspaces/", {"name": "ok", "cpu": cpu}, format="json")
+    assert response.status_code == 400, response.json()
+    assert response.json() == {"detail": f"cpu {typed} is below the minimum of 0.01 cores"}
+    assert Workspace.objects.count() == 0
+
+
+@pytest.mark.parametrize("cpu", ["nan", "inf", "1e400", pytest.param(10**400, id="10**400")])
+def test_it_refuses_cpu_that_is_not_a_finite_number_with_a_400(api, alice, cpu):
+    api.force_authenticate(alice)
+    response = api.post("/api/v1/workspaces/", {"name": "ok", "cpu": cpu}, format="json")
+    assert response.status_code == 400, response.json()
+    assert "is not a number of cores" in response.json()["detail"]
+    assert Workspace.objects.count() == 0
+
+
+@pytest.mark.parametrize("cpu", [0.01, "0.01", "10m", 2])  # 2: the default template's maximum
+def test_cpu_from_the_minimum_to_the_templates_maximum_passes_the_checks(api, alice, cpu):
+    # It gets as far as the hub, which is down in unit tests (503), and nothing is left behind.
+    api.force_authenticate(alice)
+    response = api.post("/api/v1/workspaces/", {"name": "ok", "cpu": cpu}, format="json")
+    assert response.status_code == 503, response.json()
+    assert Workspace.objects.count() == 0
+
+
 def test_a_hub_that_is_down_is_a_503_and_leaves_nothing(api, alice):
     api.force_authenticate(alice)
     response = api.post("/api/v1/workspaces/", {"name": "ok"}, format="json")
