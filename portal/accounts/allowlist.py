@@ -1,9 +1,11 @@
 """Who may join: the allow-list in the database and the seed's dynamic whitelist file.
 
 Neither list is active until it has an entry (or the file is enabled): then only people on
-one of them may sign up, log in to the hub or create workspaces. Admins are never locked
-out. The file (``DYNAMIC_WHITELIST_ENABLED``; one username a line, ``#`` comments) is read
-again at every check, so editing it takes effect at the next login, as in the original MLHub.
+one of them may sign up or use MLHub at all (``access.why_refused``). Admins are never
+locked out. The file (``DYNAMIC_WHITELIST_ENABLED``; one username a line, ``#`` comments) is read
+again at every check, so editing it takes effect at the next login, as in the original MLHub;
+someone taken off it loses what they still hold (tokens, running servers) at the next
+periodic check, within a minute (``portal.accounts.tasks.access_lost_check``).
 """
 
 from __future__ import annotations
@@ -88,20 +90,33 @@ def _entry(kwargs: dict) -> str:
 
 @audited("allowlist.add", _entry)
 def allowlist_add(*, kind: str, value: str, note: str = "", by) -> AllowListEntry:
-    """Let a username, or everyone with an e-mail in a domain, join (admins only)."""
+    """Let a username, or everyone with an e-mail in a domain, join (admins only).
+
+    The first entry (while no file is enabled) makes the list active: everyone else who is
+    not an admin loses access then, revoked as a rejection revokes
+    (``services.access_lost_revoked``)."""
+    from portal.accounts import services  # services imports this module
+
     if not by.is_admin:
         raise PermissionDenied("Only administrators may change the allow-list.")
     value = normalized(kind, value)
     if AllowListEntry.objects.filter(kind=kind, value=value).exists():
         raise ServiceError(f"{value!r} is already on the allow-list.", 409)
-    return AllowListEntry.objects.create(kind=kind, value=value, note=note)
+    if is_active():  # another entry on an active list takes nobody's access away
+        return AllowListEntry.objects.create(kind=kind, value=value, note=note)
+    with services.access_lost_revoked(by=by):
+        return AllowListEntry.objects.create(kind=kind, value=value, note=note)
 
 
 @audited("allowlist.remove", _entry)
 def allowlist_remove(*, entry: AllowListEntry, by) -> None:
-    """Take an entry off. While a list is active, the people it named keep their accounts
-    but can no longer log in to the hub (their hub session ends at its next check with the
-    portal) or create workspaces, unless another entry names them."""
+    """Take an entry off. While a list is active, the people it named, unless another entry
+    names them, keep their accounts and files but lose access at once, as a rejection
+    revokes it (``services.access_lost_revoked``: API and OAuth tokens deleted, a task stops
+    their servers and deletes their hub tokens)."""
+    from portal.accounts import services  # services imports this module
+
     if not by.is_admin:
         raise PermissionDenied("Only administrators may change the allow-list.")
-    entry.delete()
+    with services.access_lost_revoked(by=by):
+        entry.delete()

@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from django_q.models import Schedule
 from django_q.tasks import async_task
 from oauth2_provider.models import (
     get_access_token_model,
@@ -19,11 +23,12 @@ from oauth2_provider.models import (
     get_refresh_token_model,
 )
 
-from portal.accounts import allowlist
+from portal.accounts import access, allowlist
 from portal.accounts.models import NOT_ALLOWED, User
 from portal.audit.log import audited
 from portal.errors import ServiceError
 from portal.hub.client import hub_client
+from portal.workspaces.models import Workspace
 from portal.workspaces.services import (
     workspaces_delete,
     workspaces_delete_finish,
@@ -31,6 +36,7 @@ from portal.workspaces.services import (
 )
 
 log = logging.getLogger(__name__)
+HUB_REVOKE_TASK = "portal.accounts.tasks.hub_access_revoke"
 
 
 @audited("user.create", lambda kwargs: kwargs["username"])
@@ -118,11 +124,12 @@ def user_approve(*, user: User, by: User) -> User:
 @audited("user.update", _person)
 def user_update(*, user: User, by: User) -> User:
     """Save an admin's edit of a person (the Django admin's form); if it took their access
-    away (rejected, deactivated), revoke what they could still use."""
+    away (rejected, deactivated, an e-mail the allow-list does not name), revoke what they
+    could still use."""
     _require_admin(by, "change people")
-    had_access = User.objects.get(pk=user.pk).is_approved
+    had_access = not access.why_refused(User.objects.get(pk=user.pk))
     user.save()
-    if had_access and not user.is_approved:
+    if had_access and access.why_refused(user):
         user_access_revoke(user=user)
     return user
 
@@ -136,7 +143,7 @@ def user_login_unlock(*, user: User, by: User) -> int:
     attempts" list.
     """
     _require_admin(by, "unlock logins")
-    return AxesProxyHandler.reset_attempts(username=user.get_username())
+    return AxesProxyHandler.reset_attempts(username=user.hub_name)  # as lockout.account_of
 
 
 @audited("user.reject", _person, detail=lambda kwargs, _: kwargs.get("reason", ""))
@@ -163,9 +170,72 @@ def user_access_revoke(*, user: User) -> None:
     """
     _portal_tokens_delete(user)
     log.info("Access of %s revoked in the portal; the hub follows", user.username)
-    async_task(
-        "portal.accounts.tasks.hub_access_revoke", user.pk, task_name=f"revoke {user.username}"
+    async_task(HUB_REVOKE_TASK, user.pk, task_name=f"revoke {user.username}")
+
+
+@audited("user.access_lost", _person, detail=lambda kwargs, _: kwargs["reason"])
+def user_access_lost(*, user: User, reason: str, by: User | None = None) -> None:
+    """``user`` is still approved but may no longer use MLHub (the allow-list no longer
+    names them): revoke as a rejection does (``user_access_revoke``), with ``reason``
+    (``access.why_refused``) in the audit log. ``by`` is the admin whose change did it, or
+    None for the periodic check."""
+    user_access_revoke(user=user)
+
+
+def _people_who_could_lose_access():
+    """Everyone a change of the allow-list can lock out: active, approved, not admins."""
+    return User.objects.filter(
+        is_active=True, approval=User.Approval.APPROVED, deleting_since__isnull=True
+    ).exclude(is_staff=True)
+
+
+@contextmanager
+def access_lost_revoked(*, by: User | None) -> Iterator[None]:
+    """Around a change of the allow-list: afterwards revoke everyone who could use MLHub
+    before it and no longer can (each ``user_access_lost``), within the request.
+
+    Asks ``access.why_refused`` twice per approved person (the rule is the one place that
+    compares names): a few queries each.
+    """
+    had_access = [user for user in _people_who_could_lose_access() if not access.why_refused(user)]
+    yield
+    for user in had_access:
+        if reason := access.why_refused(user):
+            user_access_lost(user=user, reason=reason, by=by)
+
+
+def access_lost_check() -> list[str]:
+    """Revoke approved people the allow-list no longer lets in who still have a way in: API
+    or OAuth tokens, or a workspace starting or running. The periodic check that notices
+    removals from the dynamic whitelist file (and changes made outside the services); the
+    names of those revoked.
+
+    People whose revocation waits for the hub (a retry is scheduled) are left to it.
+    """
+    if not allowlist.is_active():
+        return []
+    waiting = {
+        args.strip("(,)")
+        for args in Schedule.objects.filter(func=HUB_REVOKE_TASK).values_list("args", flat=True)
+    }
+    with_a_way_in = (
+        _people_who_could_lose_access()
+        .filter(
+            Q(auth_token_set__isnull=False)
+            | Q(oauth2_provider_accesstoken__isnull=False)
+            | Q(oauth2_provider_refreshtoken__isnull=False)
+            | Q(workspaces__state__in=[Workspace.State.STARTING, Workspace.State.RUNNING])
+        )
+        .distinct()
     )
+    revoked = []
+    for user in with_a_way_in:
+        if str(user.pk) in waiting:
+            continue
+        if reason := access.why_refused(user):
+            user_access_lost(user=user, reason=reason)
+            revoked.append(user.username)
+    return revoked
 
 
 def _portal_tokens_delete(user: User) -> None:

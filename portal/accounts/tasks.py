@@ -9,9 +9,10 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import schedule
 
-from portal.accounts import services
+from portal.accounts import access, services
 from portal.accounts.models import User
 from portal.hub.client import HubError
+from portal.schedules import schedule_every
 
 log = logging.getLogger(__name__)
 # While the hub is down the revocation is tried again this often (the hub's own check of
@@ -21,14 +22,31 @@ RETRY_SECONDS = 30
 
 def hub_access_revoke(user_id: int) -> str:
     user = User.objects.filter(pk=user_id).first()
-    if user is None or user.is_approved:
-        return "nothing to revoke"
+    if user is None or not access.why_refused(user):
+        return "nothing to revoke"  # gone, or may use MLHub again
     try:
         return services.hub_access_revoke(user=user)
     except HubError as error:
         if not error.is_outage:
             raise
         return _retry_later("hub_access_revoke", user, error)
+
+
+ACCESS_CHECK_SCHEDULE = "allow-list check"
+
+
+def access_lost_check() -> str:
+    """The periodic check for people the allow-list no longer lets in (its schedule:
+    ``access_check_schedule_ensure``)."""
+    revoked = services.access_lost_check()
+    return f"revoked: {', '.join(revoked)}" if revoked else "nobody to revoke"
+
+
+def access_check_schedule_ensure() -> str:
+    """Every minute: a removal from the dynamic whitelist file is a file edit the portal
+    learns of only by looking."""
+    schedule_every(ACCESS_CHECK_SCHEDULE, "portal.accounts.tasks.access_lost_check", 1)
+    return "every 1 min"
 
 
 def user_delete_finish(user_id: int) -> str:

@@ -11,7 +11,6 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -125,8 +124,8 @@ def token_create(request):
         _, key = api_services.api_token_create(
             user=request.user, by=request.user, name=request.POST.get("name", "").strip()[:100]
         )
-    except PermissionDenied as error:  # not approved
-        messages.error(request, str(error))
+    except ServiceError as error:  # may not use MLHub (access.AccessRefused)
+        messages.error(request, error.message)
         return redirect("account")
     # Rendered, never stored: a message would keep the key in a cookie or the session.
     return account(request, new_token=key)
@@ -148,10 +147,8 @@ def ssh_key_add(request):
         key = ssh_keys.ssh_key_add(
             by=request.user, text=request.POST.get("key", ""), name=request.POST.get("name", "")
         )
-    except ServiceError as error:
+    except ServiceError as error:  # a bad key, or may not use MLHub (access.AccessRefused)
         messages.error(request, error.message)
-    except PermissionDenied as error:  # not approved
-        messages.error(request, str(error))
     else:
         messages.success(request, f"SSH key {key.fingerprint} added.")
     return redirect("/accounts/#ssh-keys")

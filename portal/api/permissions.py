@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
+from portal.accounts import access
 from portal.accounts.models import NOT_APPROVED
 
 
 class IsApproved(BasePermission):
-    """Signed in, active and approved by an admin."""
+    """Signed in, and may use MLHub now (``access.why_refused``: active, approved, and on the
+    allow-list while one is active); refused with the reason in the person's words."""
 
     message = NOT_APPROVED
 
@@ -14,7 +16,9 @@ class IsApproved(BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        return user.is_approved
+        # DRF makes the permission anew for each request: the reason is this caller's.
+        self.message = access.why_refused(user)
+        return not self.message
 
 
 class IsAdmin(IsApproved):

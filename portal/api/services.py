@@ -7,8 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from portal.accounts import lockout
-from portal.accounts.models import NOT_APPROVED, User
+from portal.accounts import access, lockout
+from portal.accounts.models import User
 from portal.api.models import ApiToken
 from portal.api.tokens import LoginLocked
 from portal.audit.log import audited
@@ -29,12 +29,11 @@ def api_token_create(*, user: User, by: User, name: str = "") -> tuple[ApiToken,
     Each call makes another token; earlier ones keep working until they expire
     (``MLHUB_API_TOKEN_TTL_SECONDS``) or, for unnamed ones, until
     ``UNNAMED_TOKENS_KEPT`` newer unnamed ones exist. Only people themselves may ask, and
-    only once approved.
+    only while they may use MLHub (``access.require_access``).
     """
     if by.pk != user.pk:
         raise PermissionDenied("Only the owner may create their API tokens.")
-    if not user.is_approved:
-        raise PermissionDenied(NOT_APPROVED)
+    access.require_access(user)
     ApiToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
     token, key = ApiToken.objects.create(user=user, name=name)
     if not name:
@@ -48,7 +47,8 @@ def api_token_login(*, request, username: str, password: str) -> str:
     """A new token's key for the person these credentials prove, counted by django-axes.
 
     ``request`` is the API's request: axes locks by its client address. A locked account or
-    address is a 429 (``LoginLocked``), wrong credentials a 400, someone not approved a 403.
+    address is a 429 (``LoginLocked``), wrong credentials a 400, someone who may not use
+    MLHub (not approved, off the allow-list) a 403.
     """
     # The request goes along so django-axes' backend can refuse a locked account or address.
     user = authenticate(request=request, username=username, password=password)

@@ -64,7 +64,9 @@ class TokenView(APIView):
         responses={
             200: TokenSerializer,
             400: OpenApiResponse(description="Unable to log in with provided credentials."),
-            403: OpenApiResponse(description="The account is waiting for approval."),
+            403: OpenApiResponse(
+                description="The account may not use MLHub: waiting, rejected, off the allow-list."
+            ),
             429: OpenApiResponse(description="Locked out or throttled; see Retry-After."),
         },
     )
@@ -144,7 +146,7 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         responses={
             200: WorkspaceTokenSerializer,
             400: OpenApiResponse(description="The lifetime is out of bounds."),
-            403: OpenApiResponse(description="Waiting for approval, or the owner may not."),
+            403: OpenApiResponse(description="The caller or the owner may not use MLHub."),
             404: OpenApiResponse(description="No such workspace of the caller's."),
             409: OpenApiResponse(description="The workspace is being deleted."),
             503: OpenApiResponse(description="JupyterHub could not be reached."),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
-from portal.accounts.models import NOT_APPROVED, User
+from portal.accounts import access
+from portal.accounts.models import User
 from portal.audit.log import audited
 from portal.errors import ServiceError
 from portal.sshkeys.models import KEYS_PER_PERSON, SshKey
@@ -46,8 +47,7 @@ def _key(kwargs: dict) -> str:
 
 def _owner_for(by: User, owner: User | str | None) -> User:
     """Whose a key that ``by`` adds is: their own, or (admins only) ``owner``'s."""
-    if not by.is_approved:
-        raise PermissionDenied(NOT_APPROVED)
+    access.require_access(by)
     username = owner.username if isinstance(owner, User) else owner
     if not username or username == by.username:
         return by
@@ -57,8 +57,10 @@ def _owner_for(by: User, owner: User | str | None) -> User:
         owner = User.objects.filter(username=username, deleting_since__isnull=True).first()
         if owner is None:
             raise SshKeyError(f"No user named {username!r}.", 404)
-    if not owner.is_approved:
-        raise SshKeyError(f"{owner.username} is not approved; approve them first.", 403)
+    if access.why_refused(owner):
+        raise SshKeyError(
+            f"{owner.username} may not use MLHub (not approved, or not on the allow-list).", 403
+        )
     return owner
 
 
@@ -77,7 +79,8 @@ def ssh_key_add(*, by: User, text: str, name: str = "", owner: User | str | None
 
     ``name`` defaults to the key's comment. Refused with ``SshKeyError``: a text that is not
     an accepted public key (400), a key anyone already added (409), more than
-    ``KEYS_PER_PERSON`` keys (400). The person must be approved (``PermissionDenied``).
+    ``KEYS_PER_PERSON`` keys (400). The person must be allowed to use MLHub
+    (``access.AccessRefused``, 403).
     """
     owner = _owner_for(by, owner)
     name = _label(name)

@@ -24,7 +24,7 @@ from lib.resources import (
     validate_workspace_name,
 )
 from portal.accounts import access
-from portal.accounts.models import NOT_APPROVED, User
+from portal.accounts.models import User
 from portal.audit.log import audited
 from portal.errors import ServiceError
 from portal.hub.client import HubClient, HubError, hub_client
@@ -54,8 +54,7 @@ class WorkspaceError(ServiceError):
 
 def workspace_owner_for(*, by: User, username: str | None = None) -> User:
     """Whose a workspace that ``by`` creates is: their own, or (admins only) ``username``'s."""
-    if refused := access.why_refused(by):
-        raise WorkspaceError(refused, 403)
+    access.require_access(by)
     if not username or username == by.username:
         return by
     if not by.is_admin:
@@ -207,13 +206,13 @@ def workspace_extend(*, workspace: Workspace, by: User, days: int) -> Workspace:
 
 
 def _require_may_act(by: User, workspace: Workspace, doing: str) -> None:
-    """Owners act on their own workspaces, admins on anyone's; nobody unapproved.
+    """Owners act on their own workspaces, admins on anyone's; nobody who may not use MLHub
+    (``access.require_access``: not approved, or off the allow-list).
 
     Views and the API show people only what they may see (404 otherwise); this is the rule
     itself, for every caller.
     """
-    if not by.is_approved:
-        raise WorkspaceError(NOT_APPROVED, 403)
+    access.require_access(by)
     if workspace.owner_id != by.pk and not by.is_admin:
         raise WorkspaceError(f"Only its owner or an administrator may {doing} {workspace}.", 403)
 

@@ -13,6 +13,7 @@ from django_q.tasks import schedule
 from portal.accounts.models import User
 from portal.audit.log import from_source
 from portal.audit.models import AuditEntry
+from portal.errors import ServiceError
 from portal.hub.client import HubError
 from portal.schedules import minutes_of, schedule_every
 from portal.workspaces import expiry, services, sync
@@ -92,7 +93,7 @@ def start_default(workspace_id: int) -> str:
         return "nothing to start"
     try:
         return services.workspace_start(workspace=workspace, by=workspace.owner).state
-    except (HubError, services.WorkspaceError) as error:
+    except (HubError, ServiceError) as error:  # a WorkspaceError, or the owner lost access
         # Left stopped: the page offers Start, and says why it failed.
         Workspace.objects.filter(pk=workspace.pk).update(
             message=f"Not started: {error}", progress_message=""

@@ -1,6 +1,6 @@
-"""Every API endpoint against the four people it must tell apart: nobody signed in (401),
-someone waiting for approval (403, saying so), another person (404 for what is not theirs,
-403 for what only admins do) and an admin (allowed)."""
+"""Every API endpoint against the five people it must tell apart: nobody signed in (401),
+someone waiting for approval or off the allow-list (403, saying so), another person (404 for
+what is not theirs, 403 for what only admins do) and an admin (allowed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from portal.accounts.models import NOT_APPROVED, AllowListEntry
+from portal.accounts.models import NOT_ALLOWED, NOT_APPROVED, AllowListEntry
 from portal.audit.models import AuditEntry
 from portal.sshkeys import services as ssh_keys
 from portal.workspaces.models import Template
@@ -27,8 +27,9 @@ def things(alice, workspace_of):
         "ssh_key": ssh_keys.ssh_key_add(by=alice, text=text.decode()).pk,
         "template": Template.objects.get().pk,
         "person": alice.pk,
-        # Names alice, so the (then active) allow-list lets her keep using workspaces.
+        # Names alice (and bob), so the then active allow-list lets them keep using MLHub.
         "entry": AllowListEntry.objects.create(kind="username", value="alice").pk,
+        "entry_of_bob": AllowListEntry.objects.create(kind="username", value="bob").pk,
         "audit": AuditEntry.objects.first().pk,
     }
 
@@ -74,6 +75,17 @@ def test_someone_waiting_for_approval_is_403(api, mallory, things, method, path,
     response = call(api, method, path, things)
     assert response.status_code == 403
     assert response.json() == {"detail": NOT_APPROVED}
+
+
+@pytest.mark.parametrize(("method", "path", "rule"), ENDPOINTS, ids=IDS)
+def test_someone_approved_but_off_the_allowlist_is_403(
+    api, django_user_model, things, method, path, rule
+):
+    dave = django_user_model.objects.create_user(username="dave", approval="approved")
+    api.force_authenticate(dave)
+    response = call(api, method, path, things)
+    assert response.status_code == 403
+    assert response.json() == {"detail": NOT_ALLOWED}
 
 
 @pytest.mark.parametrize(("method", "path", "rule"), ENDPOINTS, ids=IDS)

@@ -20,6 +20,7 @@ from tests.conftest import PASSWORD
 pytestmark = pytest.mark.django_db
 
 NOT_APPROVED = {"detail": "Your account is waiting for an administrator's approval."}
+REJECTED = {"detail": "Your account was not approved."}
 
 
 @pytest.fixture(autouse=True)
@@ -105,7 +106,7 @@ def test_a_person_no_longer_approved_is_refused_with_their_token(api, alice):
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     response = api.get("/api/v1/workspaces/")
     assert response.status_code == 403
-    assert response.json() == NOT_APPROVED
+    assert response.json() == REJECTED
 
 
 def test_rejected_people_get_no_token(api, alice):
@@ -113,7 +114,7 @@ def test_rejected_people_get_no_token(api, alice):
     alice.save()
     response = api.post("/api/v1/auth/token/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 403
-    assert response.json() == NOT_APPROVED
+    assert response.json() == REJECTED
     assert not ApiToken.objects.exists()
 
 

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from portal.accounts.access import AccessRefused
 from portal.audit.models import AuditEntry
 from portal.workspaces import services
 from portal.workspaces.models import Workspace
@@ -96,7 +97,7 @@ def test_only_admins_read_the_log(api, alice):
 
 def test_admins_filter_the_log(api, carol, alice, bob, mallory, workspace_of):
     for person in (alice, bob):
-        with pytest.raises(services.WorkspaceError):
+        with pytest.raises(AccessRefused):
             services.workspace_stop(workspace=workspace_of(person), by=mallory)
     api.force_authenticate(carol)
     page = api.get(AUDIT, {"target": "bob/thesis", "result": "refused"}).json()

@@ -87,6 +87,20 @@ def test_a_person_who_may_no_longer_use_mlhub_is_refused(api, alice, workspace_o
     assert lookup(api, key.fingerprint).content == b""
 
 
+def test_a_person_taken_off_the_allowlist_file_is_refused(
+    api, alice, workspace_of, settings, tmp_path
+):
+    whitelist = tmp_path / "dynamic_whitelist.txt"
+    whitelist.write_text("alice\n")
+    settings.DYNAMIC_WHITELIST_ENABLED = True
+    settings.DYNAMIC_WHITELIST_FILE = str(whitelist)
+    key = new_key(alice)
+    workspace_of(alice, "thesis", state="running")
+    assert lookup(api, key.fingerprint).content != b""
+    whitelist.write_text("bob\n")  # refused at once, before the periodic check revokes
+    assert lookup(api, key.fingerprint).content == b""
+
+
 def test_only_the_gateways_credential_is_accepted(api, alice, carol, workspace_of):
     key = new_key(alice)
     workspace_of(alice, "thesis", state="running")

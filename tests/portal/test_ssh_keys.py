@@ -253,9 +253,9 @@ def test_a_person_waiting_for_approval_cannot_add_keys(api, mallory):
 
 @pytest.mark.django_db
 def test_the_service_itself_refuses_people_waiting_for_approval(mallory):
-    from django.core.exceptions import PermissionDenied
+    from portal.accounts.access import AccessRefused
 
-    with pytest.raises(PermissionDenied, match="^Your account is waiting"):
+    with pytest.raises(AccessRefused, match="^Your account is waiting"):
         services.ssh_key_add(by=mallory, text=public_line(ed25519_key()))
     assert not SshKey.objects.exists()
     entry = AuditEntry.objects.get(action="sshkey.add")
@@ -393,7 +393,7 @@ def test_an_admin_manages_someone_elses_keys(api, carol, alice):
     ("owner", "status", "message"),
     [
         ("nobody", 404, "No user named 'nobody'."),
-        ("mallory", 403, "mallory is not approved; approve them first."),
+        ("mallory", 403, "mallory may not use MLHub (not approved, or not on the allow-list)."),
     ],
 )
 @pytest.mark.django_db

@@ -12,6 +12,7 @@ from django_q.models import Schedule
 
 from portal.accounts import services as accounts
 from portal.accounts import tasks as account_tasks
+from portal.accounts.access import AccessRefused
 from portal.accounts.models import User
 from portal.workspaces import services, tasks
 from portal.workspaces.models import Workspace
@@ -172,7 +173,7 @@ def test_only_the_owner_or_an_admin_may_delete(alice, bob, mallory, workspace_of
         403,
         "Only its owner or an administrator may delete alice/thesis.",
     )
-    with pytest.raises(services.WorkspaceError) as caught:
+    with pytest.raises(AccessRefused) as caught:
         services.workspace_delete(workspace=workspace, by=mallory)
     assert caught.value.status == 403
     assert hub.paths == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from portal.accounts.access import AccessRefused
 from portal.accounts.models import User
 from portal.audit.models import AuditEntry
 from portal.workspaces import tokens
@@ -217,7 +218,7 @@ def test_it_refuses_people_waiting_for_approval(api, mallory, workspace_of, toke
 
 
 def test_the_service_refuses_people_waiting_for_approval(mallory, alices_workspace, token_hub):
-    with pytest.raises(WorkspaceError) as refused:
+    with pytest.raises(AccessRefused) as refused:
         tokens.workspace_token_create(workspace=alices_workspace, by=mallory, lifetime=60)
     assert (refused.value.status, refused.value.message) == (
         403,

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from portal.accounts.oauth import hub_oauth_client_ensure
 from portal.accounts.services import admin_ensure
+from portal.accounts.tasks import access_check_schedule_ensure
 from portal.audit.retention import retention_schedule_ensure
 from portal.cleanup.tasks import cleanup_schedule_ensure
 from portal.workspaces.tasks import expiry_schedule_ensure, sync_schedule_ensure
@@ -37,3 +38,4 @@ class Command(BaseCommand):
         self.stdout.write(f"Expiry warnings: {expiry_schedule_ensure()}")
         self.stdout.write(f"Cleanup: {cleanup_schedule_ensure()}")
         self.stdout.write(f"Audit log: {retention_schedule_ensure()}")
+        self.stdout.write(f"Allow-list check: {access_check_schedule_ensure()}")
