@@ -16,7 +16,7 @@ from tornado.httpclient import HTTPClientError
 from traitlets import Unicode, default
 
 from hubconfig import pending_page
-from lib import env
+from lib import env, usernames
 
 NOT_APPROVED = (
     "Your MLHub account is waiting for an administrator's approval. "
@@ -38,6 +38,11 @@ class MLHubAuthenticator(GenericOAuthenticator):
     @default("portal_url")
     def _portal_url_default(self) -> str:
         return env.portal_url()
+
+    def normalize_username(self, username: str) -> str:
+        # The portal's rule (lib/usernames.py), not just lower(): the portal sends the hub
+        # form already; any other way in (the admin page, the API) names people the same.
+        return super().normalize_username(usernames.hub_form(username))
 
     @default("login_service")
     def _login_service_default(self) -> str:

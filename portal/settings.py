@@ -324,6 +324,7 @@ AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_SECONDS)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # The same client address as DRF's throttles (NUM_PROXIES), so a forged header changes nothing.
 AXES_CLIENT_IP_CALLABLE = "portal.accounts.lockout.client_address"
+AXES_USERNAME_CALLABLE = "portal.accounts.lockout.account_of"
 AXES_LOCKOUT_CALLABLE = "portal.accounts.lockout.lockout_response"
 # Axes' database handler, but a success forgives only that name's failures from that address.
 AXES_HANDLER = "portal.accounts.lockout.LockoutHandler"

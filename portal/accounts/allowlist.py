@@ -17,19 +17,20 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 
+from lib import usernames
+from lib.usernames import hub_form
 from portal.accounts.models import AllowListEntry
 from portal.audit.log import audited
 from portal.errors import ServiceError
 
 log = logging.getLogger(__name__)
 Kind = AllowListEntry.Kind
-# Django's username characters; a domain of labels with at least one dot.
-USERNAME = re.compile(r"[\w.@+-]{1,150}")
+# A domain of labels with at least one dot.
 DOMAIN = re.compile(r"(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 
 
 def file_names() -> set[str] | None:
-    """The names in the dynamic whitelist file, lower-cased; None when it is not enabled."""
+    """The names in the dynamic whitelist file, in their hub form; None when it is not enabled."""
     if not settings.DYNAMIC_WHITELIST_ENABLED:
         return None
     path = Path(settings.DYNAMIC_WHITELIST_FILE)
@@ -44,7 +45,7 @@ def file_names() -> set[str] | None:
         # rather than a server error at every sign-up.
         log.error("Dynamic whitelist %s cannot be read (%s): only admins may join", path, error)
         return set()
-    return {name.lower() for line in lines if (name := line.split("#", 1)[0].strip())}
+    return {hub_form(name) for line in lines if (name := line.split("#", 1)[0].strip())}
 
 
 def is_active() -> bool:
@@ -59,7 +60,7 @@ def allows(*, username: str, email: str = "", is_admin: bool = False) -> bool:
     entries = AllowListEntry.objects.all()
     if names is None and not entries.exists():
         return True
-    username = username.lower()
+    username = hub_form(username)
     if names and username in names:
         return True
     domain = email.rpartition("@")[2].lower() if "@" in email else None
@@ -75,11 +76,14 @@ def allows_user(user) -> bool:
 
 def normalized(kind: str, value: str) -> str:
     """The stored form of an entry (lower case, no leading @); a bad one is a 400."""
-    value = value.strip().lower().removeprefix("@")
+    value = value.strip().removeprefix("@")
+    if kind == Kind.USERNAME:
+        if refused := usernames.refusal(value):
+            raise ServiceError(f"{value!r} is not a username: {refused}")
+        return usernames.hub_form(value)
+    value = value.lower()
     if kind == Kind.DOMAIN and not DOMAIN.fullmatch(value):
         raise ServiceError(f"{value!r} is not an e-mail domain (like example.org).")
-    if kind == Kind.USERNAME and not USERNAME.fullmatch(value):
-        raise ServiceError(f"{value!r} is not a username (letters, digits and @.+-_).")
     return value
 
 

@@ -13,11 +13,14 @@ from axes.handlers.database import AxesDatabaseHandler
 from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_client_username, get_cool_off, get_failure_limit
 from axes.models import AccessAttempt
+from django.conf import settings
 from django.db.models import Max, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
+
+from lib import usernames
 
 
 def client_address(request: HttpRequest) -> str | None:
@@ -31,6 +34,17 @@ def client_address(request: HttpRequest) -> str | None:
     it answered the forged address or none at all.)
     """
     return BaseThrottle().get_ident(request)
+
+
+def account_of(request: HttpRequest, credentials: dict | None = None) -> str | None:
+    """``AXES_USERNAME_CALLABLE``: the account a sign-in is for, in its hub form.
+
+    Logging in as ``Alice``, ``ALICE`` or ``alice`` is logging in to one account
+    (``User.objects.get_by_natural_key``), so their failures must add up to one lock.
+    """
+    field = settings.AXES_USERNAME_FORM_FIELD
+    name = credentials.get(field) if credentials else request.POST.get(field)
+    return usernames.hub_form(name) if isinstance(name, str) else name
 
 
 def lock_seconds_left(request: HttpRequest, credentials: dict | None = None) -> int:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.functions import Lower
+
+from lib import usernames
 
 # What people who may not use MLHub yet are told, wherever they try.
 NOT_APPROVED = "Your account is waiting for an administrator's approval."
@@ -10,11 +12,34 @@ REJECTED = "Your account was not approved."
 NOT_ALLOWED = "Your account is not on this hub's allow-list; ask an administrator."
 
 
-class MLHubUserManager(UserManager):
+# Also for names that differ only in case or Unicode form: they are one hub account.
+NAME_TAKEN = "A user with that username already exists."
+
+
+class UserQuerySet(models.QuerySet):
+    """Keeps ``hub_name`` derived from ``username`` on the paths that skip ``save()``."""
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        for user in objs:
+            user.hub_name = usernames.hub_form(user.username)
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def update(self, **kwargs):
+        if "username" in kwargs:
+            raise TypeError("Rename people one at a time (save()), which keeps hub_name right.")
+        return super().update(**kwargs)
+
+
+class MLHubUserManager(UserManager.from_queryset(UserQuerySet)):
     def create_superuser(self, username, email=None, password=None, **extra_fields):
         # The first admin (createsuperuser, make run) must be able to use the hub at once.
         extra_fields.setdefault("approval", User.Approval.APPROVED)
         return super().create_superuser(username, email, password, **extra_fields)
+
+    def get_by_natural_key(self, username):
+        # Logging in as "JÜRGEN" is logging in as "jürgen": one person per hub name.
+        return self.get(hub_name=usernames.hub_form(username or ""))
 
 
 class User(AbstractUser):
@@ -33,21 +58,37 @@ class User(AbstractUser):
     deleting_since = models.DateTimeField(
         null=True, blank=True, help_text="Deleted; kept until the hub has removed their servers"
     )
+    # The name JupyterHub knows this person by (lib/usernames.py), set from the username at
+    # every save. Unique here, so two people can never reach one hub account: SQLite's and
+    # PostgreSQL's case-insensitive comparisons do not fold as the hub does.
+    hub_name = models.CharField(max_length=150, unique=True, editable=False)
 
     objects = MLHubUserManager()
 
     class Meta:
-        constraints = [
-            # JupyterHub names users in lower case: two portal users may not share one.
-            models.UniqueConstraint(
-                Lower("username"),
-                name="accounts_user_username_ci_unique",
-                violation_error_message="A user with that username already exists.",
-            ),
-        ]
+        # Not AbstractUser.Meta: the options the first migration recorded.
+        pass
 
     def __str__(self) -> str:
         return self.username
+
+    def clean(self) -> None:
+        super().clean()
+        username = self.username or ""  # None when the form's own check refused it
+        # A name Django's own validator refused has its message already.
+        if not usernames.ALLOWED.fullmatch(username):
+            return
+        if refused := usernames.refusal(username):
+            raise ValidationError({"username": refused})
+        hub_name = usernames.hub_form(username)
+        if User.objects.exclude(pk=self.pk).filter(hub_name=hub_name).exists():
+            raise ValidationError({"username": NAME_TAKEN})
+
+    def save(self, *args, **kwargs) -> None:
+        self.hub_name = usernames.hub_form(self.username)
+        if kwargs.get("update_fields") is not None and "username" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "hub_name"}
+        super().save(*args, **kwargs)
 
     @property
     def is_approved(self) -> bool:
@@ -67,11 +108,6 @@ class User(AbstractUser):
     def is_admin(self) -> bool:
         """An MLHub administrator: in the portal, the API, the Django admin and the hub."""
         return self.is_approved and self.is_staff
-
-    @property
-    def hub_name(self) -> str:
-        """This person's name in JupyterHub (which lower-cases every username)."""
-        return self.username.lower()
 
 
 class AllowListEntry(models.Model):

@@ -69,7 +69,8 @@ def _report_removals(report: Report, found: list, errors: list, *, by) -> None:
 def cleanup_users(*, dry_run: bool = False, by=None, backend=None, hub=None) -> Report:
     """Remove the engine resources and hub accounts of people the portal no longer has."""
     report = Report(job="users", dry_run=dry_run)
-    people = {name.lower() for name in User.objects.values_list("username", flat=True)}
+    # The hub names, as the hub and the labels spell them (lib/usernames.py).
+    people = set(User.objects.values_list("hub_name", flat=True))
     now = datetime.now(UTC)
     backend = backend if backend is not None else engine_backend()
     if backend is not None:
@@ -80,7 +81,7 @@ def cleanup_users(*, dry_run: bool = False, by=None, backend=None, hub=None) -> 
             resources = []
         found = []
         for resource in resources:
-            if resource.user.lower() in people:
+            if resource.user in people:
                 continue  # a person's own: not even listed, there may be thousands
             if _young(resource.created_at, now):
                 report.add(
@@ -96,7 +97,7 @@ def cleanup_users(*, dry_run: bool = False, by=None, backend=None, hub=None) -> 
     hub = hub or hub_client()
     try:
         # Every page of the hub's users: the original read one page and removed live people.
-        strangers = [u["name"] for u in hub.users_list() if u["name"].lower() not in people]
+        strangers = [u["name"] for u in hub.users_list() if u["name"] not in people]
     except HubError as error:
         report.errors.append(f"JupyterHub did not answer: {error.message}")
         strangers = []
@@ -158,15 +159,12 @@ def _expired_leftovers(report: Report, now, *, dry_run: bool, by, backend) -> No
         report.errors.append(str(error))
         return
     # Every row, those being deleted too: their own delete (the hub) removes their resources.
-    owned = {
-        (owner.lower(), name)
-        for owner, name in Workspace.objects.values_list("owner__username", "name")
-    }
+    owned = set(Workspace.objects.values_list("owner__hub_name", "name"))
     found = []
     for resource in resources:
         if not resource.expires_at or resource.expires_at > now.timestamp():
             continue
-        if (resource.user.lower(), resource.server) in owned:
+        if (resource.user, resource.server) in owned:
             continue  # extended since it was labelled, or being deleted through the hub
         if _young(resource.created_at, now):
             continue

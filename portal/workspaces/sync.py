@@ -59,9 +59,7 @@ def state_report(
     already says something newer.
     """
     workspace = (
-        Workspace.objects.select_related("owner")
-        .filter(owner__username__iexact=user, name=server)
-        .first()
+        Workspace.objects.select_related("owner").filter(owner__hub_name=user, name=server).first()
     )
     if workspace is None:
         raise UnknownWorkspace(f"No workspace {user}/{server}")

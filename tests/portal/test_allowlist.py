@@ -103,7 +103,10 @@ def test_an_unreadable_file_lets_only_admins_in_and_says_why(
         (
             "username",
             "has space",
-            {"detail": "'has space' is not a username (letters, digits and @.+-_)."},
+            {
+                "detail": "'has space' is not a username: A username may hold only letters, "
+                "digits and @/./+/-/_ characters (150 at most)."
+            },
         ),
         ("team", "x", {"kind": ['"team" is not a valid choice.']}),
     ],

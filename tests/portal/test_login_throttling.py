@@ -87,6 +87,15 @@ def test_the_limit_locks_the_account_even_for_the_right_password(client, alice):
     assert "_auth_user_id" not in client.session
 
 
+def test_failures_under_other_cases_of_the_name_count_for_one_account(client, alice):
+    # "ALICE" logs in as alice: spread over cases and addresses, the failures still add up.
+    typed = ["Alice", "ALICE", "aLiCe", "Ａlice"]
+    for number, name in enumerate(typed):
+        assert_wrong_password_page(log_in(client, name, "wrong", f"203.0.113.{number + 10}"))
+    assert_locked_page(log_in(client, "alice", "wrong", "203.0.113.99"), "900")
+    assert_locked_page(log_in(client, "ALICE", PASSWORD, "203.0.113.98"), "900")
+
+
 def test_the_lock_ends_when_the_cool_off_has_passed(client, alice):
     fail_until_locked(client)
     age_attempts(600)

@@ -54,7 +54,7 @@ TAKEN = "A user with that username already exists."
     ("body", "answer"),
     [
         ({**NEW, "username": "alice"}, {"username": [TAKEN]}),
-        ({**NEW, "username": "ALICE"}, {"detail": [TAKEN]}),
+        ({**NEW, "username": "ALICE"}, {"username": [TAKEN]}),
         (
             {**NEW, "username": "has space"},
             {

@@ -1,0 +1,150 @@
+"""One person, one hub account: names that differ only in case or Unicode form are one name
+on every database, look-alike and dot names are refused, and every way in agrees
+(sign-up, an admin's create, the admin site, login, the allow-list, the hub's reports)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+
+from portal.accounts import allowlist
+from portal.accounts.models import AllowListEntry, User
+from tests.conftest import PASSWORD, _person
+
+pytestmark = pytest.mark.django_db
+SIGNUP = "/api/v1/auth/signup/"
+TAKEN = "A user with that username already exists."
+# The pairs the security probe turned into one hub account.
+TWINS = [("jürgen", "jÜrgen"), ("ß", "ẞ"), ("ǅ", "Ǆ"), ("ss", "ẞ"), ("alice", "Ａlice")]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle():
+    cache.clear()  # the sign-up throttle counts live in the cache
+    yield
+    cache.clear()
+
+
+def signup(api, username: str):
+    body = {"username": username, "email": "x@example.org", "password": PASSWORD}
+    return api.post(SIGNUP, body, format="json")
+
+
+@pytest.mark.parametrize(("first", "second"), TWINS)
+def test_a_sign_up_that_would_share_a_hub_account_is_refused(api, django_user_model, first, second):
+    victim = _person(django_user_model, first)
+    response = signup(api, second)
+    assert response.status_code == 400
+    assert response.json() == {"username": [TAKEN]}
+    assert list(User.objects.all()) == [victim]
+
+
+@pytest.mark.parametrize(("first", "second"), TWINS)
+def test_an_admin_cannot_create_a_second_person_for_one_hub_account(
+    api, carol, django_user_model, first, second
+):
+    _person(django_user_model, first)
+    api.force_authenticate(carol)
+    response = api.post("/api/v1/users/", {"username": second}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"username": [TAKEN]}
+    assert User.objects.count() == 2  # carol and the first
+
+
+def test_the_admin_site_refuses_a_second_person_for_one_hub_account(
+    client, carol, django_user_model
+):
+    _person(django_user_model, "jürgen")
+    client.force_login(carol)
+    form = {"username": "jÜrgen", "password1": "", "password2": ""}
+    form["usable_password"] = "false"
+    response = client.post("/admin/accounts/user/add/", form)
+    assert response.status_code == 200  # the form again, with the error
+    assert TAKEN in response.content.decode()
+    assert User.objects.count() == 2
+
+
+@pytest.mark.parametrize(("first", "second"), TWINS)
+def test_the_database_itself_refuses_two_rows_for_one_hub_account(django_user_model, first, second):
+    # Past every check in Python (no clean()): the unique hub_name column still holds.
+    _person(django_user_model, first)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User(username=second).save()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.bulk_create([User(username=second)])
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (".", "A username needs at least one letter or digit."),
+        ("..", "A username needs at least one letter or digit."),
+        ("аlice", "A username may not mix scripts that look alike (Cyrillic, Latin)."),
+    ],
+)
+def test_dot_names_and_mixed_script_look_alikes_are_refused(api, name, message):
+    response = signup(api, name)
+    assert response.status_code == 400
+    assert response.json() == {"username": [message]}
+    assert not User.objects.exists()
+
+
+def test_a_person_keeps_the_name_as_typed_and_the_hub_gets_the_folded_one(api):
+    assert signup(api, "Jürgen").status_code == 201
+    person = User.objects.get()
+    assert (person.username, person.hub_name) == ("Jürgen", "jürgen")
+
+
+def test_logging_in_with_another_case_or_form_is_the_same_person(api, django_user_model):
+    _person(django_user_model, "Jürgen")
+    for typed in ("jürgen", "JÜRGEN", "ju\u0308rgen"):
+        response = api.post("/api/v1/auth/token/", {"username": typed, "password": PASSWORD})
+        assert response.status_code == 200, typed
+        api.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+        assert api.get("/api/v1/me/").json()["hub_name"] == "jürgen"
+        api.credentials()
+
+
+def test_a_rename_moves_the_hub_name_with_it(django_user_model):
+    person = _person(django_user_model, "jurgen")
+    person.username = "Jürgen"
+    person.save(update_fields=["username"])
+    assert User.objects.get(pk=person.pk).hub_name == "jürgen"
+    with pytest.raises(TypeError):
+        User.objects.filter(pk=person.pk).update(username="other")
+
+
+def test_the_allow_list_compares_hub_forms(settings, tmp_path, carol):
+    allowlist.allowlist_add(kind=AllowListEntry.Kind.USERNAME, value="JÜRGEN", by=carol)
+    assert AllowListEntry.objects.get().value == "jürgen"
+    assert allowlist.allows(username="ju\u0308rgen")
+    assert not allowlist.allows(username="jurgen")
+    AllowListEntry.objects.all().delete()
+    whitelist = tmp_path / "dynamic_whitelist.txt"
+    whitelist.write_text("ẞtraße\n", encoding="utf-8")
+    settings.DYNAMIC_WHITELIST_ENABLED = True
+    settings.DYNAMIC_WHITELIST_FILE = str(whitelist)
+    assert allowlist.allows(username="sstrasse")
+    assert not allowlist.allows(username="strase")
+
+
+def test_a_look_alike_cannot_be_put_on_the_allow_list(api, carol):
+    api.force_authenticate(carol)
+    body = {"kind": "username", "value": "аlice"}
+    response = api.post("/api/v1/allowlist/", body, format="json")
+    assert response.status_code == 400
+    assert "may not mix scripts" in response.json()["detail"]
+    assert not AllowListEntry.objects.exists()
+
+
+def test_the_hubs_reports_find_the_person_by_their_hub_name(django_user_model, workspace_of):
+    from django.utils import timezone
+
+    from portal.workspaces import sync
+
+    thesis = workspace_of(_person(django_user_model, "Jürgen"))
+    found, changed = sync.state_report(
+        user="jürgen", server="thesis", state="running", at=timezone.now()
+    )
+    assert (found, changed) == (thesis, True)
