@@ -280,6 +280,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
 
+# The throttles' counts (DRF's, for API tokens and for sign-ups by page and API alike) in
+# one store that every process of the portal shares: gunicorn runs several workers and Helm
+# may run several pods, and Django's default local-memory cache gave each its own count, so
+# two workers let twice the rate through. The database is the one store all of them already
+# reach (the task cluster's broker is the database too), so nothing more to run; its table
+# is made by `migrate` (portal/api/migrations/0003_cache_table.py). Room for many addresses
+# before Django drops entries (and with them counts) to make space.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "mlhub_cache",
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    },
+    # django-q2's cluster status, written twice a second: in each process's memory as before
+    # (its qinfo never saw another process's) rather than two database writes a second.
+    "tasks": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # People's passwords: Django's own list (its first hasher makes them). The last one is for the
 # OAuth clients' random secrets only, chosen by name in OAUTH2_PROVIDER (accounts/hashers.py).
@@ -353,6 +371,12 @@ REST_FRAMEWORK = {
     # The client is the address the nearest trusted proxy appended (lockout.client_address).
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {"auth-token": TOKEN_RATE, "signup": SIGNUP_RATE},
+    # DRF's three, with JSON nested too deep for Python's decoder refused as a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "MLHub API",
@@ -422,6 +446,7 @@ Q_CLUSTER = {
     "retry": 360,
     "catch_up": False,
     "sync": TASKS_SYNC,
+    "cache": "tasks",  # see CACHES
 }
 
 LOGGING = {
