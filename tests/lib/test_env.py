@@ -117,3 +117,9 @@ def test_the_portals_sqlite_file_is_found_as_django_reads_the_url(
     found = env.portal_sqlite_file()
 
     assert found == (Path(expected.format(data=tmp_path)) if expected else None)
+
+
+def test_the_portal_listens_on_loopback_unless_told_otherwise(monkeypatch):
+    # The portal trusts the X-Forwarded-For entry its proxy adds: only the proxy may reach it.
+    monkeypatch.delenv("MLHUB_PORTAL_URL", raising=False)
+    assert env.portal_url() == "http://127.0.0.1:8010"
