@@ -15,8 +15,13 @@ from tornado import web
 from tornado.httpclient import HTTPClientError
 from traitlets import Unicode, default
 
-from hubconfig import pending_page
+from hubconfig import pending_page, spawn_page
 from lib import env, usernames
+
+# The portal's admins in the hub: this group, whose role (jupyterhub_config.py) reads and opens
+# everyone's servers. Not the hub's admin flag: JupyterHub's admin role may start any server
+# with any options, and it cannot be narrowed, so nobody holds it; servers start in the portal.
+ADMINS_GROUP = "mlhub-admins"
 
 NOT_APPROVED = (
     "Your MLHub account is waiting for an administrator's approval. "
@@ -43,6 +48,10 @@ class MLHubAuthenticator(GenericOAuthenticator):
         # The portal's rule (lib/usernames.py), not just lower(): the portal sends the hub
         # form already; any other way in (the admin page, the API) names people the same.
         return super().normalize_username(usernames.hub_form(username))
+
+    @default("manage_groups")
+    def _manage_groups_default(self) -> bool:
+        return True  # ADMINS_GROUP, from the portal at every login and refresh
 
     @default("login_service")
     def _login_service_default(self) -> str:
@@ -118,14 +127,20 @@ class MLHubAuthenticator(GenericOAuthenticator):
     def get_handlers(self, app):
         # The hub routes an authenticator's handlers before its own: the only way to serve
         # one of its pages differently without copying its route table.
-        return [*super().get_handlers(app), *pending_page.HANDLERS]
+        return [*super().get_handlers(app), *pending_page.HANDLERS, *spawn_page.HANDLERS]
 
     def _portal_user(self, auth_model: dict) -> dict:
         return auth_model["auth_state"][self.user_auth_state_key]
 
     async def update_auth_model(self, auth_model: dict) -> dict:
-        auth_model["admin"] = bool(self._portal_user(auth_model).get("is_admin"))
+        # Also ends the admin flag of anyone the hub still has as an admin (an older MLHub
+        # made the portal's admins the hub's) at their next login or refresh.
+        auth_model["admin"] = False
         return auth_model
+
+    async def get_user_groups(self, auth_state: dict) -> set[str]:
+        is_admin = auth_state[self.user_auth_state_key].get("is_admin")
+        return {ADMINS_GROUP} if is_admin else set()
 
     async def refresh_user(self, user, handler=None, **kwargs):
         """Ask the portal about the person again; False logs them out of the hub.

@@ -9,7 +9,9 @@ Pages, the API and the admin read states from the database only. Two writers kee
 - **the periodic sync** (``sync_pass``, a django-q2 schedule): reads the hub's active
   servers page by page and corrects every row that differs, including servers the hub no
   longer has (the hub or the Docker engine restarted, a report lost while the portal was
-  down). A row written after the pass read the hub is left alone: it is newer.
+  down). A row written after the pass read the hub is left alone: it is newer. A server the
+  portal has no workspace for was started behind its back: the pass stops it (files kept)
+  and says so in the audit log.
 
 The actions (``services.py``) also record what the hub answers them. ``synced_at`` says how
 fresh a row is; ``SyncPass`` the last full pass, which vouches for every row it checked.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
@@ -28,7 +30,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from portal.audit import log as audit
-from portal.hub.client import HubClient, hub_client
+from portal.hub.client import HubClient, HubError, hub_client
 from portal.workspaces import services
 from portal.workspaces.models import SyncPass, Workspace
 
@@ -44,6 +46,16 @@ REPORTED_STATES = {
 GONE = "Stopped outside the portal: the hub no longer runs it"
 # Owners' names per query: well under SQLite's limit of variables.
 NAMES_PER_QUERY = 500
+# A server the hub runs with no workspace behind it was started outside the portal (a link to
+# the hub's spawn page, a hub token): no template, quota or expiry applies to it, so the pass
+# stops it. The portal writes a workspace's row before it asks the hub to start it; the grace
+# spares the moment in which a create the hub refused has lost its row but not yet its
+# half-made server (the portal removes both). A younger server is counted, left to a later pass.
+UNKNOWN_SERVER_GRACE = timedelta(minutes=2)
+UNKNOWN_STOPPED = (
+    "The hub ran this server without a workspace in the portal (it was started outside the "
+    "portal): stopped, its files kept"
+)
 
 
 class UnknownWorkspace(Exception):
@@ -85,13 +97,15 @@ class SyncResult:
     checked: int = 0
     corrected: int = 0
     unknown_servers: int = 0
+    unknown_stopped: int = 0
     hub_calls: int = 0
     seconds: float = 0.0
 
     def __str__(self) -> str:
         return (
             f"{self.checked} checked, {self.corrected} corrected, "
-            f"{self.unknown_servers} unknown to the portal, {self.hub_calls} hub calls "
+            f"{self.unknown_servers} unknown to the portal ({self.unknown_stopped} stopped), "
+            f"{self.hub_calls} hub calls "
             f"in {self.seconds:.2f} s"
         )
 
@@ -128,11 +142,13 @@ def sync_pass(*, hub: HubClient | None = None) -> SyncResult:
                 continue
         if _correct(workspace, *correction, read_at=started):
             result.corrected += 1
-    result.unknown_servers = len(set(active) - seen)
-    if result.unknown_servers:
-        log.warning(
-            "The hub runs %s servers the portal has no workspace for", result.unknown_servers
-        )
+    unknown = sorted(set(active) - seen)
+    result.unknown_servers = len(unknown)
+    if unknown:
+        log.warning("The hub runs %s servers the portal has no workspace for", len(unknown))
+        calls = hub.calls
+        result.unknown_stopped = _unknown_servers_stop(unknown, active, hub, read_at=started)
+        result.hub_calls += hub.calls - calls
     _deletes_resume(older_than=started - timedelta(seconds=services.REMOVE_PATIENCE * 2))
     result.seconds = (timezone.now() - started).total_seconds()
     SyncPass.objects.update_or_create(
@@ -207,6 +223,52 @@ def _rows_to_check(active: dict[tuple[str, str], dict]):
             .annotate(hub_owner=Lower("owner__username"))
             .filter(hub_owner__in=names)
         )
+
+
+def _unknown_servers_stop(
+    unknown: list[tuple[str, str]], active: dict, hub: HubClient, *, read_at: datetime
+) -> int:
+    """Stop the servers (owner's hub name, server name) the portal has no workspace for,
+    except those younger than ``UNKNOWN_SERVER_GRACE``; how many. Each stop is audited."""
+    stopped = 0
+    for owner, name in unknown:
+        if _younger_than_grace(active[(owner, name)], read_at) or _portal_has(owner, name):
+            continue
+        try:
+            hub.server_stop(owner, name)
+        except HubError as error:
+            log.warning("Could not stop %s/%s, unknown to the portal: %s", owner, name, error)
+            if error.is_outage:
+                break  # the next pass tries again
+            continue
+        log.warning("Stopped %s/%s: %s", owner, name, UNKNOWN_STOPPED)
+        audit.record(
+            by=None,
+            action="workspace.unknown-stopped",
+            target=f"{owner}/{name}",
+            detail=UNKNOWN_STOPPED,
+        )
+        stopped += 1
+    return stopped
+
+
+def _younger_than_grace(server: dict, read_at: datetime) -> bool:
+    """Whether the hub started this server within the grace; a server whose start time the
+    hub does not give is old enough."""
+    try:
+        started_at = datetime.fromisoformat(server["started"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    if started_at.tzinfo is None:
+        started_at = started_at.replace(tzinfo=UTC)  # the hub's times are UTC
+    return started_at > read_at - UNKNOWN_SERVER_GRACE
+
+
+def _portal_has(owner: str, name: str) -> bool:
+    """Whether any workspace (any state, being deleted too) is this hub server: the pass read
+    only some rows. Reads every row of that name: one query per unknown server past the grace."""
+    rows = Workspace.objects.filter(name=name).select_related("owner")
+    return any(row.owner.hub_name == owner for row in rows.iterator())
 
 
 def _correct(workspace: Workspace, state: str, message: str, *, read_at: datetime) -> bool:

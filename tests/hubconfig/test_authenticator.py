@@ -11,7 +11,7 @@ from oauthenticator.generic import GenericOAuthenticator
 from tornado import web
 from tornado.httpclient import HTTPClientError
 
-from hubconfig.authenticator import MLHubAuthenticator
+from hubconfig.authenticator import ADMINS_GROUP, MLHubAuthenticator
 
 
 def run(coroutine):
@@ -44,10 +44,14 @@ def test_it_talks_to_the_portal_with_our_defaults(authenticator):
     assert authenticator.allow_all is False  # check_allowed decides
 
 
-def test_the_admin_flag_comes_from_the_portal(authenticator):
+def test_the_portals_admins_are_a_hub_group_never_the_hubs_admins(authenticator):
+    # The hub's admin role starts any server; the group's role does not (hub config tests).
     admin = run(authenticator.update_auth_model(auth_model(is_admin=True)))
     person = run(authenticator.update_auth_model(auth_model(is_admin=False)))
-    assert admin["admin"] is True and person["admin"] is False
+    assert admin["admin"] is False and person["admin"] is False
+    assert authenticator.manage_groups is True
+    assert run(authenticator.get_user_groups(admin["auth_state"])) == {ADMINS_GROUP}
+    assert run(authenticator.get_user_groups(person["auth_state"])) == set()
 
 
 def test_approved_people_are_let_in(authenticator):

@@ -147,6 +147,45 @@ def test_people_cannot_start_servers_in_the_hub_behind_the_portals_back(hub, peo
     assert "sneaky" not in hub.hub_user("alice")["servers"]
 
 
+def hub_session(hub, username: str, password: str):
+    """A browser logged in to the portal, then to the hub through its OAuth."""
+    browser = portal_login(hub.url, username, password)
+    assert browser.get(f"{hub.url}/hub/home", timeout=30).status_code == 200
+    return browser
+
+
+def test_an_admins_hub_session_starts_no_server_however_it_is_asked(hub, people):
+    hub_session(hub, *ALICE)  # alice is a hub user: upstream would start her servers
+    admin = hub_session(hub, "admin", ADMIN_PASSWORD)
+    xsrf = admin.cookies.get("_xsrf", path="/hub/") or ""
+    # A link another site shows the admin: a top-level GET, so the hub's cookie is sent.
+    link = admin.get(
+        f"{hub.url}/hub/spawn/alice/sneaky?opt-cpu=0.25&opt-memory=256M",
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert (link.status_code, link.headers["Location"]) == (303, "/")
+    form = admin.post(
+        f"{hub.url}/hub/spawn/alice/sneaky",
+        data={"_xsrf": xsrf, "cpu": "0.25"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert (form.status_code, form.headers["Location"]) == (303, "/")
+    api = admin.post(
+        f"{hub.url}/hub/api/users/alice/servers/sneaky",
+        json={},
+        headers={"X-XSRFToken": xsrf},
+        timeout=30,
+    )
+    assert api.status_code == 403, api.text
+    assert "not authorized" in api.json()["message"]  # the scope, not the XSRF check
+    # A stopped server's hub URL shows the "not running" page and starts nothing either.
+    stopped = admin.get(f"{hub.url}/hub/user/alice/sneaky/", allow_redirects=False, timeout=30)
+    assert stopped.status_code == 424
+    assert "sneaky" not in hub.hub_user("alice")["servers"]
+
+
 def test_the_hubs_not_running_page_points_to_the_portal(hub, people):
     browser = portal_login(hub.url, *ALICE)
     page = browser.get(f"{hub.url}/hub/user/alice/nothing-here/", timeout=30)

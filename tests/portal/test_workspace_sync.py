@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from portal.audit.models import AuditEntry
 from portal.hub.client import HubError
 from portal.workspaces import services, sync
 from portal.workspaces.models import SyncPass, Workspace
@@ -137,6 +138,37 @@ def test_servers_the_portal_does_not_know_are_counted_and_nothing_is_created(
     assert result.unknown_servers == 2
     assert Workspace.objects.count() == 1
     assert SyncPass.objects.get().unknown_servers == 2
+
+
+def started(seconds_ago: float) -> dict:
+    """A ready server model as the hub gives it, started ``seconds_ago``."""
+    at = timezone.now() - timedelta(seconds=seconds_ago)
+    return {**READY, "started": at.isoformat().replace("+00:00", "Z")}
+
+
+def test_a_server_started_behind_the_portals_back_is_stopped_and_audited(
+    alice, workspace_of, use_hub
+):
+    workspace_of(alice, state=State.RUNNING)
+    old = sync.UNKNOWN_SERVER_GRACE.total_seconds() + 60
+    hub = use_hub(active={"alice": {"thesis": started(old), "sneaky": started(old)}})
+    result = sync.sync_pass()
+    assert ("DELETE", "/users/alice/servers/sneaky") in hub.paths
+    assert ("DELETE", "/users/alice/servers/thesis") not in hub.paths
+    assert (result.unknown_servers, result.unknown_stopped) == (1, 1)
+    entry = AuditEntry.objects.get(action="workspace.unknown-stopped")
+    assert (entry.actor, entry.target, entry.source) == (None, "alice/sneaky", "scheduler")
+    assert entry.detail == sync.UNKNOWN_STOPPED
+    assert Workspace.objects.count() == 1  # nothing created for it
+
+
+def test_an_unknown_server_younger_than_the_grace_is_left_running(alice, use_hub):
+    young = sync.UNKNOWN_SERVER_GRACE.total_seconds() - 30
+    hub = use_hub(active={"alice": {"sneaky": started(young)}})
+    result = sync.sync_pass()
+    assert [call for call in hub.paths if call[0] == "DELETE"] == []
+    assert (result.unknown_servers, result.unknown_stopped) == (1, 0)
+    assert not AuditEntry.objects.exists()
 
 
 def test_a_workspace_being_deleted_is_left_to_its_delete_while_the_hub_still_runs_it(
