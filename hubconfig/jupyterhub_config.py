@@ -12,14 +12,18 @@ import logging
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from hubconfig import culling, host_only_cookies
-from hubconfig.authenticator import ADMINS_GROUP
+from jupyterhub.log import CoroutineLogFormatter
+
+from hubconfig import culling, host_only_cookies, log_scrub
 from lib import env, origins
 
 # The hub's page templates are package data beside this file.
 HERE = Path(__file__).resolve().parent
 
 log = logging.getLogger("JupyterHub")
+# No token, OAuth code or state in the hub's log, in whatever URL or logger it travels: the
+# request line JupyterHub scrubs, but not its redirects' next= nor tornado's refused requests.
+log_scrub.install(CoroutineLogFormatter())
 
 c = get_config()  # noqa: F821 -- provided by JupyterHub when it loads this file
 
@@ -112,22 +116,6 @@ c.JupyterHub.load_roles.append(
         ],
     }
 )
-# Nobody is the hub's admin: its admin role starts any server with any options (admin:servers)
-# and JupyterHub refuses to narrow it. Listing no one empties it at every hub start, older
-# MLHub hubs' admins included. The portal's admins are a group (the authenticator's
-# ADMINS_GROUP) that reads and opens everyone's servers; they start and stop them in the portal.
-c.JupyterHub.load_roles.append({"name": "admin", "users": [], "services": []})
-c.JupyterHub.load_roles.append(
-    {
-        "name": "mlhub-admin",
-        "description": "MLHub admins: see and open everyone's workspaces; start them in the portal",
-        "scopes": ["list:users", "read:users", "read:servers", "access:servers"],
-        "groups": [ADMINS_GROUP],
-    }
-)
-# A stopped server's hub URL shows the "not running" page, which never sends the browser on to
-# the hub's spawn page by itself (that page only leads to the portal now: spawn_page.py).
-c.JupyterHub.implicit_spawn_seconds = 0
 # Idle culling, off unless MLHUB_CULL_IDLE_SECONDS is set: a hub-managed culler stops idle
 # workspaces, and their stop reports tell the portal why (hubconfig/culling.py).
 CULLING = culling.culling_from_env()
