@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from jupyterhub.log import CoroutineLogFormatter
 
 from hubconfig import culling, host_only_cookies, log_scrub
+from hubconfig.authenticator import ADMINS_GROUP
 from lib import env, origins
 
 # The hub's page templates are package data beside this file.
@@ -116,6 +117,22 @@ c.JupyterHub.load_roles.append(
         ],
     }
 )
+# Nobody is the hub's admin: its admin role starts any server with any options (admin:servers)
+# and JupyterHub refuses to narrow it. Listing no one empties it at every hub start, older
+# MLHub hubs' admins included. The portal's admins are a group (the authenticator's
+# ADMINS_GROUP) that reads and opens everyone's servers; they start and stop them in the portal.
+c.JupyterHub.load_roles.append({"name": "admin", "users": [], "services": []})
+c.JupyterHub.load_roles.append(
+    {
+        "name": "mlhub-admin",
+        "description": "MLHub admins: see and open everyone's workspaces; start them in the portal",
+        "scopes": ["list:users", "read:users", "read:servers", "access:servers"],
+        "groups": [ADMINS_GROUP],
+    }
+)
+# A stopped server's hub URL shows the "not running" page, which never sends the browser on to
+# the hub's spawn page by itself (that page only leads to the portal now: spawn_page.py).
+c.JupyterHub.implicit_spawn_seconds = 0
 # Idle culling, off unless MLHUB_CULL_IDLE_SECONDS is set: a hub-managed culler stops idle
 # workspaces, and their stop reports tell the portal why (hubconfig/culling.py).
 CULLING = culling.culling_from_env()

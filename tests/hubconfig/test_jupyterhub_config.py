@@ -6,9 +6,11 @@ import logging
 from pathlib import Path
 
 import pytest
+from jupyterhub import scopes
 from jupyterhub.utils import subdomain_hook_idna
 from traitlets.config.loader import PyFileConfigLoader
 
+from hubconfig.authenticator import ADMINS_GROUP
 from lib import env
 
 CONFIG = Path(__file__).resolve().parents[2] / "hubconfig" / "jupyterhub_config.py"
@@ -47,6 +49,32 @@ def test_the_portal_token_has_only_the_scopes_it_uses(hub_env):
     assert roles["mlhub-portal"]["scopes"] == ["admin:users", "servers", "tokens"]
     assert roles["mlhub-portal"]["services"] == ["portal"]
     assert not any(s.startswith(("servers", "start:")) for s in roles["user"]["scopes"])
+
+
+def test_nobody_is_the_hubs_admin(hub_env):
+    roles = {role["name"]: role for role in load().JupyterHub.load_roles}
+    # A static, empty member list: the hub clears every admin flag when it starts.
+    assert (roles["admin"]["users"], roles["admin"]["services"]) == ([], [])
+
+
+def test_the_portals_admins_may_open_every_server_but_start_none(hub_env):
+    role = {role["name"]: role for role in load().JupyterHub.load_roles}["mlhub-admin"]
+    assert role["groups"] == [ADMINS_GROUP]
+    granted = scopes.expand_scopes(role["scopes"])
+    assert scopes.has_scope("access:servers!server=alice/thesis", granted)
+    assert scopes.has_scope("read:servers!user=alice", granted)
+    for refused in (
+        "servers!server=alice/thesis",  # start (and stop): the portal's
+        "delete:servers!server=alice/thesis",
+        "admin:users",
+        "tokens!user=alice",
+        "admin:server_state!user=alice",
+    ):
+        assert not scopes.has_scope(refused, granted), refused
+
+
+def test_a_stopped_servers_page_never_starts_it_by_itself(hub_env):
+    assert load().JupyterHub.implicit_spawn_seconds == 0
 
 
 def test_the_hub_scrubs_secrets_from_every_log_record(hub_env, caplog):
