@@ -154,9 +154,14 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 # Host-only (no Domain): no workspace, each on a subdomain of this host, ever receives them.
 SESSION_COOKIE_DOMAIN = CSRF_COOKIE_DOMAIN = None
-# The hub sets its own cookies on the same host; a distinct name keeps them apart.
-SESSION_COOKIE_NAME = "mlhub-portal-session"
-CSRF_COOKIE_NAME = "mlhub-portal-csrf"
+# The hub sets its own cookies on the same host; a distinct name keeps them apart. Over https
+# the names carry the __Host- prefix: a browser then takes them only from this very host, Secure,
+# on Path=/ and without Domain, so a workspace on a subdomain cannot set ("toss") a session or
+# CSRF cookie of its choosing onto the portal (session fixation, login CSRF). Plain http (a
+# local `make run`) cannot have the prefix; there portal.cookies refuses a cookie sent twice.
+_cookie_prefix = "__Host-" if SECURE else ""
+SESSION_COOKIE_NAME = f"{_cookie_prefix}mlhub-portal-session"
+CSRF_COOKIE_NAME = f"{_cookie_prefix}mlhub-portal-csrf"
 USE_X_FORWARDED_HOST = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SECURE else None
 
@@ -228,6 +233,8 @@ MIDDLEWARE = [
     "portal.origins.WorkspaceOriginMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before the session is read: a session or CSRF cookie sent twice is a 400 (a tossed one).
+    "portal.cookies.DuplicateCookieMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -122,6 +122,12 @@ class RunningHub:
         return "\n".join(out)
 
 
+def portal_cookie(url: str, name: str) -> str:
+    """The portal's cookie ``name`` (``mlhub-portal-csrf``) as the portal at ``url`` names it:
+    with the ``__Host-`` prefix over https (portal/settings.py)."""
+    return f"__Host-{name}" if url.startswith("https://") else name
+
+
 def portal_login(url: str, username: str, password: str) -> requests.Session:
     """A browser-like session logged in to the portal only (not to the hub)."""
     session = requests.Session()
@@ -131,7 +137,7 @@ def portal_login(url: str, username: str, password: str) -> requests.Session:
         data={
             "username": username,
             "password": password,
-            "csrfmiddlewaretoken": session.cookies["mlhub-portal-csrf"],
+            "csrfmiddlewaretoken": session.cookies[portal_cookie(url, "mlhub-portal-csrf")],
         },
         headers={"Referer": f"{url}/accounts/login/"},
         timeout=10,

@@ -23,6 +23,8 @@ RITA = ("rita", "rita-pass-1234")
 LOGIN_COOKIES = {
     "mlhub-portal-session",
     "mlhub-portal-csrf",
+    "__Host-mlhub-portal-session",  # their names over https
+    "__Host-mlhub-portal-csrf",
     "jupyterhub-hub-login",
     "jupyterhub-session-id",
 }

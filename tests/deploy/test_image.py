@@ -88,7 +88,7 @@ def test_the_image_serves_the_portal_over_https_on_its_one_port(mlhub):
     assert response.status_code == 200
     assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
     browser = portal_login(mlhub.url, "admin", ADMIN_PASSWORD)
-    assert {c.name: c.secure for c in browser.cookies}["mlhub-portal-session"] is True
+    assert {c.name: c.secure for c in browser.cookies}["__Host-mlhub-portal-session"] is True
 
 
 def test_every_role_is_running_and_the_healthcheck_says_so(mlhub):

@@ -79,7 +79,7 @@ def test_the_portal_trusts_the_terminators_https_and_sends_plain_http_there(plai
     assert 'name="username"' in behind_tls.text
     assert behind_tls.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
     cookie = behind_tls.headers["Set-Cookie"]
-    assert cookie.startswith("mlhub-portal-csrf=") and cookie.endswith("; Secure"), cookie
+    assert cookie.startswith("__Host-mlhub-portal-csrf=") and cookie.endswith("; Secure"), cookie
 
     plain_http = requests.get(
         f"{base}/accounts/login/",

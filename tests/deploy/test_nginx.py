@@ -175,7 +175,7 @@ def test_only_tls_1_2_and_newer_are_offered(front):
 def test_a_portal_login_over_https_sets_secure_cookies(front, alice):
     browser = portal_login(front.url, *ALICE)
     cookies = {cookie.name: cookie for cookie in browser.cookies}
-    for name in ("mlhub-portal-session", "mlhub-portal-csrf"):
+    for name in ("__Host-mlhub-portal-session", "__Host-mlhub-portal-csrf"):
         assert cookies[name].secure, name
 
 
