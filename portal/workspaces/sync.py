@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
-from django.db.models.functions import Lower
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -220,8 +219,7 @@ def _rows_to_check(active: dict[tuple[str, str], dict]):
         yield from (
             Workspace.objects.exclude(state__in=Workspace.ALIVE)
             .select_related("owner")
-            .annotate(hub_owner=Lower("owner__username"))
-            .filter(hub_owner__in=names)
+            .filter(owner__hub_name__in=names)
         )
 
 
@@ -266,9 +264,8 @@ def _younger_than_grace(server: dict, read_at: datetime) -> bool:
 
 def _portal_has(owner: str, name: str) -> bool:
     """Whether any workspace (any state, being deleted too) is this hub server: the pass read
-    only some rows. Reads every row of that name: one query per unknown server past the grace."""
-    rows = Workspace.objects.filter(name=name).select_related("owner")
-    return any(row.owner.hub_name == owner for row in rows.iterator())
+    only some rows. One query per unknown server past the grace."""
+    return Workspace.objects.filter(owner__hub_name=owner, name=name).exists()
 
 
 def _correct(workspace: Workspace, state: str, message: str, *, read_at: datetime) -> bool:

@@ -253,3 +253,15 @@ def test_the_follower_leaves_the_state_when_the_hub_never_tells(alice, workspace
     services.workspace_follow_spawn(workspace=workspace, patience=0)
     workspace.refresh_from_db()
     assert workspace.state == State.STARTING
+
+
+def test_a_person_with_a_non_ascii_name_is_found_by_their_hub_name(
+    django_user_model, workspace_of, use_hub
+):
+    # The hub says "jürgen"; SQLite's LOWER("JÜRGEN") is "jÜrgen": hub_name decides.
+    jurgen = django_user_model.objects.create_user(username="JÜRGEN", approval="approved")
+    workspace = workspace_of(jurgen, state=State.STOPPED)
+    hub = use_hub(active={"jürgen": {"thesis": started(3600)}})
+    assert synced(workspace).state == State.RUNNING
+    assert not AuditEntry.objects.filter(action="workspace.unknown-stopped").exists()
+    assert [path for method, path in hub.paths if method == "DELETE"] == []
