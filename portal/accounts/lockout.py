@@ -36,6 +36,9 @@ def client_address(request: HttpRequest) -> str | None:
     return BaseThrottle().get_ident(request)
 
 
+ATTEMPT_USERNAME_MAX = AccessAttempt._meta.get_field("username").max_length
+
+
 def account_of(request: HttpRequest, credentials: dict | None = None) -> str | None:
     """``AXES_USERNAME_CALLABLE``: the account a sign-in is for, in its hub form.
 
@@ -44,7 +47,11 @@ def account_of(request: HttpRequest, credentials: dict | None = None) -> str | N
     """
     field = settings.AXES_USERNAME_FORM_FIELD
     name = credentials.get(field) if credentials else request.POST.get(field)
-    return usernames.hub_form(name) if isinstance(name, str) else name
+    if not isinstance(name, str):
+        return name
+    # Axes stores it in a column of 255 (PostgreSQL refuses more: a 500); no account's name
+    # is that long, so a longer one loses nothing by it.
+    return usernames.hub_form(name)[:ATTEMPT_USERNAME_MAX]
 
 
 def lock_seconds_left(request: HttpRequest, credentials: dict | None = None) -> int:

@@ -6,21 +6,22 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from django.apps import apps
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-# Every app available lets the flush afterwards truncate with CASCADE on PostgreSQL (knox's
-# unused table refers to users).
-pytestmark = pytest.mark.django_db(
-    transaction=True, available_apps=[app.name for app in apps.get_app_configs()]
-)
+# PostgreSQL runs the migrations inside the test's transaction and rolls them back with it;
+# a flush there would also drop the rows data migrations made (the default template) that
+# later tests rely on. SQLite's schema editor refuses to run inside a transaction.
+pytestmark = pytest.mark.django_db(transaction=connection.vendor == "sqlite")
 BEFORE = [("accounts", "0003_rejection_reason_and_allowlist")]
 AFTER = [("accounts", "0004_user_hub_name")]
 migration = importlib.import_module("portal.accounts.migrations.0004_user_hub_name")
 
 
 def migrate(targets):
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # rows written in this transaction: check them
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # now, so ALTER TABLE may run
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(targets)

@@ -97,6 +97,12 @@ def test_failures_under_other_cases_of_the_name_count_for_one_account(client, al
     assert_locked_page(log_in(client, "ALICE", PASSWORD, "203.0.113.98"), "900")
 
 
+def test_a_name_longer_than_any_account_is_a_wrong_password_not_a_server_error(client, alice):
+    # Folding can lengthen a name (ß → ss); axes keeps 255 characters, PostgreSQL no more.
+    assert_wrong_password_page(log_in(client, "ß" * 200, "wrong"))
+    assert len(AccessAttempt.objects.get(ip_address=CLIENT).username) == 255
+
+
 def test_the_lock_ends_when_the_cool_off_has_passed(client, alice):
     fail_until_locked(client)
     age_attempts(600)
