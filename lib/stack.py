@@ -11,6 +11,7 @@ import importlib.metadata
 import importlib.util
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -115,6 +116,23 @@ def secrets_prepare(environ: dict[str, str], data_dir: Path) -> None:
         environ[f"{name}_FILE"] = str(path)
 
 
+def prepared_copy(prepared: Path, data_dir: Path, environ: dict[str, str]) -> None:
+    """Copy ``Stack.prepare_shared``'s work in ``prepared`` into ``data_dir``: the static
+    files, and the SQLite database when ``environ`` has no ``DATABASE_URL`` (with one, the
+    database is that URL's, which ``prepared`` migrated already). Secrets are never copied:
+    each data directory makes its own (``secrets_prepare``)."""
+    shutil.copytree(prepared / "static", data_dir / "static", dirs_exist_ok=True)
+    if environ.get("DATABASE_URL", "").strip():
+        return
+    database = prepared / env.PORTAL_SQLITE
+    if not database.exists():
+        raise StackError(f"{prepared} has no {env.PORTAL_SQLITE} (set up on a DATABASE_URL?)")
+    # Its write-ahead log too, if the last process left one: the pair is the database.
+    for source in (database, prepared / f"{env.PORTAL_SQLITE}-wal"):
+        if source.exists():
+            shutil.copy2(source, data_dir / source.name)
+
+
 def docker_answers() -> bool:
     try:
         import docker
@@ -173,10 +191,26 @@ class Stack:
             stderr=subprocess.STDOUT,
         )
 
-    def prepare(self) -> None:
+    def prepare(self, prepared: Path | None = None) -> None:
+        """Set up the data directory: ``prepare_shared``'s steps, then ``mlhub_setup``.
+
+        ``prepared``: a data directory ``prepare_shared`` set up with the same code and
+        ``DATABASE_URL`` (the tests' template, tests/hub_stack.py): its database and static
+        files are copied instead (``prepared_copy``). ``mlhub_setup`` runs either way: what it
+        makes is this stack's own (the hub's OAuth client with this stack's callback URL, the
+        schedules with its intervals, the admin with its password).
+        """
+        if prepared is None:
+            self.prepare_shared()
+        else:
+            prepared_copy(prepared, Path(self.environ["MLHUB_DATA_DIR"]), self.environ)
+        self.manage("mlhub_setup")
+
+    def prepare_shared(self) -> None:
+        """What every data directory on the same code gets alike: the migrated database and
+        the collected static files (collectstatic compresses the Swagger and Redoc assets)."""
         self.manage("migrate", "--noinput", "-v", "0")
         self.manage("collectstatic", "--noinput", "-v", "0")
-        self.manage("mlhub_setup")
 
     # Run ----------------------------------------------------------------------------------
     def start(self) -> None:

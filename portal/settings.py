@@ -121,6 +121,8 @@ try:
     CLEANUP_GRACE_SECONDS = env.env_int_at_least("MLHUB_CLEANUP_GRACE_SECONDS", 600, 0)
     # The seed's dynamic whitelist file (portal/accounts/allowlist.py).
     DYNAMIC_WHITELIST_ENABLED = env.env_bool("DYNAMIC_WHITELIST_ENABLED", False)
+    # For stacks the tests start only (tests/hub_stack.py): a fast password hasher first.
+    TEST_FAST_PASSWORD_HASHER = env.env_bool("MLHUB_TEST_FAST_PASSWORD_HASHER", False)
     DYNAMIC_WHITELIST_FILE = env.env_str(
         "MLHUB_DYNAMIC_WHITELIST_FILE",
         str(env.resources_dir() / "users" / "dynamic_whitelist.txt"),
@@ -309,6 +311,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # People's passwords: Django's own list (its first hasher makes them). The last one is for the
 # OAuth clients' random secrets only, chosen by name in OAUTH2_PROVIDER (accounts/hashers.py).
 PASSWORD_HASHERS = [*global_settings.PASSWORD_HASHERS, "portal.accounts.hashers.ClientSecretHasher"]
+# Tests only: stacks the tests start make hundreds of people, each hash 1,000,000 PBKDF2
+# rounds. MD5 first makes new hashes fast; the others still check hashes made before. Refused
+# unless DEBUG is on or the public URL is a localhost one (a portal people reach from other
+# machines has another name), so a production portal never stores passwords this weakly.
+if TEST_FAST_PASSWORD_HASHER:
+    if not DEBUG and not (
+        _public_host in ("localhost", "127.0.0.1", "::1")
+        or (_public_host or "").endswith(".localhost")
+    ):
+        raise ImproperlyConfigured(
+            "MLHUB_TEST_FAST_PASSWORD_HASHER is for tests only: it needs DEBUG=true or a "
+            f"localhost public URL, not {PUBLIC_URL}"
+        )
+    PASSWORD_HASHERS.insert(0, "django.contrib.auth.hashers.MD5PasswordHasher")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

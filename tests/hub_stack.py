@@ -3,10 +3,13 @@ and the Node configurable-http-proxy, on free ports with a throw-away data direc
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import socket
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -18,6 +21,32 @@ ADMIN_PASSWORD = "admin-pass-for-tests"
 # Labels and names of what the tests create start with this, apart from a real hub's.
 TEST_HUB_NAME = "mlht"
 CHP = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
+# Every stack the tests start gets these, settings for tests only (docs/configuration.md).
+TEST_SPEED_SETTINGS = {
+    # MD5 before PBKDF2's 1,000,000 rounds (a second or more for each person made or logged
+    # in). portal/settings.py refuses it unless the public URL is a localhost one: so are
+    # all of these stacks' (nginx's https://localhost included).
+    "MLHUB_TEST_FAST_PASSWORD_HASHER": "true",
+}
+_PREPARED: dict[str, Path] = {}
+
+
+def prepared_data_dir(database_url: str) -> Path:
+    """A data directory with the database migrated and the static files collected, made
+    once per test process and ``DATABASE_URL`` (empty: SQLite): every stack copies it
+    (lib/stack.py ``prepared_copy``) instead of running migrate and collectstatic again."""
+    if database_url not in _PREPARED:
+        folder = Path(tempfile.mkdtemp(prefix="mlhub-prepared-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        environ = stack_environment(
+            {"MLHUB_DATA_DIR": str(folder), "DJANGO_SETTINGS_MODULE": "portal.settings"}
+        )
+        environ.pop("DATABASE_URL", None)
+        if database_url:
+            environ["DATABASE_URL"] = database_url
+        Stack(environ).prepare_shared()
+        _PREPARED[database_url] = folder
+    return _PREPARED[database_url]
 
 
 def resolve_localhost_subdomains() -> None:
@@ -174,6 +203,7 @@ def running_stack(
             "EXECUTION_MODE": mode,
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "HUB_NAME": hub_name,
+            **TEST_SPEED_SETTINGS,
             **(extra or {}),
         }
     )
@@ -186,7 +216,7 @@ def running_stack(
         stack=stack,
     )
     try:
-        stack.prepare()
+        stack.prepare(prepared_data_dir(environ.get("DATABASE_URL", "").strip()))
         stack.start()
     except Exception:
         logs = running.logs(80)

@@ -29,7 +29,7 @@ from playwright.sync_api import Page, expect
 from lib.polling import poll_until
 from lib.stack import ROOT, Stack, listening, portal_command, stack_environment
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.hub_stack import ADMIN_PASSWORD, free_port
+from tests.hub_stack import ADMIN_PASSWORD, free_port, prepared_data_dir
 
 pytestmark = pytest.mark.browser
 
@@ -90,7 +90,9 @@ def portal(tmp_path_factory, certificate):
     )
     environ.pop("DATABASE_URL", None)  # its own SQLite: no person shared with other stacks
     stack = Stack(environ, log_dir=data / "logs")
-    stack.prepare()
+    # Migrated and collected once for all stacks; no fast password hasher here: the portal
+    # refuses it on this public host (not a localhost one).
+    stack.prepare(prepared_data_dir(""))
     stack.manage(
         "shell",
         "-c",

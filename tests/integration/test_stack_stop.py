@@ -42,6 +42,11 @@ def _alive(pid: int) -> bool:
 
 
 def test_stopping_the_stack_ends_every_process_by_itself(tmp_path):
+    # A stack of its own, for this one test: it stops the stack (the shared one must live on
+    # for the other tests), and it finds the processes to check by this stack's data folder,
+    # which no other stack's processes carry. Its cost is the start (the set-up is copied,
+    # tests/hub_stack.py prepared_data_dir) and one workspace's start: the least that shows
+    # every kind of process (portal, tasks, hub, proxy, a server) ending by itself.
     data = tmp_path / "stack"
     stack_run = running_stack(data, "process", hub_name="mlhs")
     hub = next(stack_run)

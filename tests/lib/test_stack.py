@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from lib.stack import Stack, StackError, execution_mode_choose, secrets_prepare
+from lib.stack import Stack, StackError, execution_mode_choose, prepared_copy, secrets_prepare
 
 
 def test_it_generates_missing_secrets_once_and_privately(tmp_path):
@@ -52,3 +52,63 @@ def test_nothing_answering_ends_the_wait_with_the_address():
     with pytest.raises(StackError) as stopped:
         Stack({}).wait_until_answering("http://127.0.0.1:9/", "hub", timeout=1)
     assert str(stopped.value) == "the hub did not answer at http://127.0.0.1:9/ within 1 s"
+
+
+def prepared_dir(tmp_path):
+    """A data directory as Stack.prepare_shared leaves it, with secrets of its own."""
+    prepared = tmp_path / "prepared"
+    (prepared / "static" / "css").mkdir(parents=True)
+    (prepared / "static" / "css" / "portal.css").write_text("body {}")
+    (prepared / "portal.sqlite3").write_bytes(b"migrated")
+    (prepared / "portal.sqlite3-wal").write_bytes(b"its log")
+    secrets_prepare({}, prepared)
+    return prepared
+
+
+def test_a_prepared_data_directory_gives_its_database_and_static_files_not_its_secrets(
+    tmp_path,
+):
+    prepared, data = prepared_dir(tmp_path), tmp_path / "stack"
+    data.mkdir()
+
+    prepared_copy(prepared, data, {})
+
+    assert (data / "static" / "css" / "portal.css").read_text() == "body {}"
+    assert (data / "portal.sqlite3").read_bytes() == b"migrated"
+    assert (data / "portal.sqlite3-wal").read_bytes() == b"its log"
+    assert not (data / "secrets").exists()
+
+
+def test_with_a_database_url_only_the_static_files_are_copied(tmp_path):
+    prepared, data = prepared_dir(tmp_path), tmp_path / "stack"
+    data.mkdir()
+
+    prepared_copy(prepared, data, {"DATABASE_URL": "postgres://mlhub@db/mlhub"})
+
+    assert (data / "static" / "css" / "portal.css").exists()
+    assert sorted(p.name for p in data.iterdir()) == ["static"]
+
+
+def test_a_prepared_directory_without_the_database_is_refused(tmp_path):
+    prepared, data = prepared_dir(tmp_path), tmp_path / "stack"
+    (prepared / "portal.sqlite3").unlink()
+    data.mkdir()
+
+    with pytest.raises(StackError) as refused:
+        prepared_copy(prepared, data, {})
+    assert str(refused.value) == f"{prepared} has no portal.sqlite3 (set up on a DATABASE_URL?)"
+
+
+def test_a_stack_prepared_from_a_copy_runs_only_its_own_set_up(tmp_path, monkeypatch):
+    """migrate and collectstatic are the copy's; mlhub_setup makes this stack's OAuth client."""
+    ran: list[tuple[str, ...]] = []
+    monkeypatch.setattr(Stack, "manage", lambda self, *args: ran.append(args))
+    data = tmp_path / "stack"
+    data.mkdir()
+
+    Stack({"MLHUB_DATA_DIR": str(data)}).prepare(prepared_dir(tmp_path))
+    assert ran == [("mlhub_setup",)]
+
+    ran.clear()
+    Stack({"MLHUB_DATA_DIR": str(data)}).prepare()
+    assert [args[0] for args in ran] == ["migrate", "collectstatic", "mlhub_setup"]
