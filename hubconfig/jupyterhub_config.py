@@ -54,6 +54,11 @@ else:
     c.JupyterHub.subdomain_hook = origins.SUBDOMAIN_HOOK
     c.JupyterHub.hub_routespec = f"{urlsplit(PUBLIC_URL).hostname}/hub/"
     host_only_cookies.install()
+    # Over https the hub's login cookie (and each workspace's) is __Host-: Secure, Path=/ and
+    # no Domain, so a workspace on <user>.<host> cannot set one for the hub's host and log a
+    # visitor in to the hub as its owner (cookie tossing). JupyterHub recommends it only
+    # with per-user domains, which this branch is; browsers refuse it over plain http.
+    c.JupyterHub.cookie_host_prefix_enabled = PUBLIC_URL.startswith("https://")
 c.ConfigurableHTTPProxy.api_url = env.proxy_api_url()
 # The MLHub image runs the Node proxy as a process of its own (START_CHP): the hub then neither
 # starts nor stops it, and a hub restart keeps every route.

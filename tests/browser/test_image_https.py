@@ -34,7 +34,12 @@ def test_a_person_opens_a_workspace_through_the_images_https_port(browser, mlhub
         lab.wait_for_url(f"https://judy.localhost:{mlhub.port}/user/judy/course/lab")
         expect(lab).to_have_title(re.compile("JupyterLab"))
         expect(lab.locator("#jp-main-dock-panel")).to_be_visible()
-        # Every cookie of the portal, the hub and the workspace is Secure.
-        assert [c["name"] for c in context.cookies() if not c["secure"]] == []
+        # Every cookie of the portal, the hub and the workspace is Secure; the logins are
+        # __Host- cookies, which no subdomain can set.
+        cookies = context.cookies()
+        assert [c["name"] for c in cookies if not c["secure"]] == []
+        hub_login = [c for c in cookies if c["name"].endswith("jupyterhub-hub-login")]
+        assert [(c["name"], c["path"]) for c in hub_login] == [("__Host-jupyterhub-hub-login", "/")]
+        assert "__Host-mlhub-portal-session" in {c["name"] for c in cookies}
     finally:
         context.close()

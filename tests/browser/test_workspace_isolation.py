@@ -26,6 +26,7 @@ LOGIN_COOKIES = {
     "__Host-mlhub-portal-session",  # their names over https
     "__Host-mlhub-portal-csrf",
     "jupyterhub-hub-login",
+    "__Host-jupyterhub-hub-login",  # its name over https
     "jupyterhub-session-id",
 }
 # What the owner puts in her home: her Jupyter server then writes down every request it

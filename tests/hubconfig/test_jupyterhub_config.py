@@ -139,6 +139,13 @@ def test_the_proxy_listens_on_loopback_for_a_localhost_public_url(hub_env):
     config = load()
     assert config.JupyterHub.bind_url == "http://127.0.0.1:8000"
     assert config.JupyterHub.subdomain_host == "http://localhost:8000"
+    assert config.JupyterHub.cookie_host_prefix_enabled is False  # browsers refuse it on http
+
+
+def test_over_https_the_hubs_cookies_are_host_prefixed(hub_env, monkeypatch):
+    # A workspace on a subdomain cannot toss a login cookie onto the hub's host.
+    monkeypatch.setenv("MLHUB_PUBLIC_URL", "https://hub.example.org")
+    assert load().JupyterHub.cookie_host_prefix_enabled is True
 
 
 def test_single_origin_is_an_explicit_opt_out_with_a_loud_warning(hub_env, monkeypatch, caplog):
