@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -21,11 +22,13 @@ from portal.accounts.models import User
 from portal.audit import log as audit
 from portal.cleanup.backend import EngineUnavailable
 from portal.cleanup.docker_backend import DockerBackend
-from portal.cleanup.kube_backend import KubeBackend
 from portal.cleanup.report import Outcome, Report
 from portal.hub.client import HubError, hub_client
 from portal.workspaces import services as workspaces
 from portal.workspaces.models import Workspace
+
+if TYPE_CHECKING:
+    from portal.cleanup.kube_backend import KubeBackend
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,10 @@ def engine_backend() -> DockerBackend | KubeBackend | None:
     if settings.EXECUTION_MODE == "local":
         return DockerBackend(settings.HUB_NAME, hub_container=settings.DOCKER_HUB_CONTAINER)
     if settings.EXECUTION_MODE == "k8s":
+        # Imported here: the Kubernetes client takes about 2 s to import, which every portal
+        # process (gunicorn workers, the task cluster, each manage.py) paid in every mode.
+        from portal.cleanup.kube_backend import KubeBackend
+
         return KubeBackend(settings.HUB_NAME, env.k8s_namespace())
     return None  # process mode: no engine resources
 
