@@ -95,7 +95,10 @@ def test_cpu_below_the_least_is_refused_by_the_portal_and_the_spawner(
     # A client that calls the hub directly: the spawner refuses before any Docker call.
     hub_api = docker_hub.api()
     hub_api.headers["Authorization"] = f"token {docker_hub.hub_token}"
-    server = f"{docker_hub.hub_api}/users/dora/servers/tiny"
+    user = f"{docker_hub.hub_api}/users/dora"
+    if hub_api.get(user, timeout=30).status_code == 404:  # when this test runs alone
+        assert hub_api.post(user, timeout=30).status_code == 201
+    server = f"{user}/servers/tiny"
     try:
         started = hub_api.post(server, json={"cpu": 1e-7}, timeout=30)
         # The hub answers 202 at once (slow_spawn_timeout 0) and reports the refusal as progress.
