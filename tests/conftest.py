@@ -6,6 +6,44 @@ import pytest
 
 PASSWORD = "correct-horse-battery"
 
+# pytest-xdist (`make test-fast`, `pytest -n`): one test at a time to whichever worker is free,
+# in collection order, as `--dist load` does, so that on each worker pytest-django's order still
+# holds (a transactional test empties that worker's database, rows of data migrations included,
+# so it runs after the worker's other database tests); except that the tests of these paths all
+# run on one worker, one after another. tests/spawners/: its Docker tests remove whatever
+# carries their hub's label before and after each test or module, and a module's in-process
+# hub is made once. test_installable.py: its wheel is built once. (xdist_group marks with
+# --dist loadgroup no longer group anything on pytest 9.2: pytest-xdist#1386.)
+ONE_WORKER = ("tests/spawners/", "tests/lib/test_installable.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "load":
+        return None  # another --dist asked for by name
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneTestAtATimeButSomePathsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return next((path for path in ONE_WORKER if nodeid.startswith(path)), nodeid)
+
+    return OneTestAtATimeButSomePathsTogether(config, log)
+
+
+# More than pyproject.toml's 600 s: tests/deploy and the `mlhub` image fixture build the MLHub
+# (and compose's PostgreSQL) image when it is not built from this checkout yet (about four
+# minutes here; .ci/run builds them before the tests), then start it.
+IMAGE_BUILD_TIMEOUT = 1800
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("timeout"):
+        return
+    for item in items:
+        builds = item.path.parent.name == "deploy" or "mlhub" in item.fixturenames
+        if builds and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(IMAGE_BUILD_TIMEOUT))
+
 
 @pytest.fixture(autouse=True)
 def _hub_is_down_unless_started(settings):

@@ -171,6 +171,20 @@ def _blob(key_type: str) -> str:
         ),
         ("ssh-ed25519 " + "A" * 9000, parse.TOO_LONG),
     ],
+    # Named, not shown: three hold fresh keys, and pytest-xdist's workers must collect one
+    # list of test ids.
+    ids=[
+        "empty",
+        "one-word",
+        "two-words",
+        "options-first",
+        "not-base64",
+        "too-short",
+        "cut-short",
+        "type-not-inside",
+        "curve-not-inside",
+        "too-long",
+    ],
 )
 def test_it_refuses_what_is_not_a_public_key(text, message):
     assert refusal(text) == message
