@@ -15,7 +15,7 @@ from portal.hub.client import HubError
 
 # The fixture (in_process_hub) is imported here, not in the conftest: only this module pays
 # for importing JupyterHub's test hub (seconds).
-from tests.spawners.in_process_hub import (  # noqa: F401
+from tests.spawners_in_hub.in_process_hub import (  # noqa: F401
     HUB,
     IMAGE,
     InProcessHub,
