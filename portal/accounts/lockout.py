@@ -46,11 +46,14 @@ def account_of(request: HttpRequest, credentials: dict | None = None) -> str | N
     (``User.objects.get_by_natural_key``), so their failures must add up to one lock.
     """
     field = settings.AXES_USERNAME_FORM_FIELD
-    name = credentials.get(field) if credentials else request.POST.get(field)
+    return attempt_name(credentials.get(field) if credentials else request.POST.get(field))
+
+
+def attempt_name(name: str | None) -> str | None:
+    """How a sign-in's name is kept in axes' attempts: its hub form, cut to axes' column of
+    255 (PostgreSQL refuses more: a 500); no account's name is that long."""
     if not isinstance(name, str):
         return name
-    # Axes stores it in a column of 255 (PostgreSQL refuses more: a 500); no account's name
-    # is that long, so a longer one loses nothing by it.
     return usernames.hub_form(name)[:ATTEMPT_USERNAME_MAX]
 
 
@@ -104,8 +107,10 @@ def lockout_response(
 
 
 def failures_forgive(*, username: str | None, ip_address: str | None) -> int:
-    """Forget the failures of this name from this address (a sign-in just succeeded there)."""
-    count, _ = AccessAttempt.objects.filter(username=username, ip_address=ip_address).delete()
+    """Forget the failures of this name (in any case or form) from this address (a sign-in
+    just succeeded there)."""
+    attempts = AccessAttempt.objects.filter(username=attempt_name(username), ip_address=ip_address)
+    count, _ = attempts.delete()
     return count
 
 

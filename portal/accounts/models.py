@@ -25,6 +25,11 @@ class UserQuerySet(models.QuerySet):
             user.hub_name = usernames.hub_form(user.username)
         return super().bulk_create(objs, *args, **kwargs)
 
+    def named(self, username: str) -> models.QuerySet:
+        """The person of this name in any case or Unicode form (at most one: hub_name is
+        unique). Every look-up of a person by a typed name goes through here."""
+        return self.filter(hub_name=usernames.hub_form(username or ""))
+
     def update(self, **kwargs):
         if "username" in kwargs:
             raise TypeError("Rename people one at a time (save()), which keeps hub_name right.")
@@ -39,7 +44,7 @@ class MLHubUserManager(UserManager.from_queryset(UserQuerySet)):
 
     def get_by_natural_key(self, username):
         # Logging in as "JÜRGEN" is logging in as "jürgen": one person per hub name.
-        return self.get(hub_name=usernames.hub_form(username or ""))
+        return self.named(username).get()
 
 
 class User(AbstractUser):

@@ -13,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ParseError
 
+from lib.usernames import hub_form
 from portal.accounts.models import User
 from portal.workspaces.models import Workspace
 
@@ -62,7 +63,7 @@ def _ordering(params: Mapping[str, str], allowed: dict[str, str], tiebreak: list
 def workspaces_filtered(queryset: QuerySet[Workspace], params: Mapping[str, str]) -> QuerySet:
     """Apply ``owner``, ``state``, ``template`` and ``ordering`` to visible workspaces."""
     if owner := params.get("owner"):
-        queryset = queryset.filter(owner__username=owner)
+        queryset = queryset.filter(owner__hub_name=hub_form(owner))
     if state := _choice(params, "state", Workspace.State.values):
         queryset = queryset.filter(state=state)
     if template := params.get("template"):

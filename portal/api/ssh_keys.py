@@ -7,6 +7,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
+from lib.usernames import hub_form
 from portal.sshkeys import services
 from portal.sshkeys.models import SshKey
 
@@ -77,7 +78,8 @@ class SshKeyViewSet(
     def list(self, request, *args, **kwargs):
         """Your keys, oldest first (admins: anyone's, with ``?owner=``)."""
         owner = request.query_params.get("owner") or request.user.username
-        keys = self.get_queryset().filter(owner__username=owner).order_by("created_at", "id")
+        keys = self.get_queryset().filter(owner__hub_name=hub_form(owner))
+        keys = keys.order_by("created_at", "id")
         page = self.paginate_queryset(keys)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
+from lib.usernames import hub_form
 from portal.accounts import access
 from portal.accounts.models import User
 from portal.audit.log import audited
@@ -49,12 +50,12 @@ def _owner_for(by: User, owner: User | str | None) -> User:
     """Whose a key that ``by`` adds is: their own, or (admins only) ``owner``'s."""
     access.require_access(by)
     username = owner.username if isinstance(owner, User) else owner
-    if not username or username == by.username:
+    if not username or hub_form(username) == by.hub_name:
         return by
     if not by.is_admin:
         raise PermissionDenied(FOR_OTHERS)
     if not isinstance(owner, User):
-        owner = User.objects.filter(username=username, deleting_since__isnull=True).first()
+        owner = User.objects.named(username).filter(deleting_since__isnull=True).first()
         if owner is None:
             raise SshKeyError(f"No user named {username!r}.", 404)
     if access.why_refused(owner):

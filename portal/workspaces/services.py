@@ -23,6 +23,7 @@ from lib.resources import (
     resources_from_options,
     validate_workspace_name,
 )
+from lib.usernames import hub_form
 from portal.accounts import access
 from portal.accounts.models import User
 from portal.audit.log import audited
@@ -55,11 +56,11 @@ class WorkspaceError(ServiceError):
 def workspace_owner_for(*, by: User, username: str | None = None) -> User:
     """Whose a workspace that ``by`` creates is: their own, or (admins only) ``username``'s."""
     access.require_access(by)
-    if not username or username == by.username:
+    if not username or hub_form(username) == by.hub_name:
         return by
     if not by.is_admin:
         raise WorkspaceError("Only administrators may create workspaces for others.", 403)
-    owner = User.objects.filter(username=username, deleting_since__isnull=True).first()
+    owner = User.objects.named(username).filter(deleting_since__isnull=True).first()
     if owner is None:
         raise WorkspaceError(f"No user named {username!r}", 404)
     if access.why_refused(owner):

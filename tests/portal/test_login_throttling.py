@@ -265,6 +265,14 @@ def test_a_token_forgives_that_persons_own_failures(api, alice):
         assert ask_token(api, "alice", "wrong").status_code == 400
 
 
+def test_a_token_forgives_that_persons_failures_under_any_case_of_the_name(api, alice):
+    for _ in range(LIMIT - 1):
+        ask_token(api, "ALICE", "wrong")
+    assert ask_token(api, "Alice", PASSWORD).status_code == 200
+    for _ in range(LIMIT - 1):
+        assert ask_token(api, "alice", "wrong").status_code == 400
+
+
 def test_too_many_token_requests_from_one_address_are_throttled(api, alice, monkeypatch):
     # DRF copies the rates into the throttle class when it is imported.
     monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, "auth-token", "3/min")

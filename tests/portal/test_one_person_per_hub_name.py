@@ -148,3 +148,20 @@ def test_the_hubs_reports_find_the_person_by_their_hub_name(django_user_model, w
         user="jürgen", server="thesis", state="running", at=timezone.now()
     )
     assert (found, changed) == (thesis, True)
+
+
+def test_an_admin_names_a_person_in_any_case_or_form(api, carol, django_user_model, workspace_of):
+    # Creating for, adding keys for and listing by "JÜRGEN" all mean the one jürgen.
+    from portal.workspaces.services import workspace_owner_for
+    from tests.portal.test_ssh_keys import add, ed25519_key, public_line
+
+    jurgen = _person(django_user_model, "jürgen")
+    workspace_of(jurgen)
+    assert workspace_owner_for(by=carol, username="JÜRGEN") == jurgen
+    assert workspace_owner_for(by=jurgen, username="JÜRGEN") == jurgen  # their own
+    api.force_authenticate(carol)
+    response = add(api, public_line(ed25519_key()), owner="JÜRGEN")
+    assert response.status_code == 201
+    assert response.json()["owner"] == "jürgen"
+    assert api.get("/api/v1/ssh-keys/", {"owner": "JU\u0308RGEN"}).json()["count"] == 1
+    assert api.get("/api/v1/workspaces/", {"owner": "Jürgen"}).json()["count"] == 1
