@@ -59,29 +59,29 @@ def production_environment(tmp_path, **environ: str) -> dict[str, str]:
     }
 
 
-def run_portal(code: str, tmp_path, **environ: str):
-    """Run ``code`` in a fresh Python with only the given configuration."""
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=production_environment(tmp_path, **environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
+def run_python(environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python *args`` in the checkout with exactly this environment, its output captured."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
     )
+
+
+def python_json(environ: dict[str, str], code: str, *args: str):
+    """Run ``code`` (``sys.argv[1:]`` being ``args``) in a fresh Python with exactly this
+    environment: what its last line of output says in JSON."""
+    result = run_python(environ, "-c", code, *args)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def run_portal(code: str, tmp_path, **environ: str):
+    """Run ``code`` in a fresh Python with only the given configuration."""
+    return python_json(production_environment(tmp_path, **environ), code)
+
+
 def test_check_deploy_reports_nothing_with_production_settings(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=production_environment(tmp_path, MLHUB_PUBLIC_URL="https://hub.example.org"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    environ = production_environment(tmp_path, MLHUB_PUBLIC_URL="https://hub.example.org")
+    result = run_python(environ, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == ["System check identified no issues (1 silenced)."]

@@ -6,10 +6,8 @@ file made by ``migrate``, as in ``make run``."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from tests.portal.test_deploy_checks import ROOT, production_environment
+from tests.portal.test_deploy_checks import production_environment, python_json, run_python
 
 TOKEN = "/api/v1/auth/token/"
 SIGNUP = "/api/v1/auth/signup/"
@@ -31,28 +29,12 @@ print(json.dumps(answers))
 
 
 def worker(environ: dict[str, str], *paths: str) -> list[list]:
-    result = subprocess.run(
-        [sys.executable, "-c", WORKER, json.dumps(paths)],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return python_json(environ, WORKER, json.dumps(paths))
 
 
 def test_two_processes_share_one_count_for_every_throttle(tmp_path):
     environ = production_environment(tmp_path, MLHUB_TOKEN_RATE="3/min", MLHUB_SIGNUP_RATE="2/hour")
-    migrate = subprocess.run(
-        [sys.executable, "-m", "django", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    migrate = run_python(environ, "-m", "django", "migrate", "--noinput", "-v", "0")
     assert migrate.returncode == 0, migrate.stderr
 
     first = worker(environ, TOKEN, TOKEN, SIGNUP)
