@@ -5,6 +5,8 @@ the change itself for the database's list, at the next periodic check for the fi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from io import StringIO
 from unittest import mock
 
@@ -74,13 +76,19 @@ def has_tokens(user) -> bool:
     )
 
 
-def fake_hub():
-    """Our hub adapter with its real signature: alice's server runs, she has two hub tokens."""
+@contextmanager
+def fake_hub() -> Iterator[HubClient]:
+    """Our hub adapter with its real signature, where the services that revoke get it (the
+    patched ``hub_client`` keeps its own): alice's server runs, she has two hub tokens."""
     hub = mock.create_autospec(HubClient, instance=True)
     hub.user_get.return_value = {"name": "alice", "servers": {"thesis": {"ready": True}}}
     hub.server_stop.return_value = True
     hub.tokens_list.return_value = [{"id": "a1"}, {"id": "a2"}]
-    return hub
+    with (
+        mock.patch("portal.accounts.services.hub_client", autospec=True, return_value=hub),
+        mock.patch("portal.workspaces.services.hub_client", autospec=True, return_value=hub),
+    ):
+        yield hub
 
 
 def test_off_the_file_an_old_token_is_refused_everywhere(api, alice, whitelist, workspace_of):
@@ -150,11 +158,7 @@ def test_the_periodic_check_stops_servers_and_hub_tokens_through_the_task(
     oauth_token_of(alice)
     running = workspace_of(alice, state=Workspace.State.RUNNING)
     whitelist.write_text("")
-    hub = fake_hub()
-    with (
-        mock.patch("portal.accounts.services.hub_client", return_value=hub),
-        mock.patch("portal.workspaces.services.hub_client", return_value=hub),
-    ):
+    with fake_hub() as hub:
         tasks.access_lost_check()
     hub.server_stop.assert_called_once_with("alice", "thesis")
     assert hub.token_delete.call_args_list == [mock.call("alice", "a1"), mock.call("alice", "a2")]
@@ -203,11 +207,7 @@ def test_removing_a_database_entry_stops_servers_and_hub_tokens(alice, carol, wo
     AllowListEntry.objects.create(kind="username", value="bob")  # the list stays active
     alices = AllowListEntry.objects.create(kind="username", value="alice")
     running = workspace_of(alice, state=Workspace.State.RUNNING)
-    hub = fake_hub()
-    with (
-        mock.patch("portal.accounts.services.hub_client", return_value=hub),
-        mock.patch("portal.workspaces.services.hub_client", return_value=hub),
-    ):
+    with fake_hub() as hub:
         allowlist.allowlist_remove(entry=alices, by=carol)
     hub.server_stop.assert_called_once_with("alice", "thesis")
     assert hub.token_delete.call_args_list == [mock.call("alice", "a1"), mock.call("alice", "a2")]
