@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.parts import require
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Keep Chromium quiet and offline apart from the stack under test.
@@ -42,6 +47,22 @@ def browser(playwright_driver):
     )
     yield chromium
     chromium.close()
+
+
+def contexts(browser: Browser, **options) -> Iterator[Callable[[], BrowserContext]]:
+    """For a fixture to ``yield from``: a maker of fresh contexts (one per person) with these
+    options and a 30 s timeout, each closed when the test ends."""
+    opened: list[BrowserContext] = []
+
+    def make() -> BrowserContext:
+        context = browser.new_context(**options)
+        context.set_default_timeout(30_000)
+        opened.append(context)
+        return context
+
+    yield make
+    for context in opened:
+        context.close()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from playwright.sync_api import Page, expect
 
 from lib.polling import poll_until
 from lib.stack import ROOT, Stack, listening, portal_command, stack_environment
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, contexts
 from tests.hub_stack import ADMIN_PASSWORD, free_port, prepared_data_dir
 
 pytestmark = pytest.mark.browser
@@ -194,18 +194,8 @@ def chromium(playwright_driver):
 
 @pytest.fixture
 def new_context(chromium):
-    contexts = []
-
-    def make():
-        # The certificate is this test's own, which Chromium was never told to trust.
-        context = chromium.new_context(ignore_https_errors=True)
-        context.set_default_timeout(30_000)
-        contexts.append(context)
-        return context
-
-    yield make
-    for context in contexts:
-        context.close()
+    # The certificate is this test's own, which Chromium was never told to trust.
+    yield from contexts(chromium, ignore_https_errors=True)
 
 
 def log_in(page: Page, portal: str, username: str, password: str) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Dialog, Locator, Page, expect
 
+from tests.browser.conftest import contexts
 from tests.browser.test_workspace_pages import log_in, submit_new_workspace
 from tests.hub_stack import ADMIN_PASSWORD, RunningHub, running_stack
 
@@ -70,17 +71,7 @@ def shoot(target: Page | Locator, name: str, *, full_page: bool = False) -> None
 @pytest.fixture
 def new_context(browser) -> Iterator[Callable[[], BrowserContext]]:
     """Fresh contexts, one per person, all at the screenshots' size."""
-    opened: list[BrowserContext] = []
-
-    def make() -> BrowserContext:
-        context = browser.new_context(viewport=VIEWPORT)
-        context.set_default_timeout(30_000)
-        opened.append(context)
-        return context
-
-    yield make
-    for context in opened:
-        context.close()
+    yield from contexts(browser, viewport=VIEWPORT)
 
 
 @pytest.fixture
