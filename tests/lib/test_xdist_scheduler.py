@@ -6,6 +6,7 @@ across workers."""
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 from xdist.scheduler import LoadScopeScheduling
 
@@ -18,7 +19,5 @@ def test_xdist_still_splits_scopes_with_the_method_our_scheduler_overrides():
 
 
 def test_the_paths_kept_on_one_worker_still_exist():
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[2]
     assert [path for path in ONE_WORKER if not (root / path).exists()] == []
