@@ -9,9 +9,6 @@ the workspace, and Chromium mapping those names to loopback (``--host-resolver-r
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import ssl
 import subprocess
 import threading
@@ -102,7 +99,9 @@ def portal(tmp_path_factory, certificate):
     cert, key = certificate
     log = data / "logs" / "portal.log"
     with open(log, "ab") as output:
-        process = subprocess.Popen(
+        # Started here, not by stack.portal_start: gunicorn with TLS options; stopped by the
+        # stack's own stop (terminate, then its process group killed).
+        process = stack.processes["portal"] = subprocess.Popen(
             [*portal_command(environ), "--certfile", str(cert), "--keyfile", str(key)],
             cwd=ROOT,
             env=environ,
@@ -119,13 +118,7 @@ def portal(tmp_path_factory, certificate):
         poll_until(up, timeout=60, what="the portal's gunicorn is not listening")
         yield f"https://{HOST}:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stack.stop()
 
 
 class Tosser(ThreadingHTTPServer):
