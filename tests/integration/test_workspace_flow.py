@@ -133,9 +133,15 @@ def test_deleting_a_person_removes_their_workspaces_and_hub_account(hub):
     poll_until(lambda: hub.hub_user("leaver") is None, timeout=60, what="still in the hub")
 
 
+def hub_session(hub, username: str, password: str):
+    """A browser logged in to the portal, then to the hub through its OAuth."""
+    browser = portal_login(hub.url, username, password)
+    assert browser.get(f"{hub.url}/hub/home", timeout=30).status_code == 200
+    return browser
+
+
 def test_people_cannot_start_servers_in_the_hub_behind_the_portals_back(hub, people):
-    browser = portal_login(hub.url, *ALICE)
-    assert browser.get(f"{hub.url}/hub/home", timeout=30).status_code == 200  # hub session
+    browser = hub_session(hub, *ALICE)
     response = browser.post(
         f"{hub.url}/hub/api/users/alice/servers/sneaky",
         json={"cpu": 2},
@@ -145,13 +151,6 @@ def test_people_cannot_start_servers_in_the_hub_behind_the_portals_back(hub, peo
     assert response.status_code == 403, response.text
     assert "not authorized" in response.json()["message"]  # the scope, not the XSRF check
     assert "sneaky" not in hub.hub_user("alice")["servers"]
-
-
-def hub_session(hub, username: str, password: str):
-    """A browser logged in to the portal, then to the hub through its OAuth."""
-    browser = portal_login(hub.url, username, password)
-    assert browser.get(f"{hub.url}/hub/home", timeout=30).status_code == 200
-    return browser
 
 
 def test_an_admins_hub_session_starts_no_server_however_it_is_asked(hub, people):
