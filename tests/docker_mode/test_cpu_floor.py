@@ -80,7 +80,8 @@ def test_the_least_cpu_is_a_real_limit_in_the_containers_cgroup(docker_hub, dock
         # The kernel enforces it: the starting server is held back at once.
         poll_until(lambda: cgroup_cpu(target)[2] > 0, timeout=30, what="never throttled")
     finally:
-        assert api.delete(f"{docker_hub.url}/api/v1/workspaces/{response.json()['id']}/").ok
+        deleted = api.delete(f"{docker_hub.url}/api/v1/workspaces/{response.json()['id']}/")
+        assert deleted.status_code == 204, deleted.text
 
 
 def test_cpu_below_the_least_is_refused_by_the_portal_and_the_spawner(
