@@ -53,6 +53,16 @@ def _hub_is_down_unless_started(settings):
     settings.HUB_API_TOKEN = "unit-test-token"
 
 
+@pytest.fixture
+def fresh_throttles(db):
+    """No throttle counts from before (they live in Django's cache), none left after."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 def _person(django_user_model, username: str, **extra):
     from portal.accounts.models import User
 
@@ -60,6 +70,12 @@ def _person(django_user_model, username: str, **extra):
     return django_user_model.objects.create_user(
         username=username, password=PASSWORD, approval=approval, **extra
     )
+
+
+@pytest.fixture
+def make_person(db, django_user_model):
+    """``make_person(username, **fields)``: an approved person with PASSWORD, like alice."""
+    return lambda username, **extra: _person(django_user_model, username, **extra)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ someone; then only those named sign up, log in to the hub or create workspaces; 
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 
 from portal.accounts.models import AllowListEntry, User
 from portal.workspaces.models import Workspace
@@ -16,10 +15,8 @@ NOT_ALLOWED = "Your account is not on this hub's allow-list; ask an administrato
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttle():
-    cache.clear()
-    yield
-    cache.clear()
+def _fresh_throttles(fresh_throttles):
+    """Throttle counts of this file's requests start at none (tests/conftest.py)."""
 
 
 def signup(api, username, email="x@example.org"):

@@ -7,7 +7,6 @@ import hashlib
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.utils import timezone
@@ -24,10 +23,8 @@ REJECTED = {"detail": "Your account was not approved."}
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()  # the token endpoint's per-address throttle counts live in the cache
-    yield
-    cache.clear()
+def _fresh_throttles(fresh_throttles):
+    """Throttle counts of this file's requests start at none (tests/conftest.py)."""
 
 
 def token_of(api, username: str = "alice") -> str:

@@ -4,7 +4,6 @@ before anything is decoded (it was a RecursionError: a 500, even without a login
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 
 from portal.api import parsers
 from portal.workspaces.models import Workspace
@@ -20,10 +19,8 @@ def nested(depth: int) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()  # the token endpoint's per-address throttle counts live in the cache
-    yield
-    cache.clear()
+def _fresh_throttles(fresh_throttles):
+    """Throttle counts of this file's requests start at none (tests/conftest.py)."""
 
 
 def post_json(api, path: str, body: str, **headers):

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.db.models import F
@@ -32,10 +31,8 @@ OTHER_CLIENT = "198.51.100.2"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()  # DRF's throttle counts live in the cache, which outlives a test
-    yield
-    cache.clear()
+def _fresh_throttles(fresh_throttles):
+    """Throttle counts of this file's requests start at none (tests/conftest.py)."""
 
 
 def log_in(client, username, password, forwarded_for=CLIENT):

@@ -5,12 +5,11 @@ on every database, look-alike and dot names are refused, and every way in agrees
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
 from portal.accounts import allowlist
 from portal.accounts.models import AllowListEntry, User
-from tests.conftest import PASSWORD, _person
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 SIGNUP = "/api/v1/auth/signup/"
@@ -20,10 +19,8 @@ TWINS = [("jürgen", "jÜrgen"), ("ß", "ẞ"), ("ǅ", "Ǆ"), ("ss", "ẞ"), ("a
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttle():
-    cache.clear()  # the sign-up throttle counts live in the cache
-    yield
-    cache.clear()
+def _fresh_throttles(fresh_throttles):
+    """Throttle counts of this file's requests start at none (tests/conftest.py)."""
 
 
 def signup(api, username: str):
@@ -32,8 +29,8 @@ def signup(api, username: str):
 
 
 @pytest.mark.parametrize(("first", "second"), TWINS)
-def test_a_sign_up_that_would_share_a_hub_account_is_refused(api, django_user_model, first, second):
-    victim = _person(django_user_model, first)
+def test_a_sign_up_that_would_share_a_hub_account_is_refused(api, make_person, first, second):
+    victim = make_person(first)
     response = signup(api, second)
     assert response.status_code == 400
     assert response.json() == {"username": [TAKEN]}
@@ -42,9 +39,9 @@ def test_a_sign_up_that_would_share_a_hub_account_is_refused(api, django_user_mo
 
 @pytest.mark.parametrize(("first", "second"), TWINS)
 def test_an_admin_cannot_create_a_second_person_for_one_hub_account(
-    api, carol, django_user_model, first, second
+    api, carol, make_person, first, second
 ):
-    _person(django_user_model, first)
+    make_person(first)
     api.force_authenticate(carol)
     response = api.post("/api/v1/users/", {"username": second}, format="json")
     assert response.status_code == 400
@@ -52,10 +49,8 @@ def test_an_admin_cannot_create_a_second_person_for_one_hub_account(
     assert User.objects.count() == 2  # carol and the first
 
 
-def test_the_admin_site_refuses_a_second_person_for_one_hub_account(
-    client, carol, django_user_model
-):
-    _person(django_user_model, "jürgen")
+def test_the_admin_site_refuses_a_second_person_for_one_hub_account(client, carol, make_person):
+    make_person("jürgen")
     client.force_login(carol)
     form = {"username": "jÜrgen", "password1": "", "password2": ""}
     form["usable_password"] = "false"
@@ -66,9 +61,9 @@ def test_the_admin_site_refuses_a_second_person_for_one_hub_account(
 
 
 @pytest.mark.parametrize(("first", "second"), TWINS)
-def test_the_database_itself_refuses_two_rows_for_one_hub_account(django_user_model, first, second):
+def test_the_database_itself_refuses_two_rows_for_one_hub_account(make_person, first, second):
     # Past every check in Python (no clean()): the unique hub_name column still holds.
-    _person(django_user_model, first)
+    make_person(first)
     with pytest.raises(IntegrityError), transaction.atomic():
         User(username=second).save()
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -96,8 +91,8 @@ def test_a_person_keeps_the_name_as_typed_and_the_hub_gets_the_folded_one(api):
     assert (person.username, person.hub_name) == ("Jürgen", "jürgen")
 
 
-def test_logging_in_with_another_case_or_form_is_the_same_person(api, django_user_model):
-    _person(django_user_model, "Jürgen")
+def test_logging_in_with_another_case_or_form_is_the_same_person(api, make_person):
+    make_person("Jürgen")
     for typed in ("jürgen", "JÜRGEN", "ju\u0308rgen"):
         response = api.post("/api/v1/auth/token/", {"username": typed, "password": PASSWORD})
         assert response.status_code == 200, typed
@@ -106,8 +101,8 @@ def test_logging_in_with_another_case_or_form_is_the_same_person(api, django_use
         api.credentials()
 
 
-def test_a_rename_moves_the_hub_name_with_it(django_user_model):
-    person = _person(django_user_model, "jurgen")
+def test_a_rename_moves_the_hub_name_with_it(make_person):
+    person = make_person("jurgen")
     person.username = "Jürgen"
     person.save(update_fields=["username"])
     assert User.objects.get(pk=person.pk).hub_name == "jürgen"
@@ -138,24 +133,24 @@ def test_a_look_alike_cannot_be_put_on_the_allow_list(api, carol):
     assert not AllowListEntry.objects.exists()
 
 
-def test_the_hubs_reports_find_the_person_by_their_hub_name(django_user_model, workspace_of):
+def test_the_hubs_reports_find_the_person_by_their_hub_name(make_person, workspace_of):
     from django.utils import timezone
 
     from portal.workspaces import sync
 
-    thesis = workspace_of(_person(django_user_model, "Jürgen"))
+    thesis = workspace_of(make_person("Jürgen"))
     found, changed = sync.state_report(
         user="jürgen", server="thesis", state="running", at=timezone.now()
     )
     assert (found, changed) == (thesis, True)
 
 
-def test_an_admin_names_a_person_in_any_case_or_form(api, carol, django_user_model, workspace_of):
+def test_an_admin_names_a_person_in_any_case_or_form(api, carol, make_person, workspace_of):
     # Creating for, adding keys for and listing by "JÜRGEN" all mean the one jürgen.
     from portal.workspaces.services import workspace_owner_for
     from tests.portal.test_ssh_keys import add, ed25519_key, public_line
 
-    jurgen = _person(django_user_model, "jürgen")
+    jurgen = make_person("jürgen")
     workspace_of(jurgen)
     assert workspace_owner_for(by=carol, username="JÜRGEN") == jurgen
     assert workspace_owner_for(by=jurgen, username="JÜRGEN") == jurgen  # their own

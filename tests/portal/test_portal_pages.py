@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from django.core.cache import cache
 from django.utils import timezone
 
 from portal.accounts.models import User
@@ -21,10 +20,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttle():
-    cache.clear()
-    yield
-    cache.clear()
+def _fresh_throttles(fresh_throttles):
+    """Throttle counts of this file's requests start at none (tests/conftest.py)."""
 
 
 def public_key() -> str:

@@ -4,7 +4,6 @@ waiting or rejected can do (see that, and nothing else)."""
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 
 from portal.accounts.models import User
 from portal.api.models import ApiToken
@@ -17,10 +16,8 @@ NEW = {"username": "dave", "email": "dave@example.org", "password": PASSWORD}
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttle():
-    cache.clear()  # the sign-up throttle counts live in the cache
-    yield
-    cache.clear()
+def _fresh_throttles(fresh_throttles):
+    """Throttle counts of this file's requests start at none (tests/conftest.py)."""
 
 
 def test_a_new_person_signs_up_and_waits(api):

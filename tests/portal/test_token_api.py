@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 
 from tests.conftest import PASSWORD
 
@@ -9,10 +8,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()  # the token endpoint's per-address throttle counts live in the cache
-    yield
-    cache.clear()
+def _fresh_throttles(fresh_throttles):
+    """Throttle counts of this file's requests start at none (tests/conftest.py)."""
 
 
 def test_it_gives_approved_people_a_token_that_works(api, alice):
