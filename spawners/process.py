@@ -36,6 +36,19 @@ class MLHubProcessSpawner(ReportsState, ReadyWhenListening, SimpleLocalProcessSp
         # jupyter-server refuses to run as root unless told; containers and CI run as root.
         return ["--allow-root"] if os.getuid() == 0 else []
 
+    # Upstream waits 30 s after SIGINT, then 30 s after SIGTERM. A single-user server with a
+    # lab tab still open does not finish its shutdown while the tab's connections last, so
+    # only the SIGKILL ended it: a minute for every such stop. A server with no open tab
+    # stops within a second of the SIGINT; ten seconds for it, five after SIGTERM, then the
+    # kill.
+    @default("interrupt_timeout")
+    def _interrupt_timeout_default(self) -> int:
+        return 10
+
+    @default("term_timeout")
+    def _term_timeout_default(self) -> int:
+        return 5
+
     @property
     def workspace_dir(self) -> Path:
         return Path(self.home_dir) / (self.name or "default")

@@ -234,8 +234,10 @@ def running_stack(
 def hub(tmp_path_factory):
     """The stack with local-process workspaces (the embedded default)."""
     # The hub checks running servers every 2 s: a server killed from outside is reported soon.
+    # It asks the portal about each person logged in to it every 5 s (30 by default): a
+    # rejected person's hub session ends within seconds, not half a minute.
     yield from running_stack(
         tmp_path_factory.mktemp("mlhub-process"),
         "process",
-        extra={"MLHUB_SERVER_POLL_SECONDS": "2"},
+        extra={"MLHUB_SERVER_POLL_SECONDS": "2", "MLHUB_AUTH_REFRESH_SECONDS": "5"},
     )

@@ -72,7 +72,9 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory, certificate):
-    """The portal at https://HOST:<port>/ (gunicorn with TLS), its admin and bob."""
+    """The portal at https://HOST:<port>/ (gunicorn with TLS), its admin and bob: a portal of
+    its own, as the attack needs a public host that is not localhost (a parent domain for
+    the workspace's cookie), which the shared stacks cannot have."""
     data = tmp_path_factory.mktemp("tossing-portal")
     port = free_port()
     environ = stack_environment(

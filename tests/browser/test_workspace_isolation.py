@@ -156,7 +156,8 @@ def test_a_rejected_person_loses_their_open_workspace_within_a_minute(hub, page,
             if server["ready"] or server["pending"]
         }
         answer = status_seen_by(page, status_url)
-        # Her hub session ends at the hub's next check with the portal (every 30 s).
+        # Her hub session ends at the hub's next check with the portal (every 5 s here,
+        # tests/hub_stack.py; 30 s by default).
         hub_page = context.request.get(f"{hub.url}/hub/home")
         done = (
             not servers and not hub.hub_tokens("rita") and answer != 200 and hub_page.status == 403

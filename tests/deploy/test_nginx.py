@@ -63,6 +63,8 @@ def start_when_listening(port: int, start, stop: threading.Event, timeout: float
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory):
+    """The stack behind nginx with TLS on one public port: a stack of its own, as its public
+    URL (https, nginx's port) and trusted proxy count differ from the shared one's."""
     require_nginx()
     data = tmp_path_factory.mktemp("mlhub-nginx")
     port, bind, http_port = free_port(), free_port(), free_port()

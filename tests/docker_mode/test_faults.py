@@ -30,6 +30,8 @@ WORK = "/home/jovyan/work"
 
 @pytest.fixture(scope="module")
 def fault_hub(tmp_path_factory, docker_client):
+    """A Docker-mode stack of its own: these tests kill its hub, portal, tasks and
+    containers, which the shared one (tests/docker_mode/conftest.py) must not live through."""
     require_image(docker_client, IMAGE)
     remove_everything_of(docker_client, HUB)
     try:

@@ -25,6 +25,8 @@ CULLED = re.compile(
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
+    """A stack of its own: it culls every workspace idle for 8 s, which would stop the
+    shared stack's (tests/hub_stack.py) under the other tests."""
     yield from running_stack(
         tmp_path_factory.mktemp("mlhub-culling"),
         "process",

@@ -23,6 +23,8 @@ def namespace(module_namespace):
 
 @pytest.fixture(scope="module")
 def storage_hub(tmp_path_factory, kube, namespace, workspace_image_in_cluster):
+    """A stack of its own: its storage class does not exist, so no workspace of it starts
+    (the shared one, tests/k8s/test_kube_workspaces.py, needs volumes that bind)."""
     extra = {"MLHUB_K8S_STORAGE_CLASS": "no-such-class", "MLHUB_K8S_VOLUME_BIND_SECONDS": "5"}
     data = tmp_path_factory.mktemp("mlhub-k8s-storage")
     yield from kube_stack(data, kube, namespace, HUB, [workspace_image_in_cluster], extra)
