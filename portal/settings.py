@@ -23,7 +23,10 @@ from lib.resources import ResourceError, parse_memory, validate_workspace_name
 PORTAL_DIR = Path(__file__).resolve().parent
 BASE_DIR = PORTAL_DIR.parent
 
-# Every value read from the environment, in one place: a bad one stops the start here.
+# Every setting read from the environment, in one place: a bad one stops the start here.
+# Not settings, so read where they are used: the first admin's password (only by
+# mlhub_setup, accounts/services.py admin_ensure, so no process keeps it) and the hub's and
+# the spawners' own variables (hubconfig/jupyterhub_config.py, spawners/), through lib/env.py.
 try:
     DATA_DIR = env.data_dir()
     DEBUG = env.env_bool("DEBUG", False)
@@ -244,6 +247,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # Where what a request records in the audit log came from (page, API, admin) and who.
     "portal.audit.middleware.AuditSourceMiddleware",
+    # A service's refusal a page's view let through: its message and status (portal/errors.py).
+    "portal.errors.ServiceErrorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY above).
     "csp.middleware.CSPMiddleware",

@@ -17,7 +17,7 @@ class AccessRefused(ServiceError):
     403 with the reason in their words."""
 
     def __init__(self, message: str):
-        super().__init__(message, 403)
+        super().__init__(message, 403, "access_refused")
 
 
 def why_refused(user: User) -> str:
@@ -36,3 +36,12 @@ def require_access(user: User) -> None:
     """Raise ``AccessRefused`` unless ``user`` may use MLHub now."""
     if refused := why_refused(user):
         raise AccessRefused(refused)
+
+
+def require_access_of(owner: User) -> None:
+    """The same rule for the person an admin acts for (their workspace, key or token):
+    ``AccessRefused`` naming them, in the admin's words."""
+    if why_refused(owner):
+        raise AccessRefused(
+            f"{owner.username} may not use MLHub (not approved, or not on the allow-list)."
+        )

@@ -15,13 +15,12 @@ import re
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 
 from lib import usernames
 from lib.usernames import hub_form
 from portal.accounts.models import AllowListEntry
 from portal.audit.log import audited
-from portal.errors import ServiceError
+from portal.errors import ServiceError, require_admin
 
 log = logging.getLogger(__name__)
 Kind = AllowListEntry.Kind
@@ -101,8 +100,7 @@ def allowlist_add(*, kind: str, value: str, note: str = "", by) -> AllowListEntr
     (``services.access_lost_revoked``)."""
     from portal.accounts import services  # services imports this module
 
-    if not by.is_admin:
-        raise PermissionDenied("Only administrators may change the allow-list.")
+    require_admin(by, "change the allow-list")
     value = normalized(kind, value)
     if AllowListEntry.objects.filter(kind=kind, value=value).exists():
         raise ServiceError(f"{value!r} is already on the allow-list.", 409)
@@ -120,7 +118,6 @@ def allowlist_remove(*, entry: AllowListEntry, by) -> None:
     their servers and deletes their hub tokens)."""
     from portal.accounts import services  # services imports this module
 
-    if not by.is_admin:
-        raise PermissionDenied("Only administrators may change the allow-list.")
+    require_admin(by, "change the allow-list")
     with services.access_lost_revoked(by=by):
         entry.delete()

@@ -92,7 +92,7 @@ def lockout_response(
 ) -> HttpResponse:
     """``AXES_LOCKOUT_CALLABLE``: the login page's 429, saying how long to wait.
 
-    The API's token endpoint answers its own JSON 429 (``portal.api.tokens.LoginLocked``):
+    The API's token endpoint answers its own JSON 429 (``portal.api.services.api_token_login``):
     DRF hands axes its own Request, so the flag axes sets never reaches this middleware.
     """
     seconds = lock_seconds_left(request, credentials)

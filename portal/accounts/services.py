@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -26,7 +25,7 @@ from oauth2_provider.models import (
 from portal.accounts import access, allowlist
 from portal.accounts.models import NOT_ALLOWED, User
 from portal.audit.log import audited
-from portal.errors import ServiceError
+from portal.errors import ServiceError, forbidden, invalid_is_refused, require_admin
 from portal.hub.client import hub_client
 from portal.workspaces.models import Workspace
 from portal.workspaces.services import (
@@ -50,17 +49,18 @@ def user_create(
     by: User,
 ) -> User:
     """Create a portal user (the hub learns of them at their first login or workspace)."""
-    _require_admin(by, "create people")
+    require_admin(by, "create people")
     user = User(username=username, email=email, is_staff=is_staff)
-    if password:
-        validate_password(password, user)  # the site's password rules, as the admin applies
-        user.set_password(password)
-    else:
-        user.set_unusable_password()
-    if approved:
-        user.approval = User.Approval.APPROVED
-        user.approved_at = timezone.now()
-    user.full_clean(exclude=["password"])
+    with invalid_is_refused():
+        if password:
+            validate_password(password, user)  # the site's password rules, as the admin applies
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        if approved:
+            user.approval = User.Approval.APPROVED
+            user.approved_at = timezone.now()
+        user.full_clean(exclude=["password"])
     user.save()
     return user
 
@@ -72,7 +72,7 @@ class SignupRefused(ServiceError):
     """Sign-up is closed, or the person is not on the allow-list."""
 
     def __init__(self, message: str):
-        super().__init__(message, 403)
+        super().__init__(message, 403, "signup_refused")
 
 
 @audited("user.signup", lambda kwargs: kwargs["username"])
@@ -83,9 +83,10 @@ def user_signup(*, username: str, email: str, password: str) -> User:
     if not allowlist.allows(username=username, email=email):
         raise SignupRefused(NOT_ALLOWED)
     user = User(username=username, email=email)
-    validate_password(password, user)
-    user.set_password(password)
-    user.full_clean(exclude=["password"])
+    with invalid_is_refused():
+        validate_password(password, user)
+        user.set_password(password)
+        user.full_clean(exclude=["password"])
     user.save()
     log.info("%s signed up and waits for approval", username)
     return user
@@ -95,17 +96,13 @@ def _person(kwargs: dict) -> str:
     return kwargs["user"].username
 
 
-def _require_admin(by: User, doing: str) -> None:
-    if not by.is_admin:
-        raise PermissionDenied(f"Only administrators may {doing}.")
-
-
 @audited("user.password", _person)
 def user_password_change(*, user: User, by: User, password: str) -> User:
     """A new password, checked against the site's rules; people change only their own."""
     if by.pk != user.pk:
-        raise PermissionDenied("People change only their own password.")
-    validate_password(password, user)
+        raise forbidden("People change only their own password.")
+    with invalid_is_refused():
+        validate_password(password, user)
     user.set_password(password)
     user.save(update_fields=["password"])
     return user
@@ -113,7 +110,7 @@ def user_password_change(*, user: User, by: User, password: str) -> User:
 
 @audited("user.approve", _person)
 def user_approve(*, user: User, by: User) -> User:
-    _require_admin(by, "approve people")
+    require_admin(by, "approve people")
     user.approval = User.Approval.APPROVED
     user.approved_at = timezone.now()
     user.rejection_reason = ""
@@ -126,7 +123,7 @@ def user_update(*, user: User, by: User) -> User:
     """Save an admin's edit of a person (the Django admin's form); if it took their access
     away (rejected, deactivated, an e-mail the allow-list does not name), revoke what they
     could still use."""
-    _require_admin(by, "change people")
+    require_admin(by, "change people")
     had_access = not access.why_refused(User.objects.get(pk=user.pk))
     user.save()
     if had_access and access.why_refused(user):
@@ -142,16 +139,16 @@ def user_login_unlock(*, user: User, by: User) -> int:
     several names from one place) stays: an admin deletes those in the admin's "Access
     attempts" list.
     """
-    _require_admin(by, "unlock logins")
+    require_admin(by, "unlock logins")
     return AxesProxyHandler.reset_attempts(username=user.hub_name)  # as lockout.account_of
 
 
 @audited("user.reject", _person, detail=lambda kwargs, _: kwargs.get("reason", ""))
 def user_reject(*, user: User, by: User, reason: str = "") -> User:
     """Refuse the person: they keep a portal login that says so (and ``reason``), nothing else."""
-    _require_admin(by, "reject people")
+    require_admin(by, "reject people")
     if user == by:
-        raise PermissionDenied("You cannot reject your own account.")
+        raise forbidden("You cannot reject your own account.")
     user.approval = User.Approval.REJECTED
     user.approved_at = None
     user.rejection_reason = reason.strip()[:500]
@@ -263,9 +260,9 @@ def user_delete(*, user: User, by: User) -> None:
     The hub is asked to remove every server first: if it cannot be reached, nothing changes
     (the portal must not forget people whose workspaces still run).
     """
-    _require_admin(by, "delete people")
+    require_admin(by, "delete people")
     if user == by:
-        raise PermissionDenied("You cannot delete your own account here.")
+        raise forbidden("You cannot delete your own account here.")
     # Ask the hub first, even for someone without workspaces: unreachable, nothing changes.
     hub_client().user_get(user.hub_name)
     workspaces_delete(workspaces=user.workspaces.select_related("owner"), finish=False)

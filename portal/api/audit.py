@@ -30,7 +30,9 @@ def _moment(params: Mapping[str, str], name: str):
         return None
     moment = parse_datetime(value)
     if moment is None:
-        raise ParseError(f"{name} must be an ISO 8601 date and time, e.g. 2026-11-27T09:00:00Z.")
+        raise ParseError(
+            f"{name} must be an ISO 8601 date and time, e.g. 2026-11-27T09:00:00Z.", code="invalid"
+        )
     return moment
 
 
@@ -41,7 +43,10 @@ def audit_filtered(queryset: QuerySet[AuditEntry], params: Mapping[str, str]) ->
     for name, choices in [("result", AuditEntry.Result), ("source", AuditEntry.Source)]:
         value = params.get(name)
         if value and value not in choices.values:
-            raise ParseError(f"Unknown {name} {value!r}; use one of: {', '.join(choices.values)}.")
+            raise ParseError(
+                f"Unknown {name} {value!r}; use one of: {', '.join(choices.values)}.",
+                code="invalid",
+            )
         if value:
             queryset = queryset.filter(**{name: value})
     if since := _moment(params, "since"):

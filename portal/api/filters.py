@@ -40,7 +40,9 @@ def _choice(params: Mapping[str, str], name: str, choices: list[str]) -> str | N
     if not value:
         return None
     if value not in choices:
-        raise ParseError(f"Unknown {name} {value!r}; use one of: {', '.join(choices)}.")
+        raise ParseError(
+            f"Unknown {name} {value!r}; use one of: {', '.join(choices)}.", code="invalid"
+        )
     return value
 
 
@@ -54,7 +56,8 @@ def _ordering(params: Mapping[str, str], allowed: dict[str, str], tiebreak: list
         if field is None:
             raise ParseError(
                 f"Cannot order by {part!r}; use one of: {', '.join(allowed)} "
-                "(prefix - for descending)."
+                "(prefix - for descending).",
+                code="invalid",
             )
         fields.append(f"-{field}" if descending else field)
     return [*fields, *tiebreak]

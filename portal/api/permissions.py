@@ -11,6 +11,7 @@ class IsApproved(BasePermission):
     allow-list while one is active); refused with the reason in the person's words."""
 
     message = NOT_APPROVED
+    code = "access_refused"  # as access.AccessRefused, the services' refusal of the same rule
 
     def has_permission(self, request, view) -> bool:
         user = request.user
@@ -27,5 +28,5 @@ class IsAdmin(IsApproved):
     def has_permission(self, request, view) -> bool:
         if not super().has_permission(request, view):
             return False
-        self.message = "Only administrators may do this."
+        self.message, self.code = "Only administrators may do this.", "admin_only"
         return request.user.is_admin

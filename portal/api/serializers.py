@@ -137,7 +137,9 @@ class UserCreateSerializer(serializers.Serializer):
     password = serializers.CharField(
         required=False, write_only=True, style={"input_type": "password"}
     )
-    email = serializers.EmailField(required=False, default="")
+    # Optional without a default: OpenAPI's `format: email` refuses `default: ""`, which
+    # generated clients then reject (tests/portal/test_openapi_contract.py).
+    email = serializers.EmailField(required=False, allow_blank=True)
     is_admin = serializers.BooleanField(default=False)
     approved = serializers.BooleanField(default=True)
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
-from django.core.exceptions import PermissionDenied
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
 from portal.accounts import access, lockout
 from portal.accounts.models import User
 from portal.api.models import ApiToken
-from portal.api.tokens import LoginLocked
 from portal.audit.log import audited
+from portal.errors import ServiceError, forbidden
 
 # A script that asks for a token at every run would pile them up, and knox looks through
 # all of a person's tokens at each request: keep the newest unnamed ones, retire the rest.
@@ -32,7 +30,7 @@ def api_token_create(*, user: User, by: User, name: str = "") -> tuple[ApiToken,
     only while they may use MLHub (``access.require_access``).
     """
     if by.pk != user.pk:
-        raise PermissionDenied("Only the owner may create their API tokens.")
+        raise forbidden("Only the owner may create their API tokens.")
     access.require_access(user)
     ApiToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
     token, key = ApiToken.objects.create(user=user, name=name)
@@ -47,7 +45,7 @@ def api_token_login(*, request, username: str, password: str) -> str:
     """A new token's key for the person these credentials prove, counted by django-axes.
 
     ``request`` is the API's request: axes locks by its client address. A locked account or
-    address is a 429 (``LoginLocked``), wrong credentials a 400, someone who may not use
+    address is a 429 (with Retry-After), wrong credentials a 400, someone who may not use
     MLHub (not approved, off the allow-list) a 403.
     """
     # The request goes along so django-axes' backend can refuse a locked account or address.
@@ -56,12 +54,14 @@ def api_token_login(*, request, username: str, password: str) -> str:
         # Axes marks the DRF Request it was handed, not the HttpRequest its middleware
         # sees: without this check a lockout would be answered as a plain wrong password.
         if getattr(request, "axes_locked_out", False):
-            raise LoginLocked(lockout.lock_seconds_left(request, request.axes_credentials))
-        # The shape DRF's own token view answered with, which clients already read.
-        raise ValidationError(
-            {"non_field_errors": ["Unable to log in with provided credentials."]},
-            code="authorization",
-        )
+            seconds = lockout.lock_seconds_left(request, request.axes_credentials)
+            locked = ServiceError(lockout.lockout_message(seconds), 429, "locked_out")
+            locked.retry_after = seconds
+            raise locked
+        refused = ServiceError("Unable to log in with provided credentials.", 400, "authorization")
+        # In the shape DRF's own token view answered with, which clients already read.
+        refused.fields = {"non_field_errors": [refused.message]}
+        raise refused
     # Axes forgives failures on a login (a signal authenticate() does not send): do the same.
     lockout.failures_forgive(username=username, ip_address=lockout.client_address(request))
     _, key = api_token_create(user=user, by=user)
@@ -76,5 +76,5 @@ def api_token_login(*, request, username: str, password: str) -> str:
 def api_token_revoke(*, token: ApiToken, by: User) -> None:
     """End one API token at once; only its owner does this (admins reject or delete people)."""
     if by.pk != token.user_id:
-        raise PermissionDenied("Only the owner may revoke their API tokens.")
+        raise forbidden("Only the owner may revoke their API tokens.")
     token.delete()

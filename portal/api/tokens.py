@@ -5,21 +5,8 @@ The rules (who gets a token, lockouts) are in ``portal.api.services.api_token_lo
 
 from __future__ import annotations
 
-from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, Throttled
-
-from portal.accounts import lockout
-
-
-class LoginLocked(APIException):
-    """The account or the address is locked out; ``wait`` becomes the Retry-After header."""
-
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    default_code = "locked_out"
-
-    def __init__(self, seconds: int):
-        super().__init__(lockout.lockout_message(seconds))
-        self.wait = seconds
+from rest_framework import serializers
+from rest_framework.exceptions import Throttled
 
 
 class TokenRequestsThrottled(Throttled):

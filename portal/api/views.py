@@ -221,7 +221,7 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         user = accounts.user_create(
             username=data["username"],
             password=data.get("password"),
-            email=data["email"],
+            email=data.get("email", ""),
             is_staff=data["is_admin"],
             approved=data["approved"],
             by=request.user,

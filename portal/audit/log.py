@@ -62,7 +62,7 @@ def result_of(error: Exception) -> str | None:
         return Result.FAILED
     if isinstance(error, PermissionDenied | ValidationError):
         return Result.REFUSED
-    status = getattr(error, "status", None)  # WorkspaceError, QuotaExceeded, ...
+    status = getattr(error, "status", None)  # ServiceError, QuotaExceeded, ...
     if isinstance(status, int):
         return Result.REFUSED if status < 500 else Result.FAILED
     return None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from portal.cleanup import service
 from portal.cleanup.models import CleanupRun
+from portal.errors import require_admin
 
 JOBS = {"users": service.cleanup_users, "expired": service.cleanup_expired}
 
@@ -20,8 +20,7 @@ def run_now(*, job: str, dry_run: bool = False, by=None) -> CleanupRun:
 
 def run_later(*, job: str, dry_run: bool, by) -> CleanupRun:
     """Queue ``job`` for the task cluster (the API: no request waits for the engine)."""
-    if not by.is_admin:
-        raise PermissionDenied("Only administrators may run cleanup.")
+    require_admin(by, "run cleanup")
     run = CleanupRun.objects.create(job=job, dry_run=dry_run, asked_by=by)
     async_task("portal.cleanup.tasks.run_queued", run.pk, task_name=f"cleanup {job} #{run.pk}")
     return run

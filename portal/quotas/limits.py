@@ -35,6 +35,7 @@ class QuotaExceeded(ServiceError):
             f"Quota exceeded for {owner}: {LABELS[limit]} — limit {shown(allowed)}, "
             f"in use {shown(used)}.",
             429,
+            "quota_exceeded",
         )
         self.extra = {"limit": limit, "quota": allowed, "used": used}
 

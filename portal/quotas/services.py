@@ -3,9 +3,8 @@ API both come here)."""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
-
 from portal.audit.log import audited
+from portal.errors import invalid_is_refused, require_admin
 from portal.quotas.models import LIMITS, Quota
 
 
@@ -19,23 +18,19 @@ def _limits(kwargs: dict, _) -> str:
     return ", ".join(f"{limit}={getattr(quota, limit)}" for limit in LIMITS)
 
 
-def _require_admin(by) -> None:
-    if not by.is_admin:
-        raise PermissionDenied("Only administrators may change quotas.")
-
-
 @audited("quota.save", _whose, detail=_limits)
 def quota_save(*, quota: Quota, by) -> Quota:
     """Save a person's or a group's quota (empty limits defer to the next level)."""
-    _require_admin(by)
-    quota.full_clean()
+    require_admin(by, "change quotas")
+    with invalid_is_refused():
+        quota.full_clean()
     quota.save()
     return quota
 
 
 @audited("quota.delete", _whose)
 def quota_delete(*, quota: Quota, by) -> None:
-    _require_admin(by)
+    require_admin(by, "change quotas")
     quota.delete()
 
 

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 
 from portal.admin_deletes import ServiceDeleteMixin
+from portal.errors import ServiceError
 from portal.sshkeys import services
 from portal.sshkeys.models import SshKey
 
@@ -34,8 +35,8 @@ class SshKeyAddForm(forms.ModelForm):
             self.added = services.ssh_key_add(
                 by=self.by, owner=data["owner"], text=data["key"], name=data["name"]
             )
-        except (services.SshKeyError, PermissionDenied) as error:
-            raise ValidationError(getattr(error, "message", None) or str(error)) from None
+        except ServiceError as error:
+            raise ValidationError(error.message) from None
         return data
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
 from lib.usernames import hub_form
 from portal.accounts import access
 from portal.accounts.models import User
 from portal.audit.log import audited
-from portal.errors import ServiceError
+from portal.errors import ServiceError, forbidden
 from portal.sshkeys.models import KEYS_PER_PERSON, SshKey
 from portal.sshkeys.parse import KeyRefused, parse_public_key
 
@@ -21,10 +20,6 @@ DUPLICATE = (
     "Make a new key pair for this account, or remove the key where it was added first."
 )
 FOR_OTHERS = "Only administrators may add SSH keys for someone else."
-
-
-class SshKeyError(ServiceError):
-    """A key that cannot be added: not one, refused, a duplicate, or one too many."""
 
 
 def _owner_name(kwargs: dict) -> str:
@@ -53,15 +48,12 @@ def _owner_for(by: User, owner: User | str | None) -> User:
     if not username or hub_form(username) == by.hub_name:
         return by
     if not by.is_admin:
-        raise PermissionDenied(FOR_OTHERS)
+        raise forbidden(FOR_OTHERS, "admin_only")
     if not isinstance(owner, User):
         owner = User.objects.named(username).filter(deleting_since__isnull=True).first()
         if owner is None:
-            raise SshKeyError(f"No user named {username!r}.", 404)
-    if access.why_refused(owner):
-        raise SshKeyError(
-            f"{owner.username} may not use MLHub (not approved, or not on the allow-list).", 403
-        )
+            raise ServiceError(f"No user named {username!r}.", 404)
+    access.require_access_of(owner)
     return owner
 
 
@@ -78,7 +70,7 @@ def _label(name: str) -> str:
 def ssh_key_add(*, by: User, text: str, name: str = "", owner: User | str | None = None) -> SshKey:
     """Add the public key in ``text`` for ``by``, or (admins only) for ``owner``.
 
-    ``name`` defaults to the key's comment. Refused with ``SshKeyError``: a text that is not
+    ``name`` defaults to the key's comment. Refused with ``ServiceError``: a text that is not
     an accepted public key (400), a key anyone already added (409), more than
     ``KEYS_PER_PERSON`` keys (400). The person must be allowed to use MLHub
     (``access.AccessRefused``, 403).
@@ -86,23 +78,23 @@ def ssh_key_add(*, by: User, text: str, name: str = "", owner: User | str | None
     owner = _owner_for(by, owner)
     name = _label(name)
     if len(name) > NAME_LENGTH:
-        raise SshKeyError(f"The name may have at most {NAME_LENGTH} characters.")
+        raise ServiceError(f"The name may have at most {NAME_LENGTH} characters.")
     try:
         key = parse_public_key(text)
     except KeyRefused as refused:
-        raise SshKeyError(refused.message) from None
+        raise ServiceError(refused.message) from None
     try:
         with transaction.atomic():
             # Holding the owner's row makes two adds at once count each other's key.
             User.objects.select_for_update().filter(pk=owner.pk).first()
             if owner.ssh_keys.count() >= KEYS_PER_PERSON:
                 whose = "You have" if owner == by else f"{owner.username} has"
-                raise SshKeyError(
+                raise ServiceError(
                     f"{whose} {KEYS_PER_PERSON} SSH keys, the most one person may have; "
                     "remove one first."
                 )
             if SshKey.objects.filter(fingerprint=key.fingerprint).exists():
-                raise SshKeyError(DUPLICATE, 409)
+                raise ServiceError(DUPLICATE, 409)
             return SshKey.objects.create(
                 owner=owner,
                 name=name or _label(key.comment)[:NAME_LENGTH],
@@ -111,12 +103,12 @@ def ssh_key_add(*, by: User, text: str, name: str = "", owner: User | str | None
                 fingerprint=key.fingerprint,
             )
     except IntegrityError:  # the same key added by someone else a moment ago
-        raise SshKeyError(DUPLICATE, 409) from None
+        raise ServiceError(DUPLICATE, 409) from None
 
 
 @audited("sshkey.remove", _key)
 def ssh_key_remove(*, key: SshKey, by: User) -> None:
     """Remove one key at once: the gateway no longer lets it in. Its owner or an admin."""
     if key.owner_id != by.pk and not by.is_admin:
-        raise PermissionDenied("Only its owner or an administrator may remove this SSH key.")
+        raise forbidden("Only its owner or an administrator may remove this SSH key.")
     key.delete()

@@ -9,7 +9,6 @@ import os
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Sum
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -17,6 +16,7 @@ from django.views.decorators.http import require_POST
 from portal.accounts import services as accounts
 from portal.accounts.models import User
 from portal.audit.models import AuditEntry
+from portal.errors import ServiceError, require_admin
 from portal.quotas.limits import gpu_count
 from portal.workspaces.models import Workspace
 
@@ -30,11 +30,6 @@ def readable_size(size: int) -> str:
         if size >= factor:
             return f"{size / factor:.1f}".removesuffix(".0") + unit
     return "0" if size == 0 else f"{size}B"
-
-
-def _require_admin(request) -> None:
-    if not request.user.is_admin:
-        raise PermissionDenied("Only administrators may see the dashboard.")
 
 
 def machine_totals() -> dict:
@@ -55,7 +50,7 @@ def machine_totals() -> dict:
 
 @login_required
 def dashboard(request):
-    _require_admin(request)
+    require_admin(request.user, "see the dashboard")
     alive = (
         Workspace.objects.alive().filter(deleting_since=None).select_related("owner", "template")
     )
@@ -96,7 +91,7 @@ def dashboard(request):
 @login_required
 @require_POST
 def person_decide(request, pk: int, verb: str):
-    _require_admin(request)
+    require_admin(request.user, "see the dashboard")
     person = get_object_or_404(User.objects.filter(deleting_since=None), pk=pk)
     if verb == "approve":
         accounts.user_approve(user=person, by=request.user)
@@ -106,5 +101,5 @@ def person_decide(request, pk: int, verb: str):
         accounts.user_reject(user=person, by=request.user, reason=reason)
         messages.success(request, f"{person} is rejected.")
     else:
-        raise PermissionDenied(f"Unknown decision {verb!r}")
+        raise ServiceError(f"Unknown decision {verb!r}", 404)
     return redirect("dashboard")

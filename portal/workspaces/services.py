@@ -49,24 +49,17 @@ ONE_WORKSPACE = (
 )
 
 
-class WorkspaceError(ServiceError):
-    """A request about a workspace that cannot be honoured; ``status`` is the HTTP answer."""
-
-
 def workspace_owner_for(*, by: User, username: str | None = None) -> User:
     """Whose a workspace that ``by`` creates is: their own, or (admins only) ``username``'s."""
     access.require_access(by)
     if not username or hub_form(username) == by.hub_name:
         return by
     if not by.is_admin:
-        raise WorkspaceError("Only administrators may create workspaces for others.", 403)
+        raise ServiceError("Only administrators may create workspaces for others.", 403)
     owner = User.objects.named(username).filter(deleting_since__isnull=True).first()
     if owner is None:
-        raise WorkspaceError(f"No user named {username!r}", 404)
-    if access.why_refused(owner):
-        raise WorkspaceError(
-            f"{owner} may not use workspaces (not approved, or not on the allow-list).", 403
-        )
+        raise ServiceError(f"No user named {username!r}", 404)
+    access.require_access_of(owner)
     return owner
 
 
@@ -95,15 +88,15 @@ def workspace_create(
     try:
         name = validate_workspace_name(name)
     except ResourceError as error:
-        raise WorkspaceError(str(error)) from None
+        raise ServiceError(str(error)) from None
     chosen = template_for(owner=owner, name=template)
     try:
         resources = resources_from_options(options or {}, chosen.limits())
     except ResourceError as error:
-        raise WorkspaceError(str(error)) from None
+        raise ServiceError(str(error)) from None
     days = _days_to_live(chosen, days_to_live, by=by)
     if not settings.NAMED_WORKSPACES and not by.is_admin:
-        raise WorkspaceError(ONE_WORKSPACE, 403)
+        raise ServiceError(ONE_WORKSPACE, 403)
     with transaction.atomic():
         _one_at_a_time(owner.pk)
         quota_check(owner, adding_workspace=True)
@@ -150,10 +143,10 @@ def workspace_row_create(
             )
     except IntegrityError:
         if Workspace.objects.filter(owner=owner, name=name, deleting_since__isnull=False):
-            raise WorkspaceError(
+            raise ServiceError(
                 f"The workspace {name!r} is still being deleted; try again in a minute", 409
             ) from None
-        raise WorkspaceError(f"You already have a workspace named {name!r}", 409) from None
+        raise ServiceError(f"You already have a workspace named {name!r}", 409) from None
 
 
 def _days_to_live(template: Template, days: int | None, *, by: User) -> int:
@@ -164,7 +157,7 @@ def _days_to_live(template: Template, days: int | None, *, by: User) -> int:
     most = template.days_to_live_max
     if days < 0 or (most and not by.is_admin and not 0 < days <= most):
         limit = f"1 to {most}" if most else "0 (never expires) or more"
-        raise WorkspaceError(
+        raise ServiceError(
             f"days_to_live must be {limit} for the template {template.name!r}; got {days}."
         )
     return days
@@ -179,7 +172,7 @@ def workspace_expiry_set(*, workspace: Workspace, by: User, expires_at) -> Works
     """Set the expiry to any moment, past ones included (admins only; None: never). A past
     one makes the next ``expired`` cleanup remove the workspace."""
     if not by.is_admin:
-        raise WorkspaceError("Only administrators may set an expiry directly; use extend.", 403)
+        raise ServiceError("Only administrators may set an expiry directly; use extend.", 403)
     _refuse_if_deleting(workspace)
     workspace.expires_at = expires_at
     workspace.save(update_fields=["expires_at"])
@@ -197,9 +190,9 @@ def workspace_extend(*, workspace: Workspace, by: User, days: int) -> Workspace:
     _require_may_act(by, workspace, "extend")
     _refuse_if_deleting(workspace)
     if workspace.expires_at is None:
-        raise WorkspaceError(f"Workspace {workspace.name!r} never expires.", 409)
+        raise ServiceError(f"Workspace {workspace.name!r} never expires.", 409)
     if days < 1:
-        raise WorkspaceError(f"days must be 1 or more; got {days}.")
+        raise ServiceError(f"days must be 1 or more; got {days}.")
     days = _days_to_live(workspace.template, days, by=by)
     workspace.expires_at = max(workspace.expires_at, timezone.now() + timedelta(days=days))
     workspace.save(update_fields=["expires_at"])
@@ -215,7 +208,7 @@ def _require_may_act(by: User, workspace: Workspace, doing: str) -> None:
     """
     access.require_access(by)
     if workspace.owner_id != by.pk and not by.is_admin:
-        raise WorkspaceError(f"Only its owner or an administrator may {doing} {workspace}.", 403)
+        raise ServiceError(f"Only its owner or an administrator may {doing} {workspace}.", 403)
 
 
 @audited("workspace.start", _workspace)
@@ -254,7 +247,7 @@ def _reserve_start(workspace: Workspace) -> dict:
         _one_at_a_time(workspace.owner_id)
         workspace.refresh_from_db(fields=RESERVED_FIELDS)
         if workspace.state in (State.RUNNING, State.STARTING):
-            raise WorkspaceError(f"Workspace {workspace.name!r} is already {workspace.state}", 409)
+            raise ServiceError(f"Workspace {workspace.name!r} is already {workspace.state}", 409)
         quota_check(workspace.owner, starting=workspace)
         before = {field: getattr(workspace, field) for field in RESERVED_FIELDS}
         workspace.state, workspace.message = State.STARTING, ""
@@ -290,7 +283,7 @@ def workspace_stop(*, workspace: Workspace, by: User) -> Workspace:
     _require_may_act(by, workspace, "stop")
     _refuse_if_deleting(workspace)
     if workspace.state == State.STOPPED:
-        raise WorkspaceError(f"Workspace {workspace.name!r} is already stopped", 409)
+        raise ServiceError(f"Workspace {workspace.name!r} is already stopped", 409)
     done = hub_client().server_stop(workspace.owner.hub_name, workspace.name)
     return _save_state(workspace, State.STOPPED if done else State.STOPPING, "")
 
@@ -322,9 +315,9 @@ def workspaces_act_later(*, action: str, workspaces: Iterable[Workspace], by: Us
     """Queue ``action`` on each of these workspaces as ``by`` (``workspaces_act``, a task):
     hundreds of hub calls do not hold an admin's request. How many were queued."""
     if action not in BULK_ACTIONS:
-        raise WorkspaceError(f"Unknown action {action!r}; one of {', '.join(BULK_ACTIONS)}.")
+        raise ServiceError(f"Unknown action {action!r}; one of {', '.join(BULK_ACTIONS)}.")
     if not by.is_admin:
-        raise WorkspaceError(f"Only administrators may {action} many workspaces at once.", 403)
+        raise ServiceError(f"Only administrators may {action} many workspaces at once.", 403)
     ids = [workspace.pk for workspace in workspaces]
     if ids:
         async_task(
@@ -541,7 +534,7 @@ def _progress_save(workspace: Workspace, event: dict) -> None:
 
 def _refuse_if_deleting(workspace: Workspace) -> None:
     if workspace.deleting_since is not None:
-        raise WorkspaceError(f"Workspace {workspace.name!r} is being deleted", 409)
+        raise ServiceError(f"Workspace {workspace.name!r} is being deleted", 409)
 
 
 def _save_state(workspace: Workspace, state: str, message: str) -> Workspace:

@@ -93,7 +93,7 @@ def start_default(workspace_id: int) -> str:
         return "nothing to start"
     try:
         return services.workspace_start(workspace=workspace, by=workspace.owner).state
-    except (HubError, ServiceError) as error:  # a WorkspaceError, or the owner lost access
+    except (HubError, ServiceError) as error:  # a ServiceError, or the owner lost access
         # Left stopped: the page offers Start, and says why it failed.
         Workspace.objects.filter(pk=workspace.pk).update(
             message=f"Not started: {error}", progress_message=""

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
 from lib.resources import MIN_CPU, format_memory
 from portal.audit.log import audited
-from portal.errors import ServiceError
+from portal.errors import ServiceError, require_admin
 from portal.workspaces.models import Template
 
 
@@ -63,11 +62,6 @@ def template_check(template: Template) -> None:
         raise ServiceError("Template not saved: " + "; ".join(problems) + ".")
 
 
-def _require_admin(by) -> None:
-    if not by.is_admin:
-        raise PermissionDenied("Only administrators may change templates.")
-
-
 def _name(kwargs: dict) -> str:
     return kwargs["template"].name
 
@@ -75,7 +69,7 @@ def _name(kwargs: dict) -> str:
 @audited("template.save", _name)
 def template_save(*, template: Template, groups=None, by) -> Template:
     """Create or change a template (admins). Marking it default unmarks the previous one."""
-    _require_admin(by)
+    require_admin(by, "change templates")
     template_check(template)
     with transaction.atomic():
         if template.is_default:
@@ -93,7 +87,7 @@ def template_save(*, template: Template, groups=None, by) -> Template:
 
 @audited("template.delete", _name)
 def template_delete(*, template: Template, by) -> None:
-    _require_admin(by)
+    require_admin(by, "change templates")
     try:
         template.delete()
     except ProtectedError:

@@ -13,9 +13,10 @@ from django.conf import settings
 from portal.accounts import access
 from portal.accounts.models import User
 from portal.audit.log import audited
+from portal.errors import ServiceError
 from portal.hub.client import HubToken, hub_client
 from portal.workspaces.models import Workspace
-from portal.workspaces.services import WorkspaceError, _refuse_if_deleting, _require_may_act
+from portal.workspaces.services import _refuse_if_deleting, _require_may_act
 
 DEFAULT_LIFETIME = 3600
 MIN_LIFETIME = 60
@@ -44,15 +45,12 @@ def workspace_token_create(
     _require_may_act(by, workspace, "get a token for")
     _refuse_if_deleting(workspace)
     owner = workspace.owner
-    if access.why_refused(owner):
-        # The hub token would be revoked with the owner's others within a minute anyway.
-        raise WorkspaceError(
-            f"{owner} may not use workspaces (not approved, or not on the allow-list).", 403
-        )
+    # The hub token would be revoked with the owner's others within a minute anyway.
+    access.require_access_of(owner)
     longest = settings.WORKSPACE_TOKEN_MAX_SECONDS
     lifetime = min(DEFAULT_LIFETIME, longest) if lifetime is None else lifetime
     if not MIN_LIFETIME <= lifetime <= longest:
-        raise WorkspaceError(
+        raise ServiceError(
             f"The lifetime must be between {MIN_LIFETIME} and {longest} seconds.", 400
         )
     hub = hub_client()

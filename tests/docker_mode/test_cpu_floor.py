@@ -91,7 +91,7 @@ def test_cpu_below_the_least_is_refused_by_the_portal_and_the_spawner(
         f"{docker_hub.url}/api/v1/workspaces/", json={"name": "tiny", "cpu": 1e-7}, timeout=30
     )
     assert response.status_code == 400, response.text
-    assert response.json() == {"detail": BELOW}
+    assert response.json() == {"detail": BELOW, "code": "invalid"}
 
     # A client that calls the hub directly: the spawner refuses before any Docker call.
     hub_api = docker_hub.api()

@@ -14,7 +14,7 @@ from portal.sshkeys import services as ssh_keys
 from portal.workspaces.models import Template
 
 pytestmark = pytest.mark.django_db
-ADMINS_ONLY = {"detail": "Only administrators may do this."}
+ADMINS_ONLY = {"detail": "Only administrators may do this.", "code": "admin_only"}
 
 
 @pytest.fixture
@@ -66,7 +66,10 @@ def call(api, method, path, things):
 def test_nobody_signed_in_is_401(api, things, method, path, rule):
     response = call(api, method, path, things)
     assert response.status_code == 401
-    assert response.json() == {"detail": "Authentication credentials were not provided."}
+    assert response.json() == {
+        "detail": "Authentication credentials were not provided.",
+        "code": "not_authenticated",
+    }
 
 
 @pytest.mark.parametrize(("method", "path", "rule"), ENDPOINTS, ids=IDS)
@@ -74,7 +77,7 @@ def test_someone_waiting_for_approval_is_403(api, mallory, things, method, path,
     api.force_authenticate(mallory)
     response = call(api, method, path, things)
     assert response.status_code == 403
-    assert response.json() == {"detail": NOT_APPROVED}
+    assert response.json() == {"detail": NOT_APPROVED, "code": "access_refused"}
 
 
 @pytest.mark.parametrize(("method", "path", "rule"), ENDPOINTS, ids=IDS)
@@ -85,7 +88,7 @@ def test_someone_approved_but_off_the_allowlist_is_403(
     api.force_authenticate(dave)
     response = call(api, method, path, things)
     assert response.status_code == 403
-    assert response.json() == {"detail": NOT_ALLOWED}
+    assert response.json() == {"detail": NOT_ALLOWED, "code": "access_refused"}
 
 
 @pytest.mark.parametrize(("method", "path", "rule"), ENDPOINTS, ids=IDS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from portal.accounts.models import User
+from portal.errors import ServiceError
 from portal.workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db
@@ -197,13 +198,13 @@ def test_a_bulk_stop_while_the_hub_is_down_ends_at_the_first_failure_and_changes
 def test_only_admins_may_act_on_many(alice, workspace_of, queued):
     from portal.workspaces import services
 
-    with pytest.raises(services.WorkspaceError) as refused:
+    with pytest.raises(ServiceError) as refused:
         services.workspaces_act_later(action="start", workspaces=[workspace_of(alice)], by=alice)
     assert (refused.value.status, refused.value.message) == (
         403,
         "Only administrators may start many workspaces at once.",
     )
-    with pytest.raises(services.WorkspaceError) as unknown:
+    with pytest.raises(ServiceError) as unknown:
         services.workspaces_act_later(action="delete", workspaces=[], by=alice)
     assert (unknown.value.status, unknown.value.message) == (
         400,

@@ -41,7 +41,7 @@ def test_with_a_list_only_those_named_sign_up(api, carol):
     assert signup(api, "erin", "erin@uni.edu").status_code == 201
     refused = signup(api, "frank", "frank@elsewhere.org")
     assert refused.status_code == 403
-    assert refused.json() == {"detail": NOT_ALLOWED}
+    assert refused.json() == {"detail": NOT_ALLOWED, "code": "signup_refused"}
     assert not User.objects.filter(username="frank").exists()
 
 
@@ -52,7 +52,7 @@ def test_people_off_the_list_cannot_log_in_to_the_hub_or_create(api, alice, caro
     assert api.get("/api/v1/me/").json()["refused"] == NOT_ALLOWED
     response = api.post("/api/v1/workspaces/", {"name": "thesis"}, format="json")
     assert response.status_code == 403
-    assert response.json() == {"detail": NOT_ALLOWED}
+    assert response.json() == {"detail": NOT_ALLOWED, "code": "access_refused"}
     assert not Workspace.objects.exists()
 
 
@@ -95,14 +95,18 @@ def test_an_unreadable_file_lets_only_admins_in_and_says_why(
         (
             "domain",
             "not a domain",
-            {"detail": "'not a domain' is not an e-mail domain (like example.org)."},
+            {
+                "detail": "'not a domain' is not an e-mail domain (like example.org).",
+                "code": "invalid",
+            },
         ),
         (
             "username",
             "has space",
             {
                 "detail": "'has space' is not a username: A username may hold only letters, "
-                "digits and @/./+/-/_ characters (150 at most)."
+                "digits and @/./+/-/_ characters (150 at most).",
+                "code": "invalid",
             },
         ),
         ("team", "x", {"kind": ['"team" is not a valid choice.']}),
@@ -121,7 +125,7 @@ def test_a_duplicate_entry_is_409(api, carol):
     add(api, "username", "bob")
     response = add(api, "username", "BOB")
     assert response.status_code == 409
-    assert response.json() == {"detail": "'bob' is already on the allow-list."}
+    assert response.json() == {"detail": "'bob' is already on the allow-list.", "code": "conflict"}
 
 
 def test_only_admins_see_or_change_it(api, alice):
@@ -129,7 +133,10 @@ def test_only_admins_see_or_change_it(api, alice):
     api.force_authenticate(alice)
     for response in (api.get(ALLOWLIST), add(api, "username", "alice")):
         assert response.status_code == 403
-        assert response.json() == {"detail": "Only administrators may do this."}
+        assert response.json() == {
+            "detail": "Only administrators may do this.",
+            "code": "admin_only",
+        }
     assert not AllowListEntry.objects.exists()
 
 

@@ -30,7 +30,7 @@ from tests.conftest import PASSWORD
 from tests.portal.test_revocation import oauth_token_of
 
 pytestmark = pytest.mark.django_db
-REFUSED = {"detail": NOT_ALLOWED}
+REFUSED = {"detail": NOT_ALLOWED, "code": "access_refused"}
 REVOKE_TASK = "portal.accounts.tasks.hub_access_revoke"
 
 

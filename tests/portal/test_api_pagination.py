@@ -77,7 +77,7 @@ def test_a_page_past_the_end_is_404(api, alice, workspace_of):
     api.force_authenticate(alice)
     response = api.get(WORKSPACES, {"page": 2})
     assert response.status_code == 404
-    assert response.json() == {"detail": "Invalid page."}
+    assert response.json() == {"detail": "Invalid page.", "code": "not_found"}
 
 
 def test_someone_elses_workspaces_never_appear(api, alice, bob, workspace_of):
@@ -111,7 +111,9 @@ def test_it_refuses_an_unknown_state(api, alice):
     response = api.get(WORKSPACES, {"state": "asleep"})
     assert response.status_code == 400
     assert response.json() == {
-        "detail": "Unknown state 'asleep'; use one of: starting, running, stopping, stopped, error."
+        "detail": "Unknown state 'asleep'; use one of: starting, running, stopping, stopped, "
+        "error.",
+        "code": "invalid",
     }
 
 
@@ -148,7 +150,8 @@ def test_it_refuses_to_order_by_another_field(api, alice):
     assert response.status_code == 400
     assert response.json() == {
         "detail": "Cannot order by '-env'; use one of: name, created_at, expires_at, state, "
-        "owner (prefix - for descending)."
+        "owner (prefix - for descending).",
+        "code": "invalid",
     }
 
 
@@ -191,7 +194,7 @@ def test_people_who_are_not_admins_cannot_list_people(api, alice):
     api.force_authenticate(alice)
     response = api.get(USERS, {"page": 1})
     assert response.status_code == 403
-    assert response.json() == {"detail": "Only administrators may do this."}
+    assert response.json() == {"detail": "Only administrators may do this.", "code": "admin_only"}
 
 
 def test_admins_filter_people_by_approval_and_order_them(api, carol, alice, mallory):
@@ -213,13 +216,15 @@ def test_it_refuses_an_unknown_approval_or_ordering_of_people(api, carol):
     response = api.get(USERS, {"approval": "maybe"})
     assert response.status_code == 400
     assert response.json() == {
-        "detail": "Unknown approval 'maybe'; use one of: pending, approved, rejected."
+        "detail": "Unknown approval 'maybe'; use one of: pending, approved, rejected.",
+        "code": "invalid",
     }
     response = api.get(USERS, {"ordering": "password"})
     assert response.status_code == 400
     assert response.json() == {
         "detail": "Cannot order by 'password'; use one of: username, date_joined "
-        "(prefix - for descending)."
+        "(prefix - for descending).",
+        "code": "invalid",
     }
 
 

@@ -7,19 +7,19 @@ import hashlib
 from datetime import timedelta
 
 import pytest
-from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.utils import timezone
 
 from portal.accounts.models import User
 from portal.api.models import ApiToken
 from portal.api.services import api_token_create
+from portal.errors import ServiceError
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
 NOT_APPROVED = {"detail": "Your account is waiting for an administrator's approval."}
-REJECTED = {"detail": "Your account was not approved."}
+REJECTED = {"detail": "Your account was not approved.", "code": "access_refused"}
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +76,7 @@ def test_an_expired_token_is_refused_and_dropped(api, alice):
     ApiToken.objects.update(expiry=timezone.now() - timedelta(seconds=1))
     response = me(api, key)
     assert response.status_code == 401
-    assert response.json() == {"detail": "Invalid token."}
+    assert response.json() == {"detail": "Invalid token.", "code": "authentication_failed"}
     assert not ApiToken.objects.exists()
 
 
@@ -84,7 +84,7 @@ def test_a_made_up_token_is_refused(api, alice):
     token_of(api)
     response = me(api, "0" * 64)
     assert response.status_code == 401
-    assert response.json() == {"detail": "Invalid token."}
+    assert response.json() == {"detail": "Invalid token.", "code": "authentication_failed"}
 
 
 def test_a_deactivated_persons_token_stops_working(api, alice):
@@ -93,7 +93,10 @@ def test_a_deactivated_persons_token_stops_working(api, alice):
     alice.save()
     response = me(api, key)
     assert response.status_code == 401
-    assert response.json() == {"detail": "User inactive or deleted."}
+    assert response.json() == {
+        "detail": "User inactive or deleted.",
+        "code": "authentication_failed",
+    }
 
 
 def test_a_person_no_longer_approved_is_refused_with_their_token(api, alice):
@@ -131,7 +134,7 @@ def test_a_stale_token_header_does_not_stop_someone_getting_a_new_token(api, ali
 
 
 def test_nobody_creates_tokens_for_someone_else(alice, carol):
-    with pytest.raises(PermissionDenied, match="^Only the owner may create their API tokens.$"):
+    with pytest.raises(ServiceError, match="^Only the owner may create their API tokens.$"):
         api_token_create(user=alice, by=carol)
 
 

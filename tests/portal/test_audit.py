@@ -8,6 +8,7 @@ import pytest
 
 from portal.accounts.access import AccessRefused
 from portal.audit.models import AuditEntry
+from portal.errors import ServiceError
 from portal.workspaces import services
 from portal.workspaces.models import Workspace
 
@@ -33,7 +34,7 @@ def test_an_api_action_the_hub_cannot_do_is_recorded_as_failed(api, alice, works
 
 def test_a_refusal_is_recorded_with_its_reason(alice, bob, workspace_of):
     workspace = workspace_of(alice)
-    with pytest.raises(services.WorkspaceError):
+    with pytest.raises(ServiceError):
         services.workspace_stop(workspace=workspace, by=bob)
     entry = only_entry(action="workspace.stop")
     assert (entry.actor_name, entry.result, entry.source) == ("bob", "refused", "scheduler")
@@ -92,7 +93,7 @@ def test_only_admins_read_the_log(api, alice):
     api.force_authenticate(alice)
     response = api.get(AUDIT)
     assert response.status_code == 403
-    assert response.json() == {"detail": "Only administrators may do this."}
+    assert response.json() == {"detail": "Only administrators may do this.", "code": "admin_only"}
 
 
 def test_admins_filter_the_log(api, carol, alice, bob, mallory, workspace_of):
@@ -121,11 +122,11 @@ def test_a_filter_that_means_nothing_is_a_400(api, carol, params, message):
     api.force_authenticate(carol)
     response = api.get(AUDIT, params)
     assert response.status_code == 400
-    assert response.json() == {"detail": message}
+    assert response.json() == {"detail": message, "code": "invalid"}
 
 
 def test_nobody_changes_the_log_in_the_django_admin(client, carol, alice, workspace_of):
-    with pytest.raises(services.WorkspaceError):
+    with pytest.raises(ServiceError):
         services.workspace_stop(workspace=workspace_of(alice), by=alice)  # already stopped
     entry = AuditEntry.objects.get()
     client.force_login(carol)

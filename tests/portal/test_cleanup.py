@@ -232,7 +232,7 @@ def test_people_who_are_not_admins_cannot_run_cleanup(api, alice, path):
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     response = api.post(path)
     assert response.status_code == 403
-    assert response.json() == {"detail": "Only administrators may do this."}
+    assert response.json() == {"detail": "Only administrators may do this.", "code": "admin_only"}
     assert api.get("/api/v1/cleanup/runs/").status_code == 403
     assert not CleanupRun.objects.exists()
 
@@ -261,7 +261,8 @@ def test_admins_set_an_expiry_directly_and_people_cannot(api, carol, alice, bob,
     refused = api.patch(url, {"expires_at": "2020-01-01T00:00:00Z"}, format="json")
     assert refused.status_code == 403
     assert refused.json() == {
-        "detail": "Only administrators may set an expiry directly; use extend."
+        "detail": "Only administrators may set an expiry directly; use extend.",
+        "code": "forbidden",
     }
     api.force_authenticate(carol)
     response = api.patch(url, {"expires_at": "2020-01-01T00:00:00Z"}, format="json")

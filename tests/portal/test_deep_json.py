@@ -11,7 +11,7 @@ from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
-TOO_DEEP = {"detail": "JSON parse error - nested deeper than 32 levels."}
+TOO_DEEP = {"detail": "JSON parse error - nested deeper than 32 levels.", "code": "parse_error"}
 
 
 def nested(depth: int) -> str:
@@ -75,4 +75,7 @@ def test_a_body_that_still_exhausts_the_decoders_recursion_is_a_400(api, monkeyp
     monkeypatch.setattr(parsers, "MAX_DEPTH", 10**6)
     response = post_json(api, "/api/v1/auth/token/", nested(100_000))
     assert response.status_code == 400
-    assert response.json() == {"detail": "JSON parse error - nested deeper than 1000000 levels."}
+    assert response.json() == {
+        "detail": "JSON parse error - nested deeper than 1000000 levels.",
+        "code": "parse_error",
+    }

@@ -11,7 +11,7 @@ from portal.workspaces.models import Workspace
 
 EVENTS = "/api/v1/internal/hub-events/"
 HUB_TOKEN = "the-hubs-events-token"
-REFUSED = {"detail": "Only the hub may report workspace states here."}
+REFUSED = {"detail": "Only the hub may report workspace states here.", "code": "permission_denied"}
 State = Workspace.State
 
 
@@ -79,7 +79,10 @@ def test_the_hubs_credential_opens_nothing_else(api, alice, workspace_of):
 
 def test_a_report_about_a_workspace_that_does_not_exist_is_a_404_and_creates_nothing(api, alice):
     response = report(api, "running", server="ghost")
-    assert (response.status_code, response.json()) == (404, {"detail": "No workspace alice/ghost"})
+    assert (response.status_code, response.json()) == (
+        404,
+        {"detail": "No workspace alice/ghost", "code": "not_found"},
+    )
     assert not Workspace.objects.exists()
 
 

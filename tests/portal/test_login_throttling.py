@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
-from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.db.models import F
 from django.test import Client
@@ -15,6 +14,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from lib import env
 from portal.accounts.services import user_login_unlock
+from portal.errors import ServiceError
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -133,7 +133,7 @@ def test_an_admins_unlock_ends_the_lock(client, alice, carol):
 
 
 def test_only_admins_may_unlock(alice, bob):
-    with pytest.raises(PermissionDenied, match="^Only administrators may unlock logins.$"):
+    with pytest.raises(ServiceError, match="^Only administrators may unlock logins.$"):
         user_login_unlock(user=alice, by=bob)
 
 
@@ -220,7 +220,7 @@ def test_the_token_endpoint_locks_with_a_json_429(api, alice):
         response = ask_token(api, "alice", password)
         assert response.status_code == 429
         assert response["Retry-After"] == "900"
-        assert response.json() == {"detail": LOCKED.format(wait="15 minutes")}
+        assert response.json() == {"detail": LOCKED.format(wait="15 minutes"), "code": "locked_out"}
 
 
 def test_the_token_endpoint_works_again_after_the_cool_off(api, alice):
@@ -243,7 +243,7 @@ def test_the_login_page_and_the_api_share_one_lock(client, api, alice):
     fail_until_locked(client)
     response = ask_token(api, "alice", PASSWORD, forwarded_for=OTHER_CLIENT)
     assert response.status_code == 429
-    assert response.json() == {"detail": LOCKED.format(wait="15 minutes")}
+    assert response.json() == {"detail": LOCKED.format(wait="15 minutes"), "code": "locked_out"}
 
 
 def test_the_token_endpoint_locks_an_address_despite_forged_headers(api, alice):
@@ -279,7 +279,8 @@ def test_too_many_token_requests_from_one_address_are_throttled(api, alice, monk
     assert response.status_code == 429
     assert response["Retry-After"] == "60"
     assert response.json() == {
-        "detail": "Too many token requests from this address. Expected available in 60 seconds."
+        "detail": "Too many token requests from this address. Expected available in 60 seconds.",
+        "code": "throttled",
     }
     assert ask_token(api, "alice", PASSWORD, forwarded_for=OTHER_CLIENT).status_code == 200
 

@@ -52,5 +52,8 @@ def test_people_waiting_for_approval_get_none(api, mallory):
     api.force_authenticate(mallory)
     response = api.post(TOKENS, {"name": "x"}, format="json")
     assert response.status_code == 403
-    assert response.json() == {"detail": "Your account is waiting for an administrator's approval."}
+    assert response.json() == {
+        "detail": "Your account is waiting for an administrator's approval.",
+        "code": "access_refused",
+    }
     assert not ApiToken.objects.exists()

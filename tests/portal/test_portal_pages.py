@@ -118,7 +118,21 @@ def test_the_password_is_changed_and_audited(client, alice):
 
 def test_the_dashboard_is_for_admins(client, alice):
     client.force_login(alice)
-    assert client.get("/dashboard/").status_code == 403
+    response = client.get("/dashboard/")
+    # The service's refusal, with its status and its message on a page of the portal.
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "Only administrators may see the dashboard." in page
+    assert "Back to your workspaces" in page
+
+
+def test_a_decision_the_dashboard_does_not_know_is_a_404_with_why(client, carol, mallory):
+    client.force_login(carol)
+    response = client.post(f"/dashboard/people/{mallory.pk}/promote/")
+    assert response.status_code == 404
+    assert "Unknown decision &#x27;promote&#x27;" in response.content.decode()
+    mallory.refresh_from_db()
+    assert mallory.approval == "pending"
 
 
 def test_admins_approve_and_reject_on_the_dashboard(client, carol, mallory, bob, workspace_of):

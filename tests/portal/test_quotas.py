@@ -50,6 +50,7 @@ def test_one_workspace_too_many_is_a_429_and_creates_nothing(api, alice, workspa
         "limit": "workspaces",
         "quota": 1,
         "used": 1,
+        "code": "quota_exceeded",
     }
     assert Workspace.objects.count() == 1
 

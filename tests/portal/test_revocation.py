@@ -68,14 +68,14 @@ def test_only_admins_reject(api, alice, bob):
     api.force_authenticate(bob)
     response = api.post(f"/api/v1/users/{alice.pk}/reject/")
     assert response.status_code == 403
-    assert response.json() == {"detail": "Only administrators may do this."}
+    assert response.json() == {"detail": "Only administrators may do this.", "code": "admin_only"}
 
 
 def test_admins_cannot_reject_themselves(api, carol):
     api.force_authenticate(carol)
     response = api.post(f"/api/v1/users/{carol.pk}/reject/")
     assert response.status_code == 403
-    assert response.json() == {"detail": "You cannot reject your own account."}
+    assert response.json() == {"detail": "You cannot reject your own account.", "code": "forbidden"}
 
 
 def admin_form_post(client, user, **changes):

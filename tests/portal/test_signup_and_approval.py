@@ -37,7 +37,10 @@ def test_waiting_people_get_no_token_and_no_workspace(api):
     api.post(SIGNUP, NEW, format="json")
     response = api.post("/api/v1/auth/token/", {"username": "dave", "password": PASSWORD})
     assert response.status_code == 403
-    assert response.json() == {"detail": "Your account is waiting for an administrator's approval."}
+    assert response.json() == {
+        "detail": "Your account is waiting for an administrator's approval.",
+        "code": "access_refused",
+    }
     api.force_authenticate(User.objects.get(username="dave"))
     response = api.post("/api/v1/workspaces/", {"name": "thesis"}, format="json")
     assert response.status_code == 403
@@ -81,7 +84,8 @@ def test_sign_up_can_be_closed(api, settings):
     response = api.post(SIGNUP, NEW, format="json")
     assert response.status_code == 403
     assert response.json() == {
-        "detail": "Sign-up is closed on this hub; ask an administrator for an account."
+        "detail": "Sign-up is closed on this hub; ask an administrator for an account.",
+        "code": "signup_refused",
     }
     assert not User.objects.exists()
 

@@ -104,7 +104,7 @@ def test_a_person_taken_off_the_allowlist_file_is_refused(
 def test_only_the_gateways_credential_is_accepted(api, alice, carol, workspace_of):
     key = new_key(alice)
     workspace_of(alice, "thesis", state="running")
-    message = {"detail": "Only the SSH gateway may look up keys here."}
+    message = {"detail": "Only the SSH gateway may look up keys here.", "code": "permission_denied"}
     for token in (None, "wrong", "unit-test-token"):  # none, a guess, the portal's hub token
         response = lookup(api, key.fingerprint, token)
         assert (response.status_code, response.json()) == (403, message)

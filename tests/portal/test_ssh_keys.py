@@ -207,7 +207,10 @@ def test_anonymous_callers_are_asked_to_authenticate(api, alice):
         api.get(f"{KEYS}{key.pk}/"),
     ):
         assert response.status_code == 401
-        assert response.json() == {"detail": "Authentication credentials were not provided."}
+        assert response.json() == {
+            "detail": "Authentication credentials were not provided.",
+            "code": "not_authenticated",
+        }
     assert api.delete(f"{KEYS}{key.pk}/").status_code == 401
     assert SshKey.objects.count() == 1
 
@@ -260,7 +263,7 @@ def test_a_person_waiting_for_approval_cannot_add_keys(api, mallory):
     api.force_authenticate(mallory)
     response = add(api, public_line(ed25519_key()))
     assert response.status_code == 403
-    assert response.json() == {"detail": NOT_APPROVED}
+    assert response.json() == {"detail": NOT_APPROVED, "code": "access_refused"}
     assert api.get(KEYS).status_code == 403
     assert not SshKey.objects.exists()
 
@@ -282,7 +285,10 @@ def test_someone_elses_key_is_a_404(api, alice, bob):
     api.force_authenticate(bob)
     for response in (api.get(f"{KEYS}{key.pk}/"), api.delete(f"{KEYS}{key.pk}/")):
         assert response.status_code == 404
-        assert response.json() == {"detail": "No SshKey matches the given query."}
+        assert response.json() == {
+            "detail": "No SshKey matches the given query.",
+            "code": "not_found",
+        }
     assert SshKey.objects.filter(pk=key.pk).exists()
     # Nor does asking for alice's list show it.
     assert api.get(KEYS, {"owner": "alice"}).json()["count"] == 0
@@ -309,7 +315,7 @@ def test_a_key_someone_has_is_refused_without_saying_whose(api, alice, bob):
     api.force_authenticate(bob)
     response = add(api, line)
     assert response.status_code == 409
-    assert response.json() == {"detail": services.DUPLICATE}
+    assert response.json() == {"detail": services.DUPLICATE, "code": "conflict"}
     assert "alice" not in services.DUPLICATE
     # The same key without its comment is the same key.
     api.force_authenticate(alice)
@@ -323,7 +329,7 @@ def test_a_private_key_is_refused_and_never_stored_or_logged(api, alice):
     api.force_authenticate(alice)
     response = add(api, secret)
     assert response.status_code == 400
-    assert response.json() == {"detail": parse.PRIVATE}
+    assert response.json() == {"detail": parse.PRIVATE, "code": "invalid"}
     assert not SshKey.objects.exists()
     entry = AuditEntry.objects.get(action="sshkey.add")
     assert (entry.target, entry.result, entry.detail) == (
@@ -349,7 +355,7 @@ def test_a_key_that_is_not_accepted_is_a_400(api, alice, text, message):
     api.force_authenticate(alice)
     response = add(api, text)
     assert response.status_code == 400
-    assert response.json() == {"detail": message}
+    assert response.json() == {"detail": message, "code": "invalid"}
     assert not SshKey.objects.exists()
 
 
@@ -372,7 +378,8 @@ def test_a_person_has_at_most_so_many_keys(api, alice):
     response = add(api, public_line(ed25519_key()))
     assert response.status_code == 400
     assert response.json() == {
-        "detail": "You have 20 SSH keys, the most one person may have; remove one first."
+        "detail": "You have 20 SSH keys, the most one person may have; remove one first.",
+        "code": "invalid",
     }
     assert alice.ssh_keys.count() == KEYS_PER_PERSON
 
@@ -382,7 +389,10 @@ def test_only_admins_add_keys_for_someone_else(api, alice, bob):
     api.force_authenticate(alice)
     response = add(api, public_line(ed25519_key()), owner="bob")
     assert response.status_code == 403
-    assert response.json() == {"detail": "Only administrators may add SSH keys for someone else."}
+    assert response.json() == {
+        "detail": "Only administrators may add SSH keys for someone else.",
+        "code": "admin_only",
+    }
     assert not SshKey.objects.exists()
 
 
@@ -404,19 +414,24 @@ def test_an_admin_manages_someone_elses_keys(api, carol, alice):
 
 
 @pytest.mark.parametrize(
-    ("owner", "status", "message"),
+    ("owner", "status", "code", "message"),
     [
-        ("nobody", 404, "No user named 'nobody'."),
-        ("mallory", 403, "mallory may not use MLHub (not approved, or not on the allow-list)."),
+        ("nobody", 404, "not_found", "No user named 'nobody'."),
+        (
+            "mallory",
+            403,
+            "access_refused",
+            "mallory may not use MLHub (not approved, or not on the allow-list).",
+        ),
     ],
 )
 @pytest.mark.django_db
 def test_an_admin_cannot_add_keys_for_who_cannot_have_them(
-    api, carol, mallory, owner, status, message
+    api, carol, mallory, owner, status, code, message
 ):
     api.force_authenticate(carol)
     response = add(api, public_line(ed25519_key()), owner=owner)
-    assert (response.status_code, response.json()) == (status, {"detail": message})
+    assert (response.status_code, response.json()) == (status, {"detail": message, "code": code})
     assert not SshKey.objects.exists()
 
 

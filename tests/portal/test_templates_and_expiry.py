@@ -40,7 +40,10 @@ def test_a_template_not_open_to_the_person_is_a_403_and_creates_nothing(api, bob
     api.force_authenticate(bob)
     response = api.post("/api/v1/workspaces/", {"name": "x", "template": "course"}, format="json")
     assert response.status_code == 403
-    assert response.json() == {"detail": "bob may not use the template 'course'."}
+    assert response.json() == {
+        "detail": "bob may not use the template 'course'.",
+        "code": "forbidden",
+    }
     assert not Workspace.objects.exists()
 
 
@@ -57,7 +60,7 @@ def test_days_to_live_beyond_the_template_is_a_400(api, alice, course, days, mes
     body = {"name": "x", "template": "course", "days_to_live": days}
     response = api.post("/api/v1/workspaces/", body, format="json")
     assert response.status_code == 400
-    assert response.json() == {"detail": message}
+    assert response.json() == {"detail": message, "code": "invalid"}
     assert not Workspace.objects.exists()
 
 
@@ -123,7 +126,7 @@ def test_a_template_that_contradicts_itself_is_a_400(api, carol, change, message
     api.force_authenticate(carol)
     response = api.patch(f"{TEMPLATES}{Template.objects.get().pk}/", change, format="json")
     assert response.status_code == 400
-    assert response.json() == {"detail": message}
+    assert response.json() == {"detail": message, "code": "invalid"}
     assert Template.objects.get().image == "mlhub-workspace:latest"
 
 
@@ -131,7 +134,7 @@ def test_people_cannot_write_templates(api, alice):
     api.force_authenticate(alice)
     response = api.post(TEMPLATES, {"name": "mine"}, format="json")
     assert response.status_code == 403
-    assert response.json() == {"detail": "Only administrators may do this."}
+    assert response.json() == {"detail": "Only administrators may do this.", "code": "admin_only"}
     assert api.delete(f"{TEMPLATES}{Template.objects.get().pk}/").status_code == 403
 
 
@@ -141,7 +144,8 @@ def test_a_template_in_use_is_not_deleted(api, carol, alice, workspace_of):
     response = api.delete(f"{TEMPLATES}{Template.objects.get().pk}/")
     assert response.status_code == 409
     assert response.json() == {
-        "detail": "The template 'default' is used by 1 workspaces; delete those first."
+        "detail": "The template 'default' is used by 1 workspaces; delete those first.",
+        "code": "conflict",
     }
 
 
@@ -158,7 +162,8 @@ def test_people_extend_up_to_the_maximum(api, alice, course, workspace_of):
     too_far = api.post(f"/api/v1/workspaces/{workspace.pk}/extend/", {"days": 31}, format="json")
     assert too_far.status_code == 400
     assert too_far.json() == {
-        "detail": "days_to_live must be 1 to 30 for the template 'course'; got 31."
+        "detail": "days_to_live must be 1 to 30 for the template 'course'; got 31.",
+        "code": "invalid",
     }
 
 
@@ -186,7 +191,7 @@ def test_a_workspace_that_never_expires_cannot_be_extended(api, alice, workspace
     api.force_authenticate(alice)
     response = api.post(f"/api/v1/workspaces/{workspace.pk}/extend/", {"days": 5}, format="json")
     assert response.status_code == 409
-    assert response.json() == {"detail": "Workspace 'thesis' never expires."}
+    assert response.json() == {"detail": "Workspace 'thesis' never expires.", "code": "conflict"}
     assert api.get(f"/api/v1/workspaces/{workspace.pk}/").json()["expires_in_seconds"] is None
 
 

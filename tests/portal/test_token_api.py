@@ -29,7 +29,10 @@ def test_it_refuses_a_wrong_password(api, alice):
 def test_it_refuses_people_waiting_for_approval(api, mallory):
     response = api.post("/api/v1/auth/token/", {"username": "mallory", "password": PASSWORD})
     assert response.status_code == 403
-    assert response.json() == {"detail": "Your account is waiting for an administrator's approval."}
+    assert response.json() == {
+        "detail": "Your account is waiting for an administrator's approval.",
+        "code": "access_refused",
+    }
 
 
 def test_me_tells_the_hub_who_is_approved_and_admin(api, carol, mallory):

@@ -73,7 +73,10 @@ def test_admins_cannot_delete_themselves(api, carol):
     api.force_authenticate(carol)
     response = api.delete(f"/api/v1/users/{carol.pk}/")
     assert response.status_code == 403
-    assert response.json() == {"detail": "You cannot delete your own account here."}
+    assert response.json() == {
+        "detail": "You cannot delete your own account here.",
+        "code": "forbidden",
+    }
 
 
 @pytest.mark.parametrize("password", ["short", "password123", "qwertyuiop"])

@@ -63,7 +63,10 @@ def test_it_refuses_cpu_below_the_minimum_with_a_400_and_creates_nothing(api, al
     api.force_authenticate(alice)
     response = api.post("/api/v1/workspaces/", {"name": "ok", "cpu": cpu}, format="json")
     assert response.status_code == 400, response.json()
-    assert response.json() == {"detail": f"cpu {typed} is below the minimum of 0.01 cores"}
+    assert response.json() == {
+        "detail": f"cpu {typed} is below the minimum of 0.01 cores",
+        "code": "invalid",
+    }
     assert Workspace.objects.count() == 0
 
 
@@ -115,7 +118,10 @@ def test_only_admins_create_for_others(api, bob, alice):
     api.force_authenticate(bob)
     response = api.post("/api/v1/workspaces/", {"name": "ok", "owner": "alice"}, format="json")
     assert response.status_code == 403
-    assert response.json() == {"detail": "Only administrators may create workspaces for others."}
+    assert response.json() == {
+        "detail": "Only administrators may create workspaces for others.",
+        "code": "forbidden",
+    }
     assert not Workspace.objects.exists()
 
 
@@ -123,7 +129,7 @@ def test_admins_creating_for_nobody_get_a_404(api, carol):
     api.force_authenticate(carol)
     response = api.post("/api/v1/workspaces/", {"name": "ok", "owner": "ghost"}, format="json")
     assert response.status_code == 404
-    assert response.json() == {"detail": "No user named 'ghost'"}
+    assert response.json() == {"detail": "No user named 'ghost'", "code": "not_found"}
     assert not Workspace.objects.exists()
 
 
@@ -233,7 +239,7 @@ def test_it_refuses_bad_env_with_a_400_and_creates_nothing(api, alice, env, mess
     response = api.post("/api/v1/workspaces/", {"name": "ok", "env": env}, format="json")
     # 400, not the hub-is-down 503: refused before any call to the hub
     assert response.status_code == 400, response.json()
-    assert response.json() == {"detail": message}
+    assert response.json() == {"detail": message, "code": "invalid"}
     assert Workspace.objects.count() == 0
 
 
@@ -243,7 +249,8 @@ def test_it_refuses_a_lone_surrogate_in_env_with_a_400(api, alice):
     response = api.post("/api/v1/workspaces/", body, content_type="application/json")
     assert response.status_code == 400, response.json()
     assert response.json() == {
-        "detail": "env A is not valid text: it holds a lone UTF-16 surrogate"
+        "detail": "env A is not valid text: it holds a lone UTF-16 surrogate",
+        "code": "invalid",
     }
     assert Workspace.objects.count() == 0
 

@@ -14,6 +14,7 @@ from portal.accounts import services as accounts
 from portal.accounts import tasks as account_tasks
 from portal.accounts.access import AccessRefused
 from portal.accounts.models import User
+from portal.errors import ServiceError
 from portal.workspaces import services, tasks
 from portal.workspaces.models import Workspace
 from tests.portal.scripted_hub import ScriptedHub
@@ -144,7 +145,8 @@ def test_the_name_is_free_again_only_once_the_delete_is_done(
     response = api.post("/api/v1/workspaces/", {"name": "thesis"}, format="json")
     assert response.status_code == 409
     assert response.json() == {
-        "detail": "The workspace 'thesis' is still being deleted; try again in a minute"
+        "detail": "The workspace 'thesis' is still being deleted; try again in a minute",
+        "code": "conflict",
     }
 
 
@@ -167,7 +169,7 @@ def test_a_person_deleted_is_gone_at_once_and_removed_once_the_hub_is_done(
 def test_only_the_owner_or_an_admin_may_delete(alice, bob, mallory, workspace_of, hub_removing):
     workspace = workspace_of(alice, state=State.STOPPED)
     hub = hub_removing(reads_until_gone=0)
-    with pytest.raises(services.WorkspaceError) as caught:
+    with pytest.raises(ServiceError) as caught:
         services.workspace_delete(workspace=workspace, by=bob)
     assert (caught.value.status, caught.value.message) == (
         403,

@@ -12,8 +12,8 @@ from django.utils import timezone
 from portal.accounts.access import AccessRefused
 from portal.accounts.models import User
 from portal.audit.models import AuditEntry
+from portal.errors import ServiceError
 from portal.workspaces import tokens
-from portal.workspaces.services import WorkspaceError
 from tests.portal.reloaded import reloaded_settings, settings_refusal
 from tests.portal.scripted_hub import Answer, ScriptedHub
 
@@ -159,6 +159,7 @@ def test_a_hub_that_is_down_is_a_503(api, alice, alices_workspace):
     assert response.json() == {
         "detail": "JupyterHub could not do this: JupyterHub is not reachable: ConnectionError",
         "hub_status": 503,
+        "code": "hub_unavailable",
     }
     assert AuditEntry.objects.get(action="workspace.token").result == "failed"
 
@@ -168,7 +169,10 @@ def test_it_refuses_a_lifetime_out_of_bounds(api, alice, alices_workspace, token
     api.force_authenticate(alice)
     response = api.post(url(alices_workspace), {"lifetime": lifetime}, format="json")
     assert response.status_code == 400
-    assert response.json() == {"detail": "The lifetime must be between 60 and 86400 seconds."}
+    assert response.json() == {
+        "detail": "The lifetime must be between 60 and 86400 seconds.",
+        "code": "invalid",
+    }
     assert token_hub.paths == []
     assert AuditEntry.objects.get(action="workspace.token").result == "refused"
 
@@ -178,7 +182,10 @@ def test_the_bounds_follow_the_setting(api, alice, alices_workspace, token_hub, 
     api.force_authenticate(alice)
     response = api.post(url(alices_workspace), {"lifetime": 601}, format="json")
     assert response.status_code == 400
-    assert response.json() == {"detail": "The lifetime must be between 60 and 600 seconds."}
+    assert response.json() == {
+        "detail": "The lifetime must be between 60 and 600 seconds.",
+        "code": "invalid",
+    }
     assert token_hub.paths == []
 
 
@@ -196,7 +203,10 @@ def test_it_refuses_a_lifetime_that_is_not_a_number_of_seconds(
 def test_it_needs_authentication(api, alices_workspace, token_hub):
     response = api.post(url(alices_workspace))
     assert response.status_code == 401
-    assert response.json() == {"detail": "Authentication credentials were not provided."}
+    assert response.json() == {
+        "detail": "Authentication credentials were not provided.",
+        "code": "not_authenticated",
+    }
     assert token_hub.paths == []
 
 
@@ -204,7 +214,10 @@ def test_it_hides_someone_elses_workspace(api, bob, alices_workspace, token_hub)
     api.force_authenticate(bob)
     response = api.post(url(alices_workspace), {"lifetime": 600}, format="json")
     assert response.status_code == 404
-    assert response.json() == {"detail": "No Workspace matches the given query."}
+    assert response.json() == {
+        "detail": "No Workspace matches the given query.",
+        "code": "not_found",
+    }
     assert token_hub.paths == []
 
 
@@ -213,7 +226,10 @@ def test_it_refuses_people_waiting_for_approval(api, mallory, workspace_of, toke
     api.force_authenticate(mallory)
     response = api.post(url(workspace))
     assert response.status_code == 403
-    assert response.json() == {"detail": "Your account is waiting for an administrator's approval."}
+    assert response.json() == {
+        "detail": "Your account is waiting for an administrator's approval.",
+        "code": "access_refused",
+    }
     assert token_hub.paths == []
 
 
@@ -227,7 +243,7 @@ def test_the_service_refuses_people_waiting_for_approval(mallory, alices_workspa
 
 
 def test_the_service_refuses_someone_elses_workspace(bob, alices_workspace, token_hub):
-    with pytest.raises(WorkspaceError) as refused:
+    with pytest.raises(ServiceError) as refused:
         tokens.workspace_token_create(workspace=alices_workspace, by=bob, lifetime=60)
     assert (refused.value.status, refused.value.message) == (
         403,
@@ -238,7 +254,7 @@ def test_the_service_refuses_someone_elses_workspace(bob, alices_workspace, toke
 
 def test_it_refuses_a_workspace_being_deleted(alice, workspace_of, token_hub):
     workspace = workspace_of(alice, deleting_since=timezone.now())
-    with pytest.raises(WorkspaceError) as refused:
+    with pytest.raises(ServiceError) as refused:
         tokens.workspace_token_create(workspace=workspace, by=alice, lifetime=60)
     assert (refused.value.status, refused.value.message) == (
         409,
@@ -256,7 +272,8 @@ def test_an_admin_gets_none_for_someone_no_longer_approved(
     response = api.post(url(alices_workspace), {"lifetime": 600}, format="json")
     assert response.status_code == 403
     assert response.json() == {
-        "detail": "alice may not use workspaces (not approved, or not on the allow-list)."
+        "detail": "alice may not use MLHub (not approved, or not on the allow-list).",
+        "code": "access_refused",
     }
     assert token_hub.paths == []
 
