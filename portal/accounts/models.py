@@ -111,8 +111,13 @@ class User(AbstractUser):
 
     @property
     def is_admin(self) -> bool:
-        """An MLHub administrator: in the portal, the API, the Django admin and the hub."""
+        """An MLHub administrator: in the portal, the API, the Django admin and the hub.
+        The one definition; ``ADMINS`` below is the same in a query."""
         return self.is_approved and self.is_staff
+
+
+# ``User.is_admin`` as a query: active, approved staff.
+ADMINS = models.Q(is_staff=True, is_active=True, approval=User.Approval.APPROVED)
 
 
 class AllowListEntry(models.Model):

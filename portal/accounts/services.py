@@ -23,7 +23,7 @@ from oauth2_provider.models import (
 )
 
 from portal.accounts import access, allowlist
-from portal.accounts.models import NOT_ALLOWED, User
+from portal.accounts.models import ADMINS, NOT_ALLOWED, User
 from portal.audit.log import audited
 from portal.errors import ServiceError, forbidden, invalid_is_refused, require_admin
 from portal.hub.client import hub_client
@@ -183,7 +183,7 @@ def _people_who_could_lose_access():
     """Everyone a change of the allow-list can lock out: active, approved, not admins."""
     return User.objects.filter(
         is_active=True, approval=User.Approval.APPROVED, deleting_since__isnull=True
-    ).exclude(is_staff=True)
+    ).exclude(ADMINS)
 
 
 @contextmanager

@@ -114,7 +114,7 @@ class WorkspaceCreateSerializer(serializers.Serializer):
 
 
 class UserSerializer(serializers.ModelSerializer):
-    is_admin = serializers.BooleanField(source="is_staff", read_only=True)
+    is_admin = serializers.BooleanField(read_only=True)  # User.is_admin: active, approved staff
     email = serializers.CharField(read_only=True, help_text="empty when none was given")
 
     class Meta:
