@@ -86,3 +86,14 @@ def test_weak_passwords_are_refused_and_nobody_is_created(api, carol, password):
     assert response.status_code == 400
     assert response.json()["detail"]
     assert not User.objects.filter(username="dave").exists()
+
+
+def test_staff_waiting_for_approval_are_not_shown_as_admins(api, carol):
+    # User.is_admin is the one rule: staff who are not approved (or not active) are not admins.
+    User.objects.create_user(username="sam", password="x-long-password-1", is_staff=True)
+    User.objects.create_user(
+        username="una", is_staff=True, is_active=False, approval=User.Approval.APPROVED
+    )
+    api.force_authenticate(carol)
+    shown = {u["username"]: u["is_admin"] for u in api.get("/api/v1/users/").json()["results"]}
+    assert (shown["sam"], shown["una"], shown["carol"]) == (False, False, True)
