@@ -154,7 +154,7 @@ SPAWNERS = {
     "k8s": "spawners.kubernetes.MLHubKubeSpawner",
 }
 c.JupyterHub.spawner_class = SPAWNERS[MODE]
-c.Spawner.start_timeout = env.env_int("MLHUB_START_TIMEOUT", 120)
+c.Spawner.start_timeout = env.start_timeout()
 # The hub reports every start, failure and stop to the portal as it happens
 # (spawners/state_reports.py), with a credential good for that one endpoint only.
 c.Spawner.state_report_url = f"{env.portal_url()}/api/v1/internal/hub-events/"

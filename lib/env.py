@@ -234,9 +234,20 @@ def proxy_api_url() -> str:
     return _url("MLHUB_PROXY_API_URL")
 
 
+def start_timeout() -> int:
+    """``MLHUB_START_TIMEOUT``: seconds the hub waits for a workspace to start (the hub's
+    ``c.Spawner.start_timeout``); the portal's task that follows a start waits as long."""
+    return env_int_at_least("MLHUB_START_TIMEOUT", 120, 1)
+
+
+# The image workspaces run when nothing says otherwise: the first allowed one of the hub, a
+# template's default, the spawners' own default. The one place that names it.
+DEFAULT_IMAGE = "mlhub-workspace:latest"
+
+
 def workspace_images() -> list[str]:
     """``MLHUB_WORKSPACE_IMAGES``: the images workspaces may use, comma-separated."""
-    raw = env_str("MLHUB_WORKSPACE_IMAGES", "mlhub-workspace:latest")
+    raw = env_str("MLHUB_WORKSPACE_IMAGES", DEFAULT_IMAGE)
     return [image.strip() for image in raw.split(",") if image.strip()]
 
 

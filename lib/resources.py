@@ -100,7 +100,8 @@ RESERVED_ENV_NAMES = {
 # spawner passes them, one a line, in this variable.
 SSH_KEYS_ENV = "MLHUB_SSH_AUTHORIZED_KEYS"
 SSH_KEY_PATTERN = r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/=]+$"
-SSH_KEYS_MAX = 20  # the portal's KEYS_PER_PERSON
+# The most SSH keys one person has (the portal refuses the next) and a workspace receives.
+SSH_KEYS_MAX = 20
 # A 16384-bit RSA key (OpenSSH's largest) is about 2,800 characters: 20 of the longest allowed
 # stay under Linux's 128 KiB for one NAME=value.
 SSH_KEY_LENGTH_MAX = 4096

@@ -86,6 +86,8 @@ try:
     # bound it).
     TASK_WORKERS = env.env_int_at_least("MLHUB_TASK_WORKERS", 4, 1)
     TASKS_SYNC = env.env_bool("MLHUB_TASKS_SYNC", False)
+    # The hub gives up on a start after this (its c.Spawner.start_timeout, the same variable).
+    START_TIMEOUT = env.start_timeout()
     # Django's own e-mail settings, under their own names. The console backend writes each
     # message to the task cluster's log, so nothing is lost before SMTP is configured.
     EMAIL_BACKEND = env.env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -463,15 +465,23 @@ OAUTH2_PROVIDER = {
 }
 
 # Django waits forever on an SMTP server that accepts and never answers: a task would then
-# hold a worker until django-q2's timeout (300 s below).
+# hold a worker until django-q2's timeout (TASK_TIMEOUT below).
 EMAIL_TIMEOUT = 30
+
+# The task that follows a start (workspaces/services.py workspace_follow_spawn) reads the
+# hub's progress until the hub ends the start (START_TIMEOUT, and a minute for the hub to
+# clean up after a failed one), after waiting up to SPAWN_END_PATIENCE for it to settle:
+# django-q2 must not kill it first. Every other task ends well within five minutes.
+SPAWN_FOLLOW_SECONDS = START_TIMEOUT + 60
+SPAWN_END_PATIENCE = 120
+TASK_TIMEOUT = max(300, SPAWN_END_PATIENCE + SPAWN_FOLLOW_SECONDS + 60)
 
 Q_CLUSTER = {
     "name": f"{HUB_NAME}-portal",
     "orm": "default",
     "workers": TASK_WORKERS,
-    "timeout": 300,
-    "retry": 360,
+    "timeout": TASK_TIMEOUT,
+    "retry": TASK_TIMEOUT + 60,  # django-q2: a task is handed out again only after its timeout
     "catch_up": False,
     "sync": TASKS_SYNC,
     "cache": "tasks",  # see CACHES

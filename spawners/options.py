@@ -29,7 +29,7 @@ from lib.resources import (
     resources_from_options,
 )
 
-DEFAULT_IMAGE = "mlhub-workspace:latest"
+DEFAULT_IMAGE = env.DEFAULT_IMAGE
 # Lines of a workspace's log shown to the person when it died while starting.
 START_LOG_LINES = 20
 
@@ -99,9 +99,9 @@ class WorkspaceOptions(LoggingConfigurable):
 
     workspace_images = List(
         Unicode(),
-        help="""Images users may run (the seed's `c.Spawner.workspace_images`); the first is
+        help=f"""Images users may run (the seed's `c.Spawner.workspace_images`); the first is
         the default. Default: env MLHUB_WORKSPACE_IMAGES (comma-separated) or
-        ["mlhub-workspace:latest"].""",
+        the image {env.DEFAULT_IMAGE}.""",
     ).tag(config=True)
 
     cpu_max = Float(

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-
-from django.utils import timezone
-from django_q.models import Schedule
-from django_q.tasks import schedule
 
 from portal.accounts import access, services
 from portal.accounts.models import User
 from portal.hub.client import HubError
-from portal.schedules import schedule_every
+from portal.schedules import retry_later, schedule_every
 
 log = logging.getLogger(__name__)
-# While the hub is down the revocation is tried again this often (the hub's own check of
-# the person, every MLHUB_AUTH_REFRESH_SECONDS, already keeps them out meanwhile).
-RETRY_SECONDS = 30
+# While the hub is down a revocation is tried again (portal/schedules.py retry_later); the
+# hub's own check of the person, every MLHUB_AUTH_REFRESH_SECONDS, keeps them out meanwhile.
 
 
 def hub_access_revoke(user_id: int) -> str:
@@ -62,11 +56,4 @@ def user_delete_finish(user_id: int) -> str:
 
 def _retry_later(task: str, user: User, error: HubError) -> str:
     log.warning("%s of %s failed, retrying: %s", task, user.username, error)
-    schedule(
-        f"portal.accounts.tasks.{task}",
-        user.pk,
-        name=f"{task} {user.username} {timezone.now():%H%M%S%f}",
-        schedule_type=Schedule.ONCE,
-        next_run=timezone.now() + timedelta(seconds=RETRY_SECONDS),
-    )
-    return f"hub unavailable or not done, retry in {RETRY_SECONDS} s"
+    return retry_later(f"portal.accounts.tasks.{task}", user.pk, f"{task} {user.username}")

@@ -131,6 +131,18 @@ def cleanup_expired(*, dry_run: bool = False, by=None, backend=None) -> Report:
     expired = list(
         Workspace.objects.filter(expires_at__lte=now, deleting_since=None).select_related("owner")
     )
+    marked = []
+    try:
+        _expired_workspaces(report, expired, marked, dry_run=dry_run, by=by)
+    finally:
+        # One task removes all that were marked, as the admin's bulk delete: it sends every
+        # DELETE and then waits once (also when the hub went down half-way).
+        workspaces.deletes_finish_later(marked)
+    _expired_leftovers(report, now, dry_run=dry_run, by=by, backend=backend)
+    return report
+
+
+def _expired_workspaces(report: Report, expired: list, marked: list, *, dry_run: bool, by) -> None:
     for workspace in expired:
         reason = f"expired {workspace.expires_at:%Y-%m-%d %H:%M} UTC"
         if dry_run:
@@ -139,7 +151,8 @@ def cleanup_expired(*, dry_run: bool = False, by=None, backend=None) -> Report:
             )
             continue
         try:
-            workspaces.workspaces_delete(workspaces=[workspace])
+            workspaces.workspaces_delete(workspaces=[workspace], finish=False)
+            marked.append(workspace)
         except HubError as error:
             report.errors.append(f"JupyterHub did not answer: {error.message}")
             report.add(
@@ -152,8 +165,6 @@ def cleanup_expired(*, dry_run: bool = False, by=None, backend=None) -> Report:
             break  # the hub is down: the rest wait for the next run
         report.add("workspace", str(workspace), workspace.owner.username, Outcome.REMOVED, reason)
         audit.record(by=by, action="cleanup.workspace", target=str(workspace), detail=reason)
-    _expired_leftovers(report, now, dry_run=dry_run, by=by, backend=backend)
-    return report
 
 
 def _expired_leftovers(report: Report, now, *, dry_run: bool, by, backend) -> None:

@@ -4,11 +4,12 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from lib.resources import SSH_KEYS_MAX
 from portal.sshkeys.parse import KEY_TYPES
 
 # How many keys one person may have: enough for every laptop, few enough that the gateway's
 # lookup stays one short answer.
-KEYS_PER_PERSON = 20
+KEYS_PER_PERSON = SSH_KEYS_MAX  # one limit: what the spawners accept (lib/resources.py)
 
 
 class SshKeyQuerySet(models.QuerySet):

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from lib import env
 from lib.origins import workspace_url
 from lib.resources import Limits, WorkspaceResources, format_memory, parse_gpus
 
@@ -36,7 +37,7 @@ class Template(models.Model):
     is_default = models.BooleanField(
         default=False, help_text="Chosen when a request names no template (one at most)"
     )
-    image = models.CharField(max_length=200, default="mlhub-workspace:latest")
+    image = models.CharField(max_length=200, default=env.DEFAULT_IMAGE)
     cpu_default = models.FloatField(default=1.0)
     cpu_max = models.FloatField(default=2.0)
     memory_default = models.BigIntegerField(default=2 * GIB)

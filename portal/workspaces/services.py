@@ -35,9 +35,6 @@ from portal.workspaces.templates import template_for
 
 log = logging.getLogger(__name__)
 State = Workspace.State
-# How long the django-q2 task waits for the hub to settle a spawn's outcome, and to stream it.
-SPAWN_END_PATIENCE = 120
-SPAWN_TIMEOUT = 600
 # How long the delete task waits for the hub to remove containers, volumes and networks
 # before it tries again later.
 REMOVE_PATIENCE = 60
@@ -471,14 +468,15 @@ def _workspace_tokens_revoke(hub: HubClient, workspaces: list[Workspace]) -> Non
                 hub.token_delete(owner, token["id"])
 
 
-def workspace_follow_spawn(
-    *, workspace: Workspace, patience: float = SPAWN_END_PATIENCE
-) -> Workspace:
+def workspace_follow_spawn(*, workspace: Workspace, patience: float | None = None) -> Workspace:
     """Wait for a pending spawn to end and record ``running``, ``stopped`` or the hub's message.
 
-    The state is left as it is when the hub cannot tell within ``patience`` seconds. The
-    hub's own report usually got there first; this is the fallback when it was lost.
+    The state is left as it is when the hub cannot tell within ``patience`` seconds (default
+    ``settings.SPAWN_END_PATIENCE``). The hub's own report usually got there first; this is
+    the fallback when it was lost.
     """
+    if patience is None:
+        patience = settings.SPAWN_END_PATIENCE
     outcome = spawn_outcome(workspace, patience=patience)
     if outcome is None:
         return workspace
@@ -496,7 +494,7 @@ def spawn_outcome(
             return hub.server_progress(
                 workspace.owner.hub_name,
                 workspace.name,
-                timeout=SPAWN_TIMEOUT,
+                timeout=settings.SPAWN_FOLLOW_SECONDS,
                 on_event=lambda event: _progress_save(workspace, event),
             ), None
         except HubError as error:

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
-from django.utils import timezone
-from django_q.models import Schedule
-from django_q.tasks import schedule
 
 from portal.accounts.models import User
 from portal.audit.log import from_source
 from portal.audit.models import AuditEntry
 from portal.errors import ServiceError
 from portal.hub.client import HubError
-from portal.schedules import minutes_of, schedule_every
+from portal.schedules import minutes_of, retry_later, schedule_every
 from portal.workspaces import expiry, services, sync
 from portal.workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
-# A delete the hub has not finished (or could not be asked about) is tried again this late.
-RETRY_SECONDS = 30
 
 
 def follow_spawn(workspace_id: int) -> str:
@@ -39,14 +33,9 @@ def finish_deletes(workspace_ids: list[int]) -> str:
         return f"{services.workspaces_delete_finish(workspaces=workspaces)} deleted"
     except HubError as error:
         log.warning("Delete of %s not finished, retrying: %s", workspace_ids, error)
-        schedule(
-            "portal.workspaces.tasks.finish_deletes",
-            workspace_ids,
-            name=f"delete {workspace_ids[:3]} {timezone.now():%H%M%S%f}",
-            schedule_type=Schedule.ONCE,
-            next_run=timezone.now() + timedelta(seconds=RETRY_SECONDS),
+        return retry_later(
+            "portal.workspaces.tasks.finish_deletes", workspace_ids, f"delete {workspace_ids[:3]}"
         )
-        return f"not finished, retry in {RETRY_SECONDS} s"
 
 
 def act_on_each(action: str, workspace_ids: list[int], by_id: int) -> str:

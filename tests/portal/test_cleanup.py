@@ -16,6 +16,7 @@ from portal.cleanup import service, tasks
 from portal.cleanup.backend import EngineUnavailable, Resource
 from portal.cleanup.docker_backend import DockerBackend
 from portal.cleanup.models import CleanupRun
+from portal.workspaces import services as workspace_services
 from portal.workspaces import tasks as workspace_tasks
 from portal.workspaces.models import Workspace
 from tests.portal.scripted_hub import ScriptedHub
@@ -138,6 +139,19 @@ def test_expired_workspaces_are_deleted_through_the_hub(alice, hub, workspace_of
     assert workspace_tasks.finish_deletes([past.pk]) == "1 deleted"
     assert ("DELETE", "/users/alice/servers/old") in hub.paths
     assert not Workspace.objects.filter(pk=past.pk).exists()
+
+
+def test_expired_workspaces_are_removed_by_one_task_as_a_bulk_delete(
+    alice, bob, hub, workspace_of, monkeypatch
+):
+    queued = []
+    monkeypatch.setattr(workspace_services, "async_task", lambda *args, **kw: queued.append(args))
+    gone = timezone.now() - timedelta(hours=1)
+    first = workspace_of(alice, "old", expires_at=gone)
+    second = workspace_of(bob, "older", expires_at=gone)
+    service.cleanup_expired(backend=ScriptedEngine())
+    ((task, ids),) = queued
+    assert (task, sorted(ids)) == ("portal.workspaces.tasks.finish_deletes", [first.pk, second.pk])
 
 
 def test_expired_leftovers_go_by_label_but_not_an_extended_workspace(alice, hub, workspace_of):
