@@ -127,3 +127,18 @@ def api():
 from tests.deploy.mlhub_image import mlhub  # noqa: E402,F401
 from tests.docker_engine import docker_client  # noqa: E402,F401
 from tests.hub_stack import hub  # noqa: E402,F401
+
+
+@pytest.fixture
+def hub_double(monkeypatch):
+    """``hub_double(double)``: every caller of the hub in the portal gets ``double`` (an
+    instance, or a class for a new one per call) from the one seam,
+    ``portal.hub.client.hub_client``, which no module imports by name
+    (tests/portal/test_hub_seam.py)."""
+
+    def install(double):
+        make = double if isinstance(double, type) else lambda: double
+        monkeypatch.setattr("portal.hub.client.hub_client", make)
+        return double
+
+    return install

@@ -26,7 +26,7 @@ from portal.accounts import access, allowlist
 from portal.accounts.models import ADMINS, NOT_ALLOWED, User
 from portal.audit.log import audited
 from portal.errors import ServiceError, forbidden, invalid_is_refused, require_admin
-from portal.hub.client import hub_client
+from portal.hub import client as hub_api
 from portal.workspaces.models import Workspace
 from portal.workspaces.services import (
     workspaces_delete,
@@ -245,7 +245,7 @@ def _portal_tokens_delete(user: User) -> None:
 def hub_access_revoke(*, user: User) -> str:
     """Stop the person's servers and delete their hub tokens (raises ``HubError``)."""
     stopped = workspaces_stop_all(owner=user)
-    hub = hub_client()
+    hub = hub_api.hub_client()
     tokens = hub.tokens_list(user.hub_name)
     for token in tokens:
         hub.token_delete(user.hub_name, token["id"])
@@ -264,7 +264,7 @@ def user_delete(*, user: User, by: User) -> None:
     if user == by:
         raise forbidden("You cannot delete your own account here.")
     # Ask the hub first, even for someone without workspaces: unreachable, nothing changes.
-    hub_client().user_get(user.hub_name)
+    hub_api.hub_client().user_get(user.hub_name)
     workspaces_delete(workspaces=user.workspaces.select_related("owner"), finish=False)
     user.is_active = False
     user.deleting_since = timezone.now()
@@ -281,7 +281,7 @@ def user_delete_finish(*, user: User) -> None:
     Raises ``HubError`` when the hub cannot be asked or is not done; the task tries again.
     """
     workspaces_delete_finish(workspaces=user.workspaces.select_related("owner"))
-    hub_client().user_delete(user.hub_name)
+    hub_api.hub_client().user_delete(user.hub_name)
     with transaction.atomic():
         user.delete()
 

@@ -23,7 +23,8 @@ from portal.audit import log as audit
 from portal.cleanup.backend import EngineUnavailable
 from portal.cleanup.docker_backend import DockerBackend
 from portal.cleanup.report import Outcome, Report
-from portal.hub.client import HubError, hub_client
+from portal.hub import client as hub_api
+from portal.hub.client import HubError
 from portal.workspaces import services as workspaces
 from portal.workspaces.models import Workspace
 
@@ -101,7 +102,7 @@ def cleanup_users(*, dry_run: bool = False, by=None, backend=None, hub=None) -> 
                 continue
             found.append((resource, f"{resource.user} is not a person of this portal"))
         _remove(report, found, backend, dry_run=dry_run, by=by)
-    hub = hub or hub_client()
+    hub = hub or hub_api.hub_client()
     try:
         # Every page of the hub's users: the original read one page and removed live people.
         strangers = [u["name"] for u in hub.users_list() if u["name"] not in people]

@@ -28,7 +28,8 @@ from portal.accounts import access
 from portal.accounts.models import User
 from portal.audit.log import audited
 from portal.errors import ServiceError
-from portal.hub.client import HubClient, HubError, hub_client
+from portal.hub import client as hub_api
+from portal.hub.client import HubClient, HubError
 from portal.quotas.limits import quota_check
 from portal.workspaces.models import Template, Workspace
 from portal.workspaces.templates import template_for
@@ -263,7 +264,7 @@ def _release_start(workspace: Workspace, before: dict) -> None:
 def _hub_server_start(workspace: Workspace) -> bool | None:
     """Whether the hub's server is ready at once (False: it is starting; None: it was
     running already)."""
-    hub = hub_client()
+    hub = hub_api.hub_client()
     # The hub's admin flag comes from the portal at login (the authenticator), not from
     # here: the portal's token may not grant admin rights (least privilege).
     hub.user_ensure(workspace.owner.hub_name)
@@ -281,7 +282,7 @@ def workspace_stop(*, workspace: Workspace, by: User) -> Workspace:
     _refuse_if_deleting(workspace)
     if workspace.state == State.STOPPED:
         raise ServiceError(f"Workspace {workspace.name!r} is already stopped", 409)
-    done = hub_client().server_stop(workspace.owner.hub_name, workspace.name)
+    done = hub_api.hub_client().server_stop(workspace.owner.hub_name, workspace.name)
     return _save_state(workspace, State.STOPPED if done else State.STOPPING, "")
 
 
@@ -294,7 +295,7 @@ def workspaces_stop_all(*, owner: User) -> int:
     Used when a person loses access: the hub is asked which servers run (the portal's rows
     may lag behind), files and volumes are kept for a later approval.
     """
-    hub = hub_client()
+    hub = hub_api.hub_client()
     servers = (hub.user_get(owner.hub_name) or {}).get("servers") or {}
     rows = {workspace.name: workspace for workspace in owner.workspaces.all()}
     for name in servers:
@@ -372,7 +373,7 @@ def workspaces_delete(*, workspaces: Iterable[Workspace], finish: bool = True) -
     workspaces = list(workspaces)
     if not workspaces:
         return
-    hub_client().version()
+    hub_api.hub_client().version()
     ids = [workspace.pk for workspace in workspaces]
     now = timezone.now()
     Workspace.objects.filter(pk__in=ids).update(
@@ -436,7 +437,7 @@ def workspaces_delete_finish(
     """
     workspaces = [w for w in workspaces if w.deleting_since is not None]
     patience = REMOVE_PATIENCE if patience is None else patience
-    hub = hub_client()
+    hub = hub_api.hub_client()
     for workspace in workspaces:
         hub.server_stop(workspace.owner.hub_name, workspace.name, remove=True)
     remaining = {(w.owner.hub_name, w.name) for w in workspaces}
@@ -487,7 +488,7 @@ def spawn_outcome(
     workspace: Workspace, *, patience: float, hub: HubClient | None = None
 ) -> tuple[str, str] | None:
     """How the last spawn ended, as ``(state, message)``; None while the hub cannot tell."""
-    hub = hub or hub_client()
+    hub = hub or hub_api.hub_client()
 
     def ask() -> tuple[dict | None, HubError | None] | None:
         try:
@@ -546,6 +547,6 @@ def _save_state(workspace: Workspace, state: str, message: str) -> Workspace:
 
 def _forget_in_hub(workspace: Workspace) -> None:
     try:
-        hub_client().server_stop(workspace.owner.hub_name, workspace.name, remove=True)
+        hub_api.hub_client().server_stop(workspace.owner.hub_name, workspace.name, remove=True)
     except HubError as error:
         log.warning("Could not remove the failed server %s from the hub: %s", workspace, error)

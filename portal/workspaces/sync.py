@@ -29,7 +29,8 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from portal.audit import log as audit
-from portal.hub.client import HubClient, HubError, hub_client
+from portal.hub import client as hub_api
+from portal.hub.client import HubClient, HubError
 from portal.workspaces import services
 from portal.workspaces.models import SyncPass, Workspace
 
@@ -116,7 +117,7 @@ def sync_pass(*, hub: HubClient | None = None) -> SyncResult:
     go stale, which pages and the API show.
     """
     started = timezone.now()
-    hub = hub or hub_client()
+    hub = hub or hub_api.hub_client()
     calls_before = hub.calls
     active: dict[tuple[str, str], dict] = {}
     for user in hub.users_active():

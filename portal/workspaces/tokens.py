@@ -14,7 +14,8 @@ from portal.accounts import access
 from portal.accounts.models import User
 from portal.audit.log import audited
 from portal.errors import ServiceError
-from portal.hub.client import HubToken, hub_client
+from portal.hub import client as hub_api
+from portal.hub.client import HubToken
 from portal.workspaces.models import Workspace
 from portal.workspaces.services import _refuse_if_deleting, _require_may_act
 
@@ -53,7 +54,7 @@ def workspace_token_create(
         raise ServiceError(
             f"The lifetime must be between {MIN_LIFETIME} and {longest} seconds.", 400
         )
-    hub = hub_client()
+    hub = hub_api.hub_client()
     # A hub that has lost the owner (a reset database) would refuse with a 403, which reads
     # as our own token refused: an outage. Make sure it knows them first.
     hub.user_ensure(owner.hub_name)

@@ -46,13 +46,13 @@ def test_the_bulk_delete_goes_through_the_service(admin_client, alice, workspace
 
 
 def test_a_bulk_delete_marks_each_and_one_task_removes_them_all(
-    admin_client, alice, bob, workspace_of, queued, monkeypatch
+    admin_client, alice, bob, workspace_of, queued, monkeypatch, hub_double
 ):
     from portal.audit.models import AuditEntry
     from portal.workspaces import services
     from tests.portal.scripted_hub import ScriptedHub
 
-    monkeypatch.setattr(services, "hub_client", ScriptedHub)  # it answers: deletes go ahead
+    hub_double(ScriptedHub)  # it answers: deletes go ahead
     rows = [workspace_of(alice, "one"), workspace_of(alice, "two"), workspace_of(bob, "three")]
 
     response = admin_client.post(
@@ -77,13 +77,12 @@ def test_a_bulk_delete_marks_each_and_one_task_removes_them_all(
 
 
 def test_a_bulk_delete_while_the_hub_is_down_asks_it_once_and_keeps_them_all(
-    admin_client, alice, workspace_of, queued, monkeypatch
+    admin_client, alice, workspace_of, queued, monkeypatch, hub_double
 ):
-    from portal.workspaces import services
     from tests.portal.scripted_hub import ScriptedHub
 
     hub = ScriptedHub(down=True)
-    monkeypatch.setattr(services, "hub_client", lambda: hub)
+    hub_double(hub)
     rows = [workspace_of(alice, "one"), workspace_of(alice, "two")]
 
     response = admin_client.post(
@@ -130,11 +129,11 @@ def queued(monkeypatch):
 
 
 def test_a_bulk_start_answers_at_once_and_a_task_starts_each(
-    admin_client, carol, alice, bob, workspace_of, queued, monkeypatch
+    admin_client, carol, alice, bob, workspace_of, queued, monkeypatch, hub_double
 ):
     from portal.audit.models import AuditEntry
     from portal.quotas.models import Quota
-    from portal.workspaces import services, tasks
+    from portal.workspaces import tasks
     from tests.portal.scripted_hub import ScriptedHub
 
     rows = [workspace_of(alice, "one"), workspace_of(alice, "two"), workspace_of(bob, "three")]
@@ -158,7 +157,7 @@ def test_a_bulk_start_answers_at_once_and_a_task_starts_each(
     )
     assert not AuditEntry.objects.filter(action="workspace.start").exists()  # nothing yet
 
-    monkeypatch.setattr(services, "hub_client", ScriptedHub)
+    hub_double(ScriptedHub)
     assert tasks.act_on_each(action, ids, by_id) == "2 done, 1 refused, 0 failed, 0 not tried"
 
     states = dict(Workspace.objects.values_list("name", "state"))

@@ -78,16 +78,14 @@ def has_tokens(user) -> bool:
 
 @contextmanager
 def fake_hub() -> Iterator[HubClient]:
-    """Our hub adapter with its real signature, where the services that revoke get it (the
-    patched ``hub_client`` keeps its own): alice's server runs, she has two hub tokens."""
+    """Our hub adapter with its real signature, at the one seam where every service gets it
+    (``portal.hub.client.hub_client``, patched with its own signature): alice's server runs,
+    she has two hub tokens."""
     hub = mock.create_autospec(HubClient, instance=True)
     hub.user_get.return_value = {"name": "alice", "servers": {"thesis": {"ready": True}}}
     hub.server_stop.return_value = True
     hub.tokens_list.return_value = [{"id": "a1"}, {"id": "a2"}]
-    with (
-        mock.patch("portal.accounts.services.hub_client", autospec=True, return_value=hub),
-        mock.patch("portal.workspaces.services.hub_client", autospec=True, return_value=hub),
-    ):
+    with mock.patch("portal.hub.client.hub_client", autospec=True, return_value=hub):
         yield hub
 
 

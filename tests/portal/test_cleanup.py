@@ -49,11 +49,8 @@ def made(kind, user, *, server="thesis", created=OLD, expires=0) -> Resource:
 
 
 @pytest.fixture
-def hub(monkeypatch):
-    scripted = ScriptedHub()
-    monkeypatch.setattr(service, "hub_client", lambda: scripted)
-    monkeypatch.setattr("portal.workspaces.services.hub_client", lambda: scripted)
-    return scripted
+def hub(hub_double):
+    return hub_double(ScriptedHub())
 
 
 def test_a_gone_persons_resources_are_removed_and_a_live_persons_kept(alice, hub):

@@ -237,9 +237,9 @@ def both_at_once(monkeypatch, action, arguments) -> list[str]:
 
 
 @AT_ONCE
-def test_two_creates_at_once_cannot_both_pass_the_workspace_quota(alice, monkeypatch):
+def test_two_creates_at_once_cannot_both_pass_the_workspace_quota(alice, monkeypatch, hub_double):
     Quota.objects.create(user=alice, workspaces=1)
-    monkeypatch.setattr(services, "hub_client", ScriptedHub)
+    hub_double(ScriptedHub)
 
     outcomes = both_at_once(
         monkeypatch, lambda name: services.workspace_create(by=alice, name=name), ["one", "two"]
@@ -260,8 +260,10 @@ class WatchingHub(ScriptedHub):
         return super().server_start(user, server, options)
 
 
-def test_a_start_holds_its_running_place_before_it_asks_the_hub(alice, workspace_of, monkeypatch):
-    monkeypatch.setattr(services, "hub_client", WatchingHub)
+def test_a_start_holds_its_running_place_before_it_asks_the_hub(
+    alice, workspace_of, monkeypatch, hub_double
+):
+    hub_double(WatchingHub)
     monkeypatch.setattr(WatchingHub, "seen", [])
     workspace = workspace_of(alice)
 
@@ -276,12 +278,12 @@ def test_a_start_holds_its_running_place_before_it_asks_the_hub(alice, workspace
 
 
 def test_a_start_the_hub_refuses_gives_its_place_back_and_leaves_the_row_as_it_was(
-    alice, workspace_of, monkeypatch
+    alice, workspace_of, monkeypatch, hub_double
 ):
     from portal.hub.client import HubError
 
     Quota.objects.create(user=alice, running=1)
-    monkeypatch.setattr(services, "hub_client", lambda: ScriptedHub(down=True))
+    hub_double(ScriptedHub(down=True))
     workspace = workspace_of(
         alice, state=State.ERROR, message="Out of memory", progress=40, progress_message="Pulling"
     )
@@ -300,12 +302,12 @@ def test_a_start_the_hub_refuses_gives_its_place_back_and_leaves_the_row_as_it_w
         40,
         "Pulling",
     )
-    monkeypatch.setattr(services, "hub_client", ScriptedHub)
+    hub_double(ScriptedHub)
     assert services.workspace_start(workspace=workspace, by=alice).state == State.RUNNING
 
 
 @AT_ONCE
-def test_two_starts_at_once_cannot_both_pass_the_running_limit(alice, monkeypatch):
+def test_two_starts_at_once_cannot_both_pass_the_running_limit(alice, monkeypatch, hub_double):
     from portal.workspaces.models import Template
 
     template, _ = Template.objects.get_or_create(name="default", defaults={"is_default": True})
@@ -316,7 +318,7 @@ def test_two_starts_at_once_cannot_both_pass_the_running_limit(alice, monkeypatc
         )
         for name in ("one", "two")
     ]
-    monkeypatch.setattr(services, "hub_client", WatchingHub)
+    hub_double(WatchingHub)
     monkeypatch.setattr(WatchingHub, "seen", [])
 
     outcomes = both_at_once(

@@ -123,10 +123,7 @@ def test_editing_someone_who_keeps_access_revokes_nothing(superuser_client, alic
 def test_the_hub_side_stops_servers_and_deletes_tokens(alice, workspace_of):
     running = workspace_of(alice, state=Workspace.State.RUNNING)
     hub = fake_hub({"thesis": {"ready": True}}, [{"id": "a1"}, {"id": "a2"}])
-    with (
-        mock.patch("portal.accounts.services.hub_client", return_value=hub),
-        mock.patch("portal.workspaces.services.hub_client", return_value=hub),
-    ):
+    with mock.patch("portal.hub.client.hub_client", return_value=hub):
         report = services.hub_access_revoke(user=alice)
     assert report == "1 servers stopped, 2 hub tokens revoked"
     hub.server_stop.assert_called_once_with("alice", "thesis")

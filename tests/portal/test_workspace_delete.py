@@ -39,7 +39,7 @@ class SlowRemovingHub(ScriptedHub):
 
 
 @pytest.fixture
-def hub_removing(monkeypatch):
+def hub_removing(monkeypatch, hub_double):
     enqueued = []
     monkeypatch.setattr(services, "async_task", lambda *a, **k: enqueued.append(a))
     monkeypatch.setattr(accounts, "async_task", lambda *a, **k: enqueued.append(a))
@@ -47,9 +47,7 @@ def hub_removing(monkeypatch):
     def install(reads_until_gone: int, kept=None) -> SlowRemovingHub:
         hub = SlowRemovingHub(reads_until_gone, kept=kept or {}, active=kept or {})
         hub.enqueued = enqueued
-        for module in (services, accounts):
-            monkeypatch.setattr(module, "hub_client", lambda: hub)
-        return hub
+        return hub_double(hub)
 
     return install
 

@@ -23,12 +23,9 @@ READY = {"ready": True, "pending": None}
 
 
 @pytest.fixture
-def use_hub(monkeypatch):
+def use_hub(hub_double):
     def install(**script) -> ScriptedHub:
-        hub = ScriptedHub(**script)
-        monkeypatch.setattr(services, "hub_client", lambda: hub)
-        monkeypatch.setattr(sync, "hub_client", lambda: hub)
-        return hub
+        return hub_double(ScriptedHub(**script))
 
     return install
 

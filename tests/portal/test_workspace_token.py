@@ -58,10 +58,8 @@ class TokenHub(ScriptedHub):
 
 
 @pytest.fixture
-def token_hub(monkeypatch):
-    hub = TokenHub()
-    monkeypatch.setattr(tokens, "hub_client", lambda: hub)
-    return hub
+def token_hub(hub_double):
+    return hub_double(TokenHub())
 
 
 @pytest.fixture
