@@ -181,8 +181,8 @@ def timed_pass(hub, *, dry_run: bool) -> dict:
     where its time went: the listing, the removals of each kind, the SQL (the audit entries)."""
     from django.db import connection
 
-    from portal.cleanup.docker_backend import DockerBackend
     from portal.cleanup.service import cleanup_users
+    from spawners.cleanup.docker_backend import DockerBackend
 
     clocks = {"listing": 0.0, "container": 0.0, "volume": 0.0, "network": 0.0, "sql": 0.0}
     lock = threading.Lock()

@@ -28,11 +28,11 @@ from urllib.parse import urlparse
 import docker
 from docker.errors import APIError, NotFound
 from dockerspawner import DockerSpawner
-from jupyterhub.spawner import Spawner
 from traitlets import Int, Unicode, default
 
 from lib import labels as names
 from spawners import docker_spec
+from spawners.naming import server_label
 from spawners.network_guard import NetworkGuard
 from spawners.options import DEFAULT_IMAGE, START_LOG_LINES, WorkspaceOptions, refusal
 from spawners.readiness import ReadyWhenListening
@@ -52,15 +52,16 @@ NO_ADDRESS_POOL = (
 )
 
 
-def _merged(configured: Any, ours: dict[str, Any]) -> Callable[[Any], Any]:
-    """A callable extra_* value: the deployment's own (dict or callable), then ours on top."""
+def _merged(configured: Any, ours: Callable[[Any], dict[str, Any]]) -> Callable[[Any], Any]:
+    """An extra_* value (upstream's documented contract: a dict, or a callable of the spawner,
+    maybe async): the deployment's own, then ours for this start on top."""
 
     async def merged(spawner: DockerSpawner) -> dict[str, Any]:
-        base = spawner._eval_if_callable(configured)
+        base = configured(spawner) if callable(configured) else configured
         if inspect.isawaitable(base):
             base = await base
         result = dict(base or {})
-        for key, value in ours.items():
+        for key, value in ours(spawner).items():
             if isinstance(value, dict) and isinstance(result.get(key), dict):
                 value = {**result[key], **value}
             result[key] = value
@@ -86,15 +87,18 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
         Docker's client keeps 10 connections: with `docker_threads`, stay at or under that.""",
     ).tag(config=True)
 
+    # One pool for every spawner of this hub process, as upstream's; just wider.
+    _short_executor: ThreadPoolExecutor | None = None
+    _long_executor: ThreadPoolExecutor | None = None
+
     @property
     def executor(self) -> ThreadPoolExecutor:
-        # One pool for every spawner of this hub process, as upstream's; just wider.
         cls = MLHubDockerSpawner
-        if cls._executor is None:
-            cls._executor = ThreadPoolExecutor(self.docker_threads, thread_name_prefix="docker")
-        return cls._executor
-
-    _long_executor: ThreadPoolExecutor | None = None
+        if cls._short_executor is None:
+            cls._short_executor = ThreadPoolExecutor(
+                self.docker_threads, thread_name_prefix="docker"
+            )
+        return cls._short_executor
 
     @property
     def long_executor(self) -> ThreadPoolExecutor:
@@ -106,9 +110,14 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
         return cls._long_executor
 
     def docker(self, method: str, *args, **kwargs) -> asyncio.Future:
-        """Upstream's Docker call in a thread, on the long calls' pool when it waits."""
+        """The Docker client's ``method`` in a thread (upstream's contract), on the long
+        calls' pool when it waits."""
         pool = self.long_executor if method in LONG_DOCKER_CALLS else self.executor
-        return asyncio.wrap_future(pool.submit(self._docker, method, *args, **kwargs))
+        return asyncio.wrap_future(pool.submit(self._engine_call, method, *args, **kwargs))
+
+    def _engine_call(self, method: str, *args, **kwargs) -> Any:
+        """The Docker client's ``method``, in the calling thread."""
+        return getattr(self.client, method)(*args, **kwargs)
 
     hub_container = Unicode(
         "",
@@ -141,10 +150,10 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
         return names.container_name(self.hub_name, self.user.name, self.name or "")
 
     @default("options_from_form")
-    def _default_options_from_form(self) -> Callable[[dict[str, list[str]]], dict[str, Any]]:
-        # Form fields arrive as lists of strings; unpack single values, keep everything else
-        # for the check below (upstream's default keeps only "image").
-        return Spawner._simple_options_from_form
+    def _default_options_from_form(self) -> str:
+        # Form fields arrive as lists of strings; upstream's "simple" unpacks single values and
+        # keeps everything for our check (DockerSpawner's own default keeps only "image").
+        return "simple"
 
     _hub_address: str = ""  # where this workspace's container reaches the hub
     _volume_name: str = ""
@@ -167,6 +176,8 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
         )
 
     async def start(self) -> tuple[str, int]:
+        if self._configured_hub_url is None:  # before this spawner ever set it
+            self._configured_hub_url = self.hub_connect_url or ""
         self.options_apply()
         self._apply_resources()
         self._check_hub_reachable()
@@ -176,11 +187,12 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
                 self._hub_address = await self._hub_joins(network)
             else:
                 self._hub_address = network["IPAM"]["Config"][0]["Gateway"]
+            self._point_at_the_hub()
             networked = time.perf_counter()
             await self._ensure_volume()
             self.log.info(
                 "%s network ready in %.3f s, volume in %.3f s",
-                self._log_name,
+                server_label(self),
                 networked - began,
                 time.perf_counter() - networked,
             )
@@ -193,8 +205,23 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
         self.cpu_limit = None
         self.mem_limit = self.resources.memory
 
+    # c.Spawner.hub_connect_url as the deployment set it ("": not set), kept before this
+    # spawner sets its own for each start.
+    _configured_hub_url: str | None = None
+
+    def _point_at_the_hub(self) -> None:
+        """Containers reach the hub at its address on their network: the host's gateway, or
+        the hub's own container. The hub's connect address (a hostname, or loopback for the
+        proxy) is not reachable from inside them. Set for this start, through the public
+        trait upstream's get_env reads; the deployment's c.Spawner.hub_connect_url wins."""
+        if self._configured_hub_url or not self._hub_address:
+            return
+        api = urlparse(self.hub.api_url)
+        port = api.port or (443 if api.scheme == "https" else 80)
+        self.hub_connect_url = f"{api.scheme}://{self._hub_address}:{port}"
+
     def _check_hub_reachable(self) -> None:
-        if self.hub_connect_url:
+        if self._configured_hub_url:
             return  # the deployment says where containers find the hub
         if self.hub.ip in ("127.0.0.1", "localhost", "::1"):
             raise refusal(
@@ -271,38 +298,38 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
             await self.docker("create_volume", name=self.volume_name, labels=self._labels())
         self._volume_name = self.volume_name
 
-    async def create_object(self) -> dict[str, Any]:
-        self._apply_resources()  # also when called on its own, without start()
+    _extras_merged = False
+
+    def _merge_extras(self) -> None:
+        """Once per spawner: upstream merges ``extra_host_config`` and ``extra_create_kwargs``
+        (a dict or a callable of the spawner) into what it creates. They become callables that
+        give the deployment's own values with ours on top, read at each create from this
+        start's checked resources (ours win for the keys we set: resources were checked,
+        labels are ours). Nothing is swapped in and out around upstream's call."""
+        if self._extras_merged:
+            return
+        self._extras_merged = True
+        self.extra_host_config = _merged(self.extra_host_config, MLHubDockerSpawner._host_config)
+        self.extra_create_kwargs = _merged(
+            self.extra_create_kwargs, lambda spawner: {"labels": spawner._labels()}
+        )
+
+    def _host_config(self) -> dict[str, Any]:
         host_config = docker_spec.host_config(self.resources)
         if "device_requests" in host_config:
             host_config["device_requests"] = [
                 docker.types.DeviceRequest(**request) for request in host_config["device_requests"]
             ]
-        configured = self.extra_host_config, self.extra_create_kwargs
-        # Upstream merges these two hooks into what it creates; ours win over the
-        # deployment's own for the keys we set (resources were checked, labels are ours).
-        self.extra_host_config = _merged(configured[0], host_config)
-        self.extra_create_kwargs = _merged(configured[1], {"labels": self._labels()})
-        try:
-            return await super().create_object()
-        finally:
-            self.extra_host_config, self.extra_create_kwargs = configured
+        return host_config
+
+    async def create_object(self) -> dict[str, Any]:
+        self._apply_resources()  # also when called on its own, without start()
+        self._merge_extras()
+        return await super().create_object()
 
     def get_env(self) -> dict[str, str]:
         env = dict(self._resources.env) if self._resources else {}
-        configured = self.hub_connect_url
-        if not configured and self._hub_address:
-            # Containers reach the hub at its address on their network: the host's gateway,
-            # or the hub's own container; the hub's connect address (a hostname, or loopback
-            # for the proxy) is not reachable from inside them. c.Spawner.hub_connect_url
-            # overrides this.
-            api = urlparse(self.hub.api_url)
-            port = api.port or (443 if api.scheme == "https" else 80)
-            self.hub_connect_url = f"{api.scheme}://{self._hub_address}:{port}"
-        try:
-            env.update(super().get_env())  # the hub's variables win over the user's
-        finally:
-            self.hub_connect_url = configured
+        env.update(super().get_env())  # the hub's variables win over the user's
         if self._resources:
             env["CPU_LIMIT"] = f"{self._resources.cpu:g}"
         env.update(self.ssh_env())

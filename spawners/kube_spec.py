@@ -46,6 +46,20 @@ def resource_settings(resources: WorkspaceResources, gpu_resource: str) -> dict[
     }
 
 
+def in_key_order(values: dict[str, Any] | list[Any]) -> list[Any]:
+    """A kubespawner list setting given as a dict (so that config files can override one
+    entry by its key): its values in key order, as kubespawner reads it. A list as it is."""
+    return [values[key] for key in sorted(values)] if isinstance(values, dict) else list(values)
+
+
+def pod_ip_url(spawner: Any, pod: dict[str, Any]) -> str:
+    """Where the proxy reaches a workspace: its pod's IP (kubespawner's ``get_pod_url`` hook).
+    No DNS lookup per request and no cluster DNS needed, as Zero to JupyterHub connects."""
+    address = pod["status"]["podIP"]
+    host = f"[{address}]" if ":" in address else address  # IPv6
+    return f"http://{host}:{spawner.port}"
+
+
 def cpu_quantity(cores: float) -> str:
     """Cores as a Kubernetes quantity: 2 -> "2", 0.5 -> "500m" (a JSON number like 0.5 is not
     a valid quantity in the API's schema)."""

@@ -18,9 +18,9 @@ A thin KubeSpawner subclass, with the same options and checks as Docker mode
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from functools import partial
 from typing import Any
 
 from jupyterhub.utils import exponential_backoff
@@ -33,7 +33,9 @@ from traitlets import Bool, Dict, Float, Int, List, Unicode, default
 from lib import env
 from lib import labels as names
 from spawners import kube_spec
+from spawners.naming import server_label
 from spawners.options import DEFAULT_IMAGE, START_LOG_LINES, WorkspaceOptions, refusal
+from spawners.private_kubespawner import forget_claim
 from spawners.readiness import ReadyWhenListening
 from spawners.state_reports import ReportsState
 
@@ -141,6 +143,15 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
     def _default_services_enabled(self) -> bool:
         return True
 
+    @default("get_pod_url")
+    def _default_get_pod_url(self):
+        # Upstream connects to the Service's DNS name whenever Services are made; we make them
+        # (the SSH gateway's way in) but connect to the pod's IP. Upstream's own choice when the
+        # deployment asks for the Service, TLS inside the cluster, or its own connect address.
+        if self.connect_to_service or self.internal_ssl or self.pod_connect_ip:
+            return None
+        return kube_spec.pod_ip_url
+
     _configured: dict[str, Any] | None = None
     _starting_since: float | None = None
     _unbound_since: float | None = None
@@ -154,6 +165,8 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
                 for key in (
                     "extra_labels",
                     "storage_extra_labels",
+                    "extra_annotations",
+                    "storage_extra_annotations",
                     "volumes",
                     "volume_mounts",
                 )
@@ -166,20 +179,22 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
         ours = _escape_braces(ours)
         self.extra_labels = {**self._configured["extra_labels"], **ours}
         self.storage_extra_labels = {**self._configured["storage_extra_labels"], **ours}
+        # Pod, Service and claim all get the raw owner name (kept as typed: kubespawner
+        # expands "{...}" in these too): cleanup reads it on each.
+        owner = _escape_braces(names.annotations(self.user.name))
+        self.extra_annotations = {**self._configured["extra_annotations"], **owner}
+        self.storage_extra_annotations = {
+            **self._configured["storage_extra_annotations"],
+            **owner,
+        }
         self.volumes = [
-            *self._sorted_dict_values(self._configured["volumes"]),
+            *kube_spec.in_key_order(self._configured["volumes"]),
             *kube_spec.volumes(self.pvc_name, resources.shm_size),
         ]
         self.volume_mounts = [
-            *self._sorted_dict_values(self._configured["volume_mounts"]),
+            *kube_spec.in_key_order(self._configured["volume_mounts"]),
             *kube_spec.volume_mounts(self.work_dir, resources.shm_size),
         ]
-
-    def _build_common_annotations(self, extra_annotations: dict[str, str]) -> dict[str, str]:
-        # Pod, Service and claim all get the raw owner name (after upstream's template
-        # expansion, so a "{" in a name is kept as typed): cleanup reads it on each.
-        found = super()._build_common_annotations(extra_annotations)
-        return {**found, **names.annotations(self.user.name)}
 
     async def get_pod_manifest(self):
         self._apply_resources()  # also when called on its own, without start()
@@ -207,17 +222,6 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
         )
         return service
 
-    def _get_pod_url(self, pod: dict[str, Any]) -> str:
-        # Upstream connects to the Service's DNS name whenever Services are made; we make them
-        # but connect to the pod's IP (no DNS lookup per request, no cluster DNS needed).
-        if self.connect_to_service or self.get_pod_url or self.internal_ssl:
-            return super()._get_pod_url(pod)
-        self.services_enabled = False
-        try:
-            return super()._get_pod_url(pod)
-        finally:
-            self.services_enabled = True
-
     def _check_names(self) -> None:
         # A Service's name must start with a letter (DNS-1035); ours start with HUB_NAME.
         if not self.hub_name[0].isalpha():
@@ -231,7 +235,7 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
         self.options_apply()
         self._check_names()
         self._apply_resources()
-        claim_existed = self._pvc_exists
+        claim_existed = await self._claim_exists()
         policy_made = False
         try:
             policy_made = await self._ensure_network_policy()
@@ -244,7 +248,7 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
             message = f"the Kubernetes API refused the workspace: {_api_message(error)}"
         finally:
             self._starting_since = None
-        self.log.warning("%s could not start: %s", self._log_name, message)
+        self.log.warning("%s could not start: %s", server_label(self), message)
         await self._remove_what_this_start_made(claim_existed, policy_made)
         raise refusal(500, message)
 
@@ -300,10 +304,11 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
         try:
             await self.stop(now=True)
         except Exception as error:  # reported in the log; the cause is what the person sees
-            self.log.warning("%s: removing its pod failed: %s", self._log_name, error)
-        if not claim_existed and self._pvc_exists:
+            self.log.warning("%s: removing its pod failed: %s", server_label(self), error)
+        if not claim_existed and await self._claim_exists():
             await self._delete_claim()
-            self._pvc_exists = False
+            # Upstream remembers it made the claim and would not make it again next start.
+            forget_claim(self)
         if policy_made:
             await self._remove_network_policy_if_unused()
 
@@ -352,9 +357,34 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
             if error.status != 404:
                 raise
 
+    async def _claim_exists(self) -> bool:
+        try:
+            await self.api.read_namespaced_persistent_volume_claim(self.pvc_name, self.namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
     async def _delete_claim(self) -> None:
+        async def deleted() -> bool:
+            try:
+                await asyncio.wait_for(
+                    self.api.delete_namespaced_persistent_volume_claim(
+                        self.pvc_name, self.namespace
+                    ),
+                    self.k8s_api_request_timeout,
+                )
+            except TimeoutError:
+                return False  # asked again by the backoff
+            except ApiException as error:
+                if error.status != 404:  # gone already: done
+                    raise
+            return True
+
+        self.log.info("Deleting the volume claim %s", self.pvc_name)
         await exponential_backoff(
-            partial(self._make_delete_pvc_request, self.pvc_name, self.k8s_api_request_timeout),
+            deleted,
             f"Could not delete the volume claim {self.pvc_name}",
             timeout=self.k8s_api_request_retry_timeout,
         )

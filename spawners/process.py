@@ -17,6 +17,7 @@ from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import default
 
 from lib import env
+from spawners.naming import server_label
 from spawners.readiness import ReadyWhenListening
 from spawners.state_reports import ReportsState
 
@@ -62,7 +63,7 @@ class MLHubProcessSpawner(ReportsState, ReadyWhenListening, SimpleLocalProcessSp
             # Names only: env values may be secrets and never go to the log.
             self.log.info(
                 "process mode: %s runs without limits or image; ignored options: %s",
-                self._log_name,
+                server_label(self),
                 ", ".join(sorted(self.user_options)),
             )
         self.workspace_dir.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from jupyterhub.utils import exponential_backoff
 
+from spawners.naming import server_label
 from spawners.options import refusal
 
 POLL_INTERVAL = 0.05
@@ -97,14 +98,14 @@ class ReadyWhenListening:
         # Where a slow start goes: our side (container or process) or the server's own.
         self.log.info(
             "%s started in %.3f s, %s %.3f s later",
-            self._log_name,
+            server_label(self),
             started - began,
             outcome,
             time.perf_counter() - started,
         )
         if outcome == "died":
             message = await self.start_failure()
-            self.log.warning("%s could not start: %s", self._log_name, message)
+            self.log.warning("%s could not start: %s", server_label(self), message)
             raise refusal(500, message)
         return where
 

@@ -21,6 +21,9 @@ from tornado.ioloop import IOLoop
 from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
+from spawners.naming import server_label
+from spawners.private_jupyterhub import spawn_in_progress
+
 # A report waits its turn (up to CONNECT_TIMEOUT) behind at most REPORTS_AT_ONCE others: a
 # burst of starts (a class of 200 at 9:00) must not time out in the queue.
 REPORTS_AT_ONCE = 20
@@ -53,9 +56,8 @@ class ReportsState(LoggingConfigurable):
         # be reported too (it was once "stopped" with no reason).
         self._exit_reason = ""
         self.state_report("starting")
-        # JupyterHub sets _spawn_future (the spawn and the proxy route) before the spawn runs
-        # this hook, and has no public hook for the spawn's end; tests/hubconfig covers this.
-        spawn = getattr(self, "_spawn_future", None)
+        # The whole spawn (and the proxy's route): no public hook says when it ends.
+        spawn = spawn_in_progress(self)
         if spawn is not None:
             spawn.add_done_callback(self._spawn_ended)
         return super().run_pre_spawn_hook()
@@ -73,7 +75,7 @@ class ReportsState(LoggingConfigurable):
 
     async def poll(self):
         status = await super().poll()
-        if status is not None and self.server is not None and not self._stop_pending:
+        if status is not None and self.server is not None and self.pending != "stop":
             # The hub thinks it runs but it has gone: the hub's poll will stop it next.
             self._exit_reason = exit_reason(status)
         return status
@@ -114,7 +116,7 @@ class ReportsState(LoggingConfigurable):
             connect_timeout=CONNECT_TIMEOUT,
             request_timeout=REPORT_TIMEOUT,
         )
-        what = f"the {body['state']} report of {self._log_name}"
+        what = f"the {body['state']} report of {server_label(self)}"
 
         async def delivered() -> bool:
             try:

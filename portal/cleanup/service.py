@@ -20,16 +20,16 @@ from django.utils import timezone
 from lib import env
 from portal.accounts.models import User
 from portal.audit import log as audit
-from portal.cleanup.backend import EngineUnavailable
-from portal.cleanup.docker_backend import DockerBackend
 from portal.cleanup.report import Outcome, Report
 from portal.hub import client as hub_api
 from portal.hub.client import HubError
 from portal.workspaces import services as workspaces
 from portal.workspaces.models import Workspace
+from spawners.cleanup.backend import EngineUnavailable
+from spawners.cleanup.docker_backend import DockerBackend
 
 if TYPE_CHECKING:
-    from portal.cleanup.kube_backend import KubeBackend
+    from spawners.cleanup.kube_backend import KubeBackend
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def engine_backend() -> DockerBackend | KubeBackend | None:
     if settings.EXECUTION_MODE == "k8s":
         # Imported here: the Kubernetes client takes about 2 s to import, which every portal
         # process (gunicorn workers, the task cluster, each manage.py) paid in every mode.
-        from portal.cleanup.kube_backend import KubeBackend
+        from spawners.cleanup.kube_backend import KubeBackend
 
         return KubeBackend(settings.HUB_NAME, env.k8s_namespace())
     return None  # process mode: no engine resources

@@ -28,8 +28,8 @@ from lib.labels import (
 )
 from portal.audit.models import AuditEntry
 from portal.cleanup import service
-from portal.cleanup.backend import EngineUnavailable
-from portal.cleanup.kube_backend import KubeBackend
+from spawners.cleanup.backend import EngineUnavailable
+from spawners.cleanup.kube_backend import KubeBackend
 from tests.k8s.cluster import BUSYBOX_IMAGE
 from tests.portal.scripted_hub import ScriptedHub
 

@@ -13,12 +13,12 @@ from django_q.models import Schedule
 
 from portal.audit.models import AuditEntry
 from portal.cleanup import service, tasks
-from portal.cleanup.backend import EngineUnavailable, Resource
-from portal.cleanup.docker_backend import DockerBackend
 from portal.cleanup.models import CleanupRun
 from portal.workspaces import services as workspace_services
 from portal.workspaces import tasks as workspace_tasks
 from portal.workspaces.models import Workspace
+from spawners.cleanup.backend import EngineUnavailable, Resource
+from spawners.cleanup.docker_backend import DockerBackend
 from tests.portal.scripted_hub import ScriptedHub
 
 pytestmark = pytest.mark.django_db
@@ -297,12 +297,12 @@ def test_admins_set_an_expiry_directly_and_people_cannot(api, carol, alice, bob,
     ids=["volume", "offset", "network"],
 )
 def test_the_engines_times_are_read_in_every_form(text, moment):
-    from portal.cleanup.docker_backend import _when
+    from spawners.cleanup.docker_backend import _when
 
     assert _when(text) == moment
 
 
 def test_an_unreadable_time_counts_as_young(alice, hub):
-    from portal.cleanup.docker_backend import _when
+    from spawners.cleanup.docker_backend import _when
 
     assert _when("yesterday") > datetime.now(UTC) - timedelta(seconds=5)

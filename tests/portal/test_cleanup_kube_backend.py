@@ -17,8 +17,8 @@ from kubernetes_asyncio.client.rest import ApiException
 from kubernetes_asyncio.config import ConfigException
 
 from lib.labels import annotations, label_value, labels, user_labels
-from portal.cleanup.backend import EngineUnavailable, Resource
-from portal.cleanup.kube_backend import (
+from spawners.cleanup.backend import EngineUnavailable, Resource
+from spawners.cleanup.kube_backend import (
     REMOVE_AT_ONCE,
     DeleteRefused,
     KubeBackend,

@@ -49,7 +49,7 @@ class SlowEngine(MLHubDockerSpawner):
     at_once = 0
     most_at_once = 0
 
-    def _docker(self, method, *args, **kwargs):
+    def _engine_call(self, method, *args, **kwargs):
         SlowEngine.at_once += 1
         SlowEngine.most_at_once = max(SlowEngine.most_at_once, SlowEngine.at_once)
         time.sleep(0.2)
@@ -73,7 +73,7 @@ class StopsHeld(MLHubDockerSpawner):
 
     let_go = threading.Event()
 
-    def _docker(self, method, *args, **kwargs):
+    def _engine_call(self, method, *args, **kwargs):
         if method == "stop":
             assert StopsHeld.let_go.wait(30), "the test never let the stops go"
             return None

@@ -223,10 +223,18 @@ def test_the_proxy_connects_to_the_pod_ip_not_the_service_by_default():
         "status": {"podIP": "10.244.0.9"},
         "spec": {"containers": [{"ports": [{"name": "notebook-port", "containerPort": 8888}]}]},
     }
+    # Through kubespawner's public get_pod_url hook, read by its own (private) caller.
+    assert made.get_pod_url(made, pod) == "http://10.244.0.9:8888"
     assert made._get_pod_url(pod) == "http://10.244.0.9:8888"
     assert made.services_enabled is True
-    made.connect_to_service = True
-    assert made._get_pod_url(pod) == f"http://{made.pod_name}.mlhub-test.svc.cluster.local:8888"
+    # Asked for: kubespawner's own choice, the Service's DNS name.
+    by_service = spawner(connect_to_service=True)
+    assert by_service.get_pod_url is None
+    assert by_service._get_pod_url(pod) == (
+        f"http://{by_service.pod_name}.mlhub-test.svc.cluster.local:8888"
+    )
+    # An IPv6 pod address is bracketed.
+    assert made.get_pod_url(made, {"status": {"podIP": "fd00::9"}}) == "http://[fd00::9]:8888"
 
 
 UNBOUND = {

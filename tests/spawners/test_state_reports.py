@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 from tornado import web
@@ -33,7 +34,8 @@ def test_the_reason_says_what_the_status_means(status, said):
 
 
 class Reporter(ReportsState):
-    _log_name = "ada/lab"
+    user = SimpleNamespace(name="ada")
+    name = "lab"
 
 
 def send(report_url: str, *, serve_after: float | None, status: int = 204) -> list[dict]:
@@ -76,4 +78,4 @@ def test_a_report_is_sent_again_until_a_restarting_portal_takes_it():
 def test_a_refused_report_is_not_sent_again(caplog):
     url = f"http://127.0.0.1:{free_port()}/report"
     assert send(url, serve_after=None, status=403) == [{"state": "running", "at": 1.0}]
-    assert "The portal refused the running report of ada/lab: HTTP 403: Forbidden" in caplog.text
+    assert "The portal refused the running report of ada:lab: HTTP 403: Forbidden" in caplog.text

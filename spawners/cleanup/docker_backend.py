@@ -15,7 +15,7 @@ import docker
 from docker.errors import APIError, DockerException, NotFound
 
 from lib.labels import LABEL_EXPIRES_AT, LABEL_ORIGIN, LABEL_SERVER_NAME, owner_of
-from portal.cleanup.backend import EngineUnavailable, Resource
+from spawners.cleanup.backend import EngineUnavailable, Resource
 
 # Removals at once: the engine's overlap, about half the time of one after another for
 # 1,000 containers and their volumes on 2 cores (bench/cleanup.py); a few keep its load low.

@@ -23,7 +23,7 @@ from kubernetes_asyncio.client.rest import ApiException
 from kubernetes_asyncio.config import ConfigException
 
 from lib.labels import LABEL_EXPIRES_AT, LABEL_ORIGIN, LABEL_SERVER_NAME, owner_of
-from portal.cleanup.backend import EngineUnavailable, Resource
+from spawners.cleanup.backend import EngineUnavailable, Resource
 
 # kind → (API group, the name in the client's list_namespaced_* / delete_namespaced_*).
 KINDS = {
