@@ -56,7 +56,7 @@ class StackError(RuntimeError):
     pass
 
 
-# The processes' commands, shared with the MLHub image's supervisor (lib/container.py).
+# The processes' commands, shared with the MLHub image's supervisor (deploy/hub/entrypoint.py).
 # Django's own command line, wherever the project is installed (no manage.py needed).
 DJANGO_ADMIN = [str(BIN / "python"), "-m", "django"]
 HUB_COMMAND = [str(BIN / "jupyterhub"), "-f", str(HUB_CONFIG)]

@@ -100,7 +100,7 @@ def test_every_role_is_running_and_the_healthcheck_says_so(mlhub):
         what=f"not every role is RUNNING: {roles(mlhub.container)}",
     )
     assert roles(mlhub.container) == [[role, "RUNNING"] for role in everyone]
-    health = mlhub.container.exec_run(["python", "-m", "lib.container", "health"])
+    health = mlhub.container.exec_run(["mlhub-entrypoint", "health"])
     assert (health.exit_code, health.output) == (0, b'{"healthy": true, "not_answering": []}\n')
 
 

@@ -65,7 +65,7 @@ def test_the_proxy_serves_plain_http_and_nginx_and_ssh_are_not_started(plain):
     poll_until(lambda: roles(container) == wanted, timeout=30, what=f"roles: {roles(container)}")
     hub = requests.get(f"{base}/hub/api/", headers=through_the_terminator(public), timeout=5)
     assert (hub.status_code, sorted(hub.json())) == (200, ["version"])
-    health = container.exec_run(["python", "-m", "lib.container", "health"])
+    health = container.exec_run(["mlhub-entrypoint", "health"])
     assert (health.exit_code, health.output) == (0, b'{"healthy": true, "not_answering": []}\n')
 
 

@@ -1,14 +1,32 @@
-"""The MLHub image's entrypoint steps that need no container (lib/container.py)."""
+"""The MLHub image's entrypoint steps that need no container (deploy/hub/entrypoint.py, loaded
+from its file: in the image it is /usr/local/bin/mlhub-entrypoint, not a module)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import stat
+from pathlib import Path
 
 import pytest
 
-from lib.container import Refused, prepare, share_with_web_account
+ENTRYPOINT = Path(__file__).resolve().parents[2] / "deploy" / "hub" / "entrypoint.py"
+
+
+def _load_entrypoint():
+    spec = importlib.util.spec_from_file_location("mlhub_entrypoint", ENTRYPOINT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+entrypoint = _load_entrypoint()
+Refused, prepare, share_with_web_account = (
+    entrypoint.Refused,
+    entrypoint.prepare,
+    entrypoint.share_with_web_account,
+)
 
 
 def test_a_failed_set_up_step_refuses_the_start_with_the_command(tmp_path):

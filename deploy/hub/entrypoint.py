@@ -1,10 +1,13 @@
-"""The MLHub image's entry point (deploy/hub/Dockerfile, docs/deploy.md).
+#!/usr/bin/env python
+"""The MLHub image's entry point, installed in it as /usr/local/bin/mlhub-entrypoint
+(deploy/hub/Dockerfile, docs/deploy.md). It runs on the image's Python, where MLHub's
+packages are installed; nothing outside the image imports it.
 
-    python -m lib.container start       the ENTRYPOINT: check the settings, prepare /data
-                                        (secrets, database, static files), then hand over to
-                                        supervisord, which runs and restarts the roles
-    python -m lib.container run ROLE    what supervisord runs for one role
-    python -m lib.container health      the HEALTHCHECK: every role started here answers
+    mlhub-entrypoint start       the ENTRYPOINT: check the settings, prepare /data (secrets,
+                                 database, static files), then hand over to supervisord,
+                                 which runs and restarts the roles
+    mlhub-entrypoint run ROLE    what supervisord runs for one role
+    mlhub-entrypoint health      the HEALTHCHECK: every role started here answers
 
 Roles and their switches (the original MLHub's, plus two), all true by default:
 START_PORTAL (gunicorn), START_QCLUSTER (django-q2), START_JHUB (JupyterHub), START_CHP (the
