@@ -14,12 +14,10 @@ from urllib.parse import urlsplit
 
 from jupyterhub.log import CoroutineLogFormatter
 
+import templates as page_templates
 from hubconfig import culling, host_only_cookies, log_scrub
 from hubconfig.authenticator import ADMINS_GROUP
 from lib import env, origins
-
-# The hub's page templates are package data beside this file.
-HERE = Path(__file__).resolve().parent
 
 log = logging.getLogger("JupyterHub")
 # No token, OAuth code or state in the hub's log, in whatever URL or logger it travels: the
@@ -146,7 +144,8 @@ if CULLING is not None:
     c.JupyterHub.load_roles.append(CULLING.role())
     culling.stop_reasons_install(CULLING)
 # The hub's "not running" page sends people to the portal instead of a start button.
-c.JupyterHub.template_paths = [str(HERE / "templates")]
+# The hub's page templates are package data beside templates/__init__.py (templates/hub/).
+c.JupyterHub.template_paths = [str(page_templates.FOLDER / "hub")]
 
 SPAWNERS = {
     "process": "spawners.process.MLHubProcessSpawner",

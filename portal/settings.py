@@ -14,12 +14,14 @@ import dj_database_url
 from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 
+import templates as page_templates
 from lib import env
 from lib.resources import ResourceError, parse_memory, validate_workspace_name
 
-# The portal's templates and static files are package data: found beside this file, in the
-# checkout as in an installed copy (pyproject.toml). BASE_DIR, the folder holding the packages,
-# is the checkout only when run from one: nothing here reads files from it.
+# The portal's static files are package data beside this file, its page templates beside
+# templates/__init__.py: in the checkout as in an installed copy (pyproject.toml). BASE_DIR,
+# the folder holding the packages, is the checkout only when run from one: nothing here reads
+# files from it.
 PORTAL_DIR = Path(__file__).resolve().parent
 BASE_DIR = PORTAL_DIR.parent
 
@@ -196,7 +198,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # django-csp: the portal's own files only, nothing inline (tests/portal/test_security_headers.py
-# scans portal/templates/ for inline code); data: images for the admin's and Swagger UI's
+# scans templates/portal/ for inline code); data: images for the admin's and Swagger UI's
 # icons.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -269,7 +271,7 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         # Not an app of its own: DIRS, searched before the apps', so it can override the admin's.
-        "DIRS": [PORTAL_DIR / "templates"],
+        "DIRS": [page_templates.FOLDER / "portal"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -349,7 +351,7 @@ STATIC_ROOT = DATA_DIR / "static"
 # what it writes (collected static files, uploads) to 0644 whatever the umask says.
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
-# The portal's own CSS and JS (portal/templates/base.html), collected with the apps' files.
+# The portal's own CSS and JS (templates/portal/base.html), collected with the apps' files.
 STATICFILES_DIRS = [PORTAL_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -33,7 +33,7 @@ case $kind in
         context=$repo dockerfile="$repo/deploy/hub/Dockerfile"
         extra_ca="$repo/deploy/hub/extra-ca" image=${IMAGE:-mlhub:latest}
         inputs_from=(requirements.txt pyproject.toml README.md package.json package-lock.json
-            .npmrc .dockerignore lib portal hubconfig spawners deploy/hub) ;;
+            .npmrc .dockerignore lib portal hubconfig spawners templates deploy/hub) ;;
     postgres)
         # Debian's PostgreSQL for the compose file where no registry serves postgres:15: only
         # apt over plain HTTP, no extra CA and no pip.

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("portal", "hubconfig", "spawners", "lib")
+PACKAGES = ("portal", "hubconfig", "spawners", "lib", "templates")
 # What is neither source nor needed to build: environments, state, caches, earlier builds.
 NOT_SOURCE = shutil.ignore_patterns(
     ".git",
@@ -45,7 +45,7 @@ import json, sys
 from pathlib import Path
 
 import django
-import hubconfig, lib.stack, portal.settings, spawners.docker, spawners.kubernetes
+import hubconfig, lib.stack, portal.settings, spawners.docker, spawners.kubernetes, templates
 from lib import env
 
 django.setup()
@@ -53,7 +53,7 @@ from django.contrib.staticfiles import finders
 from django.db.migrations.loader import MigrationLoader
 from django.template.loader import get_template
 
-ours = ("portal", "hubconfig", "spawners", "lib")
+ours = ("portal", "hubconfig", "spawners", "lib", "templates")
 loader = MigrationLoader(None, load=False)
 loader.load_disk()
 print(json.dumps({
@@ -71,7 +71,7 @@ print(json.dumps({
         if type(migration).__module__.startswith("portal.")
     ),
     "hub config": str(lib.stack.HUB_CONFIG),
-    "hub templates": sorted(map(str, (Path(hubconfig.__file__).parent / "templates").iterdir())),
+    "hub templates": sorted(map(str, (templates.FOLDER / "hub").iterdir())),
     "in checkout": env.IN_CHECKOUT,
     "proxy": env.chp_path(),
 }))
@@ -150,10 +150,10 @@ def test_the_wheel_carries_every_file_of_the_packages_and_nothing_else(wheel):
     assert sorted(in_checkout - names) == []
     assert {name.split("/")[0] for name in names} == {*PACKAGES, "mlhub-0.1.0.dist-info"}
     assert {
-        "portal/templates/base.html",
+        "templates/portal/base.html",
         "portal/static/mlhub/mlhub.css",
         "portal/accounts/migrations/0001_initial.py",
-        "hubconfig/templates/not_running.html",
+        "templates/hub/not_running.html",
         "hubconfig/jupyterhub_config.py",
     } <= names
 
@@ -186,11 +186,11 @@ def test_an_installed_copy_runs_from_its_own_files(site, tmp_path):
     ]
     assert outside == []
     assert "portal/accounts/migrations/0001_initial.py" in "\n".join(found["migrations"])
-    assert found["template"] == f"{site}/portal/templates/base.html"
-    assert found["admin override"] == f"{site}/portal/templates/admin/accounts/user/reject.html"
+    assert found["template"] == f"{site}/templates/portal/base.html"
+    assert found["admin override"] == f"{site}/templates/portal/admin/accounts/user/reject.html"
     assert found["static"] == f"{site}/portal/static/mlhub/mlhub.css"
     assert found["hub config"] == f"{site}/hubconfig/jupyterhub_config.py"
-    assert f"{site}/hubconfig/templates/not_running.html" in found["hub templates"]
+    assert f"{site}/templates/hub/not_running.html" in found["hub templates"]
     # No checkout: the proxy is the one on PATH unless MLHUB_CHP_PATH names another.
     assert (found["in checkout"], found["proxy"]) == (False, "configurable-http-proxy")
 

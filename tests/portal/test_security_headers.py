@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from django.contrib.staticfiles import finders
 
+import templates as page_templates
 from portal.workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,7 @@ INLINE_CODE = {
     "on*= handler": re.compile(r"<[^>]*\son[a-z]+\s*=", re.I),
     "javascript: URL": re.compile(r"javascript:", re.I),
 }
-PORTAL_TEMPLATES = settings.PORTAL_DIR / "templates"
+PORTAL_TEMPLATES = page_templates.FOLDER / "portal"
 
 
 def policy(response) -> dict[str, list[str]]:
