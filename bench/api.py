@@ -128,7 +128,7 @@ def seed(*, users: int, workspaces: int) -> dict:
     from django.utils import timezone
 
     from portal.accounts.models import User
-    from portal.workspaces.models import SyncPass, Template, Workspace
+    from portal.workspaces.models import SyncPass, Workspace, WorkspaceTemplate
 
     rng = random.Random(20261126)
     now = timezone.now()
@@ -159,7 +159,7 @@ def seed(*, users: int, workspaces: int) -> dict:
             batch_size=1000,
         )
         owners = list(User.objects.filter(is_staff=False).values_list("pk", flat=True))
-        template = Template.objects.get(name="default")
+        template = WorkspaceTemplate.objects.get(name="default")
         states = [s for s, n in STATES.items() for _ in range(n)]
         states = (states + ["stopped"] * workspaces)[:workspaces]
         rng.shuffle(states)

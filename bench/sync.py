@@ -114,7 +114,7 @@ def portal_seed(users: int) -> float:
     from django.utils import timezone
 
     from portal.accounts.models import User
-    from portal.workspaces.models import Template, Workspace
+    from portal.workspaces.models import Workspace, WorkspaceTemplate
 
     started = time.perf_counter()
     now = timezone.now()
@@ -133,7 +133,7 @@ def portal_seed(users: int) -> float:
             batch_size=1000,
         )
         owners = User.objects.filter(username__startswith="user").values_list("pk", flat=True)
-        template = Template.objects.get(name="default")
+        template = WorkspaceTemplate.objects.get(name="default")
         Workspace.objects.bulk_create(
             (
                 Workspace(

@@ -49,7 +49,7 @@ try:
     TRUSTED_PROXY_COUNT = env.env_int_at_least("MLHUB_TRUSTED_PROXY_COUNT", 1, 0)
     TOKEN_RATE = env.env_rate("MLHUB_TOKEN_RATE", "30/min")
     API_TOKEN_TTL_SECONDS = env.env_int_at_least("MLHUB_API_TOKEN_TTL_SECONDS", 30 * 86400, 0)
-    # The longest a workspace's hub token may live (portal/workspaces/tokens.py). The hub
+    # The longest a workspace's hub token may live (portal/workspaces/workspace_tokens.py). The hub
     # refuses any token longer than its own limit, so a larger value here would only turn
     # into refusals at use: stop the start instead (both read the same environment).
     WORKSPACE_TOKEN_MAX_SECONDS = env.env_int_at_least(
@@ -149,7 +149,7 @@ OAUTH_CLIENT_ID = env.env_str("MLHUB_OAUTH_CLIENT_ID", "mlhub-hub")
 WORKSPACE_IMAGES = env.workspace_images()
 
 # The public host and its subdomains (a stopped workspace's URL reaches the portal, see
-# portal/origins.py); loopback names for the hub's and the tests' direct calls.
+# portal/workspace_hosts.py); loopback names for the hub's and the tests' direct calls.
 _public_host = urlsplit(PUBLIC_URL).hostname
 _default_hosts = f"{_public_host},.{_public_host},127.0.0.1,localhost"
 ALLOWED_HOSTS = [h for h in env.env_str("ALLOWED_HOSTS", _default_hosts).split(",") if h]
@@ -239,7 +239,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First: on a workspace's origin the portal serves nothing and sets no cookie.
-    "portal.origins.WorkspaceOriginMiddleware",
+    "portal.workspace_hosts.WorkspaceOriginMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before the session is read: a session or CSRF cookie sent twice is a 400 (a tossed one).

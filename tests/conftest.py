@@ -103,11 +103,11 @@ def mallory(db, django_user_model):
 @pytest.fixture
 def workspace_of(db):
     """Make a workspace row directly (no hub involved): ``workspace_of(alice, state=...)``."""
-    from portal.workspaces.models import Template, Workspace
+    from portal.workspaces.models import Workspace, WorkspaceTemplate
 
     def make(owner, name: str = "thesis", **fields):
         defaults = {"image": "mlhub-workspace:latest", "cpu": 1, "memory": 2**30}
-        template = fields.pop("template", None) or Template.objects.get(name="default")
+        template = fields.pop("template", None) or WorkspaceTemplate.objects.get(name="default")
         return Workspace.objects.create(
             owner=owner, name=name, template=template, **{**defaults, **fields}
         )

@@ -7,7 +7,7 @@ from lib.resources import RESOURCE_OPTIONS
 from portal.accounts import access
 from portal.accounts.models import User
 from portal.sshkeys.gateway import ssh_config
-from portal.workspaces import tokens as workspace_tokens
+from portal.workspaces import workspace_tokens
 from portal.workspaces.models import Workspace
 from portal.workspaces.sync import is_stale
 

@@ -10,8 +10,8 @@ from portal.api import (
     hub_events,
     ssh_gateway,
     ssh_keys,
-    templates,
     views,
+    workspace_templates,
 )
 
 router = DefaultRouter(trailing_slash="/?")
@@ -21,7 +21,7 @@ router.register("audit", audit.AuditViewSet, basename="audit")
 router.register("tokens", accounts.ApiTokenViewSet, basename="api-token-own")
 router.register("ssh-keys", ssh_keys.SshKeyViewSet, basename="ssh-key")
 router.register("allowlist", allowlist.AllowListViewSet, basename="allowlist")
-router.register("templates", templates.TemplateViewSet, basename="template")
+router.register("templates", workspace_templates.TemplateViewSet, basename="template")
 router.register("cleanup/runs", cleanup.CleanupRunViewSet, basename="cleanup-run")
 
 urlpatterns = [

@@ -38,12 +38,12 @@ from portal.api.serializers import (
     WorkspaceTokenSerializer,
 )
 from portal.api.services import api_token_login
-from portal.api.tokens import TokenRequestSerializer, TokenRequestsThrottled, TokenSerializer
+from portal.api.token_login import TokenRequestSerializer, TokenRequestsThrottled, TokenSerializer
 from portal.quotas import services as quotas
 from portal.quotas.limits import limits_of, usage_of
 from portal.quotas.models import LIMITS, Quota
 from portal.workspaces import services as workspaces
-from portal.workspaces import tokens as workspace_tokens
+from portal.workspaces import workspace_tokens
 from portal.workspaces.models import SyncPass, Workspace
 
 

@@ -11,20 +11,20 @@ from lib.resources import RESOURCE_OPTIONS
 from portal.admin_deletes import ServiceDeleteMixin
 from portal.admin_readonly import ReadOnlyAdminMixin
 from portal.errors import ServiceError
-from portal.workspaces import services, templates
-from portal.workspaces.models import SyncPass, Template, Workspace
+from portal.workspaces import services, workspace_templates
+from portal.workspaces.models import SyncPass, Workspace, WorkspaceTemplate
 
 
 class TemplateForm(forms.ModelForm):
     def _post_clean(self):
         super()._post_clean()
         try:
-            templates.template_check(self.instance)
+            workspace_templates.template_check(self.instance)
         except ServiceError as error:
             self.add_error(None, error.message)
 
 
-@admin.register(Template)
+@admin.register(WorkspaceTemplate)
 class TemplateAdmin(admin.ModelAdmin):
     """Saves and deletes go through the template services (checked, audited)."""
 
@@ -46,7 +46,7 @@ class TemplateAdmin(admin.ModelAdmin):
     filter_horizontal = ["groups"]
 
     @admin.display(description="groups")
-    def open_to(self, template: Template) -> str:
+    def open_to(self, template: WorkspaceTemplate) -> str:
         return ", ".join(group.name for group in template.groups.all()) or "everyone"
 
     def get_queryset(self, request):
@@ -54,11 +54,11 @@ class TemplateAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         # Checked in the form already; the groups follow in the admin's save_related.
-        templates.template_save(template=obj, by=request.user)
+        workspace_templates.template_save(template=obj, by=request.user)
 
     def delete_model(self, request, obj):
         try:
-            templates.template_delete(template=obj, by=request.user)
+            workspace_templates.template_delete(template=obj, by=request.user)
         except ServiceError as error:
             messages.error(request, error.message)
             request.mlhub_delete_refused = True

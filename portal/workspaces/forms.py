@@ -5,7 +5,7 @@ from django.conf import settings
 
 from lib.resources import MIN_CPU
 from portal.accounts.models import User
-from portal.workspaces.models import Template
+from portal.workspaces.models import WorkspaceTemplate
 
 
 class WorkspaceCreateForm(forms.Form):
@@ -21,7 +21,7 @@ class WorkspaceCreateForm(forms.Form):
         widget=forms.TextInput(attrs={"pattern": "[a-z][a-z0-9-]{0,29}", "autofocus": True}),
     )
     template = forms.ModelChoiceField(
-        Template.objects.none(), to_field_name="name", empty_label=None
+        WorkspaceTemplate.objects.none(), to_field_name="name", empty_label=None
     )
     owner = forms.ModelChoiceField(
         User.objects.none(),
@@ -53,7 +53,7 @@ class WorkspaceCreateForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        usable = Template.objects.usable_by(user)
+        usable = WorkspaceTemplate.objects.usable_by(user)
         self.fields["template"].queryset = usable
         default = usable.filter(is_default=True).first() or usable.first()
         self.fields["template"].initial = default.name if default else None

@@ -22,7 +22,7 @@ class TemplateQuerySet(models.QuerySet):
         return self.filter(models.Q(groups=None) | models.Q(groups__user=user)).distinct()
 
 
-class Template(models.Model):
+class WorkspaceTemplate(models.Model):
     """What a workspace may be: its image, the bounds of its resources, how long it lives
     and who may use it."""
 
@@ -31,7 +31,7 @@ class Template(models.Model):
     groups = models.ManyToManyField(
         "auth.Group",
         blank=True,
-        related_name="templates",
+        related_name="workspace_templates",
         help_text="Who may use it; none: everyone",
     )
     is_default = models.BooleanField(
@@ -120,7 +120,9 @@ class Workspace(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workspaces"
     )
     name = models.CharField(max_length=30)
-    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="workspaces")
+    template = models.ForeignKey(
+        WorkspaceTemplate, on_delete=models.PROTECT, related_name="workspaces"
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.STOPPED)
     message = models.TextField(blank=True, help_text="Why the last start or stop failed")
     # The hub's progress stream of the current start, as the spawn follower last read it.

@@ -31,8 +31,8 @@ from portal.errors import ServiceError
 from portal.hub import client as hub_api
 from portal.hub.client import HubClient, HubError
 from portal.quotas.limits import quota_check
-from portal.workspaces.models import Template, Workspace
-from portal.workspaces.templates import template_for
+from portal.workspaces.models import Workspace, WorkspaceTemplate
+from portal.workspaces.workspace_templates import template_for
 
 log = logging.getLogger(__name__)
 State = Workspace.State
@@ -119,7 +119,7 @@ def _one_at_a_time(owner_id: int) -> None:
 
 
 def workspace_row_create(
-    *, owner: User, name: str, template: Template, resources, days: int
+    *, owner: User, name: str, template: WorkspaceTemplate, resources, days: int
 ) -> Workspace:
     """The row of a new, stopped workspace; a 409 when the name is taken (or still being
     deleted). Callers have checked everything else."""
@@ -147,7 +147,7 @@ def workspace_row_create(
         raise ServiceError(f"You already have a workspace named {name!r}", 409) from None
 
 
-def _days_to_live(template: Template, days: int | None, *, by: User) -> int:
+def _days_to_live(template: WorkspaceTemplate, days: int | None, *, by: User) -> int:
     """How many days a new or extended workspace gets: within the template's maximum, except
     for admins. 0 means it never expires, allowed only where there is no maximum."""
     if days is None:

@@ -21,7 +21,7 @@ from portal.errors import ServiceError
 from portal.quotas.limits import quota_check
 from portal.workspaces.models import Workspace
 from portal.workspaces.services import workspace_row_create
-from portal.workspaces.templates import template_for
+from portal.workspaces.workspace_templates import template_for
 
 log = logging.getLogger(__name__)
 

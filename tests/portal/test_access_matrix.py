@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from portal.accounts.models import NOT_ALLOWED, NOT_APPROVED, AllowListEntry
 from portal.audit.models import AuditEntry
 from portal.sshkeys import services as ssh_keys
-from portal.workspaces.models import Template
+from portal.workspaces.models import WorkspaceTemplate
 
 pytestmark = pytest.mark.django_db
 ADMINS_ONLY = {"detail": "Only administrators may do this.", "code": "admin_only"}
@@ -25,7 +25,7 @@ def things(alice, workspace_of):
     return {
         "workspace": workspace_of(alice).pk,
         "ssh_key": ssh_keys.ssh_key_add(by=alice, text=text.decode()).pk,
-        "template": Template.objects.get().pk,
+        "template": WorkspaceTemplate.objects.get().pk,
         "person": alice.pk,
         # Names alice (and bob), so the then active allow-list lets them keep using MLHub.
         "entry": AllowListEntry.objects.create(kind="username", value="alice").pk,

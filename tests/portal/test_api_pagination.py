@@ -8,14 +8,14 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from portal.accounts.models import User
-from portal.workspaces.models import Template, Workspace
+from portal.workspaces.models import Workspace, WorkspaceTemplate
 
 WORKSPACES = "/api/v1/workspaces/"
 USERS = "/api/v1/users/"
 
 
 def many_workspaces(owner, count: int, **fields) -> None:
-    fields.setdefault("template", Template.objects.get(name="default"))
+    fields.setdefault("template", WorkspaceTemplate.objects.get(name="default"))
     Workspace.objects.bulk_create(
         Workspace(
             owner=owner,
@@ -118,7 +118,7 @@ def test_it_refuses_an_unknown_state(api, alice):
 
 
 def test_it_filters_by_template(api, alice, workspace_of):
-    gpu = Template.objects.create(name="gpu")
+    gpu = WorkspaceTemplate.objects.create(name="gpu")
     workspace_of(alice, "plain")
     Workspace.objects.filter(pk=workspace_of(alice, "fast").pk).update(template=gpu)
     api.force_authenticate(alice)
@@ -160,7 +160,7 @@ def test_a_workspace_page_costs_two_queries_whatever_its_size(
     api, carol, alice, bob, rows, django_assert_num_queries
 ):
     # Several owners and templates on the page: their rows come in the same query.
-    gpu = Template.objects.create(name="gpu")
+    gpu = WorkspaceTemplate.objects.create(name="gpu")
     many_workspaces(alice, rows // 2)
     many_workspaces(bob, rows - rows // 2, template=gpu)
     api.force_authenticate(carol)

@@ -308,9 +308,11 @@ def test_a_start_the_hub_refuses_gives_its_place_back_and_leaves_the_row_as_it_w
 
 @AT_ONCE
 def test_two_starts_at_once_cannot_both_pass_the_running_limit(alice, monkeypatch, hub_double):
-    from portal.workspaces.models import Template
+    from portal.workspaces.models import WorkspaceTemplate
 
-    template, _ = Template.objects.get_or_create(name="default", defaults={"is_default": True})
+    template, _ = WorkspaceTemplate.objects.get_or_create(
+        name="default", defaults={"is_default": True}
+    )
     Quota.objects.create(user=alice, running=1)
     rows = [
         Workspace.objects.create(

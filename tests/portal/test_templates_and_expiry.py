@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from portal.workspaces.models import Template, Workspace
+from portal.workspaces.models import Workspace, WorkspaceTemplate
 
 pytestmark = pytest.mark.django_db
 TEMPLATES = "/api/v1/templates/"
@@ -20,7 +20,7 @@ WORKSPACES = "/admin/workspaces/workspace/"
 def course(db):
     """A template only the group "ml-course" may use, living 7 days by default, 30 at most."""
     group = Group.objects.create(name="ml-course")
-    template = Template.objects.create(
+    template = WorkspaceTemplate.objects.create(
         name="course", description="For the ML course", days_to_live_default=7, days_to_live_max=30
     )
     template.groups.add(group)
@@ -89,7 +89,9 @@ def test_admins_write_templates_and_a_new_default_replaces_the_old(api, carol):
     response = api.post(TEMPLATES, body, format="json")
     assert response.status_code == 201, response.json()
     assert response.json()["memory_max"] == 16 * 1024**3
-    assert list(Template.objects.filter(is_default=True).values_list("name", flat=True)) == ["gpu"]
+    assert list(
+        WorkspaceTemplate.objects.filter(is_default=True).values_list("name", flat=True)
+    ) == ["gpu"]
 
 
 @pytest.mark.parametrize(
@@ -124,10 +126,10 @@ def test_admins_write_templates_and_a_new_default_replaces_the_old(api, carol):
 def test_a_template_that_contradicts_itself_is_a_400(api, carol, change, message, settings):
     settings.WORKSPACE_IMAGES = ["mlhub-workspace:latest"]
     api.force_authenticate(carol)
-    response = api.patch(f"{TEMPLATES}{Template.objects.get().pk}/", change, format="json")
+    response = api.patch(f"{TEMPLATES}{WorkspaceTemplate.objects.get().pk}/", change, format="json")
     assert response.status_code == 400
     assert response.json() == {"detail": message, "code": "invalid"}
-    assert Template.objects.get().image == "mlhub-workspace:latest"
+    assert WorkspaceTemplate.objects.get().image == "mlhub-workspace:latest"
 
 
 def test_people_cannot_write_templates(api, alice):
@@ -135,13 +137,13 @@ def test_people_cannot_write_templates(api, alice):
     response = api.post(TEMPLATES, {"name": "mine"}, format="json")
     assert response.status_code == 403
     assert response.json() == {"detail": "Only administrators may do this.", "code": "admin_only"}
-    assert api.delete(f"{TEMPLATES}{Template.objects.get().pk}/").status_code == 403
+    assert api.delete(f"{TEMPLATES}{WorkspaceTemplate.objects.get().pk}/").status_code == 403
 
 
 def test_a_template_in_use_is_not_deleted(api, carol, alice, workspace_of):
     workspace_of(alice)
     api.force_authenticate(carol)
-    response = api.delete(f"{TEMPLATES}{Template.objects.get().pk}/")
+    response = api.delete(f"{TEMPLATES}{WorkspaceTemplate.objects.get().pk}/")
     assert response.status_code == 409
     assert response.json() == {
         "detail": "The template 'default' is used by 1 workspaces; delete those first.",
@@ -219,13 +221,15 @@ def test_the_admin_site_checks_a_template_before_saving(client, carol, settings)
         "days_to_live_default": 0,
         "days_to_live_max": 0,
     }
-    page = client.post("/admin/workspaces/template/add/", form)
+    page = client.post("/admin/workspaces/workspacetemplate/add/", form)
     assert b"CPU default 4.0 must be at least 0.01 and at most 2.0" in page.content
-    page = client.post("/admin/workspaces/template/add/", {**form, "cpu_default": 1e-7})
+    page = client.post("/admin/workspaces/workspacetemplate/add/", {**form, "cpu_default": 1e-7})
     assert b"CPU default 1e-07 must be at least 0.01 and at most 2.0" in page.content
-    assert not Template.objects.filter(name="big").exists()
+    assert not WorkspaceTemplate.objects.filter(name="big").exists()
     assert (
-        client.post("/admin/workspaces/template/add/", {**form, "cpu_default": 1}).status_code
+        client.post(
+            "/admin/workspaces/workspacetemplate/add/", {**form, "cpu_default": 1}
+        ).status_code
         == 302
     )
-    assert Template.objects.filter(name="big").exists()
+    assert WorkspaceTemplate.objects.filter(name="big").exists()

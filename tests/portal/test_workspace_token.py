@@ -13,7 +13,7 @@ from portal.accounts.access import AccessRefused
 from portal.accounts.models import User
 from portal.audit.models import AuditEntry
 from portal.errors import ServiceError
-from portal.workspaces import tokens
+from portal.workspaces import workspace_tokens as tokens
 from tests.portal.reloaded import reloaded_settings, settings_refusal
 from tests.portal.scripted_hub import Answer, ScriptedHub
 

@@ -9,29 +9,29 @@ from django.db.models import ProtectedError
 from lib.resources import MIN_CPU, format_memory
 from portal.audit.log import audited
 from portal.errors import ServiceError, require_admin
-from portal.workspaces.models import Template
+from portal.workspaces.models import WorkspaceTemplate
 
 
-def template_for(*, owner, name: str | None) -> Template:
+def template_for(*, owner, name: str | None) -> WorkspaceTemplate:
     """The template ``owner`` gets for ``name`` (None: the default one).
 
     Unknown is a 400; a template the owner's groups may not use is a 403 that names it (its
     existence is no secret: the API lists templates to everyone who may use them).
     """
     if name:
-        chosen = Template.objects.filter(name=name).first()
+        chosen = WorkspaceTemplate.objects.filter(name=name).first()
         if chosen is None:
             raise ServiceError(f"Unknown template {name!r}")
     else:
-        chosen = Template.objects.filter(is_default=True).first()
+        chosen = WorkspaceTemplate.objects.filter(is_default=True).first()
         if chosen is None:
             raise ServiceError("No template is the default; name one.")
-    if not Template.objects.usable_by(owner).filter(pk=chosen.pk).exists():
+    if not WorkspaceTemplate.objects.usable_by(owner).filter(pk=chosen.pk).exists():
         raise ServiceError(f"{owner} may not use the template {chosen.name!r}.", 403)
     return chosen
 
 
-def template_check(template: Template) -> None:
+def template_check(template: WorkspaceTemplate) -> None:
     """Its bounds agree with each other and its image may run; a 400 naming what does not."""
     problems = []
     if template.image not in settings.WORKSPACE_IMAGES:
@@ -67,13 +67,13 @@ def _name(kwargs: dict) -> str:
 
 
 @audited("template.save", _name)
-def template_save(*, template: Template, groups=None, by) -> Template:
+def template_save(*, template: WorkspaceTemplate, groups=None, by) -> WorkspaceTemplate:
     """Create or change a template (admins). Marking it default unmarks the previous one."""
     require_admin(by, "change templates")
     template_check(template)
     with transaction.atomic():
         if template.is_default:
-            Template.objects.exclude(pk=template.pk).filter(is_default=True).update(
+            WorkspaceTemplate.objects.exclude(pk=template.pk).filter(is_default=True).update(
                 is_default=False
             )
         try:
@@ -86,7 +86,7 @@ def template_save(*, template: Template, groups=None, by) -> Template:
 
 
 @audited("template.delete", _name)
-def template_delete(*, template: Template, by) -> None:
+def template_delete(*, template: WorkspaceTemplate, by) -> None:
     require_admin(by, "change templates")
     try:
         template.delete()

@@ -10,8 +10,8 @@ from rest_framework.response import Response
 
 from lib.resources import ResourceError, parse_memory
 from portal.api.permissions import IsAdmin, IsApproved
-from portal.workspaces import templates
-from portal.workspaces.models import Template
+from portal.workspaces import workspace_templates
+from portal.workspaces.models import WorkspaceTemplate
 
 
 @extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "example": "4G"})
@@ -40,7 +40,7 @@ class TemplateSerializer(serializers.ModelSerializer):
     memory_max = MemoryField(required=False)
 
     class Meta:
-        model = Template
+        model = WorkspaceTemplate
         fields = [
             "id",
             "name",
@@ -67,19 +67,19 @@ class TemplateViewSet(viewsets.ModelViewSet):
     serializer_class = TemplateSerializer
     # The model for the API schema (its path parameter's type); what a person sees is
     # get_queryset's alone.
-    queryset = Template.objects.none()
+    queryset = WorkspaceTemplate.objects.none()
 
     def get_permissions(self):
         allowed = IsApproved if self.request.method in SAFE_METHODS else IsAdmin
         return [allowed()]
 
     def get_queryset(self):
-        return Template.objects.usable_by(self.request.user).prefetch_related("groups")
+        return WorkspaceTemplate.objects.usable_by(self.request.user).prefetch_related("groups")
 
     def create(self, request):
         form = self.get_serializer(data=request.data)
         form.is_valid(raise_exception=True)
-        return self._save(form, Template(), status.HTTP_201_CREATED)
+        return self._save(form, WorkspaceTemplate(), status.HTTP_201_CREATED)
 
     def update(self, request, *args, partial=False, **kwargs):
         template = self.get_object()
@@ -87,13 +87,13 @@ class TemplateViewSet(viewsets.ModelViewSet):
         form.is_valid(raise_exception=True)
         return self._save(form, template, status.HTTP_200_OK)
 
-    def _save(self, form, template: Template, answer: int) -> Response:
+    def _save(self, form, template: WorkspaceTemplate, answer: int) -> Response:
         data = dict(form.validated_data)
         groups = data.pop("groups", None)
         for field, value in data.items():
             setattr(template, field, value)
-        templates.template_save(template=template, groups=groups, by=self.request.user)
+        workspace_templates.template_save(template=template, groups=groups, by=self.request.user)
         return Response(self.get_serializer(template).data, status=answer)
 
     def perform_destroy(self, instance):
-        templates.template_delete(template=instance, by=self.request.user)
+        workspace_templates.template_delete(template=instance, by=self.request.user)
