@@ -66,3 +66,14 @@ def test_every_file_and_folder_the_docs_name_exists():
 
 def test_the_docs_name_files_at_all():
     assert len(named_paths()) > 100  # the pattern still matches how docs name files
+
+
+def test_the_readme_names_every_benchmark():
+    runnable = {
+        f"bench.{source.stem}"
+        for source in (ROOT / "bench").glob("*.py")
+        if f"python -m bench.{source.stem}" in source.read_text(encoding="utf-8")
+    }
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(runnable) >= 6
+    assert sorted(name for name in runnable if f"`{name}`" not in readme) == []
