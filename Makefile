@@ -15,8 +15,11 @@ run: setup
 
 # The unit tier starts no stack, browser or cluster: it runs in parallel (pytest-xdist), each
 # worker with its own test database. The rest, the integration tiers, start real stacks and
-# run one test at a time.
+# run one test at a time, in two pytest processes side by side: the cluster's tests
+# (CLUSTER_TIER) share nothing with the others (namespaces, hub names and ports of their own)
+# and mostly wait on the kubelet's timers, not the CPU.
 UNIT_TIER := tests/portal tests/lib tests/hubconfig tests/spawners
+CLUSTER_TIER := tests/k8s tests/helm
 # Each test goes to the worker that is free, but tests/spawners/ keeps to one (tests/conftest.py:
 # its Docker tests share objects by label). At most 4 workers: each migrates its own test
 # database, and on PostgreSQL more would near the server's 100 connections.
@@ -29,14 +32,20 @@ ARG_OPTIONS := $(filter-out $(ARG_PATHS),$(PYTEST_ARGS))
 # Options alone may select nothing in one tier (-m k8s in the unit tier): pytest's 5, not a failure.
 NOTHING_SELECTED_IS_FINE := $(if $(PYTEST_ARGS),|| [ $$? -eq 5 ])
 
-# The unit tier in parallel, then the integration tiers; both run, and either failing fails it.
-# PYTEST_ARGS's options go to both; when it names tests, just those run, in one serial pytest.
+# The unit tier in parallel, then the integration tiers (the cluster's beside the rest, its
+# output after theirs); all run, and any failing fails it. PYTEST_ARGS's options go to all;
+# when it names tests, just those run, in one serial pytest.
 test: setup
 ifeq ($(ARG_PATHS),)
-	status=0; \
+	status=0; apart=$$(mktemp -d); \
 	$(PYTEST) $(PARALLEL) $(UNIT_TIER) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
-	$(PYTEST) tests $(addprefix --ignore=,$(UNIT_TIER)) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) \
-		|| status=1; \
+	( $(PYTEST) $(CLUSTER_TIER) $(PYTEST_ARGS) -p no:cacheprovider --basetemp=$$apart/tmp \
+		>$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) ) & cluster=$$!; \
+	$(PYTEST) tests $(addprefix --ignore=,$(UNIT_TIER) $(CLUSTER_TIER)) $(PYTEST_ARGS) \
+		$(NOTHING_SELECTED_IS_FINE) || status=1; \
+	wait $$cluster || status=1; \
+	printf '\n== The cluster tier (%s), run beside the others\n' "$(CLUSTER_TIER)"; \
+	cat $$apart/log; rm -rf $$apart; \
 	exit $$status
 else
 	$(PYTEST) $(PYTEST_ARGS)
