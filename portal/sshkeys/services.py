@@ -8,7 +8,7 @@ from lib.usernames import hub_form
 from portal.accounts import access
 from portal.accounts.models import User
 from portal.audit.log import audited
-from portal.errors import ServiceError, forbidden
+from portal.errors import ServiceError, forbidden, require_admin
 from portal.sshkeys.models import KEYS_PER_PERSON, SshKey
 from portal.sshkeys.parse import KeyRefused, parse_public_key
 
@@ -19,7 +19,6 @@ DUPLICATE = (
     "This key is already registered on MLHub; a key can belong to one person only. "
     "Make a new key pair for this account, or remove the key where it was added first."
 )
-FOR_OTHERS = "Only administrators may add SSH keys for someone else."
 
 
 def _owner_name(kwargs: dict) -> str:
@@ -47,8 +46,7 @@ def _owner_for(by: User, owner: User | str | None) -> User:
     username = owner.username if isinstance(owner, User) else owner
     if not username or hub_form(username) == by.hub_name:
         return by
-    if not by.is_admin:
-        raise forbidden(FOR_OTHERS, "admin_only")
+    require_admin(by, "add SSH keys for someone else")
     if not isinstance(owner, User):
         owner = User.objects.named(username).filter(deleting_since__isnull=True).first()
         if owner is None:

@@ -27,7 +27,7 @@ from lib.usernames import hub_form
 from portal.accounts import access
 from portal.accounts.models import User
 from portal.audit.log import audited
-from portal.errors import ServiceError
+from portal.errors import ServiceError, require_admin
 from portal.hub import client as hub_api
 from portal.hub.client import HubClient, HubError
 from portal.quotas.limits import quota_check
@@ -52,8 +52,7 @@ def workspace_owner_for(*, by: User, username: str | None = None) -> User:
     access.require_access(by)
     if not username or hub_form(username) == by.hub_name:
         return by
-    if not by.is_admin:
-        raise ServiceError("Only administrators may create workspaces for others.", 403)
+    require_admin(by, "create workspaces for others")
     owner = User.objects.named(username).filter(deleting_since__isnull=True).first()
     if owner is None:
         raise ServiceError(f"No user named {username!r}", 404)
@@ -169,8 +168,7 @@ def _days_to_live(template: WorkspaceTemplate, days: int | None, *, by: User) ->
 def workspace_expiry_set(*, workspace: Workspace, by: User, expires_at) -> Workspace:
     """Set the expiry to any moment, past ones included (admins only; None: never). A past
     one makes the next ``expired`` cleanup remove the workspace."""
-    if not by.is_admin:
-        raise ServiceError("Only administrators may set an expiry directly; use extend.", 403)
+    require_admin(by, "set an expiry directly; use extend")
     _refuse_if_deleting(workspace)
     workspace.expires_at = expires_at
     workspace.save(update_fields=["expires_at"])
@@ -314,8 +312,7 @@ def workspaces_act_later(*, action: str, workspaces: Iterable[Workspace], by: Us
     hundreds of hub calls do not hold an admin's request. How many were queued."""
     if action not in BULK_ACTIONS:
         raise ServiceError(f"Unknown action {action!r}; one of {', '.join(BULK_ACTIONS)}.")
-    if not by.is_admin:
-        raise ServiceError(f"Only administrators may {action} many workspaces at once.", 403)
+    require_admin(by, f"{action} many workspaces at once")
     ids = [workspace.pk for workspace in workspaces]
     if ids:
         async_task(

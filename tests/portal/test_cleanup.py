@@ -273,7 +273,7 @@ def test_admins_set_an_expiry_directly_and_people_cannot(api, carol, alice, bob,
     assert refused.status_code == 403
     assert refused.json() == {
         "detail": "Only administrators may set an expiry directly; use extend.",
-        "code": "forbidden",
+        "code": "admin_only",
     }
     api.force_authenticate(carol)
     response = api.patch(url, {"expires_at": "2020-01-01T00:00:00Z"}, format="json")

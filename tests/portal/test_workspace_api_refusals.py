@@ -120,7 +120,7 @@ def test_only_admins_create_for_others(api, bob, alice):
     assert response.status_code == 403
     assert response.json() == {
         "detail": "Only administrators may create workspaces for others.",
-        "code": "forbidden",
+        "code": "admin_only",
     }
     assert not Workspace.objects.exists()
 
