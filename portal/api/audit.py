@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC
 
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
@@ -28,12 +29,20 @@ def _moment(params: Mapping[str, str], name: str):
     value = params.get(name)
     if not value:
         return None
-    moment = parse_datetime(value)
-    if moment is None:
-        raise ParseError(
-            f"{name} must be an ISO 8601 date and time, e.g. 2026-11-27T09:00:00Z.", code="invalid"
-        )
-    return moment
+    refused = ParseError(
+        f"{name} must be an ISO 8601 date and time, e.g. 2026-11-27T09:00:00Z.", code="invalid"
+    )
+    try:
+        moment = parse_datetime(value)  # ValueError: well formed, but no such moment
+        if moment is None:
+            raise refused
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59, which ISO 8601 lets through
+        # (-23:29 was a 500); a moment without an offset is UTC's.
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: past year 9999 once in UTC
+        raise refused from None
 
 
 def audit_filtered(queryset: QuerySet[AuditEntry], params: Mapping[str, str]) -> QuerySet:
