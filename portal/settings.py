@@ -244,6 +244,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before the session is read: a session or CSRF cookie sent twice is a 400 (a tossed one).
     "portal.cookies.DuplicateCookieMiddleware",
+    # A NUL in the query or path is a 400 before any view hands it to the database.
+    "portal.nul_bytes.NulByteMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
