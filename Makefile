@@ -61,9 +61,12 @@ setup: $(STAMP) node_modules/.bin/configurable-http-proxy $(KUBE_TOOLS)/helm
 # goes in editable (the hub loads hubconfig/, the portal and spawners by import, never through
 # sys.path edits): no dependencies (the pinned ones are there) and no build isolation (the
 # pinned setuptools and wheel build it, nothing is downloaded).
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-ldap.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	if [ -f /usr/include/ldap.h ] || [ -n "$$CI" ]; then \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-ldap.txt; \
+	else echo "LDAP login left out: it needs OpenLDAP's headers (apt install libldap2-dev libsasl2-dev), then make setup"; fi
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
 		--no-build-isolation -e .
 	touch $@

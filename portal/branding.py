@@ -20,6 +20,8 @@ def brand(request) -> dict:
         "brand_name": settings.BRAND_NAME,
         "brand_logo": _logo() is not None,
         "signup_enabled": settings.SIGNUP_ENABLED,
+        # The login page's "Log in with <name>" (portal/accounts/oidc.py).
+        "oidc_name": settings.OIDC.name if settings.OIDC else "",
     }
 
 

@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 import templates as page_templates
 from lib import env
 from lib.resources import ResourceError, parse_memory, validate_workspace_name
+from portal.accounts import login_config
 
 # The portal's static files are package data beside this file, its page templates beside
 # templates/__init__.py: in the checkout as in an installed copy (pyproject.toml). BASE_DIR,
@@ -99,8 +100,15 @@ try:
     EMAIL_HOST_PASSWORD = env.env_secret("EMAIL_HOST_PASSWORD", "")
     EMAIL_USE_TLS = env.env_bool("EMAIL_USE_TLS", False)
     DEFAULT_FROM_EMAIL = env.env_str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+    # Logging in with an organisation's identity (portal/accounts/login_config.py): each
+    # provider None until configured; local passwords for everyone or admins only.
+    OIDC = login_config.oidc_config()
+    LDAP = login_config.ldap_config()
+    LOCAL_LOGIN = login_config.local_login()
+    AUTO_APPROVE_GROUPS = login_config.auto_approve_groups()
     # Self-service sign-up (people wait for approval), and how often one address may try.
-    SIGNUP_ENABLED = env.env_bool("MLHUB_SIGNUP_ENABLED", True)
+    # Sign-up makes local passwords: off when those are for admins only.
+    SIGNUP_ENABLED = env.env_bool("MLHUB_SIGNUP_ENABLED", True) and LOCAL_LOGIN == "all"
     SIGNUP_RATE = env.env_rate("MLHUB_SIGNUP_RATE", "10/hour")
     # Everyone's quota unless their own or a group's says otherwise (portal/quotas/limits.py).
     QUOTA_DEFAULTS = {
@@ -366,10 +374,21 @@ STORAGES = {
 AUTHENTICATION_BACKENDS = [
     # First: a locked account or address is refused before its password is even checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Local passwords (MLHUB_LOCAL_LOGIN), then the directory's (MLHUB_LDAP_URI): a local
+    # admin logs in while the directory is down.
+    "portal.accounts.backends.LocalPasswords",
+    *(["portal.accounts.ldap_backend.DirectoryBackend"] if LDAP else []),
+    # The sessions of people an OpenID provider logged in (portal/accounts/oidc.py).
+    "portal.accounts.backends.OrganisationSessions",
     # MLHub's admins (User.is_admin) may do everything in the Django admin.
     "portal.accounts.backends.AdminsMayDoEverything",
 ]
+if LDAP:
+    # django-auth-ldap reads its AUTH_LDAP_* settings by name; python-ldap is imported only
+    # here, so a portal without LDAP runs without it (requirements-ldap.txt).
+    from portal.accounts.ldap_settings import django_settings as _ldap_settings
+
+    globals().update(_ldap_settings(LDAP))
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_SECONDS)
 # Either locks: many passwords tried for one name, or many names tried from one address.

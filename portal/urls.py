@@ -1,9 +1,9 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from oauth2_provider import urls as oauth2_urls
 
 from portal import branding
+from portal.accounts import login_page, oidc
 from portal.accounts import views as account_views
 from portal.api import cleanup as cleanup_api
 from portal.workspaces import dashboard
@@ -19,7 +19,9 @@ urlpatterns = [
     ),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/people/<int:pk>/<str:verb>/", dashboard.person_decide, name="person-decide"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", login_page.LoginView.as_view(), name="login"),
+    path("accounts/oidc/login/", oidc.oidc_login, name="oidc_login"),
+    path("accounts/oidc/callback/", oidc.oidc_callback, name="oidc_callback"),
     path("accounts/signup/", account_views.signup, name="signup"),
     path("accounts/", account_views.account, name="account"),
     path(

@@ -32,7 +32,7 @@ case $kind in
         # The repository is the context; .dockerignore lets through what these name.
         context=$repo dockerfile="$repo/deploy/hub/Dockerfile"
         extra_ca="$repo/deploy/hub/extra-ca" image=${IMAGE:-mlhub:latest}
-        inputs_from=(requirements.txt pyproject.toml README.md package.json package-lock.json
+        inputs_from=(requirements.txt requirements-ldap.txt pyproject.toml README.md package.json package-lock.json
             .npmrc .dockerignore lib portal hubconfig spawners templates deploy/hub) ;;
     postgres)
         # Debian's PostgreSQL for the compose file where no registry serves postgres:15: only

@@ -35,12 +35,13 @@ class UserAdmin(QuotaFormsetMixin, ServiceDeleteMixin, DjangoUserAdmin):
         "running_count",
         "date_joined",
     ]
-    list_filter = ["approval", "is_staff", "is_active"]
+    list_filter = ["approval", "login_provider", "is_staff", "is_active"]
     search_fields = ["username", "email"]
     list_per_page = 100
     fieldsets = [
         *DjangoUserAdmin.fieldsets,
         ("Approval", {"fields": ["approval", "approved_at", "rejection_reason"]}),
+        ("Login", {"fields": ["login_provider", "provider_groups"]}),
         ("Quota", {"fields": ["quota_use"]}),
     ]
 
@@ -69,7 +70,7 @@ class UserAdmin(QuotaFormsetMixin, ServiceDeleteMixin, DjangoUserAdmin):
             return "-"
         return "; ".join(f"{label}: {text}" for label, text in quota_summary(user))
 
-    readonly_fields = ["approved_at", "quota_use"]
+    readonly_fields = ["approved_at", "quota_use", "provider_groups"]
     inlines = [QuotaInline]
     actions = ["approve", "reject", "unlock_login", "delete_with_resources"]
 

@@ -1,11 +1,13 @@
-"""MLHub's admins (``User.is_admin``) may do everything in the Django admin.
+"""The portal's authentication backends (the list and its order: portal/settings.py).
 
-Loaded as the last authentication backend; see ``portal/admin_site.py`` for why.
+``AdminsMayDoEverything``, loaded last: MLHub's admins (``User.is_admin``) may do everything
+in the Django admin; see ``portal/admin_site.py`` for why.
 """
 
 from __future__ import annotations
 
-from django.contrib.auth.backends import BaseBackend
+from django.conf import settings
+from django.contrib.auth.backends import BaseBackend, ModelBackend
 
 
 class AdminsMayDoEverything(BaseBackend):
@@ -16,3 +18,22 @@ class AdminsMayDoEverything(BaseBackend):
 
     def has_module_perms(self, user_obj, app_label) -> bool:
         return self.has_perm(user_obj, app_label)
+
+
+class LocalPasswords(ModelBackend):
+    """Local passwords, for everyone or, with ``MLHUB_LOCAL_LOGIN=admins``, for administrators
+    only (the others log in through their organisation: portal/accounts/organisation.py).
+    Sessions it made end when the rule no longer lets their person in (``get_user``)."""
+
+    def user_can_authenticate(self, user) -> bool:
+        if not super().user_can_authenticate(user):
+            return False
+        return settings.LOCAL_LOGIN == "all" or getattr(user, "is_admin", False)
+
+
+class OrganisationSessions(ModelBackend):
+    """The sessions of people an OpenID provider logged in (portal/accounts/oidc.py): it only
+    finds their person again at each request; it checks no password."""
+
+    def authenticate(self, request, **credentials):
+        return None

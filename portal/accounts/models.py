@@ -68,6 +68,25 @@ class User(AbstractUser):
     # PostgreSQL's case-insensitive comparisons do not fold as the hub does.
     hub_name = models.CharField(max_length=150, unique=True, editable=False)
 
+    class LoginProvider(models.TextChoices):
+        LOCAL = "", "A local password"
+        OIDC = "oidc", "OpenID Connect"
+        LDAP = "ldap", "LDAP directory"
+
+    # Whose login this account is: the provider that made it, or local. A provider never
+    # takes over another's account of the same name (portal/accounts/organisation.py); an
+    # admin hands one over by changing this.
+    login_provider = models.CharField(
+        max_length=10,
+        choices=LoginProvider.choices,
+        default=LoginProvider.LOCAL,
+        blank=True,
+        help_text="How this person logs in. Change it to hand an account to a provider.",
+    )
+    # The groups the provider named at the last login: the ones the next login may take away
+    # (groups an admin gave in the portal are never removed by a login).
+    provider_groups = models.JSONField(default=list, blank=True, editable=False)
+
     objects = MLHubUserManager()
 
     class Meta:

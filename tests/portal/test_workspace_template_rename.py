@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from tests.portal.test_hub_name_migration import migrate
+from tests.portal.test_hub_name_migration import migrate, migrate_latest
 
 # As tests/portal/test_hub_name_migration.py: SQLite's schema editor refuses to run inside a
 # transaction; PostgreSQL rolls the migrations back with the test's.
@@ -35,7 +35,7 @@ def test_templates_their_groups_and_workspaces_survive_the_rename(make_person):
         course_group = new.get_model("auth", "Group").objects.get(name="ml-course")
         assert list(course_group.workspace_templates.all()) == [renamed]
     finally:
-        new = migrate(AFTER)  # leave the schema as the other tests expect it
+        new = migrate_latest()
         new.get_model("workspaces", "Workspace").objects.filter(name="thesis").delete()
         new.get_model("workspaces", "WorkspaceTemplate").objects.filter(name="course").delete()
         new.get_model("auth", "Group").objects.filter(name="ml-course").delete()
