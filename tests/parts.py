@@ -6,6 +6,7 @@ so a CI run can never go green by silently skipping what it was meant to exercis
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import pytest
@@ -17,3 +18,14 @@ def require(available: bool, reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"CI=true and a required part is missing: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def require_module(name: str, reason: str) -> None:
+    """At the top of a test module that needs an optional package: skip the module without it
+    (fail it under CI)."""
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI=true and a required part is missing: {reason}", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)

@@ -21,7 +21,9 @@ PROVIDER = User.LoginProvider.LDAP
 
 
 def _directory_error(sender, context, user, request, exception, **kwargs) -> None:
-    if request is None or not isinstance(exception, ldap.SERVER_DOWN | ldap.TIMEOUT):
+    if request is None or not isinstance(
+        exception, ldap.SERVER_DOWN | ldap.TIMEOUT | ldap.CONNECT_ERROR
+    ):
         return
     setattr(
         request,

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import ldap
 import pytest
 
-from tests.identity.ldap_server import SLAPD, LdapServer
-from tests.parts import require
+from tests.parts import require, require_module
+
+require_module("ldap", "python-ldap is not installed (requirements-ldap.txt, make setup)")
+
+import ldap  # noqa: E402
+
+from tests.identity.ldap_server import SLAPD, LdapServer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
