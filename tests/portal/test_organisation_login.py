@@ -175,3 +175,11 @@ def test_ldap_settings_take_our_placeholder_and_the_secret_from_a_file(monkeypat
     config = login_config.ldap_config()
     assert config.user_filter == "(&(sAMAccountName=%(user)s)(x=100%%))"
     assert config.bind_password == "s3cret"
+
+
+def test_the_account_page_says_how_a_provider_person_logs_in_and_offers_no_password(client, db):
+    user = joined("ivy", groups=["students", "physics"])
+    client.force_login(user)
+    page = client.get("/accounts/").content.decode()
+    assert "You log in through OpenID Connect, which puts you in physics, students." in page
+    assert "Change password" not in page
