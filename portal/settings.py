@@ -386,8 +386,13 @@ AUTHENTICATION_BACKENDS = [
 if LDAP:
     # django-auth-ldap reads its AUTH_LDAP_* settings by name; python-ldap is imported only
     # here, so a portal without LDAP runs without it (requirements-ldap.txt).
-    from portal.accounts.ldap_settings import django_settings as _ldap_settings
-
+    try:
+        from portal.accounts.ldap_settings import django_settings as _ldap_settings
+    except ImportError as error:
+        raise ImproperlyConfigured(
+            f"MLHUB_LDAP_URI is set, but LDAP login is not installed ({error}): "
+            "apt install libldap2-dev libsasl2-dev, then make setup"
+        ) from None
     globals().update(_ldap_settings(LDAP))
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_SECONDS)
