@@ -28,10 +28,14 @@ def _directory_error(sender, context, user, request, exception, **kwargs) -> Non
     setattr(
         request,
         REFUSED_ATTRIBUTE,
-        f"{settings.LDAP.name.capitalize()} does not answer now, so your password cannot be "
+        f"{_capitalised(settings.LDAP.name)} does not answer now, so your password cannot be "
         "checked; try again in a few minutes. Administrators can still log in with their "
         "local password.",
     )
+
+
+def _capitalised(name: str) -> str:
+    return name[:1].upper() + name[1:]  # "the Example domain" keeps its capital E
 
 
 ldap_error.connect(_directory_error, dispatch_uid="mlhub-ldap-directory-down")

@@ -55,6 +55,9 @@ def django_settings(config: LdapConfig) -> dict:
     }
     if config.user_dn_template:
         found["AUTH_LDAP_USER_DN_TEMPLATE"] = config.user_dn_template
+        # No service account: the person's own bind reads their attributes and groups (a
+        # directory that hides them from anonymous searches still answers).
+        found["AUTH_LDAP_BIND_AS_AUTHENTICATING_USER"] = not config.bind_dn
     else:
         found["AUTH_LDAP_USER_SEARCH"] = LDAPSearch(
             config.user_search_base, ldap.SCOPE_SUBTREE, config.user_filter

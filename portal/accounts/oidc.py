@@ -142,6 +142,9 @@ def _person_of(claims: dict) -> User:
     if isinstance(groups, str):
         groups = [groups]
     email = claims.get("email") if isinstance(claims.get("email"), str) else ""
+    if claims.get("email_verified") is False:
+        # Not the person's, as far as the provider knows: no allow-listed domain lets them in.
+        email = ""
     provider = User.LoginProvider.OIDC
     with transaction.atomic():
         user = organisation.person_for(provider=provider, username=username.strip(), email=email)

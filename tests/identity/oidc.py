@@ -111,11 +111,13 @@ class OidcProvider:
         email: str = "",
         groups: Iterable[str] = (),
         name: str = "",
+        email_verified: bool = True,
     ) -> None:
         people = self._read_people()
         people[username] = {
             "password": password,
             "email": email,
+            "email_verified": email_verified,
             "groups": list(groups),
             "name": name,
         }

@@ -4,6 +4,7 @@ would go between them. The browser itself: tests/browser/test_institutional_logi
 
 from __future__ import annotations
 
+from html import escape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -12,7 +13,7 @@ from django.conf import settings as django_settings
 
 from portal.accounts import oidc
 from portal.accounts.login_config import OidcConfig
-from portal.accounts.models import User
+from portal.accounts.models import NOT_ALLOWED, AllowListEntry, User
 from tests.identity.oidc import OidcProvider
 from tests.identity.test_oidc_provider import follow_on_provider, sign_in
 
@@ -32,6 +33,8 @@ def provider(tmp_path_factory):
         running.add_person("ada", PASSWORD, email="ada@example.org", groups=["students"])
         running.add_person("bea", PASSWORD, groups=["visitors"])
         running.add_person("alice", PASSWORD)
+        running.add_person("mo", PASSWORD, email="mo@uni.example", email_verified=False)
+        running.add_person("nia", PASSWORD, email="nia@uni.example")
         running.add_person("аlice", PASSWORD)  # a Cyrillic "а": a name the portal refuses
         yield running
 
@@ -135,6 +138,14 @@ def test_a_name_the_portal_refuses_is_refused_with_why(client, provider):
     response = back_from_provider(client, to_provider(client), "аlice")
     assert response.status_code == 403 and "cannot be a username here" in response.content.decode()
     assert not User.objects.exists()
+
+
+def test_an_allow_listed_domain_lets_in_only_an_address_the_provider_verified(client, provider):
+    AllowListEntry.objects.create(kind=AllowListEntry.Kind.DOMAIN, value="uni.example")
+    refused = back_from_provider(client, to_provider(client), "mo")
+    assert refused.status_code == 403 and escape(NOT_ALLOWED) in refused.content.decode()
+    assert back_from_provider(client, to_provider(client), "nia").status_code == 302
+    assert logged_in_as(client).email == "nia@uni.example"
 
 
 def test_the_providers_refusal_is_shown(client, provider):

@@ -147,6 +147,7 @@ def test_code_flow_with_pkce_gives_a_signed_id_token_with_the_persons_claims(pro
         "sub": "ada",
         "preferred_username": "ada",
         "email": "ada@example.org",
+        "email_verified": True,
         "name": "Ada Lovelace",
         "groups": ["analysts"],
         "upn": "ada@example.org",

@@ -44,6 +44,7 @@ class PeopleFileValidator(OAuth2Validator):
             "sub": username,
             "preferred_username": username,
             "email": entry.get("email", ""),
+            "email_verified": entry.get("email_verified", True),
             "name": entry.get("name", ""),
             "groups": list(entry.get("groups", [])),
             "upn": f"{username}@example.org",
