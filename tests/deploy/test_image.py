@@ -142,6 +142,13 @@ def test_the_portal_and_the_proxy_run_without_root_or_docker(mlhub):
     }
 
 
+def test_the_portal_can_log_people_in_through_ldap_and_openid_connect(mlhub):
+    """python-ldap is built in the image (requirements-ldap.txt), and its libraries are there."""
+    probe = "import ldap, django_auth_ldap.backend, authlib.integrations.django_client"
+    found = mlhub.container.exec_run(["python", "-c", probe], user="mlhub-web")
+    assert found.exit_code == 0, found.output
+
+
 def test_alice_opens_her_workspace_and_a_kernel_through_the_same_port(mlhub, workspace, bearer):
     browser = portal_login(mlhub.url, *ALICE)
     browser.mount(f"https://alice.localhost:{mlhub.port}/", SubdomainAdapter("alice.localhost"))
