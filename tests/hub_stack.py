@@ -181,13 +181,17 @@ def running_stack(
     hub_name: str = TEST_HUB_NAME,
     extra: dict | None = None,
     hub_port: int | None = None,
+    public_port: int | None = None,
 ):
     """Start the stack in ``data`` and yield a RunningHub; stop it afterwards. ``hub_port``:
-    the hub's, when the caller must tell workspaces where it is (Kubernetes mode)."""
+    the hub's, when the caller must tell workspaces where it is (Kubernetes mode).
+    ``public_port``: the public URL's (``http://localhost:<port>``), when the caller must
+    tell someone before the start (an OpenID provider the portal's callback URL)."""
     require(CHP.exists(), f"the Node proxy is not installed at {CHP} (run make setup)")
     require(shutil.which("node") is not None, "node is not installed")
     resolve_localhost_subdomains()
-    public, portal, proxy_api = (free_port() for _ in range(3))
+    public = public_port or free_port()
+    portal, proxy_api = free_port(), free_port()
     hub_port = hub_port or free_port()
     environ = stack_environment(
         {
