@@ -26,6 +26,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET
+from joserfc.errors import JoseError
 
 from portal.accounts import organisation
 from portal.accounts.login_config import OidcConfig
@@ -83,6 +84,11 @@ def oidc_login(request):
         request.session.pop(NEXT_KEY, None)
     callback = settings.PUBLIC_URL + reverse("oidc_callback")
     try:
+        # Asked at every click, though the client keeps the document it loaded: a provider
+        # that went down since is said so here, not by the browser's connection error there.
+        requests.get(
+            settings.OIDC.discovery_url, timeout=PROVIDER_TIMEOUT_SECONDS
+        ).raise_for_status()
         return _client().authorize_redirect(request, callback)
     except (requests.RequestException, ValueError) as error:
         return _unavailable(request, error)
@@ -101,9 +107,10 @@ def oidc_callback(request):
         claims = dict(token.get("userinfo") or {})
         if _missing_claims(claims):
             claims.update(_client().userinfo(token=token))
-    except OAuthError as error:
-        # A state that is not this browser's (tampered, replayed, or a second tab), or a
-        # code, nonce or signature the checks refuse.
+    except (OAuthError, JoseError) as error:
+        # A state that is not this browser's (tampered, replayed, or a second tab), a code
+        # the provider refuses, or an ID token whose nonce, signature, issuer, audience or
+        # expiry the checks refuse (joserfc's errors, under Authlib).
         log.warning("OpenID login refused: %s", error)
         return refused_page(
             request,

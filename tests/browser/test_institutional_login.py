@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Request, expect
 
 from tests.browser.test_scenarios import (  # noqa: F401 (the fixtures new_context, cleanup)
@@ -219,13 +218,6 @@ def test_someone_outside_the_approved_groups_waits_for_approval(hub, provider, p
     expect(page.locator("#id_name")).to_have_count(0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=PlaywrightError,
-    reason="bug: once a portal worker has loaded the provider's discovery document "
-    "(portal/accounts/oidc.py _clients, Authlib's cache), the button no longer notices that "
-    "the provider is down: net::ERR_CONNECTION_REFUSED at the provider, not the 503 page",
-)
 def test_a_provider_that_goes_down_after_a_login_is_said_so_too(hub, provider, new_context):  # noqa: F811
     # A login first: the portal's one worker (see ``hub``) loads the discovery document.
     log_in_with_provider(new_context().new_page(), hub, provider, *OSCAR)

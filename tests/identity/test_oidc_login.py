@@ -127,6 +127,19 @@ def test_a_code_from_another_browser_is_refused(client, provider, django_user_mo
     assert response.status_code == 400 and "_auth_user_id" not in other.session
 
 
+def test_an_id_token_whose_nonce_is_not_this_logins_is_refused(client, provider):
+    page = to_provider(client)
+    # Authlib keeps each login's state data, nonce included, in the session under this key.
+    session = client.session
+    (key,) = [name for name in session.keys() if name.startswith("_state_organisation_")]
+    session[key] = {**session[key], "data": {**session[key]["data"], "nonce": "another"}}
+    session.save()
+    response = back_from_provider(client, page, "ada")
+    assert response.status_code == 400
+    assert "This login could not be checked" in response.content.decode()
+    assert logged_in_as(client) is None and not User.objects.filter(username="ada").exists()
+
+
 def test_a_local_account_of_the_same_name_is_not_taken_over(client, provider, alice):
     response = back_from_provider(client, to_provider(client), "alice")
     assert response.status_code == 403
@@ -166,6 +179,18 @@ def test_a_provider_that_is_down_gets_a_503_and_the_local_admin_still_logs_in(
             "/accounts/login/", {"username": "carol", "password": "correct-horse-battery"}
         )
         assert login.status_code == 302 and logged_in_as(client) == carol
+    finally:
+        provider.start()
+
+
+def test_a_provider_that_goes_down_after_a_login_is_said_so_too(client, provider):
+    back_from_provider(client, to_provider(client), "ada")  # the client has its document
+    client.logout()
+    provider.stop()
+    try:
+        response = client.get("/accounts/oidc/login/")
+        assert response.status_code == 503
+        assert "Test IdP does not answer now" in response.content.decode()
     finally:
         provider.start()
 
