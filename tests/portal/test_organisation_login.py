@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.contrib.auth.models import Group
 
 from lib import env
@@ -183,3 +184,24 @@ def test_the_account_page_says_how_a_provider_person_logs_in_and_offers_no_passw
     page = client.get("/accounts/").content.decode()
     assert "You log in through OpenID Connect, which puts you in physics, students." in page
     assert "Change password" not in page
+
+
+class CountingHasher(MD5PasswordHasher):
+    """MD5, counting every password it hashes."""
+
+    algorithm = "counting-md5"
+    hashed = 0
+
+    def encode(self, password, salt):
+        CountingHasher.hashed += 1
+        return super().encode(password, salt)
+
+
+def test_a_providers_person_costs_no_local_password_hash(client, settings, db):
+    settings.PASSWORD_HASHERS = [f"{__name__}.CountingHasher", *settings.PASSWORD_HASHERS]
+    joined("lena", provider=LDAP)
+    CountingHasher.hashed = 0
+    client.post("/accounts/login/", {"username": "lena", "password": "her-directory-one"})
+    assert CountingHasher.hashed == 0
+    client.post("/accounts/login/", {"username": "nobody", "password": "a-guess"})
+    assert CountingHasher.hashed == 1  # a name nobody has is hashed, as before: time tells nothing
