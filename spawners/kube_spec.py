@@ -15,8 +15,14 @@ from lib.resources import WorkspaceResources, kube_quantity
 
 WORK_VOLUME = "work"
 SHM_VOLUME = "shm"
-# The chart labels the hub's pod (which runs the proxy too) with this.
-HUB_PEER = {"podSelector": {"matchLabels": {"mlhub.component": "hub"}}}
+# The chart labels the hub's pod and the proxy's (templates/proxy.yaml) with these.
+HUB_PEER = {
+    "podSelector": {
+        "matchExpressions": [
+            {"key": "mlhub.component", "operator": "In", "values": ["hub", "proxy"]}
+        ]
+    }
+}
 
 # A container waiting for one of these will not start by waiting longer.
 _WAITING_FAILURES = {

@@ -69,7 +69,7 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
         Dict(),
         help="""NetworkPolicy peers (besides the person's own pods) that may connect to a
         person's workspaces: the hub and its proxy. Default: pods labelled
-        mlhub.component=hub, as the Helm chart labels the hub.""",
+        mlhub.component hub or proxy, as the Helm chart labels them.""",
     ).tag(config=True)
 
     volume_bind_timeout = Float(

@@ -294,6 +294,9 @@ def chp_command(environ: dict[str, str]) -> list[str]:
     api = urlsplit(env.proxy_api_url())
     # Workspaces on their own origins: the hub's routes name hosts.
     routing = [] if env.single_origin() else ["--host-routing"]
+    # The Helm chart's proxy terminates TLS itself when no Ingress does (templates/proxy.yaml).
+    cert, key = (environ.get(f"MLHUB_PROXY_SSL_{part}", "") for part in ("CERT", "KEY"))
+    tls = ["--ssl-cert", cert, "--ssl-key", key] if cert and key else []
     return [
         env.chp_path(),
         "--ip",
@@ -307,6 +310,7 @@ def chp_command(environ: dict[str, str]) -> list[str]:
         f"--default-target={env.portal_url()}",
         f"--error-target={env.hub_url()}/hub/error",
         *routing,
+        *tls,
     ]
 
 

@@ -180,10 +180,15 @@ def test_every_rendered_object_is_valid_kubernetes_1_20(variant, files):
 
 def test_the_defaults_render_the_parts_of_a_sqlite_trial(files):
     objects = render()
-    assert names(objects, "Deployment") == {f"{RELEASE}-portal", f"{RELEASE}-hub"}
+    assert names(objects, "Deployment") == {
+        f"{RELEASE}-portal",
+        f"{RELEASE}-hub",
+        f"{RELEASE}-proxy",
+    }
     assert names(objects, "Service") == {
         f"{RELEASE}-portal",
         f"{RELEASE}-hub",
+        f"{RELEASE}-proxy-api",
         f"{RELEASE}-proxy-public",
     }
     assert names(objects, "PersistentVolumeClaim") == {
@@ -195,6 +200,34 @@ def test_the_defaults_render_the_parts_of_a_sqlite_trial(files):
     public = one(objects, "Service", f"{RELEASE}-proxy-public")["spec"]
     assert public["type"] == "ClusterIP"
     assert public["ports"] == [{"name": "http", "port": 80, "targetPort": "proxy-public"}]
+    assert public["selector"]["mlhub.component"] == "proxy"
+
+
+# The proxy apart from the hub ----------------------------------------------------------------
+def test_the_proxy_runs_apart_and_the_hub_neither_starts_nor_stops_it():
+    specs = pod_specs(render("--set", f"postgresql.url={DATABASE_URL}"))
+    proxy = containers(specs[f"{RELEASE}-proxy"])["proxy"]
+    assert proxy["command"] == ["mlhub-entrypoint", "run", "chp"]
+    env = plain_env(proxy)
+    assert env["MLHUB_BIND_URL"] == "http://0.0.0.0:8000"
+    assert env["MLHUB_PROXY_API_URL"] == "http://0.0.0.0:8001"
+    assert env["MLHUB_PORTAL_URL"] == f"http://{RELEASE}-portal:8010"  # its default target
+    assert env["MLHUB_CHP_PATH"] == "/opt/mlhub/proxy/node_modules/.bin/configurable-http-proxy"
+    assert "DATABASE_URL" not in {e["name"] for e in proxy["env"]}
+    assert specs[f"{RELEASE}-proxy"]["automountServiceAccountToken"] is False
+    hub = containers(specs[f"{RELEASE}-hub"])["hub"]
+    assert plain_env(hub)["MLHUB_PROXY_EXTERNAL"] == "true"
+    assert plain_env(hub)["MLHUB_PROXY_API_URL"] == f"http://{RELEASE}-proxy-api:8001"
+    assert [port["name"] for port in hub["ports"]] == ["hub-api"]
+
+
+def test_the_proxys_pod_does_not_restart_with_the_hubs_settings():
+    """Nothing of the hub's (its secrets, its override file) is in the proxy's pod template:
+    an upgrade that changes them restarts the hub, and the proxy keeps its routes."""
+    plain = one(render(), "Deployment", f"{RELEASE}-proxy")["spec"]["template"]
+    changed = one(render("--set", "userConfig=c.X = 1"), "Deployment", f"{RELEASE}-proxy")
+    assert changed["spec"]["template"] == plain
+    assert "annotations" not in plain["metadata"]
 
 
 # RBAC ----------------------------------------------------------------------------------------
@@ -365,6 +398,7 @@ def test_processes_read_secrets_from_files():
             "MLHUB_OAUTH_CLIENT_SECRET",
             "MLHUB_HUB_EVENTS_TOKEN",
         },
+        "proxy": {"CONFIGPROXY_AUTH_TOKEN"},
     }
     expected["tasks"] = expected["portal"]
     for component, secret_names in expected.items():
@@ -418,6 +452,7 @@ def test_postgresql_runs_the_task_cluster_in_its_own_deployment():
         f"{RELEASE}-portal",
         f"{RELEASE}-tasks",
         f"{RELEASE}-hub",
+        f"{RELEASE}-proxy",
     }
     assert names(objects, "PersistentVolumeClaim") == {f"{RELEASE}-hub-data"}
     portal = one(objects, "Deployment", f"{RELEASE}-portal")
@@ -493,12 +528,9 @@ def test_containers_use_the_installed_mlhub_image(variant, files):
     assert "appDir" not in rendered
 
 
-def test_the_hub_runs_the_images_proxy():
+def test_the_hub_works_in_its_state_volume():
     hub = containers(pod_specs(render())[f"{RELEASE}-hub"])["hub"]
     assert hub["workingDir"] == "/data"
-    assert plain_env(hub)["MLHUB_CHP_PATH"] == (
-        "/opt/mlhub/proxy/node_modules/.bin/configurable-http-proxy"
-    )
 
 
 def test_the_hub_gets_the_kubernetes_mode_settings():
@@ -533,7 +565,7 @@ def test_the_hub_gets_the_kubernetes_mode_settings():
         "MLHUB_HUB_URL": f"http://{RELEASE}-hub:8081",
         "MLHUB_BIND_URL": "http://0.0.0.0:8000",
         "MLHUB_HUB_BIND_URL": "http://0.0.0.0:8081",
-        "MLHUB_PROXY_API_URL": "http://127.0.0.1:8082",
+        "MLHUB_PROXY_API_URL": f"http://{RELEASE}-proxy-api:8001",
         "MLHUB_RESOURCES_DIR": "/resources",
     }
 
@@ -603,14 +635,14 @@ def test_mlhub_env_reaches_every_container_and_wins():
                 "true",
             )
             seen += 1
-    assert seen == 5  # setup, portal, tasks' wait and tasks, hub
+    assert seen == 6  # setup, portal, tasks' wait and tasks, hub, proxy
 
 
 def test_pods_carry_component_labels_and_never_the_workspace_label():
     objects = render("--set", f"postgresql.url={DATABASE_URL}")
     for obj in objects:
         assert "mlhub.origin" not in obj["metadata"].get("labels", {})
-    for component in ("portal", "tasks", "hub"):
+    for component in ("portal", "tasks", "hub", "proxy"):
         deployment = one(objects, "Deployment", f"{RELEASE}-{component}")
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert labels["mlhub.component"] == component
@@ -643,16 +675,19 @@ def test_https_without_ingress_terminates_tls_at_the_proxy(files):
     tls = one(objects, "Secret", f"{RELEASE}-proxy-tls")
     assert tls["type"] == "kubernetes.io/tls"
     assert base64.b64decode(tls["data"]["tls.crt"]).decode() == FAKE_CERT
-    hub = pod_specs(objects)[f"{RELEASE}-hub"]
-    assert containers(hub)["hub"]["command"][-2:] == [
-        "--JupyterHub.ssl_cert=/etc/mlhub/tls/tls.crt",
-        "--JupyterHub.ssl_key=/etc/mlhub/tls/tls.key",
-    ]
-    volume = next(v for v in hub["volumes"] if v["name"] == "tls")
+    proxy = pod_specs(objects)[f"{RELEASE}-proxy"]
+    env = plain_env(containers(proxy)["proxy"])
+    assert (env["MLHUB_PROXY_SSL_CERT"], env["MLHUB_PROXY_SSL_KEY"]) == (
+        "/etc/mlhub/tls/tls.crt",
+        "/etc/mlhub/tls/tls.key",
+    )
+    volume = next(v for v in proxy["volumes"] if v["name"] == "tls")
     assert volume["secret"]["secretName"] == f"{RELEASE}-proxy-tls"
     public = one(objects, "Service", f"{RELEASE}-proxy-public")["spec"]
     assert public["ports"] == [{"name": "https", "port": 443, "targetPort": "proxy-public"}]
-    assert plain_env(containers(hub)["hub"])["MLHUB_PUBLIC_URL"] == "https://localhost:8000"
+    hub = containers(pod_specs(objects)[f"{RELEASE}-hub"])["hub"]
+    assert plain_env(hub)["MLHUB_PUBLIC_URL"] == "https://localhost:8000"
+    assert not any("ssl" in arg for arg in hub["command"])
 
 
 def test_https_with_ingress_terminates_tls_at_the_ingress(files):
@@ -674,13 +709,15 @@ def test_https_with_ingress_terminates_tls_at_the_ingress(files):
     hub = containers(pod_specs(objects)[f"{RELEASE}-hub"])["hub"]
     assert not any("ssl" in arg for arg in hub["command"])
     assert plain_env(hub)["MLHUB_PUBLIC_URL"] == "https://hub.example.org"
+    proxy = containers(pod_specs(objects)[f"{RELEASE}-proxy"])["proxy"]
+    assert "MLHUB_PROXY_SSL_CERT" not in plain_env(proxy)
 
 
 def test_an_existing_tls_secret_is_used_and_none_is_made():
     objects = render(*VARIANTS["https-existing-secret"])
     assert names(objects, "Secret") == {f"{RELEASE}-secrets"}
-    hub = pod_specs(objects)[f"{RELEASE}-hub"]
-    volume = next(v for v in hub["volumes"] if v["name"] == "tls")
+    proxy = pod_specs(objects)[f"{RELEASE}-proxy"]
+    volume = next(v for v in proxy["volumes"] if v["name"] == "tls")
     assert volume["secret"]["secretName"] == "hub-cert"
     public = one(objects, "Service", f"{RELEASE}-proxy-public")["spec"]
     assert public["type"] == "LoadBalancer"
@@ -691,14 +728,34 @@ def test_network_policies_admit_only_who_needs_each_pod():
     objects = render("--set", f"postgresql.url={DATABASE_URL}")
     hub = one(objects, "NetworkPolicy", f"{RELEASE}-hub")["spec"]
     assert hub["policyTypes"] == ["Ingress"]
-    public, api = hub["ingress"]
-    assert public == {"ports": [{"port": "proxy-public", "protocol": "TCP"}]}
+    (api,) = hub["ingress"]
     assert api["ports"] == [{"port": "hub-api", "protocol": "TCP"}]
     assert api["from"][0] == {"podSelector": {"matchLabels": {"mlhub.origin": "mlhub"}}}
     assert api["from"][1]["podSelector"]["matchExpressions"] == [
         {"key": "app.kubernetes.io/instance", "operator": "In", "values": [RELEASE]},
-        {"key": "mlhub.component", "operator": "In", "values": ["hub", "portal", "tasks"]},
+        {
+            "key": "mlhub.component",
+            "operator": "In",
+            "values": ["hub", "portal", "tasks", "proxy"],
+        },
     ]
+    proxy = one(objects, "NetworkPolicy", f"{RELEASE}-proxy")["spec"]
+    public, proxy_api = proxy["ingress"]
+    assert public == {"ports": [{"port": "proxy-public", "protocol": "TCP"}]}
+    assert proxy_api == {
+        "ports": [{"port": "proxy-api", "protocol": "TCP"}],
+        "from": [
+            {
+                "podSelector": {
+                    "matchLabels": {
+                        "app.kubernetes.io/name": "mlhub",
+                        "app.kubernetes.io/instance": RELEASE,
+                        "mlhub.component": "hub",
+                    }
+                }
+            }
+        ],
+    }
     portal = one(objects, "NetworkPolicy", f"{RELEASE}-portal")["spec"]
     assert portal["ingress"] == [
         {
@@ -706,11 +763,18 @@ def test_network_policies_admit_only_who_needs_each_pod():
             "from": [
                 {
                     "podSelector": {
-                        "matchLabels": {
-                            "app.kubernetes.io/name": "mlhub",
-                            "app.kubernetes.io/instance": RELEASE,
-                            "mlhub.component": "hub",
-                        }
+                        "matchExpressions": [
+                            {
+                                "key": "app.kubernetes.io/instance",
+                                "operator": "In",
+                                "values": [RELEASE],
+                            },
+                            {
+                                "key": "mlhub.component",
+                                "operator": "In",
+                                "values": ["hub", "proxy"],
+                            },
+                        ]
                     }
                 }
             ],

@@ -96,3 +96,19 @@ def test_a_data_folder_that_cannot_be_shared_refuses_the_start(tmp_path, monkeyp
         f"cannot share {missing} with the portal's account mlhub-web: "
         f"[Errno 2] No such file or directory: '{missing}'"
     )
+
+
+def test_the_proxy_terminates_tls_itself_when_given_a_certificate(monkeypatch):
+    monkeypatch.setenv("MLHUB_PUBLIC_URL", "https://hub.example.org")
+    monkeypatch.setenv("MLHUB_PROXY_API_URL", "http://0.0.0.0:8001")
+    environ = {"MLHUB_BIND_URL": "http://0.0.0.0:8000"}
+    assert "--ssl-cert" not in entrypoint.chp_command(environ)
+    environ |= {"MLHUB_PROXY_SSL_CERT": "/tls/tls.crt", "MLHUB_PROXY_SSL_KEY": "/tls/tls.key"}
+    command = entrypoint.chp_command(environ)
+    assert command[command.index("--ssl-cert") :][:4] == [
+        "--ssl-cert",
+        "/tls/tls.crt",
+        "--ssl-key",
+        "/tls/tls.key",
+    ]
+    assert command[command.index("--api-ip") + 1] == "0.0.0.0"

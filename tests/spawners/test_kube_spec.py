@@ -60,7 +60,7 @@ def test_the_workspace_mounts_its_own_claim_and_a_sized_shm_when_asked():
     ]
 
 
-def test_a_persons_network_policy_admits_their_own_pods_and_the_hub_only():
+def test_a_persons_network_policy_admits_their_own_pods_the_hub_and_the_proxy_only():
     policy = network_policy("mlhub", "a.b@c")
     mine = {"mlhub.origin": "mlhub", "mlhub.user": "a-b-c-x945547706971458a"}
     assert policy == {
@@ -78,7 +78,17 @@ def test_a_persons_network_policy_admits_their_own_pods_and_the_hub_only():
                 {
                     "from": [
                         {"podSelector": {"matchLabels": mine}},
-                        {"podSelector": {"matchLabels": {"mlhub.component": "hub"}}},
+                        {
+                            "podSelector": {
+                                "matchExpressions": [
+                                    {
+                                        "key": "mlhub.component",
+                                        "operator": "In",
+                                        "values": ["hub", "proxy"],
+                                    }
+                                ]
+                            }
+                        },
                     ]
                 }
             ],

@@ -72,6 +72,10 @@ mlhub.component: {{ index . 1 }}
 http://{{ include "mlhub.fullname" . }}-hub:8081
 {{- end -}}
 
+{{- define "mlhub.proxyApiUrl" -}}
+http://{{ include "mlhub.fullname" . }}-proxy-api:8001
+{{- end -}}
+
 {{- define "mlhub.portalUrl" -}}
 http://{{ include "mlhub.fullname" . }}-portal:8010
 {{- end -}}
@@ -82,7 +86,7 @@ http://{{ include "mlhub.fullname" . }}-portal:8010
 {{- end -}}
 
 {{/*
-The environment of one MLHub container: (list $ "portal"|"tasks"|"hub"). Plain settings and
+The environment of one MLHub container: (list $ "portal"|"tasks"|"hub"|"proxy"). Plain settings and
 the paths of the secret files (NAME_FILE) only: a secret's value never appears here.
 mlhub.env is merged last, so it wins over the chart's own settings.
 */}}
@@ -118,11 +122,23 @@ mlhub.env is merged last, so it wins over the chart's own settings.
   "MLHUB_OAUTH_CLIENT_SECRET_FILE" "/etc/mlhub/secrets/MLHUB_OAUTH_CLIENT_SECRET"
   "MLHUB_HUB_EVENTS_TOKEN_FILE" "/etc/mlhub/secrets/MLHUB_HUB_EVENTS_TOKEN"
 -}}
-{{- if eq $component "hub" -}}
+{{- if eq $component "proxy" -}}
+{{- $_ := set $env "MLHUB_BIND_URL" "http://0.0.0.0:8000" -}}
+{{- $_ := set $env "MLHUB_PROXY_API_URL" "http://0.0.0.0:8001" -}}
+{{- $_ := set $env "MLHUB_CHP_PATH" "/opt/mlhub/proxy/node_modules/.bin/configurable-http-proxy" -}}
+{{- $_ := set $env "CONFIGPROXY_AUTH_TOKEN_FILE" "/etc/mlhub/secrets/CONFIGPROXY_AUTH_TOKEN" -}}
+{{- if include "mlhub.tlsAtProxy" $ -}}
+{{- $_ := set $env "MLHUB_PROXY_SSL_CERT" "/etc/mlhub/tls/tls.crt" -}}
+{{- $_ := set $env "MLHUB_PROXY_SSL_KEY" "/etc/mlhub/tls/tls.key" -}}
+{{- end -}}
+{{- else if eq $component "hub" -}}
+{{- /* The proxy's public address, as the hub would start it (base URL, links). */ -}}
 {{- $_ := set $env "MLHUB_BIND_URL" "http://0.0.0.0:8000" -}}
 {{- $_ := set $env "MLHUB_HUB_BIND_URL" "http://0.0.0.0:8081" -}}
-{{- $_ := set $env "MLHUB_PROXY_API_URL" "http://127.0.0.1:8082" -}}
-{{- $_ := set $env "MLHUB_CHP_PATH" "/opt/mlhub/proxy/node_modules/.bin/configurable-http-proxy" -}}
+{{- /* The proxy is its own Deployment (templates/proxy.yaml): the hub neither starts nor
+stops it, so a hub restart keeps every route; the hub re-syncs them when it is back. */ -}}
+{{- $_ := set $env "MLHUB_PROXY_EXTERNAL" "true" -}}
+{{- $_ := set $env "MLHUB_PROXY_API_URL" (include "mlhub.proxyApiUrl" $) -}}
 {{- $_ := set $env "MLHUB_RESOURCES_DIR" "/resources" -}}
 {{- $_ := set $env "CONFIGPROXY_AUTH_TOKEN_FILE" "/etc/mlhub/secrets/CONFIGPROXY_AUTH_TOKEN" -}}
 {{- $_ := set $env "JUPYTERHUB_CRYPT_KEY_FILE" "/etc/mlhub/secrets/JUPYTERHUB_CRYPT_KEY" -}}
@@ -142,7 +158,7 @@ mlhub.env is merged last, so it wins over the chart's own settings.
 - name: {{ $name }}
   value: {{ $value | quote }}
 {{- end }}
-{{- if and (ne $component "hub") $v.postgresql.url (not (hasKey $extra "DATABASE_URL")) }}
+{{- if and (has $component (list "portal" "tasks")) $v.postgresql.url (not (hasKey $extra "DATABASE_URL")) }}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
@@ -154,7 +170,9 @@ mlhub.env is merged last, so it wins over the chart's own settings.
 {{/* The secret files one component reads (items of the Secret volume). */}}
 {{- define "mlhub.secretItems" -}}
 {{- $names := list "MLHUB_HUB_API_TOKEN" "MLHUB_OAUTH_CLIENT_SECRET" "MLHUB_HUB_EVENTS_TOKEN" -}}
-{{- if eq (index . 1) "hub" -}}
+{{- if eq (index . 1) "proxy" -}}
+{{- $names = list "CONFIGPROXY_AUTH_TOKEN" -}}
+{{- else if eq (index . 1) "hub" -}}
 {{- $names = concat $names (list "CONFIGPROXY_AUTH_TOKEN" "JUPYTERHUB_CRYPT_KEY") -}}
 {{- else -}}
 {{- $names = append $names "SECRET_KEY" -}}
