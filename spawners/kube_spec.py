@@ -24,6 +24,17 @@ HUB_PEER = {
     }
 }
 
+# Kubernetes' "restricted" Pod Security Standard for workspace pods (the image's user is
+# 1000, numeric, so the kubelet can check runAsNonRoot). Not a read-only root: Jupyter and
+# the tools people install write beside their home.
+RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
 # A container waiting for one of these will not start by waiting longer.
 _WAITING_FAILURES = {
     "CrashLoopBackOff": "it keeps exiting",

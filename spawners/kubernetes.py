@@ -78,6 +78,14 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
         Default: env MLHUB_K8S_VOLUME_BIND_SECONDS or 60.""",
     ).tag(config=True)
 
+    @default("pod_security_context")
+    def _default_pod_security_context(self) -> dict[str, Any]:
+        return dict(kube_spec.RESTRICTED_POD)
+
+    @default("container_security_context")
+    def _default_container_security_context(self) -> dict[str, Any]:
+        return dict(kube_spec.RESTRICTED_CONTAINER)
+
     @default("volume_bind_timeout")
     def _default_volume_bind_timeout(self) -> float:
         return float(env.env_int_at_least("MLHUB_K8S_VOLUME_BIND_SECONDS", 60, 1))

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.parts import require
+from tests.pod_security import violations
 
 # kubernetes_validate 1.24.1 still uses pkg_resources, distutils versions and RefResolver.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -721,6 +722,18 @@ def test_an_existing_tls_secret_is_used_and_none_is_made():
     assert volume["secret"]["secretName"] == "hub-cert"
     public = one(objects, "Service", f"{RELEASE}-proxy-public")["spec"]
     assert public["type"] == "LoadBalancer"
+
+
+# Pod security --------------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_pod_meets_the_restricted_pod_security_standard(variant, files):
+    specs = pod_specs(render(*VARIANTS[variant], files=files))
+    assert {name: violations(spec) for name, spec in specs.items()} == dict.fromkeys(specs, [])
+
+
+def test_the_pod_security_check_would_see_a_chart_pod_run_as_root():
+    specs = pod_specs(render("--set", "securityContext.runAsUser=0"))
+    assert "spec.securityContext.runAsUser: 0" in violations(specs[f"{RELEASE}-hub"])
 
 
 # Network policies ----------------------------------------------------------------------------

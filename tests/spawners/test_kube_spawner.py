@@ -14,6 +14,7 @@ from kubernetes_asyncio.client import ApiClient, V1OwnerReference
 from tornado.web import HTTPError
 
 from spawners.kubernetes import MLHubKubeSpawner, StartFailed
+from tests.pod_security import violations
 
 G = 1024**3
 KUBERNETES = "1.20.0"
@@ -113,6 +114,17 @@ def test_the_pod_carries_the_checked_resources_as_requests_and_limits():
     }
     assert container["image"] == "mlhub-workspace:latest"
     kubernetes_validate.validate(pod, KUBERNETES, strict=True)
+
+
+def test_the_pod_meets_the_restricted_pod_security_standard():
+    pod = pod_of(spawner(options={"shm_size": "256M"}))
+    assert violations(pod["spec"]) == []
+    assert pod["spec"]["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_the_pod_security_check_would_see_a_workspace_running_as_root():
+    pod = pod_of(spawner(uid=0, container_security_context={"runAsNonRoot": False}))
+    assert "notebook: runAsUser: 0" in violations(pod["spec"])
 
 
 def test_the_pod_is_named_and_labelled_by_mlhub_with_the_raw_name_annotated():

@@ -213,8 +213,11 @@ nodeSelector:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+# With the containers' own (mlhub.containerSecurity), what Kubernetes' "restricted" Pod
+# Security Standard asks (tests/pod_security.py checks every pod).
 securityContext:
   {{- toYaml .Values.securityContext | nindent 2 }}
+  runAsNonRoot: true
   seccompProfile:
     type: RuntimeDefault
 {{- end -}}
