@@ -216,6 +216,7 @@ def test_the_proxy_runs_apart_and_the_hub_neither_starts_nor_stops_it():
     assert env["MLHUB_CHP_PATH"] == "/opt/mlhub/proxy/node_modules/.bin/configurable-http-proxy"
     assert "DATABASE_URL" not in {e["name"] for e in proxy["env"]}
     assert specs[f"{RELEASE}-proxy"]["automountServiceAccountToken"] is False
+    assert proxy["securityContext"]["readOnlyRootFilesystem"] is True
     hub = containers(specs[f"{RELEASE}-hub"])["hub"]
     assert plain_env(hub)["MLHUB_PROXY_EXTERNAL"] == "true"
     assert plain_env(hub)["MLHUB_PROXY_API_URL"] == f"http://{RELEASE}-proxy-api:8001"
