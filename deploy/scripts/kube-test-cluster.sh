@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real Kubernetes 1.20.2 on this machine for the tests marked k8s: etcd, API server,
 # controller manager, scheduler, and one node (containerd + kubelet), built from Debian
-# bookworm's source package (no registry serves Kubernetes server binaries to these machines).
+# bookworm's source package (no registry serves Kubernetes server binaries to these machines),
+# and a cluster DNS (dnsmasq fed by kube_dns_sync.py; no kube-proxy, no CoreDNS).
 # The measured recipe behind it: /work/shared/recipes/kubernetes-here/ and
 # docs/kubernetes-test-cluster.md.
 #
@@ -9,9 +10,9 @@
 #   build               build the binaries once into the cache (skipped when cached)
 #   up                  build if needed, start everything, wait for the node to be Ready, make
 #                       the StorageClass mlhub-test and its PersistentVolumes (nothing to do
-#                       when the API server already answers)
+#                       when the API server already answers, the node is Ready and the DNS runs)
 #   down                stop everything (images imported into the node are kept)
-#   status              exit 0 when the API server answers and the node is Ready
+#   status              exit 0 when the API server answers, the node is Ready and the DNS runs
 #   import-image IMAGE  copy a Docker image into the node (skipped when already there)
 #   recycle-volumes     delete Released volumes, wipe their folders, make them again
 #   kubeconfig          print the admin kubeconfig's path
@@ -36,9 +37,10 @@ pv_count=${MLHUB_KUBE_PV_COUNT:-24} pv_size=${MLHUB_KUBE_PV_SIZE:-1Gi}
 api=https://127.0.0.1:6443
 node_name=mlhub-node
 bridge=cicni0 pod_cidr=10.244.0.0/24   # clear of Docker's pools (10.213.0.0/16 here)
+gateway=${pod_cidr%.*}.1   # the bridge's address: the host as pods reach it, and their DNS
 components="kube-apiserver kube-controller-manager kube-scheduler kubelet"
 packages="etcd-server golang-go containerd containernetworking-plugins busybox-static openssl
-          gcc libc6-dev iproute2 iptables curl util-linux python3"
+          gcc libc6-dev iproute2 iptables curl util-linux python3 dnsmasq-base"
 
 say() { echo "kube-test-cluster: $*"; }
 die() { echo "kube-test-cluster: error: $*" >&2; exit 1; }
@@ -351,6 +353,8 @@ cgroupDriver: cgroupfs
 address: $ip
 makeIPTablesUtilChains: false
 failSwapOn: false
+clusterDNS: [$gateway]
+clusterDomain: cluster.local
 evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"}
 EOF
     cat >"$node/run.sh" <<EOF
@@ -387,6 +391,39 @@ close_bridge() {
     while iptables -D FORWARD -i "$bridge" -o "$bridge" -m comment --comment mlhub-kube-test \
         -j ACCEPT 2>/dev/null; do :; done
 }
+
+# The bridge the CNI plugin would make at the first pod, made before: the DNS listens on its
+# address, which only pods (and this machine) reach. The same address and a fixed MAC, as the
+# plugin sets them (it takes over a bridge that has its gateway address).
+make_bridge() {
+    ip link show "$bridge" >/dev/null 2>&1 && return
+    ip link add "$bridge" type bridge
+    ip link set "$bridge" address "$(cat "/sys/class/net/$bridge/address")"
+    ip addr add "$gateway/${pod_cidr#*/}" dev "$bridge"
+    ip link set "$bridge" up
+}
+
+# What CoreDNS does on a real cluster, without kube-proxy: kube_dns_sync.py writes each
+# Service's ready endpoint addresses (ClusterIPs route nowhere here) into a hosts file; dnsmasq
+# re-reads it when it changes and answers <service>.<namespace>.svc.cluster.local from it with a
+# 1 s TTL, nothing else in cluster.local, and forwards other names to this machine's resolvers.
+start_dns() {
+    make_bridge
+    mkdir -p "$state/dns"
+    # root: dnsmasq's default user might not read $state; it listens on the bridge only.
+    start dnsmasq dnsmasq --keep-in-foreground --log-facility=- --conf-file=/dev/null \
+        --pid-file --user=root --bind-interfaces --listen-address="$gateway" --no-hosts \
+        --hostsdir="$state/dns" --local=/cluster.local/ --domain-needed --local-ttl=1 \
+        --resolv-file=/etc/resolv.conf
+    start dns-sync python3 "$here/kube_dns_sync.py" sync --api "$api" --ca "$pki/ca.crt" \
+        --cert "$pki/admin.crt" --key "$pki/admin.key" --out "$state/dns/cluster"
+}
+
+dns_answers() {
+    python3 "$here/kube_dns_sync.py" query --server "$gateway" kubernetes.default.svc.cluster.local
+}
+
+dns_running() { alive dnsmasq && alive dns-sync; }
 
 # What 1.20 without a provisioner lacks: a default StorageClass and a pool of hostPath volumes.
 storage() {
@@ -447,10 +484,16 @@ up() {
     if api_answers; then
         # The kubelet reports every 10 s; give a busy node that long, and a bit more.
         for _ in $(seq 30); do
-            if node_ready; then say "the API server already answers; nothing to start"; return; fi
+            if node_ready; then break; fi
             sleep 0.5
         done
-        say "the API server answers but the node $node_name is not Ready: starting afresh"
+        if ! node_ready; then
+            say "the API server answers but the node $node_name is not Ready: starting afresh"
+        elif ! dns_running; then
+            say "the API server answers but the cluster DNS is not running: starting afresh"
+        else
+            say "the API server already answers; nothing to start"; return
+        fi
     fi
     # Half a cluster helps nobody: whatever this run started goes down again on a failure.
     trap 'down_quietly >/dev/null 2>&1' EXIT
@@ -459,13 +502,18 @@ up() {
     down_quietly
     # A fresh cluster each time: etcd, the kubelet's and containerd's state, pod addresses and
     # volumes from the last run. Imported images (containerd's root) are kept.
-    rm -rf --one-file-system "$run" "$node/kubelet" "$node/c/state" "$node/ipam" "$volumes"
+    rm -rf --one-file-system "$run" "$node/kubelet" "$node/c/state" "$node/ipam" "$volumes" \
+        "$state/dns"
     mkdir -p "$run" "$logs" "$node" "$volumes"
     ip=$(host_ip)
     t0=$(now); certs "$ip"; say "phase certificates: $(took "$t0")"
     t0=$(now); control_plane "$ip"; say "phase control plane (API server ready): $(took "$t0")"
+    start_dns   # answering by the time the node is Ready, for its first pods
     t0=$(now); start_node "$ip"; say "phase node (Ready): $(took "$t0")"
     open_bridge
+    t0=$(now)
+    wait_until "the cluster DNS at $gateway" "dnsmasq dns-sync" "dnsmasq dns-sync" dns_answers
+    say "phase DNS (answering at $gateway): $(took "$t0")"
     t0=$(now)
     wait_until "the default service account" "kcm apiserver" kcm \
         k get serviceaccount default -n default
@@ -516,7 +564,7 @@ down_quietly() {
             kill -9 "$pid" 2>/dev/null || true
         fi
     done
-    for name in node scheduler kcm apiserver etcd; do stop_pid "$name"; done
+    for name in dns-sync dnsmasq node scheduler kcm apiserver etcd; do stop_pid "$name"; done
     ip link del "$bridge" 2>/dev/null || true
     close_bridge
 }
@@ -531,7 +579,12 @@ status() {
     if ! api_answers; then say "down: no API server answers at $api"; return 1; fi
     need_kubectl
     if ! node_ready; then say "the API server answers but the node $node_name is not Ready"; return 1; fi
-    say "up: $api answers, node $node_name Ready, kubeconfig $kubeconfig"
+    if ! dns_running; then
+        say "the API server answers but the cluster DNS (dnsmasq, dns-sync) is not running"
+        return 1
+    fi
+    say "up: $api answers, node $node_name Ready, cluster DNS at $gateway (dnsmasq pid \
+$(pid_of dnsmasq), dns-sync pid $(pid_of dns-sync)), kubeconfig $kubeconfig"
 }
 
 # docker.io/library/ for short names, :latest when untagged: how containerd names them.
@@ -572,5 +625,5 @@ case ${1:-} in
     import-image) import_image "${2:-}" ;;
     recycle-volumes) need_root; need_kubectl; lock; api_answers || die "the cluster is down"; recycle_volumes ;;
     kubeconfig) echo "$kubeconfig" ;;
-    *) sed -n '8,17p' "$0" >&2; exit 2 ;;
+    *) sed -n '9,18p' "$0" >&2; exit 2 ;;
 esac

@@ -1,17 +1,22 @@
 """The test cluster does what the Kubernetes tests rely on: pods run from local images, claims
 of the default StorageClass bind to a writable folder, pods reach this machine at the bridge
-gateway, and the API server validates like a real one."""
+gateway, Service names resolve in pods (to their ready pods: there is no kube-proxy), and the
+API server validates like a real one."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.k8s.cluster import BUSYBOX_IMAGE
+from lib.polling import poll_until
+from tests.k8s.cluster import BUSYBOX_IMAGE, REPO
 
 pytestmark = pytest.mark.k8s
 
@@ -124,3 +129,192 @@ def test_the_api_refuses_an_invalid_pod_name(kube, kube_namespace):
     ) in result.stderr
     pods = kube.kubectl("get", "pods", "-n", kube_namespace, "-o", "name").stdout
     assert pods == ""
+
+
+# The cluster DNS of kube-test-cluster.sh: dnsmasq on the bridge gateway, fed with each
+# Service's ready endpoint addresses by deploy/scripts/kube_dns_sync.py.
+DNS_SYNC = REPO / "deploy" / "scripts" / "kube_dns_sync.py"
+
+
+def web_objects() -> str:
+    """A Deployment of one web pod that answers with its own name, behind the Service `web`,
+    and a pod that runs but is never ready, behind the Service `never-ready`."""
+    serve = "mkdir /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"
+    web = {
+        "name": "main",
+        "image": BUSYBOX_IMAGE,
+        "imagePullPolicy": "Never",
+        "command": ["sh", "-c", serve],
+        "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+    }
+    never_ready = {
+        **web,
+        "command": ["sleep", "3600"],
+        "readinessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1},
+    }
+
+    def service(name: str) -> dict:
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {"selector": {"app": name}, "ports": [{"port": 8080, "targetPort": 8080}]},
+        }
+
+    pod_spec = {"terminationGracePeriodSeconds": 0}
+    items = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {**pod_spec, "containers": [web]},
+                },
+            },
+        },
+        service("web"),
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "never-ready", "labels": {"app": "never-ready"}},
+            "spec": {**pod_spec, "containers": [never_ready]},
+        },
+        service("never-ready"),
+    ]
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+
+
+def in_pod(kube, namespace: str, *command: str) -> subprocess.CompletedProcess:
+    return kube.kubectl("exec", "-n", namespace, "client", "--", *command, check=False)
+
+
+def looked_up(nslookup_output: str) -> set[str]:
+    """The addresses busybox's nslookup gives for the name (not the server's own "Address")."""
+    found, in_answer = set(), False
+    for line in nslookup_output.splitlines():
+        if line.startswith("Name:"):
+            in_answer = True
+        elif in_answer and line.startswith("Address:"):
+            found.add(line.split()[1])
+        else:
+            in_answer = False
+    return found
+
+
+def ask_dns(server: str, name: str) -> list[tuple[str, int]]:
+    """(address, ttl) of NAME's A records, asked of SERVER from this machine."""
+    result = subprocess.run(
+        [sys.executable, str(DNS_SYNC), "query", "--server", server, name],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    return [(address, int(ttl)) for address, ttl in map(str.split, result.stdout.splitlines())]
+
+
+def web_pod(kube, namespace: str, not_named: str = "") -> tuple[str, str] | None:
+    """(name, IP) of the ready web pod other than `not_named`, if there is one yet."""
+    lines = kube.jsonpath(
+        "pods",
+        "-n",
+        namespace,
+        "-l",
+        "app=web",
+        path="{range .items[*]}{.metadata.name} {.status.podIP} "
+        '{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
+    )
+    for name, ip, ready in (line.split() for line in lines.splitlines() if len(line.split()) == 3):
+        if name != not_named and ready == "True":
+            return name, ip
+    return None
+
+
+def test_a_service_name_leads_to_its_ready_pod_and_follows_it(kube, kube_namespace):
+    ns = kube_namespace
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=web_objects())
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=busybox_pod("client", "exec sleep 3600"))
+    wait_running(kube, ns, "client")
+    name, ip = poll_until(lambda: web_pod(kube, ns), timeout=90, what="a ready web pod")
+    # The kubelet gives pods the cluster's DNS and its search domains.
+    resolv = in_pod(kube, ns, "cat", "/etc/resolv.conf").stdout.splitlines()
+    assert f"nameserver {kube.node_gateway}" in resolv
+    assert f"search {ns}.svc.cluster.local svc.cluster.local cluster.local" in resolv
+
+    # Short, namespace-qualified and full names, through the C library's resolver (wget's
+    # getaddrinfo, as any program's) to the pod itself: the Service has a ClusterIP, but with
+    # no kube-proxy only the endpoint's address routes.
+    fqdn = f"web.{ns}.svc.cluster.local"
+    # The records follow the Endpoints, which follow the pod's readiness: a moment after it.
+    poll_until(
+        lambda: ask_dns(kube.node_gateway, fqdn), timeout=10, what="web's record", max_wait=0.2
+    )
+    for host in ("web", f"web.{ns}", fqdn):
+        fetched = in_pod(kube, ns, "wget", "-qO-", f"http://{host}:8080/")
+        assert (fetched.returncode, fetched.stdout) == (0, f"{name}\n"), fetched.stderr
+    assert looked_up(in_pod(kube, ns, "nslookup", fqdn).stdout) == {ip}
+    cluster_ip = kube.jsonpath("service", "web", "-n", ns, path="{.spec.clusterIP}")
+    assert cluster_ip and cluster_ip != ip
+    assert ask_dns(kube.node_gateway, fqdn) == [(ip, 1)]  # a 1 s TTL
+
+    kube.wait_for(
+        "the never-ready pod in its Service's Endpoints, not ready",
+        lambda: kube.jsonpath(
+            "endpoints", "never-ready", "-n", ns, path="{.subsets[*].notReadyAddresses[*].ip}"
+        ),
+    )
+
+    # The pod goes, the Deployment makes another: the name follows within a few seconds.
+    kube.kubectl("delete", "pod", name, "-n", ns, "--grace-period=0", "--force")
+    new_name, new_ip = poll_until(
+        lambda: web_pod(kube, ns, not_named=name), timeout=90, what="a new web pod", max_wait=0.2
+    )
+    ready_at = time.monotonic()
+    assert new_ip != ip
+
+    def answered_by_the_new_pod() -> bool:
+        fetched = in_pod(kube, ns, "wget", "-qO-", "http://web:8080/")
+        return fetched.stdout == f"{new_name}\n"
+
+    poll_until(answered_by_the_new_pod, timeout=10, what="the new pod behind `web`", max_wait=0.2)
+    followed_in = time.monotonic() - ready_at
+    assert followed_in < 5, f"the name followed the pod {followed_in:.1f} s after it was ready"
+    assert looked_up(in_pod(kube, ns, "nslookup", fqdn).stdout) == {new_ip}
+
+    # A Service whose pod runs but is not ready has no address: its Endpoints list the pod as
+    # not ready before the web pod goes, so the records that follow the web pod know it.
+    assert ask_dns(kube.node_gateway, f"never-ready.{ns}.svc.cluster.local") == []
+    # Nor does any other name of the cluster's domain (not forwarded out).
+    assert ask_dns(kube.node_gateway, f"nothing.{ns}.svc.cluster.local") == []
+
+
+def outside_name() -> tuple[str, set[str]] | None:
+    """A name this machine's own resolvers answer (asked directly: no /etc/hosts), with the
+    addresses they give. The registries' names resolve wherever the cluster was installed."""
+    with open("/etc/resolv.conf") as resolv:
+        servers = [line.split()[1] for line in resolv if line.startswith("nameserver")]
+    for name in ("deb.debian.org", "pypi.org", "registry.npmjs.org"):
+        for server in servers:
+            try:
+                addresses = {address for address, _ in ask_dns(server, name)}
+            except AssertionError:  # that server does not answer
+                continue
+            if addresses:
+                return name, addresses
+    return None
+
+
+def test_other_names_go_to_this_machines_resolver(kube, kube_namespace):
+    found = outside_name()
+    if found is None:
+        pytest.skip("this machine's resolvers answer none of the registries' names")
+    name, addresses = found
+    client = busybox_pod("client", "exec sleep 3600")
+    kube.kubectl("apply", "-n", kube_namespace, "-f", "-", input=client)
+    wait_running(kube, kube_namespace, "client")
+    looked = in_pod(kube, kube_namespace, "nslookup", name)
+    assert looked_up(looked.stdout) & addresses, looked.stdout + looked.stderr
