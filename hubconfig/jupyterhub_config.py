@@ -178,9 +178,12 @@ if MODE == "local":
 c.Spawner.environment = {
     "MLHUB_SSH_ACTIVITY_SECONDS": str(env.env_int_at_least("MLHUB_SSH_ACTIVITY_SECONDS", 60, 1))
 }
-# Where workspaces call the hub's API: in Kubernetes the hub's Service
-# (http://<release>-hub:8081); Docker mode finds each network's gateway by itself.
+# Where workspaces and the proxy reach the hub: in Kubernetes the hub's Service
+# (http://<release>-hub:8081), so the proxy's /hub/ route outlives a hub pod (its own host
+# name would not resolve, and its address changes); Docker mode finds each network's gateway
+# by itself.
 if env.env_str("MLHUB_HUB_CONNECT_URL"):
+    c.JupyterHub.hub_connect_url = env.env_str("MLHUB_HUB_CONNECT_URL")
     c.Spawner.hub_connect_url = env.env_str("MLHUB_HUB_CONNECT_URL")
 
 USER_CONFIG = Path(

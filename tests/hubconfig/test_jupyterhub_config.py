@@ -188,6 +188,8 @@ def test_kubernetes_mode_listens_everywhere_and_gives_pods_the_hubs_service(hub_
     assert config.JupyterHub.spawner_class == "spawners.kubernetes.MLHubKubeSpawner"
     assert config.JupyterHub.hub_bind_url == "http://0.0.0.0:8081"
     assert config.Spawner.hub_connect_url == "http://mlhub-hub:8081"
+    # The proxy's /hub/ route too: the Service outlives the hub's pod.
+    assert config.JupyterHub.hub_connect_url == "http://mlhub-hub:8081"
 
 
 @pytest.mark.parametrize(

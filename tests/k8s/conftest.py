@@ -19,6 +19,9 @@ WORKSPACE_IMAGE = "mlhub-workspace:latest"
 # The workspace image with a command that runs a few seconds, never listens, and exits 0:
 # Kubernetes sees its pod Running first, which ends kubespawner's own wait.
 BRIEF_IMAGE = "mlhub-brief:test"
+# The workspace image (its user, 1000: the restricted pod security lets it run) with a
+# command that ends at once.
+EXITING_IMAGE = "mlhub-exits:test"
 
 
 @pytest.fixture(scope="session")
@@ -57,12 +60,21 @@ def workspace_image_in_cluster(kube: Kube, docker_client) -> str:  # noqa: F811
     return WORKSPACE_IMAGE
 
 
+def _workspace_image_running(kube: Kube, docker_client, tag: str, command: str) -> str:  # noqa: F811
+    dockerfile = f"FROM {WORKSPACE_IMAGE}\nENTRYPOINT []\nCMD {command}\n"
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    kube.import_image(tag)
+    return tag
+
+
 @pytest.fixture(scope="session")
 def brief_image_in_cluster(kube: Kube, docker_client, workspace_image_in_cluster) -> str:  # noqa: F811
-    dockerfile = f'FROM {WORKSPACE_IMAGE}\nENTRYPOINT []\nCMD ["sleep", "4"]\n'
-    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=BRIEF_IMAGE, rm=True)
-    kube.import_image(BRIEF_IMAGE)
-    return BRIEF_IMAGE
+    return _workspace_image_running(kube, docker_client, BRIEF_IMAGE, '["sleep", "4"]')
+
+
+@pytest.fixture(scope="session")
+def exiting_image_in_cluster(kube: Kube, docker_client, workspace_image_in_cluster) -> str:  # noqa: F811
+    return _workspace_image_running(kube, docker_client, EXITING_IMAGE, '["true"]')
 
 
 @pytest.fixture(scope="module")

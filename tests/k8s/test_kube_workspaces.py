@@ -27,8 +27,21 @@ def namespace(module_namespace):
 
 
 @pytest.fixture(scope="module")
-def kube_hub(tmp_path_factory, kube, namespace, workspace_image_in_cluster, brief_image_in_cluster):
-    images = [workspace_image_in_cluster, MISSING_IMAGE, BUSYBOX_IMAGE, brief_image_in_cluster]
+def kube_hub(
+    tmp_path_factory,
+    kube,
+    namespace,
+    workspace_image_in_cluster,
+    brief_image_in_cluster,
+    exiting_image_in_cluster,
+):
+    images = [
+        workspace_image_in_cluster,
+        MISSING_IMAGE,
+        BUSYBOX_IMAGE,
+        brief_image_in_cluster,
+        exiting_image_in_cluster,
+    ]
     extra = {"MLHUB_GPUS_MAX": "1", "MLHUB_CPU_MAX": "1", "MLHUB_SERVER_POLL_SECONDS": "5"}
     yield from kube_stack(tmp_path_factory.mktemp("mlhub-k8s"), kube, namespace, HUB, images, extra)
 
@@ -166,18 +179,38 @@ def test_an_image_not_on_the_node_fails_fast_with_the_cause_and_leaves_nothing(
 
 
 def test_a_container_that_exits_fails_within_seconds_not_the_start_timeout(
-    kube, kube_hub, namespace, tokens
+    kube, kube_hub, namespace, tokens, exiting_image_in_cluster
 ):
-    # busybox's own command (a shell with no input) ends at once: the server never listens.
+    # Its command ends at once: the server never listens.
     began = time.monotonic()
     broken = create(
-        kube_hub, tokens["alice"], "error", name="exits", image=BUSYBOX_IMAGE, memory="512M"
+        kube_hub,
+        tokens["alice"],
+        "error",
+        name="exits",
+        image=exiting_image_in_cluster,
+        memory="512M",
     )
     assert cause(broken) == "the workspace exited while starting (Completed, exit code 0)", broken
     # Noticed from the pod's status, not after the start timeout (180 s here).
     assert time.monotonic() - began < 90
     gone(kube, namespace, "pod", container_name(HUB, "alice", "exits"))
     gone(kube, namespace, "pvc", volume_name(HUB, "alice", "exits"))
+
+
+def test_an_image_that_runs_as_root_is_refused_at_once_with_the_reason(
+    kube, kube_hub, namespace, tokens
+):
+    # The restricted pod security (runAsNonRoot), which the kubelet applies: busybox's user
+    # is root.
+    broken = create(
+        kube_hub, tokens["alice"], "error", name="root", image=BUSYBOX_IMAGE, memory="512M"
+    )
+    assert cause(broken).startswith(
+        "the workspace cannot start: its container could not be configured "
+        "(CreateContainerConfigError) container has runAsNonRoot and image will run as root"
+    ), broken
+    gone(kube, namespace, "pod", container_name(HUB, "alice", "root"))
 
 
 def test_a_container_seen_running_that_exits_before_it_listens_fails_from_its_status(
