@@ -286,9 +286,11 @@ control_plane() {
         --listen-client-urls http://127.0.0.1:12379 --advertise-client-urls http://127.0.0.1:12379 \
         --listen-peer-urls http://127.0.0.1:12380 --initial-advertise-peer-urls http://127.0.0.1:12380 \
         --initial-cluster mlhub-test=http://127.0.0.1:12380
-    # The kubelet client certificate and InternalIP: `kubectl logs/exec` need both.
+    # The kubelet client certificate and InternalIP: `kubectl logs/exec` need both. Every
+    # address, not just 127.0.0.1: pods (the chart's hub and task cluster) reach the API at
+    # the advertised one, the `kubernetes` Service's endpoint, as nothing routes its ClusterIP.
     start apiserver "$bin/kube-apiserver" --etcd-servers=http://127.0.0.1:12379 \
-        --bind-address=127.0.0.1 --advertise-address="$ip" --secure-port=6443 \
+        --bind-address=0.0.0.0 --advertise-address="$ip" --secure-port=6443 \
         --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
         --client-ca-file="$pki/ca.crt" --service-account-key-file="$pki/sa.key" \
         --service-account-signing-key-file="$pki/sa.key" \
@@ -337,10 +339,13 @@ state = "$node/c/state"
     bin_dir = "/usr/lib/cni"
     conf_dir = "$node/cni"
 EOF
+    # A default route through the bridge: pods reach this machine's other addresses too (the
+    # API server's advertised one); nothing forwards them further.
     cat >"$node/cni/10-mlhub.conflist" <<EOF
 {"cniVersion": "0.4.0", "name": "mlhub-test", "plugins": [
   {"type": "bridge", "bridge": "$bridge", "isGateway": true,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$pod_cidr"}]], "dataDir": "$node/ipam"}},
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$pod_cidr"}]],
+            "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "$node/ipam"}},
   {"type": "loopback"}]}
 EOF
     # makeIPTablesUtilChains false: the kubelet leaves this machine's iptables alone.

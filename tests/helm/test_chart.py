@@ -626,7 +626,9 @@ def test_mlhub_env_reaches_every_container_and_wins():
         "mlhub.debug=true",
     )
     seen = 0
-    for spec in pod_specs(objects).values():
+    for name, spec in pod_specs(objects).items():
+        if name == f"{RELEASE}-proxy":
+            continue  # test_the_proxy_gets_only_its_own_settings
         for container in containers(spec).values():
             env = plain_env(container)
             names_ = [e["name"] for e in container["env"]]
@@ -637,7 +639,17 @@ def test_mlhub_env_reaches_every_container_and_wins():
                 "true",
             )
             seen += 1
-    assert seen == 6  # setup, portal, tasks' wait and tasks, hub, proxy
+    assert seen == 5  # setup, portal, tasks' wait and tasks, hub
+
+
+def test_the_proxy_gets_only_its_own_settings():
+    """So a changed value of the hub's or the portal's does not restart it (its routes)."""
+    plain = one(render(), "Deployment", f"{RELEASE}-proxy")["spec"]["template"]
+    changed = render("--set", "mlhub.env.MLHUB_BRAND_NAME=Lab", "--set", "singleuser.cpu.max=8")
+    assert one(changed, "Deployment", f"{RELEASE}-proxy")["spec"]["template"] == plain
+    single = render("--set", "mlhub.env.MLHUB_SINGLE_ORIGIN=true")
+    proxy = containers(pod_specs(single)[f"{RELEASE}-proxy"])["proxy"]
+    assert plain_env(proxy)["MLHUB_SINGLE_ORIGIN"] == "true"  # it routes by host or not
 
 
 def test_pods_carry_component_labels_and_never_the_workspace_label():

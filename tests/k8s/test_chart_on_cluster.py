@@ -247,9 +247,9 @@ def secret_values(kube, namespace: str) -> dict[str, str]:
 
 
 def test_an_upgrade_keeps_the_generated_secrets(kube, kube_namespace):
-    # A real install: its pods wait for volumes of a StorageClass that does not exist, so
-    # nothing is pulled or started; the Secret is what matters here.
-    install = ("--set", "persistence.storageClass=mlhub-chart-test-none")
+    # A real install on the test cluster's storage; the Secret is what matters here (the
+    # release serving a person: tests/k8s/test_chart_serves_a_person.py).
+    install = ("--set", "image.pullPolicy=Never")
     helm(kube, kube_namespace, "install", RELEASE, str(CHART), *install)
     first = secret_values(kube, kube_namespace)
     assert len(first["SECRET_KEY"]) == 50

@@ -123,6 +123,19 @@ mlhub.env is merged last, so it wins over the chart's own settings.
   "MLHUB_HUB_EVENTS_TOKEN_FILE" "/etc/mlhub/secrets/MLHUB_HUB_EVENTS_TOKEN"
 -}}
 {{- if eq $component "proxy" -}}
+{{- /* Only what the proxy reads, and none of mlhub.env but the origin setting: a change
+to anything else (the hub's, the portal's) leaves the proxy's pod, and its routes, alone. */ -}}
+{{- $env = dict
+  "DJANGO_SETTINGS_MODULE" "portal.settings"
+  "MLHUB_DATA_DIR" "/data"
+  "MLHUB_PUBLIC_URL" (include "mlhub.publicUrl" $)
+  "MLHUB_PORTAL_URL" (include "mlhub.portalUrl" $)
+  "MLHUB_HUB_URL" (include "mlhub.hubUrl" $)
+-}}
+{{- if hasKey $extra "MLHUB_SINGLE_ORIGIN" -}}
+{{- $_ := set $env "MLHUB_SINGLE_ORIGIN" (toString $extra.MLHUB_SINGLE_ORIGIN) -}}
+{{- end -}}
+{{- $extra = dict -}}
 {{- $_ := set $env "MLHUB_BIND_URL" "http://0.0.0.0:8000" -}}
 {{- $_ := set $env "MLHUB_PROXY_API_URL" "http://0.0.0.0:8001" -}}
 {{- $_ := set $env "MLHUB_CHP_PATH" "/opt/mlhub/proxy/node_modules/.bin/configurable-http-proxy" -}}
