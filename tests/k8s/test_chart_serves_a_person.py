@@ -102,6 +102,7 @@ def release(kube, module_namespace, docker_client):  # noqa: F811
         require_image(docker_client, image)
         kube.import_image(image)
     namespace, port = module_namespace, free_port()
+    kube.recycle_volumes()  # earlier modules' claims are gone; their volumes serve again
     helm(
         kube,
         namespace,
