@@ -21,7 +21,6 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.django_client import OAuth
 from django.conf import settings
 from django.contrib.auth import login
-from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -31,7 +30,6 @@ from joserfc.errors import JoseError
 from portal.accounts import organisation
 from portal.accounts.login_config import OidcConfig
 from portal.accounts.login_page import NEXT_KEY, refused_page
-from portal.accounts.models import User
 
 log = logging.getLogger(__name__)
 SESSION_BACKEND = "portal.accounts.backends.OrganisationSessions"
@@ -121,7 +119,7 @@ def oidc_callback(request):
     except (requests.RequestException, ValueError) as error:
         return _unavailable(request, error)
     try:
-        user = _person_of(claims)
+        user = organisation.oidc_person(claims)
     except organisation.LoginRefused as refused:
         return refused_page(request, refused.message, refused.status)
     login(request, user, backend=SESSION_BACKEND)
@@ -135,33 +133,3 @@ def _missing_claims(claims: dict) -> bool:
     return config.username_claim not in claims or (
         bool(config.groups_claim) and config.groups_claim not in claims
     )
-
-
-def _person_of(claims: dict) -> User:
-    config = settings.OIDC
-    username = claims.get(config.username_claim)
-    if not isinstance(username, str) or not username.strip():
-        raise organisation.LoginRefused(
-            f"{config.name} did not say who you are (no {config.username_claim!r} claim). "
-            "Ask an administrator to check MLHUB_OIDC_USERNAME_CLAIM."
-        )
-    groups = claims.get(config.groups_claim, []) if config.groups_claim else []
-    if isinstance(groups, str):
-        groups = [groups]
-    email = claims.get("email") if isinstance(claims.get("email"), str) else ""
-    if claims.get("email_verified") is False:
-        # Not the person's, as far as the provider knows: no allow-listed domain lets them in.
-        email = ""
-    provider = User.LoginProvider.OIDC
-    with transaction.atomic():
-        user = organisation.person_for(provider=provider, username=username.strip(), email=email)
-        new = user.pk is None
-        if email:
-            user.email = email
-        for field, claim in (("first_name", "given_name"), ("last_name", "family_name")):
-            if isinstance(claims.get(claim), str):
-                setattr(user, field, claims[claim][:150])
-        user.save()
-        if new:
-            organisation.joined(user, provider)
-        return organisation.logged_in(user=user, groups=groups if config.groups_claim else [])

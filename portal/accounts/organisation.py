@@ -121,3 +121,35 @@ def joined(user: User, provider: str) -> None:
     """Record a person the provider's first login made."""
     record(by=None, action="user.join", target=user.username, detail=provider_label(provider))
     log.info("%s joined through %s", user.username, provider)
+
+
+def oidc_person(claims: dict) -> User:
+    """The person an OpenID provider's verified claims name, made or found and brought up to
+    date (``LoginRefused`` as ``person_for``)."""
+    config = settings.OIDC
+    username = claims.get(config.username_claim)
+    if not isinstance(username, str) or not username.strip():
+        raise LoginRefused(
+            f"{config.name} did not say who you are (no {config.username_claim!r} claim). "
+            "Ask an administrator to check MLHUB_OIDC_USERNAME_CLAIM."
+        )
+    groups = claims.get(config.groups_claim, []) if config.groups_claim else []
+    if isinstance(groups, str):
+        groups = [groups]
+    email = claims.get("email") if isinstance(claims.get("email"), str) else ""
+    if claims.get("email_verified") is False:
+        # Not the person's, as far as the provider knows: no allow-listed domain lets them in.
+        email = ""
+    provider = User.LoginProvider.OIDC
+    with transaction.atomic():
+        user = person_for(provider=provider, username=username.strip(), email=email)
+        new = user.pk is None
+        if email:
+            user.email = email
+        for field, claim in (("first_name", "given_name"), ("last_name", "family_name")):
+            if isinstance(claims.get(claim), str):
+                setattr(user, field, claims[claim][:150])
+        user.save()
+        if new:
+            joined(user, provider)
+        return logged_in(user=user, groups=groups)

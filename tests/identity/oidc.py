@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from lib.polling import poll_until
 from lib.stack import ROOT
 from tests.hub_stack import free_port
+from tests.identity.child_process import ended
 
 SETTINGS = "tests.identity.oidc_provider.settings"
 BIN = Path(sys.executable).parent
@@ -94,15 +95,7 @@ class OidcProvider:
             raise RuntimeError(f"{error}; its log:\n{self.log_file.read_text()}") from None
 
     def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
+        self._process = ended(self._process)
 
     def add_person(
         self,
