@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,10 +35,28 @@ def playwright_driver():
         CHROMIUM.exists() and importlib.util.find_spec("playwright") is not None,
         f"needs Playwright and Debian's Chromium at {CHROMIUM}",
     )
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import Error, Page, sync_playwright
 
-    with sync_playwright() as driver:
+    with sync_playwright() as driver, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Page, "goto", _retried_on_network_change(Page.goto, Error))
         yield driver
+
+
+# Chromium aborts a navigation in flight with net::ERR_NETWORK_CHANGED when the host's addresses
+# change; in CI they do (Docker's per-person networks, the test cluster's pods beside the
+# browser tests: CI 2026-12-06, a portal login page). That is the host, not the stack under
+# test, so a page load (a GET, repeatable) is tried once more; every other error stands.
+def _retried_on_network_change(goto, error_type):
+    @functools.wraps(goto)
+    def retried(page, url, **options):
+        try:
+            return goto(page, url, **options)
+        except error_type as error:
+            if "net::ERR_NETWORK_CHANGED" not in str(error):
+                raise
+            return goto(page, url, **options)
+
+    return retried
 
 
 @pytest.fixture(scope="session")
