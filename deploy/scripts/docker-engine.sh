@@ -33,6 +33,16 @@ fi
 # dockerd needs root (cgroups, iptables, mounts); rootless Docker is set up differently.
 [ "$(id -u)" -eq 0 ] || die "no Docker engine answers and starting dockerd needs root"
 
+# A machine restarted without its /run emptied keeps the pid file of the engine's own
+# containerd; dockerd then waits on whatever process has that number now, and gives up
+# ("timeout waiting for containerd to start", CI 2026-12-06).
+containerd_pid_file=/var/run/docker/containerd/containerd.pid
+if [ -f "$containerd_pid_file" ] &&
+    [ "$(cat "/proc/$(cat "$containerd_pid_file")/comm" 2>/dev/null)" != containerd ]; then
+    say "removing the stale $containerd_pid_file"
+    rm -f "$containerd_pid_file"
+fi
+
 say "starting dockerd in the background (log: $log_file)"
 mkdir -p "$(dirname "$log_file")"
 # setsid: the engine must outlive this script's process group (CI steps, terminals).
