@@ -1,8 +1,13 @@
-"""Idempotent first-run set-up: the first admin, the hub's OAuth2 client, the schedules."""
+"""Idempotent first-run set-up: the first admin, the hub's OAuth2 client, the schedules.
+
+With ``--migrate`` the database's migrations first, both under one lock across processes: the
+chart's portal replicas run this in their init containers at once (portal/one_at_a_time.py).
+"""
 
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.accounts.oauth import hub_oauth_client_ensure
@@ -10,6 +15,7 @@ from portal.accounts.services import admin_ensure
 from portal.accounts.tasks import access_check_schedule_ensure
 from portal.audit.retention import retention_schedule_ensure
 from portal.cleanup.tasks import cleanup_schedule_ensure
+from portal.one_at_a_time import one_at_a_time
 from portal.workspaces.tasks import expiry_schedule_ensure, sync_schedule_ensure
 
 
@@ -18,8 +24,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--admin-username", default="admin")
+        parser.add_argument(
+            "--migrate",
+            action="store_true",
+            help="Apply the database's migrations first; processes doing so at once take turns.",
+        )
 
-    def handle(self, *args, admin_username: str, **options):
+    def handle(self, *args, admin_username: str, migrate: bool, **options):
+        with one_at_a_time("setup"):
+            if migrate:
+                call_command("migrate", interactive=False, verbosity=0)
+            self.set_up(admin_username)
+
+    def set_up(self, admin_username: str) -> None:
         # First: a secret it refuses is one line and nothing else is done yet.
         try:
             oauth_client = hub_oauth_client_ensure()
