@@ -487,10 +487,10 @@ def test_the_processes_start_as_the_stack_starts_them():
     assert portal["setup"]["command"] == [
         "sh",
         "-ec",
-        "python -m django migrate --noinput -v 0\n"
         "python -m django collectstatic --noinput -v 0\n"
-        "python -m django mlhub_setup\n",
+        "python -m django mlhub_setup --migrate\n",  # replicas take turns (a lock)
     ]
+    assert portal["portal"]["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
     tasks = containers(specs[f"{RELEASE}-tasks"])
     assert tasks["wait-for-migrations"]["command"] == [
         "sh",
