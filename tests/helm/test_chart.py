@@ -1,8 +1,8 @@
 """The Helm chart deploy/helm/mlhub, rendered by the real Helm 3.17.1 of `make setup`.
 
-Every rendered object is checked against the Kubernetes 1.20 API schemas (the target
-cluster's version) offline; tests/k8s/test_chart_on_cluster.py sends the same renders to a
-real 1.20.2 API server.
+Every rendered object is checked offline against the Kubernetes 1.20 API schemas (the target
+cluster's version) and against 1.30's (tests/kube_schemas.py); tests/k8s/test_chart_on_cluster.py
+sends the same renders to a real 1.20.2 API server.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.kube_schemas import SCHEMAS_1_30, kubernetes_1_30_errors
 from tests.parts import require
 from tests.pod_security import violations
 
@@ -47,6 +48,12 @@ INGRESS = ("--set", "ingress.enabled=true", "--set", "ingress.hosts={hub.example
 VARIANTS = {
     "defaults": (),
     "postgresql": ("--set", f"postgresql.url={DATABASE_URL}"),
+    "postgresql-two-portals": (
+        "--set",
+        f"postgresql.url={DATABASE_URL}",
+        "--set",
+        "portal.replicas=2",
+    ),
     "https-manual": HTTPS_MANUAL,
     "ingress": INGRESS,
     "ingress-https-manual": INGRESS + HTTPS_MANUAL,
@@ -167,7 +174,7 @@ def test_the_chart_targets_kubernetes_1_20():
     assert "chart requires kubeVersion: >=1.20.0-0" in refusal
 
 
-# Every object against the 1.20 API ----------------------------------------------------------
+# Every object against the 1.20 and the 1.30 API ---------------------------------------------
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_every_rendered_object_is_valid_kubernetes_1_20(variant, files):
     objects = render(*VARIANTS[variant], files=files)
@@ -177,6 +184,15 @@ def test_every_rendered_object_is_valid_kubernetes_1_20(variant, files):
             kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
         except kubernetes_validate.ValidationError as error:
             pytest.fail(f"{obj['kind']} {obj['metadata']['name']}: {error.message}")
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_rendered_object_is_valid_kubernetes_1_30(variant, files):
+    require(SCHEMAS_1_30.is_dir(), f"{SCHEMAS_1_30} is missing: run `make setup`")
+    objects = render(*VARIANTS[variant], files=files)
+    assert objects
+    errors = {f"{o['kind']} {o['metadata']['name']}": kubernetes_1_30_errors(o) for o in objects}
+    assert errors == dict.fromkeys(errors, [])
 
 
 def test_the_defaults_render_the_parts_of_a_sqlite_trial(files):
