@@ -21,10 +21,11 @@ run: setup
 # and mostly wait on the kubelet's timers, not the CPU.
 UNIT_TIER := tests/portal tests/lib tests/hubconfig tests/spawners
 CLUSTER_TIER := tests/k8s tests/helm
-# Last, alone: the chart's release serving a person in Chromium (a hub, a portal, a proxy and a
-# workspace in the cluster) is the heaviest test there is; beside the browser tests of the
-# other tiers, on 2 cores, an image's browser test lost a response (CI, 2026-12-06).
-LAST_TIER := tests/k8s/test_chart_serves_a_person.py
+# First of the cluster's: the chart's releases serving a person in Chromium, the heaviest test
+# there is. The other tier runs its browser tests last (tests/conftest.py), so this one is
+# beside its Docker tests, not its browser tests: on 2 cores, beside them, an image's browser
+# test lost a response (CI, 2026-12-06).
+FIRST_CLUSTER_TESTS := tests/k8s/test_chart_serves_a_person.py
 # Each test goes to the worker that is free, but tests/spawners/ keeps to one (tests/conftest.py:
 # its Docker tests share objects by label). At most 4 workers: each migrates its own test
 # database, and on PostgreSQL more would near the server's 100 connections.
@@ -44,14 +45,17 @@ test: setup
 ifeq ($(ARG_PATHS),)
 	status=0; apart=$$(mktemp -d); \
 	$(PYTEST) $(PARALLEL) $(UNIT_TIER) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
-	( $(PYTEST) $(CLUSTER_TIER) --ignore=$(LAST_TIER) $(PYTEST_ARGS) -p no:cacheprovider \
-		--basetemp=$$apart/tmp >$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) ) & cluster=$$!; \
+	( failed=0; \
+	  $(PYTEST) $(FIRST_CLUSTER_TESTS) $(PYTEST_ARGS) -p no:cacheprovider \
+		--basetemp=$$apart/first >$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
+	  $(PYTEST) $(CLUSTER_TIER) --ignore=$(FIRST_CLUSTER_TESTS) $(PYTEST_ARGS) -p no:cacheprovider \
+		--basetemp=$$apart/rest >>$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
+	  exit $$failed ) & cluster=$$!; \
 	$(PYTEST) tests $(addprefix --ignore=,$(UNIT_TIER) $(CLUSTER_TIER)) $(PYTEST_ARGS) \
 		$(NOTHING_SELECTED_IS_FINE) || status=1; \
 	wait $$cluster || status=1; \
 	printf '\n== The cluster tier (%s), run beside the others\n' "$(CLUSTER_TIER)"; \
 	cat $$apart/log; rm -rf $$apart; \
-	$(PYTEST) $(LAST_TIER) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
 	exit $$status
 else
 	$(PYTEST) $(PYTEST_ARGS)

@@ -232,7 +232,6 @@ def test_the_proxy_runs_apart_and_the_hub_neither_starts_nor_stops_it():
     assert env["MLHUB_CHP_PATH"] == "/opt/mlhub/proxy/node_modules/.bin/configurable-http-proxy"
     assert "DATABASE_URL" not in {e["name"] for e in proxy["env"]}
     assert specs[f"{RELEASE}-proxy"]["automountServiceAccountToken"] is False
-    assert proxy["securityContext"]["readOnlyRootFilesystem"] is True
     hub = containers(specs[f"{RELEASE}-hub"])["hub"]
     assert plain_env(hub)["MLHUB_PROXY_EXTERNAL"] == "true"
     assert plain_env(hub)["MLHUB_PROXY_API_URL"] == f"http://{RELEASE}-proxy-api:8001"
@@ -758,6 +757,26 @@ def test_an_existing_tls_secret_is_used_and_none_is_made():
 def test_every_pod_meets_the_restricted_pod_security_standard(variant, files):
     specs = pod_specs(render(*VARIANTS[variant], files=files))
     assert {name: violations(spec) for name, spec in specs.items()} == dict.fromkeys(specs, [])
+
+
+@pytest.mark.parametrize("variant", ["defaults", "postgresql"])
+def test_every_container_runs_on_a_read_only_image_writing_only_to_its_volumes(variant):
+    specs = pod_specs(render(*VARIANTS[variant]))
+    writable: dict[str, set[str]] = {}
+    for pod, spec in specs.items():
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            where = f"{pod}/{container['name']}"
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, where
+            writable[where] = {
+                m["mountPath"] for m in container.get("volumeMounts", []) if not m.get("readOnly")
+            }
+    # The proxy writes nothing; the others their state (/data) and /tmp, each pod its own.
+    assert {where: paths for where, paths in writable.items()} == {
+        where: set() if where.endswith("/proxy") else {"/data", "/tmp"} for where in writable
+    }
+    for spec in specs.values():
+        tmp = [v for v in spec.get("volumes", []) if v["name"] == "tmp"]
+        assert tmp in ([], [{"name": "tmp", "emptyDir": {}}])
 
 
 def test_the_pod_security_check_would_see_a_chart_pod_run_as_root():

@@ -1,7 +1,9 @@
 """The Helm chart installed for real on the test cluster serves a person end to end.
 
-`helm install` of the MLHub image (imported into the node) with the SQLite trial values; the
-proxy's pod reached through a local relay (tests/k8s/tcp_relay.py) as http://localhost:<port>, so
+`helm install` of the MLHub image (imported into the node) with PostgreSQL (a pod of the
+PostgreSQL image made for compose, in the release's namespace) and two portal replicas; beside
+it, in a namespace of its own, a second release with the SQLite trial values. Each proxy's pod
+is reached through a local relay (tests/k8s/tcp_relay.py) as http://localhost:<port>, so
 each person's workspaces are on http://<name>.localhost:<port>, as in a browser anywhere. The
 test cluster has no kube-proxy: the chart's pods reach the API server at its advertised
 address (KUBERNETES_SERVICE_HOST), and Service names through the harness's DNS
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import secrets
 import subprocess
 import threading
 import time
@@ -24,13 +27,19 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from lib.labels import container_name, network_name, volume_name
+from lib.labels import annotations, container_name, labels, network_name, volume_name
 from tests.browser.conftest import browser, playwright_driver  # noqa: F401
 from tests.browser.test_scenarios import new_context, open_in_jupyterlab  # noqa: F401
 from tests.browser.test_workspace_pages import log_in, submit_new_workspace
 from tests.docker_engine import docker_client, require_image  # noqa: F401
 from tests.helm.test_chart import CHART, HELM
-from tests.hub_stack import RunningHub, free_port, resolve_localhost_subdomains
+from tests.hub_stack import (
+    RunningHub,
+    free_port,
+    portal_login,
+    resolve_localhost_subdomains,
+)
+from tests.k8s.cluster import BUSYBOX_IMAGE
 from tests.k8s.conftest import WORKSPACE_IMAGE
 from tests.k8s.tcp_relay import TcpRelay
 from tests.pod_security import violations
@@ -40,8 +49,13 @@ pytestmark = [pytest.mark.k8s, pytest.mark.browser]
 RELEASE = "mlhub"
 HUB = "mlhub"  # the chart's default mlhub.hubName
 MLHUB_IMAGE = "mlhub:latest"
+POSTGRES_IMAGE = "mlhub-postgres:15"  # make postgres-image (deploy/compose/postgres)
 PERSON = ("ines", "ines-pass-5821")
 START_MS = 180_000
+# A workspace pod of someone the portal never had: what the cleanup running in the cluster
+# (the task cluster's schedule, CLEANUP_INTERVAL_SECONDS below) must remove.
+LEFTOVER = ("gone", "old")
+TESTS_OWN = {"mlhub-test": "postgres"}  # the release's database, the test's not the chart's
 
 
 @dataclass
@@ -50,10 +64,12 @@ class Release(RunningHub):
 
     namespace: str = ""
     kube: object = None
+    relay: TcpRelay | None = None
+    database_url: str = ""  # the release's values: PostgreSQL's, or "" for SQLite's
 
     def logs(self, lines: int = 40) -> str:
         out = []
-        for component in ("hub", "portal", "proxy"):
+        for component in ("hub", "portal", "tasks", "proxy"):
             found = self.kube.kubectl(
                 "logs",
                 "-n",
@@ -78,7 +94,9 @@ def helm(kube, namespace: str, *args: str) -> str:
     return result.stdout
 
 
-def values(kube, port: int) -> list[str]:
+def values(kube, port: int, database_url: str = "") -> list[str]:
+    """The release's values: the SQLite trial's, or with ``database_url`` PostgreSQL, two
+    portal replicas and the cleanup schedule every minute."""
     api = kube.jsonpath(
         "endpoints", "kubernetes", "-n", "default", path="{.subsets[0].addresses[0].ip}"
     )
@@ -90,39 +108,113 @@ def values(kube, port: int) -> list[str]:
         # No kube-proxy: the API server's own address, not the ClusterIP the pods are given.
         "mlhub.env.KUBERNETES_SERVICE_HOST": api,
         "mlhub.env.KUBERNETES_SERVICE_PORT": "6443",
-        # Cleanup may take any leftover at once (test_cleanup_in_the_cluster_...).
+        # Cleanup may take any leftover at once (test_the_cleanup_running_in_the_cluster_...).
         "mlhub.env.MLHUB_CLEANUP_GRACE_SECONDS": "0",
     }
-    return [arg for name, value in settings.items() for arg in ("--set-string", f"{name}={value}")]
+    if database_url:
+        settings |= {
+            "postgresql.url": database_url,
+            "mlhub.env.CLEANUP_INTERVAL_SECONDS": "60",
+        }
+    numbers = ["--set", "portal.replicas=2"] if database_url else []
+    strings = [
+        arg for name, value in settings.items() for arg in ("--set-string", f"{name}={value}")
+    ]
+    return strings + numbers
 
 
-@pytest.fixture(scope="module")
-def release(kube, module_namespace, docker_client):  # noqa: F811
-    for image in (MLHUB_IMAGE, WORKSPACE_IMAGE):
-        require_image(docker_client, image)
-        kube.import_image(image)
-    namespace, port = module_namespace, free_port()
-    kube.recycle_volumes()  # earlier modules' claims are gone; their volumes serve again
-    helm(
-        kube,
-        namespace,
-        "install",
-        RELEASE,
-        str(CHART),
-        *values(kube, port),
-        "--wait",
-        "--timeout",
-        "5m",
+def postgres_in(kube, namespace: str) -> str:
+    """PostgreSQL in a pod of ``namespace`` (its data in the pod: gone with it); its URL."""
+    password = secrets.token_hex(12)
+    name = "postgres"
+    selector = {"app": name, **TESTS_OWN}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": TESTS_OWN},
+        "spec": {
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": selector},
+                "spec": {
+                    "terminationGracePeriodSeconds": 0,
+                    "containers": [
+                        {
+                            "name": name,
+                            "image": POSTGRES_IMAGE,
+                            "imagePullPolicy": "Never",
+                            "env": [
+                                {"name": "POSTGRES_USER", "value": "mlhub"},
+                                {"name": "POSTGRES_DB", "value": "mlhub"},
+                                {"name": "POSTGRES_PASSWORD", "value": password},
+                            ],
+                            "ports": [{"containerPort": 5432}],
+                            "readinessProbe": {
+                                "exec": {"command": ["pg_isready", "-U", "mlhub", "-d", "mlhub"]},
+                                "periodSeconds": 2,
+                            },
+                            "volumeMounts": [
+                                {"name": "data", "mountPath": "/var/lib/postgresql/data"}
+                            ],
+                        }
+                    ],
+                    "volumes": [{"name": "data", "emptyDir": {}}],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": TESTS_OWN},
+        "spec": {"selector": selector, "ports": [{"port": 5432, "targetPort": 5432}]},
+    }
+    manifest = {"apiVersion": "v1", "kind": "List", "items": [deployment, service]}
+    kube.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+    kube.kubectl(
+        "rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=120s", timeout=150
     )
+    return f"postgres://mlhub:{password}@{name}.{namespace}.svc.cluster.local:5432/mlhub"
+
+
+def leftover_pod(kube, namespace: str) -> str:
+    """A workspace pod, labelled as the hub labels one, of a person the portal never had."""
+    username, server = LEFTOVER
+    name = container_name(HUB, username, server)
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "labels": labels(HUB, username, server, 0),
+            "annotations": annotations(username),
+        },
+        "spec": {
+            "terminationGracePeriodSeconds": 0,
+            "containers": [
+                {
+                    "name": "notebook",
+                    "image": BUSYBOX_IMAGE,
+                    "imagePullPolicy": "Never",
+                    "command": ["sleep", "3600"],
+                }
+            ],
+        },
+    }
+    kube.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
+    return name
+
+
+def installed(kube, namespace: str, port: int, database_url: str = "") -> Release:
+    """The release's proxy behind a relay on ``port``, and its admin's token."""
     (proxy,) = pods_in(kube, namespace, "mlhub.component=proxy")
     relay = TcpRelay(port, (proxy["status"]["podIP"], 8000))
-    resolve_localhost_subdomains()
     password = base64.b64decode(
         kube.jsonpath(
             "secret", f"{RELEASE}-secrets", "-n", namespace, path="{.data.MLHUB_ADMIN_PASSWORD}"
         )
     ).decode()
-    installed = Release(
+    release = Release(
         url=f"http://localhost:{port}",
         hub_api="",
         hub_token="",
@@ -130,27 +222,84 @@ def release(kube, module_namespace, docker_client):  # noqa: F811
         stack=None,
         namespace=namespace,
         kube=kube,
+        relay=relay,
+        database_url=database_url,
     )
-    installed.admin_token = installed.token_for("admin", password)
-    installed.user_create(*PERSON)
+    # Ready pods are in the Service's endpoints a moment later (here: the test DNS, within a
+    # second; on a real cluster: kube-proxy's rules), so the proxy's first requests may not
+    # reach the portal yet: as a person would, wait until the login page answers.
+    kube.wait_for(
+        "the portal to answer through the proxy",
+        lambda: requests.get(f"{release.url}/accounts/login/", timeout=10).status_code == 200,
+        seconds=60,
+    )
     try:
-        yield installed
-    finally:
+        release.admin_token = release.token_for("admin", password)
+    except AssertionError as refused:  # the pods' own words say why
         relay.close()
-        # Uninstalled already when the last test passed; the namespace goes with its objects.
-        subprocess.run(
-            [
-                str(HELM),
-                "uninstall",
-                RELEASE,
-                "-n",
-                namespace,
-                "--kubeconfig",
-                str(kube.kubeconfig),
-            ],
-            capture_output=True,
-            timeout=300,
-        )
+        raise AssertionError(f"{refused}\n{release.logs()}") from None
+    return release
+
+
+def helm_install(kube, namespace: str, port: int, database_url: str = "") -> subprocess.Popen:
+    """`helm install --wait`, started: the caller waits (`finished`)."""
+    command = [str(HELM), "install", RELEASE, str(CHART), *values(kube, port, database_url)]
+    command += ["--wait", "--timeout", "5m", "--namespace", namespace]
+    command += ["--kubeconfig", str(kube.kubeconfig)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finished(install: subprocess.Popen) -> None:
+    out, _ = install.communicate(timeout=600)
+    assert install.returncode == 0, out
+
+
+def uninstall(kube, namespace: str) -> None:
+    subprocess.run(
+        [str(HELM), "uninstall", RELEASE, "-n", namespace, "--kubeconfig", str(kube.kubeconfig)],
+        capture_output=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def images_in_the_node(kube, docker_client):  # noqa: F811
+    for image in (MLHUB_IMAGE, WORKSPACE_IMAGE, POSTGRES_IMAGE):
+        require_image(docker_client, image)
+        kube.import_image(image)
+    kube.recycle_volumes()  # earlier modules' claims are gone; their volumes serve again
+    resolve_localhost_subdomains()
+
+
+@pytest.fixture(scope="module")
+def trial_install(kube, images_in_the_node):
+    """The SQLite trial release, installing in a namespace of its own while the PostgreSQL
+    release installs (test_the_sqlite_trial_release_...)."""
+    namespace, port = f"mlk-trial-{secrets.token_hex(3)}", free_port()
+    kube.kubectl("create", "namespace", namespace)
+    install = helm_install(kube, namespace, port)
+    try:
+        yield namespace, port, install
+    finally:
+        install.kill()
+        install.communicate()
+        uninstall(kube, namespace)
+        kube.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def release(kube, module_namespace, images_in_the_node):
+    namespace, port = module_namespace, free_port()
+    database_url = postgres_in(kube, namespace)
+    finished(helm_install(kube, namespace, port, database_url))
+    leftover_pod(kube, namespace)
+    release = installed(kube, namespace, port, database_url)
+    release.user_create(*PERSON)
+    try:
+        yield release
+    finally:
+        release.relay.close()
+        uninstall(kube, namespace)  # already, when the last test passed
 
 
 def pods_in(kube, namespace: str, selector: str) -> list[dict]:
@@ -199,14 +348,103 @@ def run_code(lab: Page, code: str) -> str:
     raise AssertionError("the notebook's cell never ran")
 
 
-def test_every_pod_of_the_chart_is_ready_and_restricted(release):
-    chart_pods = pods(release, f"app.kubernetes.io/instance={RELEASE}")
-    components = sorted(pod["metadata"]["labels"]["mlhub.component"] for pod in chart_pods)
-    assert components == ["hub", "portal", "proxy"]
+def assert_ready_and_restricted(chart_pods: list[dict]) -> None:
     for pod in chart_pods:
         ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}["Ready"]
         assert ready == "True", pod["metadata"]["name"]
         assert violations(pod["spec"]) == [], pod["metadata"]["name"]
+
+
+def components_of(chart_pods: list[dict]) -> list[str]:
+    return sorted(pod["metadata"]["labels"]["mlhub.component"] for pod in chart_pods)
+
+
+def test_the_sqlite_trial_release_is_ready_and_lets_its_admin_in(kube, trial_install, release):
+    # `release` first: the PostgreSQL release installs while the trial's `helm install` runs.
+    namespace, port, install = trial_install
+    finished(install)
+    trial = installed(kube, namespace, port)
+    try:
+        chart_pods = pods_in(kube, namespace, f"app.kubernetes.io/instance={RELEASE}")
+        assert components_of(chart_pods) == ["hub", "portal", "proxy"]
+        (portal,) = [
+            p for p in chart_pods if p["metadata"]["labels"]["mlhub.component"] == "portal"
+        ]
+        assert [c["name"] for c in portal["spec"]["containers"]] == ["portal", "tasks"]
+        assert_ready_and_restricted(chart_pods)
+        claims = kube.kubectl("get", "pvc", "-n", namespace, "-o", "json").stdout
+        assert {
+            c["metadata"]["name"]: c["status"]["phase"] for c in json.loads(claims)["items"]
+        } == {
+            f"{RELEASE}-hub-data": "Bound",
+            f"{RELEASE}-portal-data": "Bound",
+        }
+        # The admin's token came from its password (installed); the portal's pages answer.
+        me = trial.api(trial.admin_token).get(f"{trial.url}/api/v1/me/", timeout=30)
+        assert me.status_code == 200 and me.json()["username"] == "admin", me.text
+    finally:
+        trial.relay.close()
+        uninstall(kube, namespace)
+
+
+def test_every_pod_of_the_postgresql_release_is_ready_and_restricted(release):
+    chart_pods = pods(release, f"app.kubernetes.io/instance={RELEASE}")
+    # Two portal replicas; the task cluster in its own pod, one.
+    assert components_of(chart_pods) == ["hub", "portal", "portal", "proxy", "tasks"]
+    assert_ready_and_restricted(chart_pods)
+
+
+def measured(capsys, what: str, answers: Counter) -> None:
+    """The interruption seen, in the run's output whether the test passes or fails."""
+    with capsys.disabled():
+        print(f"\n  measured, {what}: {dict(answers)}")
+
+
+def test_a_portal_replica_deleted_while_people_read_loses_no_request(release, capsys):
+    """Every request of a client reading the API in a loop, and of a person's logged-in
+    session reading a page, is answered by one replica or the other while one is deleted."""
+    token = release.token_for(*PERSON)
+    api = release.api(token)
+    session = portal_login(release.url, *PERSON)  # one session, served by both replicas
+    answers: Counter = Counter()
+    done = threading.Event()
+
+    def read(what: str, get, url: str) -> None:
+        while not done.is_set():
+            try:
+                answers[what, get(url, timeout=10, allow_redirects=False).status_code] += 1
+            except requests.RequestException as error:
+                answers[what, type(error).__name__] += 1
+            time.sleep(0.05)
+
+    readers = [
+        threading.Thread(target=read, args=("api", api.get, f"{release.url}/api/v1/workspaces/")),
+        # A 302 to the login page would be a session one replica did not know.
+        threading.Thread(target=read, args=("page", session.get, f"{release.url}/")),
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        time.sleep(1)
+        victim = pods(release, "mlhub.component=portal")[0]["metadata"]["name"]
+        release.kube.kubectl("delete", "pod", victim, "-n", release.namespace, "--wait=true")
+        release.kube.kubectl(
+            "rollout",
+            "status",
+            f"deployment/{RELEASE}-portal",
+            "-n",
+            release.namespace,
+            "--timeout=180s",
+            timeout=200,
+        )
+        time.sleep(2)
+    finally:
+        done.set()
+        for reader in readers:
+            reader.join()
+    measured(capsys, "a portal replica deleted (reader, status: count)", answers)
+    assert set(answers) == {("api", 200), ("page", 200)}, answers
+    assert min(answers.values()) > 20
 
 
 def test_a_person_opens_jupyterlab_on_their_origin_and_a_kernel_runs_code(release, new_context):  # noqa: F811
@@ -273,7 +511,7 @@ def pod_uid(release: Release, name: str) -> str:
     return release.kube.jsonpath("pod", name, "-n", release.namespace, path="{.metadata.uid}")
 
 
-def test_the_hub_pod_deleted_while_a_lab_is_open_keeps_the_lab_answering(release, lab):
+def test_the_hub_pod_deleted_while_a_lab_is_open_keeps_the_lab_answering(release, lab, capsys):
     workspace_pod = container_name(HUB, PERSON[0], "lab")
     before = pod_uid(release, workspace_pod)
     answers: Counter = Counter()
@@ -305,6 +543,7 @@ def test_the_hub_pod_deleted_while_a_lab_is_open_keeps_the_lab_answering(release
     finally:
         done.set()
         asking.join()
+    measured(capsys, "the hub's pod deleted (the lab's status: count)", answers)
     assert set(answers) == {200}, answers  # every request, during and after
     assert answers[200] > 20
     assert pod_uid(release, workspace_pod) == before  # nothing was re-created
@@ -338,7 +577,7 @@ def test_a_file_survives_stop_and_start_and_delete_removes_pod_service_and_claim
     )
 
 
-def test_an_upgrade_restarts_the_hub_and_the_portal_and_keeps_workspaces_running(release):
+def test_an_upgrade_restarts_the_hub_and_the_portal_and_keeps_workspaces_running(release, capsys):
     notes = workspace_objects(release, PERSON[0], "notes")["pod"]  # the browser test's
     assert notes is not None
     proxy_before = {pod["metadata"]["uid"] for pod in pods(release, "mlhub.component=proxy")}
@@ -354,11 +593,17 @@ def test_an_upgrade_restarts_the_hub_and_the_portal_and_keeps_workspaces_running
     )
     bearer = {"Authorization": f"token {issued.json()['token']}"}
     answers: Counter = Counter()
+    portal: Counter = Counter()  # PostgreSQL, two replicas: rolled one at a time
     done = threading.Event()
 
     def ask() -> None:
         while not done.is_set():
             answers[workspace_answers(release, workspace, bearer)] += 1
+            try:
+                read = release.api(token).get(f"{release.url}/api/v1/workspaces/", timeout=10)
+                portal[read.status_code] += 1
+            except requests.RequestException as error:
+                portal[type(error).__name__] += 1
             time.sleep(0.2)
 
     asking = threading.Thread(target=ask)
@@ -372,7 +617,7 @@ def test_an_upgrade_restarts_the_hub_and_the_portal_and_keeps_workspaces_running
             "upgrade",
             RELEASE,
             str(CHART),
-            *values(release.kube, int(port)),
+            *values(release.kube, int(port), release.database_url),  # the same values, and:
             *brand,
             "--wait",
             "--timeout",
@@ -381,7 +626,10 @@ def test_an_upgrade_restarts_the_hub_and_the_portal_and_keeps_workspaces_running
     finally:
         done.set()
         asking.join()
+    measured(capsys, "helm upgrade (the lab's status: count)", answers)
+    measured(capsys, "helm upgrade (the portal API's status: count)", portal)
     assert set(answers) == {200}, answers  # the workspace answered throughout
+    assert set(portal) == {200}, portal  # and the portal
     assert {pod["metadata"]["uid"] for pod in pods(release, "mlhub.component=proxy")} == (
         proxy_before
     )
@@ -394,7 +642,23 @@ def test_an_upgrade_restarts_the_hub_and_the_portal_and_keeps_workspaces_running
         seconds=120,
     )
     state = release.api(token).get(f"{release.url}/api/v1/workspaces/{workspace['id']}/")
+    assert state.status_code == 200, state.text
     assert state.json()["state"] == "running"
+
+
+def test_the_cleanup_running_in_the_cluster_removed_the_leftover_pod(release):
+    # Made right after the install; the task cluster's schedule runs every minute.
+    name = container_name(HUB, *LEFTOVER)
+
+    def gone() -> bool:
+        found = release.kube.kubectl("get", "pod", name, "-n", release.namespace, check=False)
+        return found.returncode != 0 and "NotFound" in found.stderr
+
+    release.kube.wait_for(f"the cleanup schedule to remove {name}", gone, seconds=180)
+    assert workspace_objects(release, PERSON[0], "notes")["pod"] is not None  # a person's stays
+    reports = release.api(release.admin_token).get(f"{release.url}/api/v1/cleanup/runs/")
+    assert reports.status_code == 200, reports.text
+    assert any(name in json.dumps(run) for run in reports.json()["results"]), reports.json()
 
 
 def test_uninstall_leaves_only_the_workspaces_objects(release):
@@ -412,6 +676,7 @@ def test_uninstall_leaves_only_the_workspaces_objects(release):
         f"{item['kind']}/{item['metadata']['name']}"
         for item in json.loads(left.stdout)["items"]
         if item["metadata"].get("labels", {}).get("mlhub.origin") != HUB
+        and not TESTS_OWN.items() <= item["metadata"].get("labels", {}).items()
     }
     # Only what Kubernetes makes in every namespace, besides the workspaces' objects.
     assert {

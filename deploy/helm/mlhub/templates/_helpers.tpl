@@ -205,12 +205,27 @@ stops it, so a hub restart keeps every route; the hub re-syncs them when it is b
       {{- include "mlhub.secretItems" . | trim | nindent 6 }}
 {{- end -}}
 
-{{/* Container defaults: no privilege escalation, no capabilities. */}}
+{{/* Container defaults: no privilege escalation, no capabilities, and the image read-only:
+the processes write only to their volumes (/data, the hub's state) and to /tmp (mlhub.tmp). */}}
 {{- define "mlhub.containerSecurity" -}}
 securityContext:
   allowPrivilegeEscalation: false
   capabilities:
     drop: [ALL]
+  readOnlyRootFilesystem: true
+{{- end -}}
+
+{{/* /tmp, a pod's own emptyDir under the read-only image: gunicorn's worker heartbeats,
+uploads on their way, Python's temporary files. mlhub.tmpMount in each container,
+mlhub.tmpVolume in each pod. */}}
+{{- define "mlhub.tmpMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end -}}
+
+{{- define "mlhub.tmpVolume" -}}
+- name: tmp
+  emptyDir: {}
 {{- end -}}
 
 {{- define "mlhub.podCommon" -}}
@@ -255,6 +270,7 @@ and deletes workspace objects. */}}
     - name: secrets
       mountPath: /etc/mlhub/secrets
       readOnly: true
+    {{- include "mlhub.tmpMount" . | nindent 4 }}
     {{- if include "mlhub.sqlite" . }}
     - name: kube-api-access
       mountPath: /var/run/secrets/kubernetes.io/serviceaccount
