@@ -72,12 +72,12 @@ class MLHubAuthenticator(GenericOAuthenticator):
     @default("authorize_url")
     def _authorize_url_default(self) -> str:
         # The browser's way to the portal: the public URL (the proxy sends /o/ to the portal).
-        return f"{env.public_url()}/o/authorize/"
+        return f"{env.site_url()}/o/authorize/"
 
     @default("oauth_callback_url")
     def _oauth_callback_url_default(self) -> str:
         # Exactly the one URL the portal registered for the hub (accounts/oauth.py).
-        return f"{env.public_url()}/hub/oauth_callback"
+        return f"{env.site_url()}/hub/oauth_callback"
 
     # Revocation reaches the hub: the portal's answer about each person is kept (encrypted)
     # and asked again every auth_refresh_age seconds; a refusal ends the hub session.
@@ -101,11 +101,11 @@ class MLHubAuthenticator(GenericOAuthenticator):
 
     @default("token_url")
     def _token_url_default(self) -> str:
-        return f"{self.portal_url}/o/token/"
+        return f"{self.portal_url}{env.base_url()}o/token/"
 
     @default("userdata_url")
     def _userdata_url_default(self) -> str:
-        return f"{self.portal_url}/api/v1/me/"
+        return f"{self.portal_url}{env.base_url()}api/v1/me/"
 
     @default("username_claim")
     def _username_claim_default(self) -> str:
@@ -118,7 +118,7 @@ class MLHubAuthenticator(GenericOAuthenticator):
     @default("logout_redirect_url")
     def _logout_redirect_url_default(self) -> str:
         # Ends the portal's session too (see portal/accounts/views.py: logout).
-        return "/accounts/logout/"
+        return f"{env.base_url()}accounts/logout/"
 
     @default("any_allow_config")
     def _any_allow_config_default(self) -> bool:

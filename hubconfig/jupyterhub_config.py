@@ -35,14 +35,20 @@ PORTAL_TOKEN = env.env_secret("MLHUB_HUB_API_TOKEN")
 if not PORTAL_TOKEN:
     raise env.ConfigError("MLHUB_HUB_API_TOKEN (or _FILE) must be set: the portal's hub token")
 
-# One public port: the proxy. /hub/ goes to the hub, /user/... to workspaces, the rest to
-# the portal as the proxy's default target (it restores that route itself after a restart).
+# One public port: the proxy. <prefix>hub/ goes to the hub, <prefix>user/... to workspaces,
+# the rest to the portal as the proxy's default target (it restores that route itself after
+# a restart); the portal sends what is outside the prefix into it (portal/base_path.py).
 PUBLIC_URL = env.public_url()
-c.JupyterHub.bind_url = env.bind_url()
+BASE_URL = env.base_url()
+# JupyterHub's base_url (its pages, API, cookies' paths and every server's URL) is its
+# bind_url's path: set there, the one place JupyterHub reads both from (setting base_url
+# too makes it rebuild bind_url from its ip and port defaults).
+c.JupyterHub.bind_url = env.bind_url() + BASE_URL
 c.JupyterHub.hub_bind_url = env.env_str("MLHUB_HUB_BIND_URL", env.hub_url())
-c.JupyterHub.default_url = "/"
+# After login and at <prefix>hub/ people land on the portal's "My workspaces".
+c.JupyterHub.default_url = BASE_URL
 if env.single_origin():
-    c.JupyterHub.hub_routespec = "/hub/"
+    c.JupyterHub.hub_routespec = f"{BASE_URL}hub/"
     log.warning("!" * 20 + " " + env.SINGLE_ORIGIN_WARNING)
 else:
     # Every person's workspaces on their own origin (<user>.<public host>): a page a
@@ -50,7 +56,7 @@ else:
     # its visitor. The proxy then routes by host, so the hub's route needs the host too.
     c.JupyterHub.subdomain_host = PUBLIC_URL
     c.JupyterHub.subdomain_hook = origins.SUBDOMAIN_HOOK
-    c.JupyterHub.hub_routespec = f"{urlsplit(PUBLIC_URL).hostname}/hub/"
+    c.JupyterHub.hub_routespec = f"{urlsplit(PUBLIC_URL).hostname}{BASE_URL}hub/"
     host_only_cookies.install()
     # Over https the hub's login cookie (and each workspace's) is __Host-: Secure, Path=/ and
     # no Domain, so a workspace on <user>.<host> cannot set one for the hub's host and log a
@@ -156,7 +162,7 @@ c.JupyterHub.spawner_class = SPAWNERS[MODE]
 c.Spawner.start_timeout = env.start_timeout()
 # The hub reports every start, failure and stop to the portal as it happens
 # (spawners/state_reports.py), with a credential good for that one endpoint only.
-c.Spawner.state_report_url = f"{env.portal_url()}/api/v1/internal/hub-events/"
+c.Spawner.state_report_url = f"{env.portal_url()}{BASE_URL}api/v1/internal/hub-events/"
 c.Spawner.state_report_token = env.env_secret("MLHUB_HUB_EVENTS_TOKEN")
 if not c.Spawner.state_report_token:
     raise env.ConfigError("MLHUB_HUB_EVENTS_TOKEN (or _FILE) must be set: the hub's report key")

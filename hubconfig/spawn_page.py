@@ -13,16 +13,14 @@ from __future__ import annotations
 
 from jupyterhub.handlers.base import BaseHandler
 
-# The portal's "My workspaces": the public host's root (the hub is /hub/ on the same host).
-PORTAL_WORKSPACES = "/"
-
 
 class SpawnPageToPortal(BaseHandler):
     def _to_portal(self, *args) -> None:
         who = self.current_user.name if self.current_user else "someone logged out"
         # The path only: a query may carry anything.
         self.log.warning("Refused a start outside the portal: %s by %s", self.request.path, who)
-        self.redirect(PORTAL_WORKSPACES, status=303)
+        # The portal's "My workspaces": the prefix itself (the hub is <prefix>hub/ beside it).
+        self.redirect(self.base_url, status=303)
 
     get = post = _to_portal
 

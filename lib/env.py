@@ -192,9 +192,54 @@ def _url(name: str) -> str:
     return env_str(name, ADDRESS_DEFAULTS[name]).rstrip("/")
 
 
+# One segment of a path prefix: letters, digits and ``-._~`` (RFC 3986's unreserved), so the
+# prefix means the same to the proxy, the hub, the portal, a browser and a cookie's Path.
+BASE_URL_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+
+
+def check_base_url(raw: str, name: str = "MLHUB_BASE_URL") -> str:
+    """The path prefix MLHub is served under, as ``/`` or ``/a/b/`` (leading and trailing
+    slash added). Only plain paths: a ``..``, ``?``, ``#``, ``//``, a space or a non-ASCII
+    character would mean something else to each part that reads it."""
+    segments = raw.strip("/").split("/") if raw.strip("/") else []
+    plain = all(BASE_URL_SEGMENT.fullmatch(s) and set(s) != {"."} for s in segments)
+    if not plain or "//" in raw:
+        raise ConfigError(
+            f"{name}={raw!r} is not a plain path like /mlhub/: use letters, digits and "
+            f"-._~ between single slashes (no . or .., ?, #, //, spaces or non-ASCII)"
+        )
+    return "/" + "".join(f"{segment}/" for segment in segments)
+
+
+def base_url() -> str:
+    """``MLHUB_BASE_URL``: the path prefix of everything MLHub serves (default ``/``)."""
+    return check_base_url(env_str("MLHUB_BASE_URL", "/"))
+
+
 def public_url() -> str:
-    """The one public address people type (the proxy, or nginx in front of it)."""
-    return _url("MLHUB_PUBLIC_URL")
+    """The one public origin people type (the proxy, or nginx in front of it), without path.
+
+    ``MLHUB_PUBLIC_URL`` may end in the path prefix or not; a path it carries must be
+    ``MLHUB_BASE_URL``'s, so the two can never disagree about where MLHub lives.
+    """
+    raw = _url("MLHUB_PUBLIC_URL")
+    parts = urlsplit(raw)
+    if parts.query or parts.fragment or not parts.scheme or not parts.netloc:
+        raise ConfigError(f"MLHUB_PUBLIC_URL={raw!r} is not scheme://host[:port][/prefix/]")
+    if parts.path not in ("", "/"):
+        path = check_base_url(parts.path, "MLHUB_PUBLIC_URL's path")
+        if path != base_url():
+            raise ConfigError(
+                f"MLHUB_PUBLIC_URL={raw!r} ends in {path}, but MLHUB_BASE_URL is "
+                f"{base_url()}: set MLHUB_BASE_URL={path} or leave the path out of the URL"
+            )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def site_url() -> str:
+    """Where people find MLHub: the public origin and the prefix, without the trailing slash
+    (``https://tools.example.org/mlhub``; at the default prefix, the public URL itself)."""
+    return public_url() + base_url().rstrip("/")
 
 
 def bind_url() -> str:

@@ -23,10 +23,13 @@ def workspace_origin(public_url: str, hub_name: str) -> str:
     return f"{parts.scheme}://{host}{port}"
 
 
-def workspace_url(public_url: str, hub_name: str, server_name: str, *, single_origin: bool) -> str:
-    """The absolute URL a browser opens for a workspace."""
+def workspace_url(
+    public_url: str, hub_name: str, server_name: str, *, single_origin: bool, base_url: str = "/"
+) -> str:
+    """The absolute URL a browser opens for a workspace: JupyterHub's ``base_url`` (MLHub's
+    prefix) holds on the workspace origins too."""
     # JupyterHub's User.escaped_name: the name in the path is quoted, '@' and '~' kept.
-    path = f"/user/{quote(hub_name, safe='@~')}/{server_name}/"
+    path = f"{base_url}user/{quote(hub_name, safe='@~')}/{server_name}/"
     base = public_url.rstrip("/") if single_origin else workspace_origin(public_url, hub_name)
     return base + path
 

@@ -229,7 +229,8 @@ class Stack:
 
     def portal_wait(self) -> None:
         portal = urlsplit(self.address("MLHUB_PORTAL_URL"))
-        self.wait_until_answering(f"{portal.scheme}://{portal.netloc}/accounts/login/", "portal")
+        login = f"{portal.scheme}://{portal.netloc}{self.base_url()}accounts/login/"
+        self.wait_until_answering(login, "portal")
 
     def hub_start(self, wait: bool = True) -> None:
         """Start JupyterHub (again, after it died: it takes over the running servers)."""
@@ -242,7 +243,7 @@ class Stack:
     def hub_wait(self) -> None:
         # Until the hub adds its route the proxy sends /hub/ to the portal: wait for the hub.
         self.wait_until_answering(
-            f"{self.address('MLHUB_PUBLIC_URL')}/hub/api/",
+            f"{self.site_url()}/hub/api/",
             "hub behind the proxy",
             lambda r: "version" in r.text,
         )
@@ -250,6 +251,15 @@ class Stack:
     def address(self, name: str) -> str:
         """One of the ``env.ADDRESS_DEFAULTS`` URLs as this stack's environment sets it."""
         return self.environ.get(name, env.ADDRESS_DEFAULTS[name])
+
+    def base_url(self) -> str:
+        """This stack's path prefix (``MLHUB_BASE_URL``), ``/`` or ``/mlhub/``."""
+        return env.check_base_url(self.environ.get("MLHUB_BASE_URL", "/"))
+
+    def site_url(self) -> str:
+        """Where people find this stack: the public origin and the prefix, no trailing slash."""
+        public = urlsplit(self.address("MLHUB_PUBLIC_URL"))
+        return f"{public.scheme}://{public.netloc}{self.base_url().rstrip('/')}"
 
     def check_ports_free(self) -> None:
         """Fail with the variable to change when something already listens on a port."""
@@ -383,7 +393,7 @@ def main() -> int:
     try:
         stack.start()
         print(
-            f"MLHub is up: {stack.address('MLHUB_PUBLIC_URL')}  (Ctrl-C stops everything)",
+            f"MLHub is up: {stack.site_url()}  (Ctrl-C stops everything)",
             flush=True,
         )
         stack.watch()

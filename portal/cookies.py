@@ -32,25 +32,34 @@ def cookie_count(header: str, name: str) -> int:
 
 
 def cleared(response: HttpResponse, name: str, parent_domain: str | None) -> None:
-    """Clear ``name`` on this host and, where a browser would take it, on ``parent_domain``.
+    """Clear ``name`` on this host and, where a browser would take it, on ``parent_domain``;
+    on ``/`` and, under a path prefix, on the prefix too (a tossed copy may use either).
 
-    Django keeps one Set-Cookie per name; the second goes in as a Morsel of its own (what
+    Django keeps one Set-Cookie per name; the others go in as Morsels of their own (what
     ``response.cookies`` holds under another key is sent all the same).
     """
     response.delete_cookie(name, path="/", samesite="Lax")
-    if parent_domain and not name.startswith("__Host-"):
-        tossed = Morsel()
-        tossed.set(name, "", '""')
-        tossed.update(
-            {
-                "domain": parent_domain,
-                "path": "/",
-                "max-age": 0,
-                "expires": "Thu, 01 Jan 1970 00:00:00 GMT",
-                "secure": settings.SESSION_COOKIE_SECURE,
-            }
-        )
-        response.cookies[f"{name} (on {parent_domain})"] = tossed
+    paths = dict.fromkeys(["/", settings.SESSION_COOKIE_PATH])
+    for path in paths:
+        if path != "/":
+            _expired(response, name, path, domain=None)
+        if parent_domain and not name.startswith("__Host-"):
+            _expired(response, name, path, domain=parent_domain)
+
+
+def _expired(response: HttpResponse, name: str, path: str, domain: str | None) -> None:
+    morsel = Morsel()
+    morsel.set(name, "", '""')
+    morsel.update(
+        {
+            "path": path,
+            "max-age": 0,
+            "expires": "Thu, 01 Jan 1970 00:00:00 GMT",
+            "secure": settings.SESSION_COOKIE_SECURE,
+            **({"domain": domain} if domain else {"samesite": "Lax"}),
+        }
+    )
+    response.cookies[f"{name} (on {domain or 'this host'}, {path})"] = morsel
 
 
 class DuplicateCookieMiddleware:

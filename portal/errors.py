@@ -86,7 +86,7 @@ class ServiceErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception):
-        if not isinstance(exception, ServiceError) or request.path.startswith("/api/"):
+        if not isinstance(exception, ServiceError) or request.path_info.startswith("/api/"):
             return None  # the API's own handler answers in JSON
         messages.error(request, exception.message)
         return render(request, "refused.html", {"refusal": exception}, status=exception.status)

@@ -27,7 +27,7 @@ class NulByteMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if _holds_nul(request):
-            if request.path.startswith("/api/"):
+            if request.path_info.startswith("/api/"):
                 return JsonResponse({"detail": REFUSED, "code": "invalid"}, status=400)
             return HttpResponseBadRequest(REFUSED)
         return self.get_response(request)

@@ -32,6 +32,11 @@ BASE_DIR = PORTAL_DIR.parent
 # the spawners' own variables (hubconfig/jupyterhub_config.py, spawners/), through lib/env.py.
 try:
     DATA_DIR = env.data_dir()
+    # The path prefix MLHub is served under (MLHUB_BASE_URL, "/" or "/mlhub/") and the public
+    # origin without it; SITE_URL is both, where people find the portal.
+    BASE_URL = env.base_url()
+    PUBLIC_URL = env.public_url()
+    SITE_URL = env.site_url()
     DEBUG = env.env_bool("DEBUG", False)
     HUB_NAME = env.hub_name()
     EXECUTION_MODE = env.execution_mode()
@@ -70,7 +75,7 @@ try:
     # sends what is not TLS on that port to the gateway), the one login name on the gateway,
     # and the port of the sshd inside each workspace (the workspace user's own, unprivileged).
     SSH_GATEWAY_TOKEN = env.env_secret("MLHUB_SSH_GATEWAY_TOKEN")
-    _public = urlsplit(env.public_url())
+    _public = urlsplit(PUBLIC_URL)
     SSH_GATEWAY_HOST = env.env_str("MLHUB_SSH_GATEWAY_HOST", _public.hostname or "localhost")
     SSH_GATEWAY_PORT = env.env_int_at_least(
         "MLHUB_SSH_GATEWAY_PORT", _public.port or (443 if _public.scheme == "https" else 80), 1
@@ -149,9 +154,12 @@ DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) must be set")
 
-PUBLIC_URL = env.public_url()
+# Under a prefix every request's path starts with it (the proxy passes it on); portal/wsgi.py
+# moves it to SCRIPT_NAME, and this makes every URL Django builds (reverse, redirects, the
+# admin's links, management commands' e-mails) carry it. None at "/": as without a prefix.
+FORCE_SCRIPT_NAME = BASE_URL.rstrip("/") or None
 HUB_URL = env.hub_url()
-HUB_API_URL = f"{HUB_URL}/hub/api"
+HUB_API_URL = f"{HUB_URL}{BASE_URL}hub/api"
 OAUTH_CLIENT_ID = env.env_str("MLHUB_OAUTH_CLIENT_ID", "mlhub-hub")
 # The images workspaces may use (the seed's c.Spawner.workspace_images); the hub reads the same.
 WORKSPACE_IMAGES = env.workspace_images()
@@ -177,6 +185,10 @@ SESSION_COOKIE_DOMAIN = CSRF_COOKIE_DOMAIN = None
 # CSRF cookie of its choosing onto the portal (session fixation, login CSRF). Plain http (a
 # local `make run`) cannot have the prefix; there portal.cookies refuses a cookie sent twice.
 _cookie_prefix = "__Host-" if SECURE else ""
+# Under a prefix the cookies are the prefix's alone, as JupyterHub scopes its own; except
+# __Host- ones, which browsers take only with Path=/ (JupyterHub's cookie_host_prefix_enabled
+# does the same): the protection from tossing matters more than the path, no boundary anyway.
+SESSION_COOKIE_PATH = CSRF_COOKIE_PATH = "/" if SECURE else BASE_URL
 SESSION_COOKIE_NAME = f"{_cookie_prefix}mlhub-portal-session"
 CSRF_COOKIE_NAME = f"{_cookie_prefix}mlhub-portal-csrf"
 USE_X_FORWARDED_HOST = True
@@ -273,9 +285,10 @@ MIDDLEWARE = [
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/"
-LOGOUT_REDIRECT_URL = "/accounts/login/"
+# URL names: Django reverses them, so they carry the prefix (FORCE_SCRIPT_NAME).
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "my-workspaces"
+LOGOUT_REDIRECT_URL = "login"
 
 TEMPLATES = [
     {
@@ -355,7 +368,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-STATIC_URL = "/static/"
+STATIC_URL = f"{BASE_URL}static/"
 STATIC_ROOT = DATA_DIR / "static"
 # The data directory is its owner's alone (docs/security.md); Django would otherwise chmod
 # what it writes (collected static files, uploads) to 0644 whatever the umask says.
@@ -443,6 +456,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # The operations' paths are the API's own; under a prefix the schema says where they are
+    # (OpenAPI's relative server URL), so Swagger UI's "Try it out" calls the prefixed ones.
+    **({"SERVERS": [{"url": FORCE_SCRIPT_NAME}]} if FORCE_SCRIPT_NAME else {}),
     "REDOC_DIST": "SIDECAR",
 }
 
@@ -481,7 +497,7 @@ OAUTH2_PROVIDER = {
     # Name the issuer (RFC 9207 iss) in the code's redirect against mix-up attacks (4.4);
     # the public URL, not whatever host a request came in on.
     "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
-    "OIDC_ISS_ENDPOINT": PUBLIC_URL,
+    "OIDC_ISS_ENDPOINT": SITE_URL,
     # Keep only a SHA-256 of access and refresh tokens: a database copy grants nothing (4).
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
     # A setting drifting back to an insecure value is an error under `check --deploy` ...

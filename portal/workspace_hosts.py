@@ -37,11 +37,11 @@ class WorkspaceOriginMiddleware:
         hostname, _ = split_domain_port(host)
         safe = request.method in ("GET", "HEAD")
         if is_workspace_host(hostname, settings.PUBLIC_URL):
-            if request.path.startswith("/user/"):
-                return server_not_running(request, request.path[len("/user/") :])
+            if request.path_info.startswith("/user/"):
+                return server_not_running(request, request.path_info[len("/user/") :])
             if safe:
                 return HttpResponseRedirect(settings.PUBLIC_URL + request.get_full_path())
             return JsonResponse({"detail": "Not found."}, status=404)
-        if safe and host == self.twin_host and not request.path.startswith(NO_TWIN_REDIRECT):
+        if safe and host == self.twin_host and not request.path_info.startswith(NO_TWIN_REDIRECT):
             return HttpResponseRedirect(settings.PUBLIC_URL + request.get_full_path())
         return self.get_response(request)

@@ -75,7 +75,7 @@ def free_port() -> int:
 
 @dataclass
 class RunningHub:
-    url: str
+    url: str  # where people find it: the public URL and the path prefix, no trailing slash
     hub_api: str
     hub_token: str
     admin_token: str
@@ -212,9 +212,11 @@ def running_stack(
         }
     )
     stack = Stack(environ, log_dir=data / "logs")
+    # Under a path prefix (MLHUB_BASE_URL in ``extra``) the url carries it: every test's
+    # f"{hub.url}/api/v1/..." and portal_login(hub.url, ...) then work as they are.
     running = RunningHub(
-        url=environ["MLHUB_PUBLIC_URL"],
-        hub_api=f"{environ['MLHUB_HUB_URL']}/hub/api",
+        url=stack.site_url(),
+        hub_api=f"{environ['MLHUB_HUB_URL']}{stack.base_url()}hub/api",
         hub_token="",
         admin_token="",
         stack=stack,

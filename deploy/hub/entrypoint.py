@@ -269,6 +269,7 @@ def start() -> int:
         environ = stack_environment(environ)  # the data folder and generated secrets
         os.environ.update(environ)
         env.execution_mode()
+        env.site_url()  # MLHUB_BASE_URL is a plain path, and MLHUB_PUBLIC_URL's path agrees
         if environ["START_NGINX"] == "true":
             nginx_check(environ)
         if environ["EXECUTION_MODE"] == "local" and environ["START_JHUB"] == "true":
@@ -308,7 +309,7 @@ def chp_command(environ: dict[str, str]) -> list[str]:
         "--api-port",
         str(api.port),
         f"--default-target={env.portal_url()}",
-        f"--error-target={env.hub_url()}/hub/error",
+        f"--error-target={env.hub_url()}{env.base_url()}hub/error",
         *routing,
         *tls,
     ]
@@ -382,8 +383,8 @@ def health() -> int:
         return 1
     bind = urlsplit(environ["MLHUB_BIND_URL"])
     checks = {
-        "portal": lambda: _answers(f"{env.portal_url()}/accounts/login/"),
-        "hub": lambda: _answers(f"{env.hub_url()}/hub/api/"),
+        "portal": lambda: _answers(f"{env.portal_url()}{env.base_url()}accounts/login/"),
+        "hub": lambda: _answers(f"{env.hub_url()}{env.base_url()}hub/api/"),
         "chp": lambda: _answers(
             f"http://{'127.0.0.1' if bind.hostname == '0.0.0.0' else bind.hostname}:{bind.port}/"
         ),

@@ -13,13 +13,14 @@ from oauth2_provider.settings import oauth2_settings
 MIN_SECRET_LENGTH = 32
 
 
-def hub_redirect_uri(public_url: str) -> str:
-    """The hub's one callback: its authenticator sends exactly this ``oauth_callback_url``.
+def hub_redirect_uri(site_url: str) -> str:
+    """The hub's one callback: its authenticator sends exactly this ``oauth_callback_url``
+    (``site_url``: the public URL with the path prefix, settings.SITE_URL).
 
     No second (loopback twin) URI and no port freedom (``accounts/oauth_validator.py``):
     a code goes nowhere but to the hub at the public URL.
     """
-    return f"{public_url}/hub/oauth_callback"
+    return f"{site_url}/hub/oauth_callback"
 
 
 def hub_oauth_client_ensure() -> str:
@@ -38,7 +39,7 @@ def hub_oauth_client_ensure() -> str:
         "name": "JupyterHub",
         "client_type": Application.CLIENT_CONFIDENTIAL,
         "authorization_grant_type": Application.GRANT_AUTHORIZATION_CODE,
-        "redirect_uris": hub_redirect_uri(settings.PUBLIC_URL),
+        "redirect_uris": hub_redirect_uri(settings.SITE_URL),
         # One login: people who are signed in to the portal are not asked again.
         "skip_authorization": True,
         "algorithm": "",

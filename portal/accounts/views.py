@@ -12,7 +12,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.throttling import ScopedRateThrottle
 
@@ -28,7 +28,7 @@ from portal.sshkeys.models import SshKey
 
 @require_http_methods(["GET", "POST"])
 def logout(request):
-    """End both sessions: the portal's here (POST), then the hub's at /hub/logout.
+    """End both sessions: the portal's here (POST), then the hub's at <prefix>hub/logout.
 
     The hub's logout sends people back here with a GET (its ``logout_redirect_url``). A GET
     never ends a session, so another site cannot log people out with a link or an image:
@@ -40,7 +40,7 @@ def logout(request):
     if request.method == "GET":
         return render(request, "registration/logout_confirm.html")
     end_portal_session(request)
-    return redirect("/hub/logout")
+    return redirect(f"{settings.BASE_URL}hub/logout")
 
 
 class SignupForm(UserCreationForm):
@@ -151,7 +151,7 @@ def ssh_key_add(request):
         messages.error(request, error.message)
     else:
         messages.success(request, f"SSH key {key.fingerprint} added.")
-    return redirect("/accounts/#ssh-keys")
+    return redirect(reverse("account") + "#ssh-keys")
 
 
 @login_required
@@ -160,4 +160,4 @@ def ssh_key_remove(request, pk: int):
     key = get_object_or_404(SshKey.objects.filter(owner=request.user), pk=pk)
     ssh_keys.ssh_key_remove(key=key, by=request.user)
     messages.success(request, f"SSH key {key.fingerprint} removed.")
-    return redirect("/accounts/#ssh-keys")
+    return redirect(reverse("account") + "#ssh-keys")

@@ -20,7 +20,7 @@ class AuditSourceMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        source = next((s for p, s in _BY_PREFIX if request.path.startswith(p)), Source.PAGE)
+        source = next((s for p, s in _BY_PREFIX if request.path_info.startswith(p)), Source.PAGE)
         with from_source(source, _address(request)):
             return self.get_response(request)
 

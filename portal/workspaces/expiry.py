@@ -35,7 +35,7 @@ def expiry_warning_message(workspace: Workspace) -> tuple[str, str]:
         f"Hello {workspace.owner.username},\n\n"
         f"your workspace {workspace.name} on {brand} expires on {when}. Once it has expired"
         f" it may be deleted, with its files.\n\n"
-        f'To keep it, extend it on "My workspaces":\n{settings.PUBLIC_URL}/\n'
+        f'To keep it, extend it on "My workspaces":\n{settings.SITE_URL}/\n'
     )
     return subject, body
 

@@ -183,6 +183,7 @@ class Workspace(models.Model):
             self.owner.hub_name,
             self.name,
             single_origin=settings.SINGLE_ORIGIN,
+            base_url=settings.BASE_URL,
         )
 
     # The progress message of a workspace whose first start a task will make (user-hub mode).

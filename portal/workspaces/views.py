@@ -52,7 +52,7 @@ def workspace_list(request, form: WorkspaceCreateForm | None = None):
             "busy": any(w.state in BUSY for w in found),
             "approved": not refused,
             "not_approved": refused,
-            "api_url": f"{settings.PUBLIC_URL}/api/v1",
+            "api_url": f"{settings.SITE_URL}/api/v1",
         },
     )
 
@@ -122,7 +122,7 @@ def server_not_running(request, rest: str):
         return JsonResponse({"detail": "This workspace is not running."}, status=424)
     query = request.META.get("QUERY_STRING")
     # Absolute: on a workspace's own origin the hub is at the public host, not this one.
-    target = f"{settings.PUBLIC_URL}/hub/user/{rest}"
+    target = f"{settings.SITE_URL}/hub/user/{rest}"
     return HttpResponseRedirect(target + (f"?{query}" if query else ""))
 
 

@@ -8,7 +8,7 @@
 #   start.sh --check    check and render only; exit 0 when nginx would start
 #
 # Environment:
-#   MLHUB_PUBLIC_URL            https://<host>[:port] people type (required, https only)
+#   MLHUB_PUBLIC_URL            https://<host>[:port][/prefix/] people type (required, https)
 #   MLHUB_BIND_URL              http://<address>:<port> where the Node proxy listens (required)
 #   MLHUB_NGINX_LISTEN          the public port, address:port (default 0.0.0.0:<the public
 #                               URL's port>; 0.0.0.0:8080 in the image)
@@ -67,6 +67,10 @@ https://*) ;;
 *) die "MLHUB_PUBLIC_URL=$public must be https:// behind nginx's TLS" ;;
 esac
 host_port=${public#https://}
+# A path is MLHub's prefix (MLHUB_BASE_URL), the portal's and the hub's to check: nginx passes
+# every path on as it came, and sends plain http to the same path (http-redirect.conf.in).
+host_port=${host_port%%/*}
+public=https://$host_port
 case $host_port in
 *:*) host=${host_port%:*} port=${host_port##*:} ;;
 *) host=$host_port port=443 ;;

@@ -11,7 +11,8 @@ function follow(card) {
   const poll = async () => {
     let workspace;
     try {
-      const response = await fetch(`/api/v1/workspaces/${card.dataset.id}/`, {
+      // The card names its API address: under a path prefix it is not /api/v1/...
+      const response = await fetch(card.dataset.api, {
         credentials: "same-origin",
         headers: { Accept: "application/json" },
       });
