@@ -43,7 +43,7 @@ BASE_URL = env.base_url()
 # JupyterHub's base_url (its pages, API, cookies' paths and every server's URL) is its
 # bind_url's path: set there, the one place JupyterHub reads both from (setting base_url
 # too makes it rebuild bind_url from its ip and port defaults).
-c.JupyterHub.bind_url = env.bind_url() + BASE_URL
+c.JupyterHub.bind_url = env.bind_url() + BASE_URL.rstrip("/")
 c.JupyterHub.hub_bind_url = env.env_str("MLHUB_HUB_BIND_URL", env.hub_url())
 # After login and at <prefix>hub/ people land on the portal's "My workspaces".
 c.JupyterHub.default_url = BASE_URL

@@ -121,3 +121,16 @@ def test_revoked_portal_tokens_log_the_person_out(authenticator):
 def test_a_portal_outage_logs_nobody_out(authenticator, outage):
     with upstream_refresh(error=outage):
         assert run(authenticator.refresh_user(USER)) is True
+
+
+def test_under_a_prefix_it_talks_to_the_portal_there(monkeypatch):
+    monkeypatch.setenv("MLHUB_PORTAL_URL", "http://127.0.0.1:8010")
+    monkeypatch.setenv("MLHUB_PUBLIC_URL", "https://tools.example.org")
+    monkeypatch.setenv("MLHUB_BASE_URL", "/mlhub/")
+    authenticator = MLHubAuthenticator()
+    assert authenticator.authorize_url == "https://tools.example.org/mlhub/o/authorize/"
+    # Exactly what the portal registers for the hub (portal/accounts/oauth.py).
+    assert authenticator.oauth_callback_url == "https://tools.example.org/mlhub/hub/oauth_callback"
+    assert authenticator.token_url == "http://127.0.0.1:8010/mlhub/o/token/"
+    assert authenticator.userdata_url == "http://127.0.0.1:8010/mlhub/api/v1/me/"
+    assert authenticator.logout_redirect_url == "/mlhub/accounts/logout/"

@@ -26,7 +26,7 @@ def hub_env(monkeypatch, tmp_path):
     monkeypatch.setenv("HUB_NAME", "mlhub")
     monkeypatch.setenv("JUPYTERHUB_CRYPT_KEY", "ab" * 32)
     monkeypatch.setenv("MLHUB_HUB_EVENTS_TOKEN", "events-token")
-    for name in ("MLHUB_PUBLIC_URL", "MLHUB_BIND_URL", "MLHUB_SINGLE_ORIGIN"):
+    for name in ("MLHUB_PUBLIC_URL", "MLHUB_BIND_URL", "MLHUB_SINGLE_ORIGIN", "MLHUB_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 
@@ -227,3 +227,32 @@ def test_settings_mlhub_keeps_from_upstream_still_load(hub_env, monkeypatch):
     monkeypatch.setenv("MLHUB_USER_CONFIG", str(hub_env / "user.py"))
     config = load()
     assert config.KubeSpawner.node_selector == {"pool": "users"}
+
+
+def test_under_a_prefix_the_hub_and_its_route_live_under_it(hub_env, monkeypatch):
+    monkeypatch.setenv("MLHUB_BASE_URL", "/mlhub")
+    monkeypatch.setenv("MLHUB_PUBLIC_URL", "https://tools.example.org/mlhub/")
+    monkeypatch.setenv("MLHUB_PORTAL_URL", "http://127.0.0.1:9010")
+    config = load()
+    # bind_url's path is JupyterHub's base_url (its pages, API, cookies and servers' URLs).
+    assert config.JupyterHub.bind_url == "https://tools.example.org/mlhub"
+    assert config.JupyterHub.hub_routespec == "tools.example.org/mlhub/hub/"
+    assert config.JupyterHub.default_url == "/mlhub/"
+    assert config.JupyterHub.subdomain_host == "https://tools.example.org"
+    assert config.Spawner.state_report_url == (
+        "http://127.0.0.1:9010/mlhub/api/v1/internal/hub-events/"
+    )
+    # Everything else still goes to the portal, which sends what is outside the prefix in.
+    assert "--default-target=http://127.0.0.1:9010" in config.ConfigurableHTTPProxy.command
+
+
+def test_under_a_prefix_a_single_origin_hubs_route_is_the_prefixed_path(hub_env, monkeypatch):
+    monkeypatch.setenv("MLHUB_BASE_URL", "/mlhub/")
+    monkeypatch.setenv("MLHUB_SINGLE_ORIGIN", "true")
+    assert load().JupyterHub.hub_routespec == "/mlhub/hub/"
+
+
+def test_a_bad_prefix_stops_the_hub(hub_env, monkeypatch):
+    monkeypatch.setenv("MLHUB_BASE_URL", "/../")
+    with pytest.raises(env.ConfigError, match="MLHUB_BASE_URL='/../' is not a plain path"):
+        load()

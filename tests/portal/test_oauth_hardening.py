@@ -39,7 +39,7 @@ S256_CHALLENGE = (
 
 @pytest.fixture
 def hub_client(settings):
-    settings.PUBLIC_URL = PUBLIC_URL
+    settings.PUBLIC_URL = settings.SITE_URL = PUBLIC_URL
     settings.OAUTH_CLIENT_SECRET = SECRET
     assert hub_oauth_client_ensure() == "created"
     return get_application_model().objects.get(client_id=settings.OAUTH_CLIENT_ID)
@@ -282,7 +282,7 @@ def test_a_secret_stored_by_another_hasher_is_hashed_again_at_setup(hub_client):
 
 
 def test_a_short_client_secret_is_refused_and_nothing_is_registered(settings):
-    settings.PUBLIC_URL = PUBLIC_URL
+    settings.PUBLIC_URL = settings.SITE_URL = PUBLIC_URL
     settings.OAUTH_CLIENT_SECRET = "s" * 31
 
     with pytest.raises(ImproperlyConfigured) as refused:
