@@ -858,7 +858,19 @@ def test_network_policies_can_be_turned_off():
         (("--set", "proxy.https.type=bogus"), "proxy.https.type"),
         (("--set", "mlhub.debug=maybe"), "mlhub.debug"),
         (("--set", "mlhub.hubName=toolong"), "mlhub.hubName"),
-        (("--set", "mlhub.baseUrl=/mlhub/"), "mlhub.baseUrl"),
+        (("--set", "mlhub.baseUrl=/a/../b/"), "mlhub.baseUrl"),
+        (("--set", "mlhub.baseUrl=/mlhub?x=1"), "mlhub.baseUrl"),
+        (("--set", "mlhub.baseUrl=//mlhub/"), "mlhub.baseUrl"),
+        (("--set", "mlhub.baseUrl=/ml hub/"), "mlhub.baseUrl"),
+        (("--set", "mlhub.baseUrl=mlhub"), "mlhub.baseUrl"),
+        (
+            ("--set", "mlhub.baseUrl=/mlhub/", "--set", "mlhub.publicUrl=https://h.example/hub/"),
+            "mlhub.publicUrl=https://h.example/hub/ ends in /hub/, but mlhub.baseUrl is /mlhub/",
+        ),
+        (
+            ("--set", "mlhub.publicUrl=https://h.example/mlhub/"),
+            "ends in /mlhub/, but mlhub.baseUrl is /",
+        ),
         (("--set", "proxy.service.type=External"), "proxy.service.type"),
         (("--set", "singleuser.gpu.max=-1"), "singleuser.gpu.max"),
         (("--set", "singleuser.cpuu.max=1"), "Additional property cpuu is not allowed"),
@@ -878,3 +890,41 @@ def test_network_policies_can_be_turned_off():
 )
 def test_bad_values_are_refused_naming_the_value(args, message):
     assert message in refused(*args)
+
+
+# A path prefix (mlhub.baseUrl) -------------------------------------------------------------
+MLHUB_CONTAINERS = {"portal", "tasks", "hub", "proxy"}
+
+
+@pytest.mark.parametrize(
+    "public_url", ["https://tools.example.org", "https://tools.example.org/mlhub/"]
+)
+def test_the_prefix_reaches_every_mlhub_container(public_url):
+    objects = render("--set", "mlhub.baseUrl=/mlhub", "--set", f"mlhub.publicUrl={public_url}")
+    found = {}
+    for spec in pod_specs(objects).values():
+        for name, container in containers(spec).items():
+            env = plain_env(container)
+            if "MLHUB_DATA_DIR" in env:  # an MLHub container, init containers included
+                found[name] = (env.get("MLHUB_BASE_URL"), env.get("MLHUB_PUBLIC_URL"))
+    assert MLHUB_CONTAINERS <= set(found)
+    # Normalised with its trailing slash; the public URL without the path, which MLHub
+    # would only check against the prefix.
+    assert set(found.values()) == {("/mlhub/", "https://tools.example.org")}
+
+
+def test_the_probes_ask_under_the_prefix():
+    specs = pod_specs(render("--set", "mlhub.baseUrl=/mlhub/"))
+    portal = containers(specs[f"{RELEASE}-portal"])["portal"]["readinessProbe"]["httpGet"]
+    hub = containers(specs[f"{RELEASE}-hub"])["hub"]["readinessProbe"]["httpGet"]
+    assert portal["path"] == "/mlhub/accounts/login/"
+    assert hub["path"] == "/mlhub/hub/health"
+
+
+def test_at_the_root_the_probes_and_env_are_as_before():
+    specs = pod_specs(render())
+    portal = containers(specs[f"{RELEASE}-portal"])["portal"]
+    assert portal["readinessProbe"]["httpGet"]["path"] == "/accounts/login/"
+    assert plain_env(portal)["MLHUB_BASE_URL"] == "/"
+    hub = containers(specs[f"{RELEASE}-hub"])["hub"]
+    assert hub["readinessProbe"]["httpGet"]["path"] == "/hub/health"

@@ -112,3 +112,11 @@ def test_the_proxy_terminates_tls_itself_when_given_a_certificate(monkeypatch):
         "/tls/tls.key",
     ]
     assert command[command.index("--api-ip") + 1] == "0.0.0.0"
+
+
+def test_under_a_prefix_the_proxys_error_pages_come_from_the_prefixed_hub(monkeypatch):
+    monkeypatch.setenv("MLHUB_PUBLIC_URL", "https://hub.example.org/mlhub/")
+    monkeypatch.setenv("MLHUB_BASE_URL", "/mlhub/")
+    monkeypatch.setenv("MLHUB_HUB_URL", "http://127.0.0.1:8081")
+    command = entrypoint.chp_command({"MLHUB_BIND_URL": "http://0.0.0.0:8000"})
+    assert "--error-target=http://127.0.0.1:8081/mlhub/hub/error" in command

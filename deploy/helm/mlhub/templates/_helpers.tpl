@@ -59,13 +59,27 @@ mlhub.component: {{ index . 1 }}
 
 {{- define "mlhub.publicUrl" -}}
 {{- if .Values.mlhub.publicUrl -}}
-{{- trimSuffix "/" .Values.mlhub.publicUrl -}}
+{{- /* The origin only: a path it carries must be mlhub.baseUrl's (docs/configuration.md,
+"A path prefix"), refused here as MLHub would refuse it at start. */ -}}
+{{- $url := urlParse .Values.mlhub.publicUrl -}}
+{{- $path := trimSuffix "/" (get $url "path") -}}
+{{- $base := include "mlhub.baseUrl" . -}}
+{{- if and $path (ne (printf "%s/" $path) $base) -}}
+{{- fail (printf "mlhub.publicUrl=%s ends in %s/, but mlhub.baseUrl is %s: set mlhub.baseUrl to %s/ or leave the path out of mlhub.publicUrl" .Values.mlhub.publicUrl $path $base $path) -}}
+{{- end -}}
+{{- printf "%s://%s" (get $url "scheme") (get $url "host") -}}
 {{- else -}}
 {{- $tls := or .Values.proxy.https.enabled (and .Values.ingress.enabled (not (empty .Values.ingress.tls))) -}}
 {{- $hosts := .Values.proxy.https.hosts -}}
 {{- if and .Values.ingress.enabled .Values.ingress.hosts }}{{ $hosts = .Values.ingress.hosts }}{{ end -}}
 {{- ternary "https" "http" $tls }}://{{ $hosts | first | default "localhost:8000" }}
 {{- end -}}
+{{- end -}}
+
+{{- /* MLHUB_BASE_URL: mlhub.baseUrl with its trailing slash ("/", "/mlhub/"); the schema
+has refused anything but a plain path. */ -}}
+{{- define "mlhub.baseUrl" -}}
+{{- printf "%s/" (trimSuffix "/" .Values.mlhub.baseUrl) -}}
 {{- end -}}
 
 {{- define "mlhub.hubUrl" -}}
@@ -104,6 +118,7 @@ mlhub.env is merged last, so it wins over the chart's own settings.
   "DJANGO_SETTINGS_MODULE" "portal.settings"
   "MLHUB_DATA_DIR" "/data"
   "MLHUB_PUBLIC_URL" (include "mlhub.publicUrl" $)
+  "MLHUB_BASE_URL" (include "mlhub.baseUrl" $)
   "MLHUB_PORTAL_URL" (include "mlhub.portalUrl" $)
   "MLHUB_HUB_URL" (include "mlhub.hubUrl" $)
   "MLHUB_HUB_CONNECT_URL" (include "mlhub.hubUrl" $)
@@ -129,6 +144,7 @@ to anything else (the hub's, the portal's) leaves the proxy's pod, and its route
   "DJANGO_SETTINGS_MODULE" "portal.settings"
   "MLHUB_DATA_DIR" "/data"
   "MLHUB_PUBLIC_URL" (include "mlhub.publicUrl" $)
+  "MLHUB_BASE_URL" (include "mlhub.baseUrl" $)
   "MLHUB_PORTAL_URL" (include "mlhub.portalUrl" $)
   "MLHUB_HUB_URL" (include "mlhub.hubUrl" $)
 -}}
