@@ -156,3 +156,16 @@ def test_alice_opens_it_through_the_hubs_oauth_login(prefixed, running_workspace
     assert page.url.startswith(running_workspace["url"] + "lab"), page.url
     response = browser.get(running_workspace["url"] + "api/status", timeout=30)
     assert response.status_code == 200, (response.url, response.text[:300])
+
+
+def test_a_stopped_workspaces_url_leads_to_the_hubs_page_under_the_prefix(
+    prefixed, alice, running_workspace
+):
+    base = f"{prefixed.url}/api/v1/workspaces/{running_workspace['id']}/"
+    assert prefixed.api(alice).post(base + "stop/", timeout=30).status_code == 200
+    prefixed.wait_for_state(alice, running_workspace["id"], "stopped")
+    # The proxy has no route for it: the portal, on alice's origin, sends her to the hub.
+    browser = portal_login(prefixed.url, *ALICE)
+    page = browser.get(running_workspace["url"] + "lab", timeout=30)
+    assert page.url.startswith(f"{prefixed.url}/hub/user/alice/thesis/lab"), page.url
+    assert 'href="/mlhub/"' in page.text  # "My workspaces", the portal under the prefix
