@@ -6,6 +6,7 @@ to PostgreSQL. Secrets come from ``NAME`` or ``NAME_FILE``, never from files in 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -210,8 +211,11 @@ SECURE_SSL_REDIRECT = SECURE
 # The hub calls the portal at its internal plain-http address (MLHUB_PORTAL_URL), never
 # through the https proxy: the code exchange and refresh, the person lookup and the internal
 # API. No browser comes there, and a redirect to https on that address would break the hub.
-# Django matches these against the path without its leading "/".
-SECURE_REDIRECT_EXEMPT = [r"^o/token/$", r"^api/v1/me/$", r"^api/v1/internal/"]
+# Django matches these against the path without its leading "/", the prefix included.
+_exempt_under = re.escape(BASE_URL.lstrip("/"))
+SECURE_REDIRECT_EXEMPT = [
+    rf"^{_exempt_under}{path}" for path in (r"o/token/$", r"api/v1/me/$", r"api/v1/internal/")
+]
 # Safe on http too (they are also Django's defaults): stated so no upgrade can drop them.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

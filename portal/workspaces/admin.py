@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.timesince import timeuntil
 
 from lib.resources import RESOURCE_OPTIONS
@@ -157,7 +158,7 @@ class WorkspaceAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     def add_view(self, request, form_url="", extra_context=None):
         # Created where it is checked against the template and started: the portal's own
         # create form, whose "For" field admins use (or the API's "owner").
-        return HttpResponseRedirect("/#new-workspace")
+        return HttpResponseRedirect(reverse("my-workspaces") + "#new-workspace")
 
     def delete_service(self, request, obj) -> None:
         services.workspace_delete(workspace=obj, by=request.user)

@@ -65,13 +65,19 @@ def start_when_listening(port: int, start, stop: threading.Event, timeout: float
 def front(tmp_path_factory):
     """The stack behind nginx with TLS on one public port: a stack of its own, as its public
     URL (https, nginx's port) and trusted proxy count differ from the shared one's."""
+    yield from fronted_stack(tmp_path_factory.mktemp("mlhub-nginx"), "mlhn")
+
+
+def fronted_stack(data, hub_name: str, base_url: str = "/"):
+    """For a fixture to ``yield from``: a Front, the stack under ``base_url`` (its public
+    URL then ends in it, as MLHUB_PUBLIC_URL may: tests/deploy/test_nginx_prefix.py)."""
     require_nginx()
-    data = tmp_path_factory.mktemp("mlhub-nginx")
     port, bind, http_port = free_port(), free_port(), free_port()
+    public_url = f"https://localhost:{port}{base_url.rstrip('/')}"
     gateway = FakeGateway()
     with run_directory() as run_dir, pytest.MonkeyPatch.context() as patch:
         environ = script_environment(
-            MLHUB_PUBLIC_URL=f"https://localhost:{port}",
+            MLHUB_PUBLIC_URL=public_url,
             MLHUB_BIND_URL=f"http://127.0.0.1:{bind}",
             MLHUB_NGINX_LISTEN=f"127.0.0.1:{port}",
             MLHUB_HTTP_PORT=str(http_port),
@@ -102,9 +108,10 @@ def front(tmp_path_factory):
         stack = running_stack(
             data,
             "process",
-            hub_name="mlhn",
+            hub_name=hub_name,
             extra={
-                "MLHUB_PUBLIC_URL": f"https://localhost:{port}",
+                "MLHUB_PUBLIC_URL": public_url,
+                "MLHUB_BASE_URL": base_url,
                 "MLHUB_BIND_URL": f"http://127.0.0.1:{bind}",
                 # nginx appends the client's address, then the Node proxy nginx's.
                 "MLHUB_TRUSTED_PROXY_COUNT": "2",

@@ -193,3 +193,33 @@ def test_at_the_root_the_application_is_itself():
         return []
 
     assert prefixed(application, "/") is application
+
+
+HUB_CALLS_OVER_HTTP = """
+import json
+import django
+django.setup()
+from django.test import Client
+client = Client(headers={"host": "127.0.0.1"})
+print(json.dumps({
+    path: client.get(path).status_code
+    for path in ("/o/token/", "/api/v1/me/", "/api/v1/internal/hub-events/", "/accounts/login/")
+}))
+"""
+
+
+def test_over_https_the_hubs_calls_at_the_internal_address_are_not_redirected(tmp_path):
+    found = run_portal(
+        HUB_CALLS_OVER_HTTP,
+        tmp_path,
+        MLHUB_BASE_URL="/mlhub/",
+        MLHUB_PUBLIC_URL="https://tools.example.org",
+    )
+    # The hub's code exchange, person lookup and reports answer on plain http; a page
+    # redirects to https.
+    assert found == {
+        "/o/token/": 405,
+        "/api/v1/me/": 401,
+        "/api/v1/internal/hub-events/": 403,
+        "/accounts/login/": 301,
+    }
