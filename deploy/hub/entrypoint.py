@@ -334,7 +334,8 @@ def run(role: str) -> int:
     elif role == "nginx":
         command = ["sh", NGINX_START]
     elif role == "ssh":
-        environ["MLHUB_PORTAL_URL"] = env.portal_url()
+        # The gateway's one call goes to the portal's root: under a path prefix, there.
+        environ["MLHUB_PORTAL_URL"] = env.portal_url() + env.base_url().rstrip("/")
         command = ["sh", SSH_START]
     else:
         print(f"mlhub: unknown role {role!r} (one of {', '.join(ROLES)})", file=sys.stderr)

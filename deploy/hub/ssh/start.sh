@@ -4,7 +4,8 @@
 # MLHub image later).
 #
 # Environment:
-#   MLHUB_PORTAL_URL                  where the portal listens, as seen from here (required)
+#   MLHUB_PORTAL_URL                  where the portal listens, as seen from here, with
+#                                     MLHub's path prefix if any (required)
 #   MLHUB_SSH_GATEWAY_TOKEN or MLHUB_SSH_GATEWAY_TOKEN_FILE
 #                                     the portal's credential for its key lookup (required)
 #   (or neither of these: /etc/mlhub/gateway.env is mounted with both)
