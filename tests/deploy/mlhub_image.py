@@ -5,6 +5,7 @@ a generated certificate; and the bad-input runs that must stop before anything s
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import tarfile
 import warnings
@@ -22,7 +23,9 @@ from lib.stack import ROOT
 from tests.docker_engine import remove_everything_of, require_image
 from tests.hub_stack import ADMIN_PASSWORD, RunningHub, free_port, resolve_localhost_subdomains
 
-IMAGE = "mlhub:latest"
+# Another tag (MLHUB_TEST_IMAGE) builds and runs this checkout's image beside an engine's
+# mlhub:latest that others use, leaving theirs as it is.
+IMAGE = os.environ.get("MLHUB_TEST_IMAGE", "mlhub:latest")
 WORKSPACE_IMAGE = "mlhub-workspace:latest"
 SUPERVISORCTL = ["supervisorctl", "-c", "/etc/mlhub/supervisord.conf"]
 HUB = "mlhi"  # the image tests' hub: its containers, networks and volumes start with this
@@ -35,6 +38,7 @@ def image_built() -> None:
         ["bash", str(ROOT / "deploy" / "scripts" / "build-image.sh"), "hub"],
         capture_output=True,
         text=True,
+        env={**os.environ, "IMAGE": IMAGE},
     )
     assert built.returncode == 0, (built.stdout[-3000:], built.stderr[-3000:])
 
@@ -161,13 +165,21 @@ def mlhub(docker_client, tmp_path_factory):
     """The MLHub image run as docs/deploy.md says, on a free port, for the whole session
     (tests/deploy/test_image.py, the browser's tests/browser/test_image_https.py). Its
     requests trust its generated certificate (``cert``)."""
+    yield from image_hub(docker_client, tmp_path_factory, HUB)
+
+
+def image_hub(docker_client, tmp_path_factory, hub_name: str, **extra: str):
+    """For a fixture to ``yield from``: the image running as ``hub_name`` with ``extra``
+    settings, up and with its admin's token. Under ``MLHUB_BASE_URL`` its ``url`` ends in
+    the prefix (tests/deploy/test_image_prefix.py)."""
     require_image(docker_client, WORKSPACE_IMAGE)
     image_built()
     resolve_localhost_subdomains()
     port = free_port()
-    environment = image_environment(HUB, port)
-    with image_run(docker_client, HUB, environment, port, data=True) as (container, options):
-        url = f"https://localhost:{port}"
+    environment = image_environment(hub_name, port, **extra)
+    prefix = extra.get("MLHUB_BASE_URL", "/").rstrip("/")
+    with image_run(docker_client, hub_name, environment, port, data=True) as (container, options):
+        url = f"https://localhost:{port}{prefix}"
         hub = ImageHub(
             url=url,
             hub_api=f"{url}/hub/api",
