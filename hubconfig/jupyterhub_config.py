@@ -28,6 +28,10 @@ c = get_config()  # noqa: F821 -- provided by JupyterHub when it loads this file
 
 HUB_NAME = env.hub_name()
 MODE = env.execution_mode()
+# Where people find MLHub, checked before anything is written: MLHUB_BASE_URL is a plain path
+# and MLHUB_PUBLIC_URL's path, if any, is the same.
+PUBLIC_URL = env.public_url()
+BASE_URL = env.base_url()
 DATA = env.data_dir() / "hub"
 DATA.mkdir(parents=True, exist_ok=True)
 
@@ -38,8 +42,6 @@ if not PORTAL_TOKEN:
 # One public port: the proxy. <prefix>hub/ goes to the hub, <prefix>user/... to workspaces,
 # the rest to the portal as the proxy's default target (it restores that route itself after
 # a restart); the portal sends what is outside the prefix into it (portal/base_path.py).
-PUBLIC_URL = env.public_url()
-BASE_URL = env.base_url()
 # JupyterHub's base_url (its pages, API, cookies' paths and every server's URL) is its
 # bind_url's path: set there, the one place JupyterHub reads both from (setting base_url
 # too makes it rebuild bind_url from its ip and port defaults).

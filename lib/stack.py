@@ -368,6 +368,12 @@ def main() -> int:
             file=sys.stderr,
         )
         return 1
+    try:
+        # A bad prefix or public URL stops `make run` before anything is written.
+        env.site_url()
+    except env.ConfigError as error:
+        print(f"MLHub did not start: {error}", file=sys.stderr)
+        return 1
     environ = stack_environment()
     mode, why = execution_mode_choose(environ)
     environ["EXECUTION_MODE"] = mode

@@ -252,7 +252,8 @@ def test_under_a_prefix_a_single_origin_hubs_route_is_the_prefixed_path(hub_env,
     assert load().JupyterHub.hub_routespec == "/mlhub/hub/"
 
 
-def test_a_bad_prefix_stops_the_hub(hub_env, monkeypatch):
+def test_a_bad_prefix_stops_the_hub_before_it_writes_anything(hub_env, monkeypatch):
     monkeypatch.setenv("MLHUB_BASE_URL", "/../")
     with pytest.raises(env.ConfigError, match="MLHUB_BASE_URL='/../' is not a plain path"):
         load()
+    assert not (hub_env / "hub").exists()

@@ -110,3 +110,14 @@ def test_the_stack_waits_and_reports_under_its_prefix():
     assert Stack({"MLHUB_PUBLIC_URL": "http://localhost:9000/"}).site_url() == (
         "http://localhost:9000"
     )
+
+
+def test_make_run_refuses_a_bad_prefix_before_it_writes_anything(monkeypatch, tmp_path, capsys):
+    from lib import stack
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("MLHUB_DATA_DIR", str(data))
+    monkeypatch.setenv("MLHUB_BASE_URL", "/mlhub/../")
+    assert stack.main() == 1
+    assert "MLHUB_BASE_URL='/mlhub/../' is not a plain path" in capsys.readouterr().err
+    assert not data.exists()
