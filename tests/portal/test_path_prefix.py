@@ -223,3 +223,19 @@ def test_over_https_the_hubs_calls_at_the_internal_address_are_not_redirected(tm
         "/api/v1/internal/hub-events/": 403,
         "/accounts/login/": 301,
     }
+
+
+@pytest.mark.django_db
+def test_under_a_prefix_a_cookie_sent_twice_is_cleared_on_the_prefix_too(client, settings):
+    settings.SESSION_COOKIE_PATH = "/mlhub/"
+    name = settings.SESSION_COOKIE_NAME
+    response = client.get("/", HTTP_COOKIE=f"{name}=one; {name}=two")
+    assert response.status_code == 400
+    cleared = sorted(morsel.output(header="").strip() for morsel in response.cookies.values())
+    expired = 'mlhub-portal-session=""; {}expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; '
+    assert cleared == [
+        expired.format("Domain=localhost; ") + "Path=/",
+        expired.format("Domain=localhost; ") + "Path=/mlhub/",
+        expired.format("") + "Path=/; SameSite=Lax",
+        expired.format("") + "Path=/mlhub/; SameSite=Lax",
+    ]
