@@ -259,6 +259,7 @@ INSTALLED_APPS = [
     "portal.quotas",
     "portal.cleanup",
     "portal.sshkeys",
+    "portal.backups",
 ]
 
 MIDDLEWARE = [
