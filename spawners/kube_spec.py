@@ -182,6 +182,15 @@ def volume_unbound(pod: dict[str, Any] | None) -> str | None:
     return None
 
 
+def unscheduled(pod: dict[str, Any] | None) -> str | None:
+    """The scheduler's message when no node can take the pod for now (too little CPU or
+    memory free, a taint), else None; a claim not bound yet is ``volume_unbound``'s."""
+    message = _unschedulable((pod or {}).get("status") or {})
+    if message and "unbound" not in message.lower():
+        return message
+    return None
+
+
 def _unschedulable(status: dict[str, Any]) -> str | None:
     for condition in status.get("conditions") or []:
         if (

@@ -78,6 +78,16 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
         Default: env MLHUB_K8S_VOLUME_BIND_SECONDS or 60.""",
     ).tag(config=True)
 
+    schedule_timeout = Float(
+        help="""Seconds a starting workspace waits for a node with room for it (CPU, memory
+        free) before the start fails with the scheduler's reason; a cluster autoscaler may add
+        a node meanwhile. Default: env MLHUB_K8S_SCHEDULE_SECONDS or 90.""",
+    ).tag(config=True)
+
+    @default("schedule_timeout")
+    def _default_schedule_timeout(self) -> float:
+        return float(env.env_int_at_least("MLHUB_K8S_SCHEDULE_SECONDS", 90, 1))
+
     @default("pod_security_context")
     def _default_pod_security_context(self) -> dict[str, Any]:
         return dict(kube_spec.RESTRICTED_POD)
@@ -163,6 +173,7 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
     _configured: dict[str, Any] | None = None
     _starting_since: float | None = None
     _unbound_since: float | None = None
+    _unscheduled_since: float | None = None
 
     def _apply_resources(self) -> None:
         """Set upstream's traits from this workspace's checked options (and ours on top of
@@ -248,7 +259,7 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
         try:
             policy_made = await self._ensure_network_policy()
             self._starting_since = time.monotonic()
-            self._unbound_since = None
+            self._unbound_since = self._unscheduled_since = None
             return await super().start()
         except StartFailed as failure:
             message = f"{failure}{await self._last_log_lines()}"
@@ -274,7 +285,7 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
     def is_pod_running(self, pod: dict[str, Any] | None) -> bool:
         if self._starting_since is not None:  # only while starting: poll() uses this too
             failure = kube_spec.start_failure(pod, self.gpu_resource)
-            failure = failure or self._claim_not_binding(pod)
+            failure = failure or self._claim_not_binding(pod) or self._not_scheduled(pod)
             if failure:
                 raise StartFailed(failure)
         return super().is_pod_running(pod)
@@ -293,6 +304,20 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
             f"the workspace's volume claim {self.pvc_name} did not bind in "
             f"{self.volume_bind_timeout:g} s ({message}); check the storage class ({storage}, "
             "MLHUB_K8S_STORAGE_CLASS) and that it can provision volumes"
+        )
+
+    def _not_scheduled(self, pod: dict[str, Any] | None) -> str | None:
+        message = kube_spec.unscheduled(pod)
+        now = time.monotonic()
+        if message is None:
+            self._unscheduled_since = None
+            return None
+        self._unscheduled_since = self._unscheduled_since or now
+        if now - self._unscheduled_since < self.schedule_timeout:
+            return None
+        return (
+            f"no node had room for the workspace in {self.schedule_timeout:g} s ({message}); "
+            "ask for less CPU or memory, stop another workspace, or ask an admin for more nodes"
         )
 
     async def _last_log_lines(self) -> str:

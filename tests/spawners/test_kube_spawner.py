@@ -281,6 +281,39 @@ def test_a_claim_that_does_not_bind_in_time_fails_the_start_with_the_storage_cla
     )
 
 
+def test_a_pod_no_node_has_room_for_fails_the_start_with_the_schedulers_reason(loop):
+    full = {
+        "metadata": {"name": "p"},
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/1 nodes are available: 1 Insufficient cpu.",
+                }
+            ],
+        },
+    }
+    made = spawner(schedule_timeout=0.2)
+    made._starting_since = time.monotonic()
+    assert made.is_pod_running(full) is False  # another workspace may stop, a node be added
+    time.sleep(0.3)
+    with pytest.raises(StartFailed) as failed:
+        made.is_pod_running(full)
+    assert str(failed.value) == (
+        "no node had room for the workspace in 0.2 s (0/1 nodes are available: 1 Insufficient "
+        "cpu.); ask for less CPU or memory, stop another workspace, or ask an admin for more "
+        "nodes"
+    )
+    # A claim that does not bind is the volume's timer's, not this one's.
+    unbound = spawner(schedule_timeout=0.2, volume_bind_timeout=60)
+    unbound._starting_since = time.monotonic() - 1
+    unbound._unscheduled_since = time.monotonic() - 1
+    assert unbound.is_pod_running(UNBOUND) is False
+
+
 def test_a_failing_pod_is_only_a_start_failure_while_starting(loop):
     made = spawner()
     exited = {

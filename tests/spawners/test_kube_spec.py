@@ -12,6 +12,7 @@ from spawners.kube_spec import (
     network_policy,
     resource_settings,
     start_failure,
+    unscheduled,
     volume_mounts,
     volume_unbound,
     volumes,
@@ -185,6 +186,16 @@ def test_too_little_cpu_for_now_is_no_failure_an_autoscaler_may_add_a_node():
         conditions=[{**UNSCHEDULABLE, "message": "0/1 nodes are available: 1 Insufficient cpu."}]
     )
     assert start_failure(pod, "nvidia.com/gpu") is None
+
+
+def test_too_little_room_is_reported_for_the_spawner_to_time_and_an_unbound_claim_is_not():
+    full = _pod(
+        conditions=[{**UNSCHEDULABLE, "message": "0/1 nodes are available: 1 Insufficient cpu."}]
+    )
+    assert unscheduled(full) == "0/1 nodes are available: 1 Insufficient cpu."
+    unbound = "0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims."
+    assert unscheduled(_pod(conditions=[{**UNSCHEDULABLE, "message": unbound}])) is None
+    assert unscheduled(_pod()) is None
 
 
 def test_an_unbound_claim_is_reported_apart_for_the_spawner_to_time():
