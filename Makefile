@@ -1,6 +1,7 @@
 # The two commands: `make run` (set up on first use, then run the whole stack) and `make test`
 # (`make test-fast`: the unit tier alone).
 PYTHON ?= python3
+comma := ,
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -26,6 +27,9 @@ CLUSTER_TIER := tests/k8s tests/helm
 # beside its Docker tests, not its browser tests: on 2 cores, beside them, an image's browser
 # test lost a response (CI, 2026-12-06).
 FIRST_CLUSTER_TESTS := tests/k8s/test_chart_serves_a_person.py
+# A command to run beside the integration tier too, before the cluster's tests, its output with
+# theirs (.ci/run: the PostgreSQL pass, which would otherwise wait for all of this to end).
+ALSO_BESIDE ?=
 # Each test goes to the worker that is free, but tests/spawners/ keeps to one (tests/conftest.py:
 # its Docker tests share objects by label). At most 4 workers: each migrates its own test
 # database, and on PostgreSQL more would near the server's 100 connections.
@@ -46,15 +50,17 @@ ifeq ($(ARG_PATHS),)
 	status=0; apart=$$(mktemp -d); \
 	$(PYTEST) $(PARALLEL) $(UNIT_TIER) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
 	( failed=0; \
+	  $(if $(ALSO_BESIDE),( $(ALSO_BESIDE) ) >>$$apart/log 2>&1 || failed=1;) \
 	  $(PYTEST) $(FIRST_CLUSTER_TESTS) $(PYTEST_ARGS) -p no:cacheprovider \
-		--basetemp=$$apart/first >$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
+		--basetemp=$$apart/first >>$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
 	  $(PYTEST) $(CLUSTER_TIER) --ignore=$(FIRST_CLUSTER_TESTS) $(PYTEST_ARGS) -p no:cacheprovider \
 		--basetemp=$$apart/rest >>$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
 	  exit $$failed ) & cluster=$$!; \
 	$(PYTEST) tests $(addprefix --ignore=,$(UNIT_TIER) $(CLUSTER_TIER)) $(PYTEST_ARGS) \
 		$(NOTHING_SELECTED_IS_FINE) || status=1; \
 	wait $$cluster || status=1; \
-	printf '\n== The cluster tier (%s), run beside the others\n' "$(CLUSTER_TIER)"; \
+	printf '\n== Beside the others: %sthe cluster tier (%s)\n' \
+		"$(if $(ALSO_BESIDE),ALSO_BESIDE$(comma) then )" "$(CLUSTER_TIER)"; \
 	cat $$apart/log; rm -rf $$apart; \
 	exit $$status
 else

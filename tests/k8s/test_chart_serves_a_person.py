@@ -55,6 +55,7 @@ START_MS = 180_000
 # A workspace pod of someone the portal never had: what the cleanup running in the cluster
 # (the task cluster's schedule, CLEANUP_INTERVAL_SECONDS below) must remove.
 LEFTOVER = ("gone", "old")
+TRIAL_BASE_URL = "/mlhub/"  # the SQLite trial release's path prefix (mlhub.baseUrl)
 TESTS_OWN = {"mlhub-test": "postgres"}  # the release's database, the test's not the chart's
 
 
@@ -94,14 +95,15 @@ def helm(kube, namespace: str, *args: str) -> str:
     return result.stdout
 
 
-def values(kube, port: int, database_url: str = "") -> list[str]:
+def values(kube, port: int, database_url: str = "", base_url: str = "/") -> list[str]:
     """The release's values: the SQLite trial's, or with ``database_url`` PostgreSQL, two
-    portal replicas and the cleanup schedule every minute."""
+    portal replicas and the cleanup schedule every minute; under the path ``base_url``."""
     api = kube.jsonpath(
         "endpoints", "kubernetes", "-n", "default", path="{.subsets[0].addresses[0].ip}"
     )
     settings = {
         "mlhub.publicUrl": f"http://localhost:{port}",
+        "mlhub.baseUrl": base_url,
         "image.pullPolicy": "Never",  # imported into the node; no registry
         "singleuser.image.pullPolicy": "Never",
         "singleuser.storage.capacity": "1Gi",  # the test cluster's volumes are 1Gi
@@ -205,7 +207,9 @@ def leftover_pod(kube, namespace: str) -> str:
     return name
 
 
-def installed(kube, namespace: str, port: int, database_url: str = "") -> Release:
+def installed(
+    kube, namespace: str, port: int, database_url: str = "", base_url: str = "/"
+) -> Release:
     """The release's proxy behind a relay on ``port``, and its admin's token."""
     (proxy,) = pods_in(kube, namespace, "mlhub.component=proxy")
     relay = TcpRelay(port, (proxy["status"]["podIP"], 8000))
@@ -215,7 +219,7 @@ def installed(kube, namespace: str, port: int, database_url: str = "") -> Releas
         )
     ).decode()
     release = Release(
-        url=f"http://localhost:{port}",
+        url=f"http://localhost:{port}{base_url.rstrip('/')}",
         hub_api="",
         hub_token="",
         admin_token="",
@@ -241,9 +245,12 @@ def installed(kube, namespace: str, port: int, database_url: str = "") -> Releas
     return release
 
 
-def helm_install(kube, namespace: str, port: int, database_url: str = "") -> subprocess.Popen:
+def helm_install(
+    kube, namespace: str, port: int, database_url: str = "", base_url: str = "/"
+) -> subprocess.Popen:
     """`helm install --wait`, started: the caller waits (`finished`)."""
-    command = [str(HELM), "install", RELEASE, str(CHART), *values(kube, port, database_url)]
+    command = [str(HELM), "install", RELEASE, str(CHART)]
+    command += values(kube, port, database_url, base_url)
     command += ["--wait", "--timeout", "5m", "--namespace", namespace]
     command += ["--kubeconfig", str(kube.kubeconfig)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -273,11 +280,11 @@ def images_in_the_node(kube, docker_client):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def trial_install(kube, images_in_the_node):
-    """The SQLite trial release, installing in a namespace of its own while the PostgreSQL
-    release installs (test_the_sqlite_trial_release_...)."""
+    """The SQLite trial release under a path prefix, installing in a namespace of its own
+    while the PostgreSQL release installs (test_the_sqlite_trial_release_...)."""
     namespace, port = f"mlk-trial-{secrets.token_hex(3)}", free_port()
     kube.kubectl("create", "namespace", namespace)
-    install = helm_install(kube, namespace, port)
+    install = helm_install(kube, namespace, port, base_url=TRIAL_BASE_URL)
     try:
         yield namespace, port, install
     finally:
@@ -359,11 +366,13 @@ def components_of(chart_pods: list[dict]) -> list[str]:
     return sorted(pod["metadata"]["labels"]["mlhub.component"] for pod in chart_pods)
 
 
-def test_the_sqlite_trial_release_is_ready_and_lets_its_admin_in(kube, trial_install, release):
+def test_the_sqlite_trial_release_under_a_path_prefix_serves_a_workspace(
+    kube, trial_install, release
+):
     # `release` first: the PostgreSQL release installs while the trial's `helm install` runs.
     namespace, port, install = trial_install
     finished(install)
-    trial = installed(kube, namespace, port)
+    trial = installed(kube, namespace, port, base_url=TRIAL_BASE_URL)
     try:
         chart_pods = pods_in(kube, namespace, f"app.kubernetes.io/instance={RELEASE}")
         assert components_of(chart_pods) == ["hub", "portal", "proxy"]
@@ -379,12 +388,37 @@ def test_the_sqlite_trial_release_is_ready_and_lets_its_admin_in(kube, trial_ins
             f"{RELEASE}-hub-data": "Bound",
             f"{RELEASE}-portal-data": "Bound",
         }
-        # The admin's token came from its password (installed); the portal's pages answer.
+        # The admin's token came from its password (installed), under the prefix; the root
+        # leads there.
         me = trial.api(trial.admin_token).get(f"{trial.url}/api/v1/me/", timeout=30)
         assert me.status_code == 200 and me.json()["username"] == "admin", me.text
+        root = requests.get(f"http://localhost:{port}/", allow_redirects=False, timeout=10)
+        assert (root.status_code, root.headers["Location"]) == (302, TRIAL_BASE_URL)
+        # A workspace runs and answers on its owner's origin, under the prefix.
+        username, password = PERSON
+        trial.user_create(username, password)
+        token = trial.token_for(username, password)
+        made = trial.api(token).post(
+            f"{trial.url}/api/v1/workspaces/", json={"name": "trial", "cpu": 0.5}, timeout=30
+        )
+        assert made.status_code == 201, made.text
+        running = trial.wait_for_state(token, made.json()["id"], "running", timeout=180)
+        assert running["url"] == f"http://{username}.localhost:{port}/mlhub/user/{username}/trial/"
+        issued = trial.api(token).post(
+            f"{trial.url}/api/v1/workspaces/{running['id']}/token/", json={"lifetime": 600}
+        )
+        bearer = {"Authorization": f"token {issued.json()['token']}"}
+        status = requests.get(running["url"] + "api/status", headers=bearer, timeout=30)
+        assert status.status_code == 200 and "started" in status.json(), status.text
+        gone = trial.api(token).delete(f"{trial.url}/api/v1/workspaces/{running['id']}/")
+        assert gone.status_code == 204, gone.text
     finally:
         trial.relay.close()
         uninstall(kube, namespace)
+        # Its pods' CPU is the other release's now (the test node has two cores).
+        kube.kubectl(
+            "delete", "pods", "--all", "-n", namespace, "--grace-period=0", "--force", check=False
+        )
 
 
 def test_every_pod_of_the_postgresql_release_is_ready_and_restricted(release):
@@ -663,6 +697,13 @@ def test_the_cleanup_running_in_the_cluster_removed_the_leftover_pod(release):
 
 def test_uninstall_leaves_only_the_workspaces_objects(release):
     helm(release.kube, release.namespace, "uninstall", RELEASE, "--wait")
+    # `--wait` waits for the Deployments; their pods end a moment later (the portal's after
+    # its stop delay).
+    release.kube.wait_for(
+        "the chart's pods to end",
+        lambda: not pods(release, f"app.kubernetes.io/instance={RELEASE}"),
+        seconds=90,
+    )
     left = release.kube.kubectl(
         "get",
         "deployments,pods,services,pvc,secrets,configmaps,networkpolicies,"
