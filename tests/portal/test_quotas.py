@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from portal.quotas.limits import limits_of
 from portal.quotas.models import Quota
 from portal.workspaces import services
-from portal.workspaces.models import Workspace
+from portal.workspaces.models import Workspace, WorkspaceTemplate
 from tests.portal.scripted_hub import ScriptedHub
 
 pytestmark = pytest.mark.django_db
@@ -238,6 +238,9 @@ def both_at_once(monkeypatch, action, arguments) -> list[str]:
 
 @AT_ONCE
 def test_two_creates_at_once_cannot_both_pass_the_workspace_quota(alice, monkeypatch, hub_double):
+    # The data migration's default template: an earlier transactional test's flush on this
+    # worker (tests/portal/test_backups.py) empties every table.
+    WorkspaceTemplate.objects.update_or_create(name="default", defaults={"is_default": True})
     Quota.objects.create(user=alice, workspaces=1)
     hub_double(ScriptedHub)
 
