@@ -28,7 +28,7 @@ ALICE = ("alice", "alice-pass-123")
 WORK = "/home/jovyan/work"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def backed_up_hub(tmp_path_factory, docker_client):
     require_image(docker_client, IMAGE)
     remove_everything_of(docker_client, HUB)
@@ -61,6 +61,18 @@ def manage(stack, *args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=300,
     )
+
+
+def test_a_restore_onto_a_running_mlhub_is_refused_and_changes_nothing(backed_up_hub, tmp_path):
+    hub = backed_up_hub
+    backup = tmp_path / "backup"
+    assert manage(hub.stack, "mlhub_backup", str(backup)).returncode == 0
+    hub.user_create("bob", "bob-pass-1234")  # after the backup: restoring it would lose bob
+
+    refused = manage(hub.stack, "mlhub_restore", str(backup))
+    assert refused.returncode == 1
+    assert "this MLHub is not new" in refused.stderr and "--replace" in refused.stderr
+    assert hub.token_for("bob", "bob-pass-1234")  # bob is still there
 
 
 def test_a_lost_data_directory_comes_back_from_a_backup_with_the_running_workspace(
@@ -110,15 +122,3 @@ def test_a_lost_data_directory_comes_back_from_a_backup_with_the_running_workspa
     assert kept.status_code == 200, kept.text
     assert kept.json()["content"] == "written-before\n"
     assert answers(session, workspace)
-
-
-def test_a_restore_onto_a_running_mlhub_is_refused_and_changes_nothing(backed_up_hub, tmp_path):
-    hub = backed_up_hub
-    backup = tmp_path / "backup"
-    assert manage(hub.stack, "mlhub_backup", str(backup)).returncode == 0
-    hub.user_create(*ALICE)  # after the backup: restoring it would lose alice
-
-    refused = manage(hub.stack, "mlhub_restore", str(backup))
-    assert refused.returncode == 1
-    assert "this MLHub is not new" in refused.stderr and "--replace" in refused.stderr
-    assert hub.token_for(*ALICE)  # alice is still there
