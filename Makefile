@@ -18,9 +18,10 @@ run: setup
 # The unit tier starts no stack, browser or cluster: it runs in parallel (pytest-xdist), each
 # worker with its own test database. The rest, the integration tiers, start real stacks and
 # run one test at a time. The integration tier mostly waits (containers, hubs, browsers
-# starting), so beside it, one after another, run the unit tier, ALSO_BESIDE, and the
-# cluster's tests (CLUSTER_TIER), which share nothing with it (namespaces, hub names and ports
-# of their own) and mostly wait on the kubelet's timers.
+# starting), so beside it, one after another, run ALSO_BESIDE and the cluster's tests
+# (CLUSTER_TIER), which share nothing with it (namespaces, hub names and ports of their own)
+# and mostly wait on the kubelet's timers. (The unit tier beside it too made it 110 s slower,
+# CI 2026-12-06: both want the CPU.)
 UNIT_TIER := tests/portal tests/lib tests/hubconfig tests/spawners
 CLUSTER_TIER := tests/k8s tests/helm
 # First of the cluster's: the chart's releases serving a person in Chromium, the heaviest test
@@ -43,15 +44,14 @@ ARG_OPTIONS := $(filter-out $(ARG_PATHS),$(PYTEST_ARGS))
 # Options alone may select nothing in one tier (-m k8s in the unit tier): pytest's 5, not a failure.
 NOTHING_SELECTED_IS_FINE := $(if $(PYTEST_ARGS),|| [ $$? -eq 5 ])
 
-# The integration tier, and beside it the unit tier, ALSO_BESIDE and the cluster's (their
-# output after its); all run, and any failing fails it. PYTEST_ARGS's options go to all;
-# when it names tests, just those run, in one serial pytest.
+# The unit tier in parallel, then the integration tier and beside it ALSO_BESIDE and the
+# cluster's (their output after its); all run, and any failing fails it. PYTEST_ARGS's
+# options go to all; when it names tests, just those run, in one serial pytest.
 test: setup
 ifeq ($(ARG_PATHS),)
 	status=0; apart=$$(mktemp -d); \
+	$(PYTEST) $(PARALLEL) $(UNIT_TIER) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
 	( failed=0; \
-	  $(PYTEST) $(PARALLEL) $(UNIT_TIER) $(PYTEST_ARGS) -p no:cacheprovider \
-		--basetemp=$$apart/unit >>$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
 	  $(if $(ALSO_BESIDE),( $(ALSO_BESIDE) ) >>$$apart/log 2>&1 || failed=1;) \
 	  $(PYTEST) $(FIRST_CLUSTER_TESTS) $(PYTEST_ARGS) -p no:cacheprovider \
 		--basetemp=$$apart/first >>$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
@@ -61,8 +61,8 @@ ifeq ($(ARG_PATHS),)
 	$(PYTEST) tests $(addprefix --ignore=,$(UNIT_TIER) $(CLUSTER_TIER)) $(PYTEST_ARGS) \
 		$(NOTHING_SELECTED_IS_FINE) || status=1; \
 	wait $$cluster || status=1; \
-	printf '\n== Beside the integration tier: the unit tier (%s), %sthe cluster tier (%s)\n' \
-		"$(UNIT_TIER)" "$(if $(ALSO_BESIDE),ALSO_BESIDE$(comma) )" "$(CLUSTER_TIER)"; \
+	printf '\n== Beside the integration tier: %sthe cluster tier (%s)\n' \
+		"$(if $(ALSO_BESIDE),ALSO_BESIDE$(comma) )" "$(CLUSTER_TIER)"; \
 	cat $$apart/log; rm -rf $$apart; \
 	exit $$status
 else

@@ -12,16 +12,19 @@ from __future__ import annotations
 import ssl
 import subprocess
 import threading
+import warnings
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from playwright.sync_api import Page, expect
+from urllib3.exceptions import InsecureRequestWarning
 
 from lib.polling import poll_until
 from lib.stack import ROOT, Stack, listening, portal_command, stack_environment
@@ -114,10 +117,25 @@ def portal(tmp_path_factory, certificate):
     try:
 
         def up() -> bool:
+            """Answering, not just listening: gunicorn listens before its workers have
+            loaded Django, and a browser sent there then (CI, under load) got an error page."""
             assert process.poll() is None, log.read_text()
-            return listening("127.0.0.1", port)
+            if not listening("127.0.0.1", port):
+                return False
+            try:
+                with warnings.catch_warnings():  # the address is not the certificate's name
+                    warnings.simplefilter("ignore", InsecureRequestWarning)
+                    requests.get(
+                        f"https://127.0.0.1:{port}/accounts/login/",
+                        headers={"Host": f"{HOST}:{port}"},
+                        verify=False,
+                        timeout=5,
+                    )
+            except requests.RequestException:
+                return False
+            return True
 
-        poll_until(up, timeout=60, what="the portal's gunicorn is not listening")
+        poll_until(up, timeout=60, what="the portal's gunicorn does not answer")
         yield f"https://{HOST}:{port}"
     finally:
         stack.stop()
