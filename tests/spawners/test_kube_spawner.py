@@ -249,21 +249,20 @@ def test_the_proxy_connects_to_the_pod_ip_not_the_service_by_default():
     assert made.get_pod_url(made, {"status": {"podIP": "fd00::9"}}) == "http://[fd00::9]:8888"
 
 
-UNBOUND = {
-    "metadata": {"name": "p"},
-    "status": {
-        "phase": "Pending",
-        "conditions": [
-            {
-                "type": "PodScheduled",
-                "status": "False",
-                "reason": "Unschedulable",
-                "message": "0/1 nodes are available: 1 pod has unbound immediate "
-                "PersistentVolumeClaims.",
-            }
-        ],
-    },
-}
+def unschedulable(message: str) -> dict:
+    """A pending pod the scheduler could not place, and why."""
+    condition = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": message,
+    }
+    return {"metadata": {"name": "p"}, "status": {"phase": "Pending", "conditions": [condition]}}
+
+
+UNBOUND = unschedulable(
+    "0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims."
+)
 
 
 def test_a_claim_that_does_not_bind_in_time_fails_the_start_with_the_storage_class(loop):
@@ -282,20 +281,7 @@ def test_a_claim_that_does_not_bind_in_time_fails_the_start_with_the_storage_cla
 
 
 def test_a_pod_no_node_has_room_for_fails_the_start_with_the_schedulers_reason(loop):
-    full = {
-        "metadata": {"name": "p"},
-        "status": {
-            "phase": "Pending",
-            "conditions": [
-                {
-                    "type": "PodScheduled",
-                    "status": "False",
-                    "reason": "Unschedulable",
-                    "message": "0/1 nodes are available: 1 Insufficient cpu.",
-                }
-            ],
-        },
-    }
+    full = unschedulable("0/1 nodes are available: 1 Insufficient cpu.")
     made = spawner(schedule_timeout=0.2)
     made._starting_since = time.monotonic()
     assert made.is_pod_running(full) is False  # another workspace may stop, a node be added
