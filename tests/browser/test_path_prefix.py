@@ -8,9 +8,9 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Page, expect
 
-from tests.browser.test_workspace_pages import log_in, submit_new_workspace
+from tests.browser.test_workspace_pages import log_in, open_from_row, submit_new_workspace
 from tests.hub_stack import running_stack
 
 pytestmark = pytest.mark.browser
@@ -49,20 +49,8 @@ def test_a_person_opens_jupyterlab_under_the_prefix(hub, context, page: Page, ju
     # The page follows the start through the API under the prefix (workspaces.js).
     expect(row.locator(".state")).to_have_text("Running", timeout=90_000)
 
-    navigations: list[str] = []
-
-    def record(request: Request) -> None:
-        if request.is_navigation_request():
-            navigations.append(request.url)
-
-    context.on("request", record)
-    with context.expect_page() as opened:  # "Open" has target=_blank
-        row.get_by_role("link", name="Open").click()
-    lab = opened.value
     own_origin = hub.url.replace("://", f"://{username}.")  # keeps /mlhub
-    lab.wait_for_url(f"{own_origin}/user/{username}/notes/lab")
-    expect(lab).to_have_title(re.compile("JupyterLab"))
-    expect(lab.locator("#jp-main-dock-panel")).to_be_visible()
+    navigations = open_from_row(context, row, f"{own_origin}/user/{username}/notes/lab")
     # The hub's OAuth login, every hop under the prefix, without a second login form.
     assert any(url.startswith(f"{hub.url}/o/authorize/") for url in navigations), navigations
     assert any(url.startswith(f"{hub.url}/hub/oauth_callback") for url in navigations)

@@ -54,6 +54,25 @@ def workspace_names(hub, token: str) -> list[str]:
     return [workspace["name"] for workspace in response.json()["results"]]
 
 
+def open_from_row(context, row, lab_url: str) -> list[str]:
+    """Click the workspace row's "Open" (a new tab), wait until JupyterLab shows at
+    ``lab_url``; the URLs the browser navigated to on the way (the OAuth hops)."""
+    navigations: list[str] = []
+
+    def record(request: Request) -> None:
+        if request.is_navigation_request():
+            navigations.append(request.url)
+
+    context.on("request", record)
+    with context.expect_page() as opened:  # "Open" has target=_blank
+        row.get_by_role("link", name="Open").click()
+    lab = opened.value
+    lab.wait_for_url(lab_url)
+    expect(lab).to_have_title(re.compile("JupyterLab"))
+    expect(lab.locator("#jp-main-dock-panel")).to_be_visible()
+    return navigations
+
+
 @pytest.mark.parametrize("person", [ERIN], indirect=True)
 def test_a_person_creates_a_workspace_and_opens_jupyterlab(hub, context, page, person):
     username, password, _ = person
@@ -68,20 +87,9 @@ def test_a_person_creates_a_workspace_and_opens_jupyterlab(hub, context, page, p
     expect(row.locator(".state")).to_have_text("Running", timeout=90_000)
     page.screenshot(path=SCREENSHOT, full_page=True)
 
-    navigations: list[str] = []
-
-    def record(request: Request) -> None:
-        if request.is_navigation_request():
-            navigations.append(request.url)
-
-    context.on("request", record)
-    with context.expect_page() as opened:  # "Open" has target=_blank
-        row.get_by_role("link", name="Open").click()
-    lab = opened.value
     # On the person's own origin, not the portal's.
-    lab.wait_for_url(hub.url.replace("://", f"://{username}.") + f"/user/{username}/notes/lab")
-    expect(lab).to_have_title(re.compile("JupyterLab"))
-    expect(lab.locator("#jp-main-dock-panel")).to_be_visible()
+    own_origin = hub.url.replace("://", f"://{username}.")
+    navigations = open_from_row(context, row, f"{own_origin}/user/{username}/notes/lab")
     # Being logged in to the portal is enough: the OAuth hops happen without a login form.
     assert any("/o/authorize/" in url for url in navigations), navigations
     assert not any("/accounts/login" in url for url in navigations), navigations

@@ -10,6 +10,7 @@ import json
 import sqlite3
 import stat
 import subprocess
+from io import StringIO
 
 import pytest
 from django.apps import apps
@@ -63,7 +64,9 @@ def test_a_backup_holds_both_databases_and_the_secrets_readable_by_its_owner_alo
 ):
     User.objects.create_user(username="ada", password="x")
     dest = tmp_path / "backup"
-    call_command("mlhub_backup", str(dest), stdout=open("/dev/null", "w"))  # noqa: SIM115
+    out = StringIO()
+    call_command("mlhub_backup", str(dest), stdout=out)
+    assert f"Backed up 5 files to {dest}" in out.getvalue()
 
     portal_file = PORTAL_SQLITE if connection.vendor == "sqlite" else PORTAL_DUMP
     manifest = json.loads((dest / "manifest.json").read_text())
