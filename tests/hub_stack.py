@@ -4,6 +4,7 @@ and the Node configurable-http-proxy, on free ports with a throw-away data direc
 from __future__ import annotations
 
 import atexit
+import contextlib
 import shutil
 import socket
 import tempfile
@@ -68,9 +69,20 @@ def resolve_localhost_subdomains() -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` different free ports: each stays bound until all are chosen, so the kernel
+    cannot hand the same one out twice (it did, CI 2026-12-06: a stack's portal and its
+    proxy's API on one port)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
 
 
 @dataclass
@@ -190,9 +202,9 @@ def running_stack(
     require(CHP.exists(), f"the Node proxy is not installed at {CHP} (run make setup)")
     require(shutil.which("node") is not None, "node is not installed")
     resolve_localhost_subdomains()
-    public = public_port or free_port()
-    portal, proxy_api = free_port(), free_port()
-    hub_port = hub_port or free_port()
+    chosen, portal, proxy_api, hub_chosen = free_ports(4)
+    public = public_port or chosen
+    hub_port = hub_port or hub_chosen
     environ = stack_environment(
         {
             "MLHUB_DATA_DIR": str(data),
