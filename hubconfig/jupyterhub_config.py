@@ -81,6 +81,8 @@ c.ConfigurableHTTPProxy.command = [
 c.JupyterHub.db_url = env.env_str("MLHUB_HUB_DB_URL", f"sqlite:///{DATA / 'jupyterhub.sqlite'}")
 c.JupyterHub.cookie_secret_file = str(DATA / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(DATA / "jupyterhub.pid")
+# The launcher reads it to stop a proxy the hub left behind (lib/stack.py hub_proxy_stop).
+c.ConfigurableHTTPProxy.pid_file = str(DATA / "jupyterhub-proxy.pid")
 
 c.JupyterHub.authenticator_class = "hubconfig.authenticator.MLHubAuthenticator"
 # The authenticator keeps each person's portal tokens (auth_state) to ask the portal again

@@ -60,6 +60,8 @@ class StackError(RuntimeError):
 # Django's own command line, wherever the project is installed (no manage.py needed).
 DJANGO_ADMIN = [str(BIN / "python"), "-m", "django"]
 HUB_COMMAND = [str(BIN / "jupyterhub"), "-f", str(HUB_CONFIG)]
+# Where the hub, run in <data>/hub, records the proxy it started (ConfigurableHTTPProxy.pid_file).
+HUB_PROXY_PID_FILE = "jupyterhub-proxy.pid"
 
 
 def portal_command(environ: dict[str, str]) -> list[str]:
@@ -87,6 +89,15 @@ def portal_command(environ: dict[str, str]) -> list[str]:
         "--access-logformat",
         ACCESS_LOG_FORMAT,
     ]
+
+
+def process_alive(pid: int) -> bool:
+    """``pid`` runs (a zombie, ended and not yet reaped by its parent, does not)."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(") ", 1)[1][:1] != "Z"
 
 
 def listening(host: str, port: int) -> bool:
@@ -322,9 +333,39 @@ class Stack:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         self.processes.clear()
+        self.hub_proxy_stop()
         for log in self._logs:
             log.close()
         self._logs.clear()
+
+    def hub_proxy_stop(self) -> None:
+        """Stop the Node proxy the hub started, if the hub left it running.
+
+        The hub starts its proxy in a session of its own and stops it on a clean exit; a hub
+        that fails while starting (its port taken after the proxy began) or is killed leaves
+        it on the public port, and the next ``make run`` finds the port busy. The hub's pid
+        file says which process it is; one whose command is not the proxy's (the pid reused)
+        is left alone."""
+        pid_file = Path(self.environ["MLHUB_DATA_DIR"]) / "hub" / HUB_PROXY_PID_FILE
+        try:
+            pid = int(pid_file.read_text().strip())
+            command = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if b"configurable-http-proxy" not in command:
+            return
+        with contextlib.suppress(ProcessLookupError, TimeoutError):
+            os.kill(pid, signal.SIGTERM)
+            poll_until(
+                lambda: not process_alive(pid),
+                timeout=5,
+                what="the hub's proxy to stop",
+                first_wait=0.05,
+                max_wait=0.2,
+            )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        pid_file.unlink(missing_ok=True)
 
     def _spawn(self, name: str, command: list[str], cwd: Path = ROOT) -> None:
         self.processes[name] = subprocess.Popen(

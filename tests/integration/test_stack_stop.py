@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 
 import pytest
 
-from tests.hub_stack import running_stack
+from lib.stack import listening, process_alive
+from tests.hub_stack import free_ports, running_stack
 
 pytestmark = pytest.mark.hub
 
@@ -31,14 +33,6 @@ def _processes_of(data: Path) -> set[int]:
         if marker in environ or cwd.startswith(str(data)):
             found.add(int(entry.name))
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().split(") ")[1][0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_stopping_the_stack_ends_every_process_by_itself(tmp_path):
@@ -65,5 +59,31 @@ def test_stopping_the_stack_ends_every_process_by_itself(tmp_path):
         if process.returncode == -signal.SIGKILL
     }
     assert not killed, f"had to be killed: {killed}\n{hub.logs()}"
-    assert not [pid for pid in started if _alive(pid)]
+    assert not [pid for pid in started if process_alive(pid)]
     assert "has stopped" in (data / "logs" / "tasks.log").read_text()
+
+
+def test_a_hub_that_fails_while_starting_leaves_nothing_on_the_public_port(tmp_path):
+    # The hub starts its proxy, then binds its own port: taken here by the test, so the hub
+    # exits with its proxy on the public port. The launcher must stop it: the next `make run`
+    # found the port busy (issue 24).
+    data = tmp_path / "stack"
+    public, hub_bind = free_ports(2)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", hub_bind))
+        taken.listen()
+        stack_run = running_stack(
+            data,
+            "process",
+            hub_name="mlhf",
+            public_port=public,
+            extra={"MLHUB_HUB_BIND_URL": f"http://127.0.0.1:{hub_bind}"},
+        )
+        with pytest.raises(AssertionError, match="did not start"):
+            next(stack_run)
+    hub_log = (data / "logs" / "hub.log").read_text()
+    assert "Failed to bind hub" in hub_log, hub_log[-2000:]
+    assert "Proxy" in hub_log or "proxy" in hub_log
+    assert not listening("127.0.0.1", public), "the hub's proxy is left on the public port"
+    assert not [pid for pid in _processes_of(data) if process_alive(pid)]
+    assert not (data / "hub" / "jupyterhub-proxy.pid").exists()
