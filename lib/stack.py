@@ -227,7 +227,7 @@ class Stack:
     def start(self) -> None:
         self.check_ports_free()
         self.portal_start(wait=False)
-        self._spawn("tasks", [*DJANGO_ADMIN, "qcluster"])
+        self.tasks_start()
         self.hub_start(wait=False)
         self.portal_wait()
         self.hub_wait()
@@ -237,6 +237,10 @@ class Stack:
         self._spawn("portal", portal_command(self.environ))
         if wait:
             self.portal_wait()
+
+    def tasks_start(self) -> None:
+        """Start the django-q2 cluster (again, after it died)."""
+        self._spawn("tasks", [*DJANGO_ADMIN, "qcluster"])
 
     def portal_wait(self) -> None:
         portal = urlsplit(self.address("MLHUB_PORTAL_URL"))

@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 import docker
 from docker.errors import APIError, NotFound
 from dockerspawner import DockerSpawner
+from jupyterhub.utils import maybe_future
 from traitlets import Int, Unicode, default
 
 from lib import labels as names
@@ -364,6 +365,22 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
             self.clear_state()  # a start that failed before its container existed
             return
         await super().stop(now=now)
+
+    async def run_post_stop_hook(self) -> None:
+        """After every end of the server. One the hub found by its poll (the container ended
+        by itself: killed, out of memory, the engine restarted) gets no ``stop()``, so
+        upstream never removes its container (``remove``): it stayed, exited, until the
+        workspace was deleted (found by the soak, bench/soak.py). Removed here; the volume
+        keeps the data, as after any stop."""
+        await maybe_future(super().run_post_stop_hook())
+        if not self.remove:
+            return
+        try:
+            found = await self.docker("inspect_container", self.object_name)
+        except NotFound:
+            return
+        if not found["State"]["Running"]:
+            await self._remove_container(found["Id"])
 
     async def delete_forever(self) -> None:
         """The workspace is deleted (not just stopped): remove its container and volume,
