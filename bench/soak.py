@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,6 +62,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 on a leak, a lost file or a failure"
     )
+    parser.add_argument(
+        "--json", type=Path, default=None, help="where to write the result (bench/results/)"
+    )
     return parser.parse_args()
 
 
@@ -74,16 +78,17 @@ def main() -> int:
     client = docker.from_env(timeout=60)
     client.images.get(IMAGE)  # ImageNotFound: build it first (make workspace-image)
     remove_everything_of(client, HUB)
-    print(f"soak: {args.people} people, {args.minutes:g} min, seed {seed}", flush=True)
+    progress(f"{args.people} people, {args.minutes:g} min, seed {seed}: starting the stack")
     with tempfile.TemporaryDirectory(prefix="mlhub-soak-") as folder:
         stack_run = running_stack(Path(folder) / "stack", "local", HUB, extra=STACK_SETTINGS)
         hub = next(stack_run)
+        progress(f"the stack is up at {hub.url}; the people begin")
         try:
             result = soak(hub, args, seed, engine)
         finally:
             stack_run.close()
             remove_everything_of(client, HUB)
-    report(result)
+    report(result, args.json)
     bad = result["leaked"] or result["lost files"] or result["unexplained failures"]
     return 1 if args.strict and bad else 0
 
@@ -108,7 +113,9 @@ def soak(hub, args, seed: int, engine: bool) -> dict:
     ]
     seconds = args.minutes * 60
     supervisor = Supervisor(hub.stack, ledger)
-    injector = Injector(supervisor, ledger, HUB, random.Random(rng.random()), seconds, engine)
+    injector = Injector(
+        supervisor, ledger, HUB, random.Random(rng.random()), seconds, engine, progress
+    )
     memory = MemorySampler(hub.stack)
     stop_people, stop_rest = threading.Event(), threading.Event()
     threads = [threading.Thread(target=p.run, args=(stop_people,), daemon=True) for p in people]
@@ -122,18 +129,21 @@ def soak(hub, args, seed: int, engine: bool) -> dict:
         thread.start()
     faults.join(seconds + 600)  # the plan ends with the time; a recovery may overrun it
     stop_people.wait(max(0.0, seconds - (time.monotonic() - started)))
+    progress("the time is up: the people finish what they are doing")
     stop_people.set()
     for thread in threads[: len(people)]:
         thread.join(300)
     took = time.monotonic() - started
     supervisor.revive()
     supervisor.all_answer()
+    progress("the workspaces settle; then one sync and one cleanup pass")
     soak_checks.portal_orm(hub.stack)
     soak_checks.settle()
     passes = soak_checks.passes(hub.stack)
     soak_checks.settle()
+    progress("counting leaks; every workspace opened, its files read")
     leaked = soak_checks.leaks(hub.stack, HUB, hub.hub_api, hub.hub_token)
-    not_answering = end_check(people, ledger)
+    not_answering = end_check(people)
     stop_rest.set()
     memory.sample()  # the end, after the end's checks
     return {
@@ -171,29 +181,40 @@ def people_make(hub, count: int) -> list[tuple[str, str]]:
     return made
 
 
-def end_check(people: list[Person], ledger: Ledger) -> list[str]:
+def end_check(people: list[Person]) -> list[str]:
     """Every workspace the portal says is running answers, with every file written before a
-    stop; a stopped one is started to be read. Those that do not answer, by name."""
-    not_answering = []
-    for person in people:
+    stop; a stopped one is started to be read (each person's at once, as they would). Those
+    that do not answer, by name."""
+    not_answering: list[str] = []
+
+    def check(person: Person) -> None:
         for workspace in list(person.workspaces.values()):
-            person._refresh(workspace)
+            person.refresh(workspace)
             try:
-                if workspace.state != "running":
-                    if not workspace.files:
-                        continue
-                    person.start(workspace)
-                else:
+                if workspace.state == "running":
                     person.open(workspace)
+                elif workspace.files:
+                    person.start(workspace)
             except Exception as error:  # noqa: BLE001 -- reported by name
                 not_answering.append(f"{person.username}/{workspace.name}: {error}"[:300])
+
+    with ThreadPoolExecutor(max_workers=len(people) or 1) as pool:
+        list(pool.map(check, people))
     return not_answering
 
 
-def report(result: dict) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"soak-{stamp}.json"
+START = time.monotonic()
+
+
+def progress(message: str) -> None:
+    elapsed = int(time.monotonic() - START)
+    print(f"soak {elapsed // 60:02d}:{elapsed % 60:02d} {message}", flush=True)
+
+
+def report(result: dict, path: Path | None) -> None:
+    if path is None:
+        RESULTS.mkdir(exist_ok=True)
+        path = RESULTS / f"soak-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(result, indent=2))
     print(
         f"\nSoak at {result['commit']}: {result['people']} people, {result['minutes']} min, "

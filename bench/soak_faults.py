@@ -128,6 +128,7 @@ class Injector:
         rng: random.Random,
         seconds: float,
         engine: bool = True,
+        progress=print,
     ):
         self.supervisor = supervisor
         self.stack = supervisor.stack
@@ -135,6 +136,7 @@ class Injector:
         self.hub_name = hub_name
         self.rng = rng
         self.seconds = seconds
+        self.progress = progress
         once = [kind for kind in KINDS if kind != "engine"]
         rng.shuffle(once)
         if engine:
@@ -144,9 +146,11 @@ class Injector:
         self.interval = (seconds * 2 / 3) / (len(once) + 1)
 
     def run(self, stop: threading.Event) -> None:
+        """The plan to its end (each kind once, also when recoveries overrun the time), then
+        more until the time is up."""
         end = time.monotonic() + self.seconds
         done = 0
-        while time.monotonic() < end:
+        while done < len(self.plan) or time.monotonic() < end:
             if stop.wait(self.interval * self.rng.uniform(0.6, 1.4)):
                 return
             kind = self.plan[done] if done < len(self.plan) else self._any_but_engine()
@@ -162,6 +166,9 @@ class Injector:
             getattr(self, f"_{kind}")(window)
         finally:
             self.ledger.fault_ended(window)
+            took = window.ended - window.started
+            detail = f" ({window.detail})" if window.detail else ""
+            self.progress(f"fault {kind}{detail}: answered again after {took:.1f} s")
 
     def _hub(self, window) -> None:
         self.supervisor.kill("hub")

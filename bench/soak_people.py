@@ -74,7 +74,7 @@ class Person:
 
     def _choose(self) -> tuple[str, Workspace | None]:
         for workspace in self.workspaces.values():
-            self._refresh(workspace)
+            self.refresh(workspace)
         running = [w for w in self.workspaces.values() if w.state == "running"]
         resting = [w for w in self.workspaces.values() if w.state in ("stopped", "error")]
         choices: list[tuple[str, Workspace | None]] = []
@@ -156,7 +156,7 @@ class Person:
             raise StateWaitFailed(cause, response.text[:300])
         return response
 
-    def _refresh(self, workspace: Workspace) -> None:
+    def refresh(self, workspace: Workspace) -> None:
         try:
             response = self.portal.get(f"{self.site}/api/v1/workspaces/{workspace.id}/", timeout=30)
         except requests.RequestException:
@@ -167,7 +167,7 @@ class Person:
     def _wait_for(self, workspace: Workspace, state: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            self._refresh(workspace)
+            self.refresh(workspace)
             if workspace.state == state:
                 return
             if workspace.state == "error" or (state == "running" and workspace.state == "stopped"):

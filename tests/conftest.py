@@ -36,11 +36,20 @@ def pytest_xdist_make_scheduler(config, log):
 IMAGE_BUILD_TIMEOUT = 1800
 
 
+# The folders whose tests run at the end of their tier, in this order.
+LAST = ("browser", "soak")
+
+
 def pytest_collection_modifyitems(config, items):
     # The browser tests last (a stable sort: each module's order kept): `make test` runs the
     # chart's releases in the cluster beside the first part of this tier (Makefile
-    # FIRST_CLUSTER_TESTS), beside Docker's tests rather than Chromium's.
-    items.sort(key=lambda item: item.path.parent.name == "browser")
+    # FIRST_CLUSTER_TESTS), beside Docker's tests rather than Chromium's. After them the soak,
+    # which restarts the Docker engine: no other test may have a container then.
+    items.sort(
+        key=lambda item: (
+            LAST.index(item.path.parent.name) + 1 if item.path.parent.name in LAST else 0
+        )
+    )
     if not config.pluginmanager.hasplugin("timeout"):
         return
     for item in items:
