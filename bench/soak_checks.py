@@ -117,7 +117,31 @@ def leaks(stack: Stack, hub_name: str, hub_api: str, hub_token: str) -> dict[str
         if (user, server) not in running
     )
     found["proxy routes"] = _routes_to_nothing(stack, servers)
+    found["hub tokens of deleted workspaces"] = _tokens_of_deleted(hub_api, hub_token, existing)
     return found
+
+
+def _tokens_of_deleted(hub_api: str, hub_token: str, existing: set) -> list[str]:
+    """Workspace tokens (portal/workspaces/workspace_tokens.py's note) whose workspace is gone:
+    a delete ends them."""
+    marker = "MLHub portal: token for workspace "
+    left = []
+    for user in {owner for owner, _ in existing} | set(portal_people()):
+        response = requests.get(
+            f"{hub_api}/users/{user}/tokens",
+            headers={"Authorization": f"token {hub_token}"},
+            timeout=30,
+        )
+        if response.status_code == 404:
+            continue
+        response.raise_for_status()
+        for token in response.json()["api_tokens"]:
+            note = token.get("note") or ""
+            if note.startswith(marker):
+                workspace = note[len(marker) :].split(",")[0]  # owner/name
+                if tuple(workspace.split("/", 1)) not in existing:
+                    left.append(f"{workspace} ({token['id']})")
+    return sorted(left)
 
 
 def _engine_leaks(hub_name, running, existing) -> dict[str, list[str]]:

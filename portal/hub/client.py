@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+import urllib3
 from django.conf import settings
 
 PAGINATION = "application/jupyterhub-pagination+json"
@@ -22,10 +23,13 @@ READ_TIMEOUT = 30
 
 
 class HubError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, *, unsent: bool = False):
         super().__init__(message)
         self.status = status
         self.message = message
+        # The request never reached the hub (refused, no connection in time): it did nothing.
+        # Otherwise it may have been done with its answer lost (the hub died meanwhile).
+        self.unsent = unsent
 
     def __str__(self) -> str:
         return f"{self.message} (hub status {self.status})"
@@ -34,6 +38,18 @@ class HubError(Exception):
     def is_outage(self) -> bool:
         """Unreachable, failing or misconfigured (our token refused): not the caller's fault."""
         return self.status >= 500 or self.status in (401, 403)
+
+
+def _never_connected(error: requests.RequestException) -> bool:
+    """No connection was made (refused, or not in time), so nothing was sent; a connection
+    dropped or an answer not read in time may leave the request done."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(error, requests.ConnectionError) and isinstance(
+        reason,
+        urllib3.exceptions.ConnectTimeoutError,  # NewConnectionError too: refused
+    )
 
 
 def _q(name: str) -> str:
@@ -65,7 +81,11 @@ class HubClient:
                 method, url, timeout=timeout or (CONNECT_TIMEOUT, READ_TIMEOUT), **kwargs
             )
         except requests.RequestException as error:
-            raise HubError(503, f"JupyterHub is not reachable: {type(error).__name__}") from None
+            raise HubError(
+                503,
+                f"JupyterHub is not reachable: {type(error).__name__}",
+                unsent=_never_connected(error),
+            ) from None
         if response.status_code not in ok:
             raise HubError(response.status_code, _message_of(response))
         return response
