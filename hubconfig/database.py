@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 from sqlalchemy import Integer, create_engine, func, insert, inspect, select, text
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from lib import env
@@ -103,10 +103,6 @@ def libpq_environment(url: str) -> dict[str, str]:
     return {name: value for name, value in found.items() if value}
 
 
-def _engine(url: URL | str, **options) -> Engine:
-    return create_engine(url, **options)
-
-
 def database_create(url: str) -> bool:
     """Make ``url``'s database when its server has none of that name: compose's and the
     chart's hub at their first start, and at the first start of an install made before the
@@ -116,14 +112,17 @@ def database_create(url: str) -> bool:
     name = target.database
     if not name:
         raise HubDatabaseError(f"{redacted(url)} names no database")
+    engine = create_engine(target)
     try:
-        with _engine(target).connect():
+        with engine.connect():
             return False
     except SQLAlchemyError as error:
         refused = error
+    finally:
+        engine.dispose()
     # Ask the server's own database whether ours is there: a refusal for another reason
     # (the network, a password) is that refusal, said as it is.
-    server = _engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    server = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         try:
             connection = server.connect()
@@ -156,7 +155,7 @@ def _reason(error: SQLAlchemyError) -> str:
 
 
 def tables_in(url: str) -> list[str]:
-    engine = _engine(sqlalchemy_url(url))
+    engine = create_engine(sqlalchemy_url(url))
     try:
         return sorted(inspect(engine).get_table_names())
     except SQLAlchemyError as error:
@@ -259,7 +258,7 @@ def schema_upgrade(url: str) -> None:
     import alembic.config
     from jupyterhub import dbutil, orm
 
-    engine = _engine(url)
+    engine = create_engine(url)
     try:
         orm.check_db_revision(engine)
         return
@@ -281,7 +280,7 @@ def _copy(source_url: str, target_url: str) -> dict[str, int]:
     from alembic.script import ScriptDirectory
     from jupyterhub import dbutil, orm
 
-    source, target = _engine(source_url), _engine(target_url)
+    source, target = create_engine(source_url), create_engine(target_url)
     rows: dict[str, int] = {}
     table = None
     try:
