@@ -16,6 +16,7 @@ from jupyterhub.log import CoroutineLogFormatter
 
 import templates as page_templates
 from hubconfig import culling, host_only_cookies, log_scrub
+from hubconfig import database as hub_database
 from hubconfig.authenticator import ADMINS_GROUP
 from lib import env, origins
 
@@ -78,7 +79,9 @@ c.ConfigurableHTTPProxy.command = [
     f"--default-target={env.portal_url()}",
 ]
 
-c.JupyterHub.db_url = env.env_str("MLHUB_HUB_DB_URL", f"sqlite:///{DATA / 'jupyterhub.sqlite'}")
+# MLHUB_HUB_DB_URL (or _FILE), PostgreSQL in compose and the chart, whatever scheme it is
+# written with (postgres://...: psycopg 3 is the driver); unset, SQLite in DATA.
+c.JupyterHub.db_url = hub_database.configured_url()
 c.JupyterHub.cookie_secret_file = str(DATA / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(DATA / "jupyterhub.pid")
 # The launcher reads it to stop a proxy the hub left behind (lib/stack.py hub_proxy_stop).

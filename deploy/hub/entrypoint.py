@@ -195,6 +195,19 @@ def database_ready(environ: dict[str, str], timeout: float = 120) -> None:
         raise Refused(f"{error}: {last['error']}") from None
 
 
+def hub_database_prepare() -> None:
+    """The hub's PostgreSQL database made if missing, and the SQLite database of an install
+    from before the hub moved to PostgreSQL moved into it (hubconfig/database.py): an
+    upgraded compose install keeps its hub's users, servers and tokens."""
+    from hubconfig import database
+
+    try:
+        for line in database.prepare():
+            print(f"mlhub: {line}", flush=True)
+    except database.HubDatabaseError as error:
+        raise Refused(f"the hub's database: {error}") from None
+
+
 def prepare(environ: dict[str, str]) -> None:
     """Migrate, collect static files and seed: ``make run``'s own set-up."""
     try:
@@ -279,6 +292,8 @@ def start() -> int:
             database_ready(environ)
         if environ["START_PORTAL"] == "true":
             prepare(environ)
+        if environ["START_JHUB"] == "true":
+            hub_database_prepare()
         share_with_web_account(web_account())
     except (Refused, env.ConfigError, StackError) as error:
         print(f"mlhub: error: {error}", file=sys.stderr, flush=True)

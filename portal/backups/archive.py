@@ -5,6 +5,7 @@ A backup is a folder readable by its owner alone:
     manifest.json            what is in it (each file's SHA-256), when, from which MLHub
     portal.sqlite3           the portal's database (or portal.pgdump, PostgreSQL's)
     hub/jupyterhub.sqlite    the hub's database: its users, servers and tokens
+                             (or hub/jupyterhub.pgdump, PostgreSQL's: MLHUB_HUB_DB_URL)
     hub/jupyterhub_cookie_secret
     secrets/                 the secrets MLHub generated in its data directory
     ssh/                     the SSH gateway's host keys (the image), so clients see no change
@@ -26,6 +27,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db.migrations.recorder import MigrationRecorder
 
+from hubconfig import database as hub_database
 from lib import env
 from lib.stack import SHARED_SECRETS
 from portal.backups import databases
@@ -41,6 +43,7 @@ from portal.backups.files import (
 FORMAT = 1
 MANIFEST = "manifest.json"
 HUB_DATABASE = Path("hub") / "jupyterhub.sqlite"
+HUB_DUMP = Path("hub") / "jupyterhub.pgdump"
 # The data directory's own files and folders a backup copies as they are.
 COPIED = (
     Path("hub") / "jupyterhub_cookie_secret",
@@ -94,8 +97,11 @@ def backup(dest: Path) -> Manifest:
             migrations=_latest_migrations(),
             not_included=NOT_INCLUDED + _secrets_from_the_environment(data),
         )
-        if (data / HUB_DATABASE).exists():
-            databases.sqlite_copy(data / HUB_DATABASE, folder / HUB_DATABASE)
+        hub_url = hub_database.configured_url()
+        if hub_database.is_postgresql(hub_url):
+            databases.hub_postgres_backup(hub_url, folder / HUB_DUMP)
+        elif _hub_sqlite(hub_url).exists():
+            databases.sqlite_copy(_hub_sqlite(hub_url), folder / HUB_DATABASE)
         for part in COPIED:
             _copy(data / part, folder / part)
         manifest.files = {
@@ -119,27 +125,68 @@ def restore(source: Path, *, replace: bool = False) -> Manifest:
     if damaged:
         raise BackupError(f"the backup in {source} is damaged; these differ: {', '.join(damaged)}")
     data = env.data_dir()
+    hub_url = hub_database.configured_url()
+    if str(HUB_DUMP) in manifest.files and not hub_database.is_postgresql(hub_url):
+        raise BackupError(
+            "the backup's hub database is PostgreSQL's, this hub's is SQLite: set "
+            "MLHUB_HUB_DB_URL to a new PostgreSQL database for it"
+        )
     if not replace:
-        _fresh_check(manifest, data)
+        _fresh_check(manifest, hub_url)
     databases.portal_restore(source / manifest.portal_database)
     for name in manifest.files:
         path = Path(name)
-        if name != manifest.portal_database and path != HUB_DATABASE:
+        if name != manifest.portal_database and path not in (HUB_DATABASE, HUB_DUMP):
             private_copy(source / path, data / path)
-    if (source / HUB_DATABASE).exists():
-        databases.sqlite_copy(source / HUB_DATABASE, data / HUB_DATABASE)
+    if str(HUB_DUMP) in manifest.files:
+        databases.hub_postgres_restore(hub_url, source / HUB_DUMP)
+    elif str(HUB_DATABASE) in manifest.files:
+        _hub_sqlite_restore(source / HUB_DATABASE, hub_url)
     return manifest
 
 
-def _fresh_check(manifest: Manifest, data: Path) -> None:
+def _hub_sqlite(hub_url: str) -> Path:
+    """The hub's SQLite file (``MLHUB_HUB_DB_URL`` may name another than the data
+    directory's)."""
+    return Path(hub_url.removeprefix("sqlite:///"))
+
+
+def _hub_sqlite_restore(backup_file: Path, hub_url: str) -> None:
+    """The backup's SQLite hub database back in place; a hub on PostgreSQL now (compose and
+    the chart, since they moved it there) gets it moved into its database."""
+    if not hub_database.is_postgresql(hub_url):
+        databases.sqlite_copy(backup_file, _hub_sqlite(hub_url))
+        return
+    moved_from = hub_database.sqlite_file()
+    databases.sqlite_copy(backup_file, moved_from)
+    try:
+        # No hub runs on it: its database was empty (_fresh_check), and a hub makes tables.
+        hub_database.move(moved_from, hub_url, check_running=False)
+    except hub_database.HubDatabaseError as error:
+        raise BackupError(
+            f"the backup's SQLite hub database is back in {moved_from}, but moving it into "
+            f"this hub's PostgreSQL database failed: {error}"
+        ) from None
+
+
+def _fresh_check(manifest: Manifest, hub_url: str) -> None:
     """Nothing of this MLHub's own would be overwritten: no people in its portal, no hub
-    database. (The secrets a first start generated are replaced: the backup's are the ones
-    its tokens and sessions were made with.)"""
+    database (a hub on PostgreSQL: none with tables). (The secrets a first start generated
+    are replaced: the backup's are the ones its tokens and sessions were made with.)"""
     there = []
     if databases.portal_has_people():
         there.append("the portal's database has people")
-    if (data / HUB_DATABASE).exists() and str(HUB_DATABASE) in manifest.files:
-        there.append(f"{data / HUB_DATABASE} exists")
+    has_hub = str(HUB_DATABASE) in manifest.files or str(HUB_DUMP) in manifest.files
+    if has_hub and hub_database.is_postgresql(hub_url):
+        try:
+            hub_database.database_create(hub_url)
+            tables = hub_database.tables_in(hub_url)
+        except hub_database.HubDatabaseError as error:
+            raise BackupError(f"the hub's database: {error}") from None
+        if tables:
+            there.append(f"the hub's database {hub_database.redacted(hub_url)} has tables")
+    elif has_hub and _hub_sqlite(hub_url).exists():
+        there.append(f"{_hub_sqlite(hub_url)} exists")
     if there:
         raise BackupError(
             "this MLHub is not new, restoring would mix two installations: "

@@ -1,9 +1,9 @@
 """Consistent copies of the two databases, taken while MLHub runs.
 
-The portal's: SQLite's online backup API (a snapshot even while the portal writes), or
-PostgreSQL's `pg_dump` (custom format; `pg_restore` puts it back). The connection settings
-reach the PostgreSQL tools in their PG* variables, never on a command line (`ps` shows those).
-The hub's: its SQLite file, by the same online backup, read-only.
+Each is SQLite's online backup API (a snapshot even while it is written), or PostgreSQL's
+`pg_dump` (custom format; `pg_restore` puts it back). The connection settings reach the
+PostgreSQL tools in their PG* variables, never on a command line (`ps` shows those). The
+portal's database is Django's; the hub's is ``MLHUB_HUB_DB_URL``'s (hubconfig/database.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from django.db import connection
 
+from hubconfig import database as hub_database
 from portal.backups.files import BackupError, private_file
 
 PORTAL_SQLITE = "portal.sqlite3"
@@ -68,6 +69,34 @@ def portal_has_people() -> bool:
         return cursor.fetchone() is not None
 
 
+def hub_postgres_backup(url: str, target: Path) -> None:
+    """The hub's PostgreSQL database at ``url`` into the file ``target`` (``pg_dump``)."""
+    _postgres_tool(
+        "pg_dump",
+        "--format=custom",
+        "--no-owner",
+        f"--file={private_file(target)}",
+        connection=hub_database.libpq_environment(url),
+    )
+
+
+def hub_postgres_restore(url: str, source: Path) -> None:
+    """A ``hub_postgres_backup`` file into the hub's PostgreSQL database at ``url``, made if
+    its server has none of that name (the caller checked that it holds nothing else)."""
+    try:
+        hub_database.database_create(url)
+    except hub_database.HubDatabaseError as error:
+        raise BackupError(f"the hub's database: {error}") from None
+    _postgres_tool(
+        "pg_restore",
+        "--no-owner",
+        "--clean",
+        "--if-exists",
+        str(source),
+        connection=hub_database.libpq_environment(url),
+    )
+
+
 def sqlite_copy(source: Path, target: Path) -> None:
     """An SQLite database copied by the online backup API (``source`` read-only, in use or
     not): a consistent snapshot, never a torn file."""
@@ -84,22 +113,29 @@ def _sqlite_backup(source_uri: str, target: Path) -> None:
         original.close()
 
 
-def _postgres_tool(tool: str, *args: str) -> None:
+def _postgres_tool(tool: str, *args: str, connection: dict[str, str] | None = None) -> None:
+    """``tool`` on ``connection``'s database (PG* variables), by default the portal's."""
     found = shutil.which(tool)
     if found is None:
         raise BackupError(f"{tool} is not installed (Debian: apt install postgresql-client)")
+    connection = connection or _portal_connection()
+    # Over the environment's own PG* variables, which libpq reads for what the URL leaves out
+    # (as the hub's connection does: the chart's hub.db.password is PGPASSWORD).
+    environ = {**os.environ, **connection}
+    database = ["--dbname", connection["PGDATABASE"]] if tool == "pg_restore" else []
+    done = subprocess.run(
+        [found, *args, *database], env=environ, capture_output=True, text=True, timeout=3600
+    )
+    if done.returncode != 0:
+        raise BackupError(f"{tool} failed: {done.stderr.strip()[-2000:]}")
+
+
+def _portal_connection() -> dict[str, str]:
     db = connection.settings_dict
-    environ = {
-        **os.environ,
+    return {
         "PGHOST": db.get("HOST") or "",
         "PGPORT": str(db.get("PORT") or ""),
         "PGUSER": db.get("USER") or "",
         "PGPASSWORD": db.get("PASSWORD") or "",
         "PGDATABASE": db["NAME"],
     }
-    database = ["--dbname", db["NAME"]] if tool == "pg_restore" else []
-    done = subprocess.run(
-        [found, *args, *database], env=environ, capture_output=True, text=True, timeout=3600
-    )
-    if done.returncode != 0:
-        raise BackupError(f"{tool} failed: {done.stderr.strip()[-2000:]}")

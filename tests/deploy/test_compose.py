@@ -1,9 +1,13 @@
 """deploy/compose/ with Debian's docker-compose 1.29, as an admin runs it: `.env` from
 `.env.example` with the first block filled in, `up -d`, the portal over HTTPS on the one port
-with its state in PostgreSQL, then `down -v`, which leaves nothing behind."""
+and the hub, each with its state in its own PostgreSQL database, then `down -v`, which leaves
+nothing behind. The install starts as released before the hub moved to PostgreSQL (its
+database SQLite in /data/hub), with a hub token of the admin's; `up -d` with this compose file
+upgrades it, and the hub has the same person and token in PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
@@ -11,7 +15,7 @@ import pytest
 import requests
 
 from lib.stack import ROOT
-from tests.deploy.mlhub_image import ImageHub, image_built, read_file
+from tests.deploy.mlhub_image import IMAGE, ImageHub, image_built, read_file
 from tests.docker_engine import remove_everything_of
 from tests.hub_stack import ADMIN_PASSWORD, free_port, portal_login
 from tests.parts import require
@@ -31,6 +35,7 @@ def env_file(folder, port: int) -> None:
         "POSTGRES_PASSWORD": "composetestpassword1",
         "MLHUB_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "MLHUB_POSTGRES_IMAGE": "mlhub-postgres:15",  # no registry here
+        "MLHUB_IMAGE": IMAGE,  # this checkout's (tests/deploy/mlhub_image.py)
         "MLHUB_RESOURCES": str(folder / "resources"),
         "HUB_NAME": HUB,
         "COMPOSE_PROJECT_NAME": PROJECT,
@@ -41,6 +46,55 @@ def env_file(folder, port: int) -> None:
         lines.append(f"{name}={values.pop(name)}" if name in values else line)
     assert values == {}, f".env.example lacks {sorted(values)}"
     (folder / ".env").write_text("\n".join(lines) + "\n")
+
+
+def compose_file(folder, *, before_the_hub_moved: bool = False) -> None:
+    """The compose file; ``before_the_hub_moved``: as released before, the hub on SQLite."""
+    lines = (COMPOSE_DIR / "docker-compose.yml").read_text().splitlines(keepends=True)
+    if before_the_hub_moved:
+        kept = [line for line in lines if not line.lstrip().startswith("MLHUB_HUB_DB_URL:")]
+        assert len(kept) == len(lines) - 1
+        lines = kept
+    (folder / "docker-compose.yml").write_text("".join(lines))
+
+
+def image_hub(container, port: int) -> ImageHub:
+    hub = ImageHub(
+        url=f"https://localhost:{port}",
+        hub_api="",
+        hub_token="",
+        admin_token="",
+        stack=None,
+        container=container,
+        port=port,
+    )
+    hub.wait_until_up()
+    return hub
+
+
+def hub_call(container, token: str, method: str, path: str, body: dict | None = None) -> dict:
+    """The hub's API from inside the container (on its own address, no TLS)."""
+    command = ["curl", "-sS", "-f", "-X", method, "-H", f"Authorization: token {token}"]
+    if body is not None:
+        command += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
+    done = container.exec_run([*command, f"http://127.0.0.1:8081/hub/api{path}"])
+    assert done.exit_code == 0, done.output.decode(errors="replace")
+    return json.loads(done.output)
+
+
+def admins_hub_token(container) -> str:
+    """A hub token of the admin's (who is in the portal too: no cleanup takes them), as the
+    portal issues them, with the portal's own hub token."""
+    portal = read_file(container, "/data/secrets/mlhub_hub_api_token").decode().strip()
+    hub_call(container, portal, "POST", "/users/admin")
+    issued = hub_call(
+        container,
+        portal,
+        "POST",
+        "/users/admin/tokens",
+        {"scopes": ["read:users!user=admin"], "expires_in": 3600, "note": "before the upgrade"},
+    )
+    return issued["token"]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +108,7 @@ def compose(docker_client, tmp_path_factory):
     )
     assert postgres.returncode == 0, postgres.stderr[-2000:]
     folder = tmp_path_factory.mktemp("compose")
-    shutil.copy(COMPOSE_DIR / "docker-compose.yml", folder / "docker-compose.yml")
+    compose_file(folder, before_the_hub_moved=True)
     (folder / "resources").mkdir()
     port = free_port()
     env_file(folder, port)
@@ -72,7 +126,15 @@ def compose(docker_client, tmp_path_factory):
     up = run("up", "-d")
     try:
         assert up.returncode == 0, up.stderr
-        yield run, port
+        before = docker_client.containers.get(f"{PROJECT}_mlhub_1")
+        image_hub(before, port)
+        assert before.exec_run(["test", "-s", "/data/hub/jupyterhub.sqlite"]).exit_code == 0
+        token = admins_hub_token(before)
+        # The upgrade: this compose file; compose replaces the mlhub container.
+        compose_file(folder)
+        upgraded = run("up", "-d")
+        assert upgraded.returncode == 0, upgraded.stderr
+        yield run, port, token
     finally:
         down = run("down", "-v")
         remove_everything_of(docker_client, HUB)
@@ -82,20 +144,17 @@ def compose(docker_client, tmp_path_factory):
     assert (left, volumes) == ([], [])
 
 
+def psql(run, database: str, query: str) -> list[str]:
+    found = run("exec", "-T", "postgres", "psql", "-U", "mlhub", "-d", database, "-tAc", query)
+    assert found.returncode == 0, found.stderr
+    return found.stdout.split()
+
+
 def test_compose_serves_the_portal_over_https_with_postgresql(docker_client, compose, tmp_path):
-    run, port = compose
+    run, port, _ = compose
     assert run("config", "--services").stdout.split() == ["postgres", "mlhub"]
     container = docker_client.containers.get(f"{PROJECT}_mlhub_1")
-    hub = ImageHub(
-        url=f"https://localhost:{port}",
-        hub_api="",
-        hub_token="",
-        admin_token="",
-        stack=None,
-        container=container,
-        port=port,
-    )
-    hub.wait_until_up()
+    hub = image_hub(container, port)
     cert = tmp_path / "cert.crt"
     cert.write_bytes(read_file(container, "/data/ssl/cert.crt"))
     with pytest.MonkeyPatch.context() as patch:
@@ -104,19 +163,25 @@ def test_compose_serves_the_portal_over_https_with_postgresql(docker_client, com
         assert browser.get(f"{hub.url}/api/v1/users/", timeout=10).status_code == 200
         assert requests.get(f"{hub.url}/hub/api/", timeout=10).json()["version"] == "6.1.1"
     # The portal's people are in PostgreSQL, and no SQLite file holds them.
-    users = run(
-        "exec",
-        "-T",
-        "postgres",
-        "psql",
-        "-U",
-        "mlhub",
-        "-d",
-        "mlhub",
-        "-tAc",
-        "SELECT username FROM accounts_user ORDER BY username",
-    )
-    assert users.stdout.split() == ["admin"], users.stderr
+    assert psql(run, "mlhub", "SELECT username FROM accounts_user ORDER BY username") == ["admin"]
     assert container.exec_run(["test", "-e", "/data/portal.sqlite3"]).exit_code == 1
     health = docker_client.containers.get(f"{PROJECT}_postgres_1").attrs["State"]["Health"]
     assert health["Status"] == "healthy"
+
+
+def test_the_upgraded_hub_keeps_its_state_in_its_own_postgresql_database(docker_client, compose):
+    run, port, token = compose
+    container = docker_client.containers.get(f"{PROJECT}_mlhub_1")
+    image_hub(container, port)
+    # Its own database on the server, with the hub's tables and what it wrote: its service
+    # (the portal's), and the admin with the token made before the upgrade, which it accepts.
+    assert psql(run, "mlhub_hub", "SELECT name FROM services") == ["portal"]
+    assert psql(run, "mlhub_hub", "SELECT name FROM users") == ["admin"]
+    assert hub_call(container, token, "GET", "/users/admin")["name"] == "admin"
+    # The SQLite database it had was moved in at the start, and is kept aside, not used.
+    assert container.exec_run(["test", "-e", "/data/hub/jupyterhub.sqlite"]).exit_code == 1
+    kept = container.exec_run(["sh", "-c", "ls /data/hub/jupyterhub.sqlite.moved-*"])
+    assert kept.exit_code == 0, kept.output
+    logs = container.logs().decode(errors="replace")
+    assert "mlhub: made the hub's database postgresql+psycopg://mlhub:***@postgres" in logs
+    assert "mlhub: moved /data/hub/jupyterhub.sqlite into" in logs

@@ -34,6 +34,8 @@ KUBE_VERSION = "1.20.0"
 FAKE_CERT = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
 FAKE_KEY = "-----BEGIN PRIVATE KEY-----\nMIIEfake\n-----END PRIVATE KEY-----\n"
 DATABASE_URL = "postgres://mlhub:db-password-x7@db.example.org:5432/mlhub"
+# Zero to JupyterHub's way: the password apart (hub.db.password).
+HUB_DATABASE_URL = "postgresql+psycopg2://jupyterhub@hubdb.example.org:5432/jupyterhub"
 USER_CONFIG = "c.Spawner.start_timeout = 300\nc.JupyterHub.concurrent_spawn_limit = 50\n"
 
 HTTPS_MANUAL = (
@@ -87,6 +89,12 @@ VARIANTS = {
         "mlhub.env.MLHUB_BRAND_NAME=Lab",
     ),
     "no-network-policy": ("--set", "networkPolicy.enabled=false"),
+    "hub-database-of-its-own": (
+        "--set",
+        f"hub.db.url={HUB_DATABASE_URL}",
+        "--set",
+        "hub.db.password=hub-db-password-q4",
+    ),
 }
 
 
@@ -482,6 +490,73 @@ def test_postgresql_runs_the_task_cluster_in_its_own_deployment():
     assert spec["containers"][0]["command"] == ["python", "-m", "django", "qcluster"]
 
 
+# The hub's database (hub.db) ------------------------------------------------------------------
+def env_from_secret(container: dict) -> dict[str, str]:
+    """The container's variables given from the Secret: name -> the Secret's key."""
+    return {
+        e["name"]: e["valueFrom"]["secretKeyRef"]["key"]
+        for e in container.get("env", [])
+        if "valueFrom" in e
+    }
+
+
+def test_with_postgresql_the_hub_has_a_database_of_its_own_on_the_same_server():
+    objects = render(
+        "--set", "postgresql.url=postgres://mlhub:pw%40x@db.example.org:5432/mlhub?sslmode=require"
+    )
+    # The same server, user and options; the database named after the portal's.
+    assert secret_data(objects)["MLHUB_HUB_DB_URL"] == (
+        "postgres://mlhub:pw%40x@db.example.org:5432/mlhub_hub?sslmode=require"
+    )
+    hub = pod_specs(objects)[f"{RELEASE}-hub"]
+    (prepare,) = hub["initContainers"]
+    assert prepare["name"] == "hub-database"
+    assert prepare["command"] == ["python", "-m", "hubconfig.database", "prepare"]
+    assert {m["mountPath"] for m in prepare["volumeMounts"]} == {
+        "/data",  # the SQLite database of a release from before, moved in
+        "/tmp",
+        "/etc/mlhub/secrets",
+    }
+    for container in (prepare, containers(hub)["hub"]):
+        assert env_from_secret(container) == {"MLHUB_HUB_DB_URL": "MLHUB_HUB_DB_URL"}
+    # Only the hub's pod may open the hub's database.
+    for name in ("portal", "tasks", "proxy"):
+        for container in containers(pod_specs(objects)[f"{RELEASE}-{name}"]).values():
+            assert "MLHUB_HUB_DB_URL" not in env_from_secret(container), name
+
+
+def test_the_trial_keeps_the_hubs_database_in_sqlite_on_its_volume():
+    objects = render()
+    assert "MLHUB_HUB_DB_URL" not in secret_data(objects)
+    hub = pod_specs(objects)[f"{RELEASE}-hub"]
+    assert "initContainers" not in hub
+    assert "MLHUB_HUB_DB_URL" not in {e["name"] for e in containers(hub)["hub"]["env"]}
+    assert {"name": "data", "mountPath": "/data"} in containers(hub)["hub"]["volumeMounts"]
+
+
+def test_hub_db_sqlite_pvc_keeps_the_hub_on_sqlite_beside_a_postgresql_portal():
+    objects = render("--set", f"postgresql.url={DATABASE_URL}", "--set", "hub.db.type=sqlite-pvc")
+    assert "MLHUB_HUB_DB_URL" not in secret_data(objects)
+    assert "DATABASE_URL" in secret_data(objects)
+    assert "initContainers" not in pod_specs(objects)[f"{RELEASE}-hub"]
+
+
+def test_hub_db_url_and_password_are_given_to_the_hub_from_the_secret():
+    objects = render(*VARIANTS["hub-database-of-its-own"])
+    data = secret_data(objects)
+    assert (data["MLHUB_HUB_DB_URL"], data["MLHUB_HUB_DB_PASSWORD"]) == (
+        HUB_DATABASE_URL,
+        "hub-db-password-q4",
+    )
+    assert "DATABASE_URL" not in data  # the portal stays on its SQLite trial
+    hub = pod_specs(objects)[f"{RELEASE}-hub"]
+    for container in containers(hub).values():
+        assert env_from_secret(container) == {
+            "MLHUB_HUB_DB_URL": "MLHUB_HUB_DB_URL",
+            "PGPASSWORD": "MLHUB_HUB_DB_PASSWORD",  # libpq's, for a URL without one
+        }
+
+
 # How each process is started -----------------------------------------------------------------
 def test_the_processes_start_as_the_stack_starts_them():
     specs = pod_specs(render("--set", f"postgresql.url={DATABASE_URL}"))
@@ -654,7 +729,7 @@ def test_mlhub_env_reaches_every_container_and_wins():
                 "true",
             )
             seen += 1
-    assert seen == 5  # setup, portal, tasks' wait and tasks, hub
+    assert seen == 6  # setup, portal, tasks' wait and tasks, the hub's database, hub
 
 
 def test_the_proxy_gets_only_its_own_settings():
@@ -875,6 +950,16 @@ def test_network_policies_can_be_turned_off():
         (("--set", "singleuser.gpu.max=-1"), "singleuser.gpu.max"),
         (("--set", "singleuser.cpuu.max=1"), "Additional property cpuu is not allowed"),
         (("--set", "postgresql.url=mysql://db/x"), "postgresql.url"),
+        (("--set", "hub.db.type=mysql"), "hub.db.type"),
+        (("--set", "hub.db.url=mysql+pymysql://db/x"), "hub.db.url"),
+        (
+            ("--set", "hub.db.type=postgres"),
+            "hub.db.type=postgres needs hub.db.url or postgresql.url",
+        ),
+        (
+            ("--set", "postgresql.url=postgres://mlhub:pw@db.example.org:5432"),
+            "postgresql.url names no database",
+        ),
         (("--set", "networkPolicy.enabled=yes"), "networkPolicy.enabled"),
         (("--set", "image.appDir=/srv/mlhub"), "Additional property appDir is not allowed"),
         (

@@ -257,3 +257,12 @@ def test_a_bad_prefix_stops_the_hub_before_it_writes_anything(hub_env, monkeypat
     with pytest.raises(env.ConfigError, match="MLHUB_BASE_URL='/../' is not a plain path"):
         load()
     assert not (hub_env / "hub").exists()
+
+
+def test_the_hubs_database_is_sqlite_in_its_folder_unless_a_url_is_given(hub_env, monkeypatch):
+    monkeypatch.delenv("MLHUB_HUB_DB_URL", raising=False)
+    monkeypatch.delenv("MLHUB_HUB_DB_URL_FILE", raising=False)
+    assert load().JupyterHub.db_url == f"sqlite:///{hub_env}/hub/jupyterhub.sqlite"
+    # As compose writes it (and DATABASE_URL takes it): psycopg 3 is the driver installed.
+    monkeypatch.setenv("MLHUB_HUB_DB_URL", "postgres://mlhub:pw@postgres:5432/mlhub_hub")
+    assert load().JupyterHub.db_url == "postgresql+psycopg://mlhub:pw@postgres:5432/mlhub_hub"

@@ -1,8 +1,11 @@
 """The Helm chart installed for real on the test cluster serves a person end to end.
 
 `helm install` of the MLHub image (imported into the node) with PostgreSQL (a pod of the
-PostgreSQL image made for compose, in the release's namespace) and two portal replicas; beside
-it, in a namespace of its own, a second release with the SQLite trial values. Each proxy's pod
+PostgreSQL image made for compose, in the release's namespace) and two portal replicas, its
+hub on SQLite as releases had it before the hub moved to PostgreSQL (`hub.db.type=sqlite-pvc`):
+the `helm upgrade` with the chart's defaults moves the hub's database into PostgreSQL while a
+lab stays open; beside it, in a namespace of its own, a second release with the SQLite trial
+values. Each proxy's pod
 is reached through a local relay (tests/k8s/tcp_relay.py) as http://localhost:<port>, so
 each person's workspaces are on http://<name>.localhost:<port>, as in a browser anywhere. The
 test cluster has no kube-proxy: the chart's pods reach the API server at its advertised
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import secrets
 import subprocess
@@ -48,7 +52,9 @@ pytestmark = [pytest.mark.k8s, pytest.mark.browser]
 
 RELEASE = "mlhub"
 HUB = "mlhub"  # the chart's default mlhub.hubName
-MLHUB_IMAGE = "mlhub:latest"
+# Another tag (MLHUB_TEST_IMAGE, as tests/deploy/mlhub_image.py) runs this checkout's image
+# beside an engine's mlhub:latest that others use.
+MLHUB_IMAGE = os.environ.get("MLHUB_TEST_IMAGE", "mlhub:latest")
 POSTGRES_IMAGE = "mlhub-postgres:15"  # make postgres-image (deploy/compose/postgres)
 PERSON = ("ines", "ines-pass-5821")
 START_MS = 180_000
@@ -95,13 +101,19 @@ def helm(kube, namespace: str, *args: str) -> str:
     return result.stdout
 
 
-def values(kube, port: int, database_url: str = "", base_url: str = "/") -> list[str]:
+def values(
+    kube, port: int, database_url: str = "", base_url: str = "/", hub_db_type: str = ""
+) -> list[str]:
     """The release's values: the SQLite trial's, or with ``database_url`` PostgreSQL, two
-    portal replicas and the cleanup schedule every minute; under the path ``base_url``."""
+    portal replicas and the cleanup schedule every minute; under the path ``base_url``;
+    ``hub_db_type``: the hub's database's (hub.db.type), the chart's default if empty."""
     api = kube.jsonpath(
         "endpoints", "kubernetes", "-n", "default", path="{.subsets[0].addresses[0].ip}"
     )
+    repository, tag = MLHUB_IMAGE.rsplit(":", 1)
     settings = {
+        "image.repository": repository,
+        "image.tag": tag,
         "mlhub.publicUrl": f"http://localhost:{port}",
         "mlhub.baseUrl": base_url,
         "image.pullPolicy": "Never",  # imported into the node; no registry
@@ -118,6 +130,8 @@ def values(kube, port: int, database_url: str = "", base_url: str = "/") -> list
             "postgresql.url": database_url,
             "mlhub.env.CLEANUP_INTERVAL_SECONDS": "60",
         }
+    if hub_db_type:
+        settings["hub.db.type"] = hub_db_type
     numbers = ["--set", "portal.replicas=2"] if database_url else []
     strings = [
         arg for name, value in settings.items() for arg in ("--set-string", f"{name}={value}")
@@ -246,11 +260,16 @@ def installed(
 
 
 def helm_install(
-    kube, namespace: str, port: int, database_url: str = "", base_url: str = "/"
+    kube,
+    namespace: str,
+    port: int,
+    database_url: str = "",
+    base_url: str = "/",
+    hub_db_type: str = "",
 ) -> subprocess.Popen:
     """`helm install --wait`, started: the caller waits (`finished`)."""
     command = [str(HELM), "install", RELEASE, str(CHART)]
-    command += values(kube, port, database_url, base_url)
+    command += values(kube, port, database_url, base_url, hub_db_type)
     command += ["--wait", "--timeout", "5m", "--namespace", namespace]
     command += ["--kubeconfig", str(kube.kubeconfig)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -298,7 +317,9 @@ def trial_install(kube, images_in_the_node):
 def release(kube, module_namespace, images_in_the_node):
     namespace, port = module_namespace, free_port()
     database_url = postgres_in(kube, namespace)
-    finished(helm_install(kube, namespace, port, database_url))
+    # Its hub on SQLite, as before the chart moved it to PostgreSQL: the upgrade moves it
+    # (test_an_upgrade_restarts_the_hub_...).
+    finished(helm_install(kube, namespace, port, database_url, hub_db_type="sqlite-pvc"))
     leftover_pod(kube, namespace)
     release = installed(kube, namespace, port, database_url)
     release.user_create(*PERSON)
@@ -381,6 +402,8 @@ def test_the_sqlite_trial_release_under_a_path_prefix_serves_a_workspace(
         ]
         assert [c["name"] for c in portal["spec"]["containers"]] == ["portal", "tasks"]
         assert_ready_and_restricted(chart_pods)
+        # The trial's hub keeps SQLite on its volume.
+        assert hub_has_file(kube, namespace, "/data/hub/jupyterhub.sqlite")
         claims = kube.kubectl("get", "pvc", "-n", namespace, "-o", "json").stdout
         assert {
             c["metadata"]["name"]: c["status"]["phase"] for c in json.loads(claims)["items"]
@@ -651,7 +674,9 @@ def test_an_upgrade_restarts_the_hub_and_the_portal_and_keeps_workspaces_running
             "upgrade",
             RELEASE,
             str(CHART),
-            *values(release.kube, int(port), release.database_url),  # the same values, and:
+            # The same values but the chart's default hub.db (its database moves to
+            # PostgreSQL: test_after_the_upgrade_the_hub_keeps_...), and:
+            *values(release.kube, int(port), release.database_url),
             *brand,
             "--wait",
             "--timeout",
@@ -678,6 +703,77 @@ def test_an_upgrade_restarts_the_hub_and_the_portal_and_keeps_workspaces_running
     state = release.api(token).get(f"{release.url}/api/v1/workspaces/{workspace['id']}/")
     assert state.status_code == 200, state.text
     assert state.json()["state"] == "running"
+
+
+def test_after_the_upgrade_the_hub_keeps_its_state_in_its_own_postgresql_database(release):
+    # The upgrade's hub pod moved the SQLite database of the release's first hub into the
+    # database beside the portal's, named after it, and runs on it.
+    (hub,) = pods(release, "mlhub.component=hub")
+    assert [c["name"] for c in hub["spec"]["initContainers"]] == ["hub-database"]
+    said = release.kube.kubectl(
+        "logs", "-n", release.namespace, hub["metadata"]["name"], "-c", "hub-database"
+    ).stdout
+    assert "mlhub: made the hub's database postgresql+psycopg://mlhub:***@postgres." in said
+    assert "mlhub: moved /data/hub/jupyterhub.sqlite into" in said
+    assert not hub_has_file(release.kube, release.namespace, "/data/hub/jupyterhub.sqlite")
+    assert hub_has_file(release.kube, release.namespace, "/data/hub/jupyterhub.sqlite.moved-*")
+    assert PERSON[0] in psql_in(release, "mlhub_hub", "SELECT name FROM users")
+    assert psql_in(release, "mlhub_hub", "SELECT name FROM spawners WHERE name = 'notes'") == [
+        "notes"
+    ]
+    # What the hub does from now on is written there: the server's row goes with a stop and
+    # comes back with a start.
+    server = "SELECT server_id IS NOT NULL FROM spawners WHERE name = 'notes'"
+    assert psql_in(release, "mlhub_hub", server) == ["t"]
+    token = release.token_for(*PERSON)
+    (notes,) = [
+        w
+        for w in release.api(token).get(f"{release.url}/api/v1/workspaces/").json()["results"]
+        if w["name"] == "notes"
+    ]
+    url = f"{release.url}/api/v1/workspaces/{notes['id']}/"
+    assert release.api(token).post(url + "stop/", timeout=30).status_code == 200
+    release.wait_for_state(token, notes["id"], "stopped", timeout=120)
+    assert psql_in(release, "mlhub_hub", server) == ["f"]
+    assert release.api(token).post(url + "start/", timeout=30).status_code == 200
+    release.wait_for_state(token, notes["id"], "running", timeout=180)
+    assert psql_in(release, "mlhub_hub", server) == ["t"]
+
+
+def hub_has_file(kube, namespace: str, pattern: str) -> bool:
+    found = kube.kubectl(
+        "exec",
+        "-n",
+        namespace,
+        f"deploy/{RELEASE}-hub",
+        "-c",
+        "hub",
+        "--",
+        "sh",
+        "-c",
+        f"ls {pattern}",
+        check=False,
+    )
+    return found.returncode == 0
+
+
+def psql_in(release: Release, database: str, query: str) -> list[str]:
+    """``query``'s rows in ``database`` of the release's PostgreSQL pod, one line each."""
+    found = release.kube.kubectl(
+        "exec",
+        "-n",
+        release.namespace,
+        "deploy/postgres",
+        "--",
+        "psql",
+        "-U",
+        "mlhub",
+        "-d",
+        database,
+        "-tAc",
+        query,
+    )
+    return found.stdout.splitlines()
 
 
 def test_the_cleanup_running_in_the_cluster_removed_the_leftover_pod(release):

@@ -120,3 +120,15 @@ def test_under_a_prefix_the_proxys_error_pages_come_from_the_prefixed_hub(monkey
     monkeypatch.setenv("MLHUB_HUB_URL", "http://127.0.0.1:8081")
     command = entrypoint.chp_command({"MLHUB_BIND_URL": "http://0.0.0.0:8000"})
     assert "--error-target=http://127.0.0.1:8081/mlhub/hub/error" in command
+
+
+def test_a_hub_database_that_does_not_answer_refuses_the_start_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLHUB_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MLHUB_HUB_DB_URL", "postgres://mlhub:pw-x7@127.0.0.1:9/mlhub_hub")
+    with pytest.raises(Refused) as refused:
+        entrypoint.hub_database_prepare()
+    said = str(refused.value)
+    assert said.startswith(
+        "the hub's database: cannot open postgresql+psycopg://mlhub:***@127.0.0.1:9/mlhub_hub: "
+    )
+    assert "Connection refused" in said and "\n" not in said and "pw-x7" not in said

@@ -18,9 +18,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
+from hubconfig import database as hub_database
 from portal.accounts.models import User
 from portal.backups import archive
+from portal.backups import databases as databases_module
 from portal.backups.databases import PORTAL_DUMP, PORTAL_SQLITE
+from tests.postgres import database_drop, databases, psql
 
 
 @pytest.fixture
@@ -164,3 +167,59 @@ def test_a_restore_onto_an_mlhub_that_is_not_new_is_refused(made_backup, data_di
 def test_something_that_is_no_backup_is_refused(tmp_path):
     with pytest.raises(CommandError, match="is not an MLHub backup"):
         call_command("mlhub_restore", str(tmp_path))
+
+
+# The hub on PostgreSQL (compose's and the chart's) -------------------------------------------
+@pytest.fixture
+def hub_on_postgresql(data_dir, monkeypatch):
+    """The data directory's hub moved to PostgreSQL: its database ``<name>_hub`` holds ada,
+    and no SQLite file is left. The server's URL without a database, and the name."""
+    with databases("mlhub_hubbk") as (name, url):
+        server = url.rsplit("/", 1)[0]
+        hub_database.database_create(f"{server}/{name}_hub")
+        psql(
+            f"{name}_hub",
+            "SET ROLE mlhub; CREATE TABLE users (name text); INSERT INTO users VALUES ('ada')",
+        )
+        monkeypatch.setenv("MLHUB_HUB_DB_URL", f"{server}/{name}_hub")
+        (data_dir / "hub" / "jupyterhub.sqlite").unlink()
+        yield server, name
+
+
+@COMMITTED
+def test_a_hub_on_postgresql_is_backed_up_with_pg_dump_and_comes_back_into_a_new_database(
+    hub_on_postgresql, tmp_path
+):
+    server, name = hub_on_postgresql
+    dest = tmp_path / "backup"
+    call_command("mlhub_backup", str(dest), stdout=StringIO())
+
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert "hub/jupyterhub.pgdump" in manifest["files"]
+    assert "hub/jupyterhub.sqlite" not in manifest["files"]
+    assert stat.filemode((dest / "hub" / "jupyterhub.pgdump").stat().st_mode) == "-rw-------"
+    # Into a database its server does not have yet: made, then filled.
+    databases_module.hub_postgres_restore(f"{server}/{name}_hub2", dest / "hub/jupyterhub.pgdump")
+    try:
+        assert psql(f"{name}_hub2", "SELECT name FROM users") == ["ada"]
+    finally:
+        database_drop(f"{name}_hub2")
+
+
+@COMMITTED
+def test_a_restore_is_refused_onto_a_hub_database_with_tables_or_onto_a_sqlite_hub(
+    hub_on_postgresql, tmp_path, monkeypatch
+):
+    server, name = hub_on_postgresql
+    dest = tmp_path / "backup"
+    archive.backup(dest)
+    monkeypatch.setenv("MLHUB_DATA_DIR", str(tmp_path / "fresh"))
+    # The hub's database in use (a hub started on it, or the one backed up).
+    with pytest.raises(CommandError, match=rf"not new.*the hub's database .*{name}_hub has tables"):
+        call_command("mlhub_restore", str(dest))
+    assert psql(f"{name}_hub", "SELECT name FROM users") == ["ada"]
+    # A hub on SQLite cannot take PostgreSQL's dump.
+    monkeypatch.delenv("MLHUB_HUB_DB_URL")
+    with pytest.raises(CommandError, match="hub database is PostgreSQL's, this hub's is SQLite"):
+        call_command("mlhub_restore", str(dest))
+    assert not (tmp_path / "fresh").exists()

@@ -19,6 +19,36 @@ longest name ("<release>-proxy-public") stays a valid 63-character DNS label.
 {{- if not .Values.postgresql.url }}true{{ end -}}
 {{- end -}}
 
+{{/* The hub's database (hub.db): "postgres" or "sqlite-pvc"; by default PostgreSQL whenever
+the chart is given one. */}}
+{{- define "mlhub.hubDbType" -}}
+{{- $db := .Values.hub.db -}}
+{{- if $db.type -}}
+{{- $db.type -}}
+{{- else if or $db.url .Values.postgresql.url -}}
+postgres
+{{- else -}}
+sqlite-pvc
+{{- end -}}
+{{- end -}}
+
+{{/* The hub's PostgreSQL URL: hub.db.url, else postgresql.url's with the database name
+"<its own>_hub" (the same server and user, the query kept). Secret: only the Secret holds it. */}}
+{{- define "mlhub.hubDbUrl" -}}
+{{- if .Values.hub.db.url -}}
+{{- .Values.hub.db.url -}}
+{{- else -}}
+{{- $given := required "hub.db.type=postgres needs hub.db.url or postgresql.url" .Values.postgresql.url -}}
+{{- $url := urlParse $given -}}
+{{- $name := trimAll "/" (get $url "path") -}}
+{{- if not $name -}}
+{{- fail "postgresql.url names no database (…/<database>): the hub's would be named after it; set hub.db.url" -}}
+{{- end -}}
+{{- $_ := set $url "path" (printf "/%s_hub" $name) -}}
+{{- urlJoin $url -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Labels: the usual app.kubernetes.io/* ones. */}}
 {{- define "mlhub.labels" -}}
 app.kubernetes.io/name: mlhub
@@ -193,6 +223,22 @@ stops it, so a hub restart keeps every route; the hub re-syncs them when it is b
     secretKeyRef:
       name: {{ include "mlhub.secretName" $ }}
       key: DATABASE_URL
+{{- end }}
+{{- if and (eq $component "hub") (eq (include "mlhub.hubDbType" $) "postgres") }}
+{{- if not (hasKey $extra "MLHUB_HUB_DB_URL") }}
+- name: MLHUB_HUB_DB_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "mlhub.secretName" $ }}
+      key: MLHUB_HUB_DB_URL
+{{- end }}
+{{- if $v.hub.db.password }}
+- name: PGPASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "mlhub.secretName" $ }}
+      key: MLHUB_HUB_DB_PASSWORD
+{{- end }}
 {{- end }}
 {{- end -}}
 
