@@ -192,3 +192,12 @@ def release_image(client, folder: Path) -> str:
     assert built.returncode == 0, (built.stdout[-3000:], built.stderr[-3000:])
     print(f"built {RELEASE_IMAGE} in {time.monotonic() - began:.0f} s")
     return RELEASE_IMAGE
+
+
+def newest_migrations() -> set[tuple[str, str]]:
+    """Each portal app's newest migration in this checkout (an app's label is its folder's):
+    an upgraded database has them all."""
+    return {
+        (folder.parent.name, max(path.stem for path in folder.glob("0*.py")))
+        for folder in (ROOT / "portal").glob("*/migrations")
+    }

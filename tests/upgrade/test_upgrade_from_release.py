@@ -21,7 +21,6 @@ import requests
 
 from lib import env
 from lib.labels import container_name
-from lib.stack import ROOT
 from tests.docker_engine import remove_everything_of, require_image
 from tests.docker_mode.test_faults import open_in
 from tests.hub_stack import (
@@ -35,6 +34,7 @@ from tests.hub_stack import (
 from tests.upgrade.release import (
     RELEASE,
     ReleaseHub,
+    newest_migrations,
     release_environment,
     release_stack,
     release_tree,
@@ -169,14 +169,6 @@ def applied_migrations(data: Path) -> set[tuple[str, str]]:
     """The portal database's django_migrations rows."""
     with contextlib.closing(sqlite3.connect(data / env.PORTAL_SQLITE)) as database:
         return set(database.execute("SELECT app, name FROM django_migrations"))
-
-
-def newest_migrations() -> set[tuple[str, str]]:
-    """Each portal app's newest migration in this checkout (an app's label is its folder's)."""
-    return {
-        (folder.parent.name, max(path.stem for path in folder.glob("0*.py")))
-        for folder in (ROOT / "portal").glob("*/migrations")
-    }
 
 
 def kept_container(docker_client) -> dict:
