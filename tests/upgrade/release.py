@@ -133,7 +133,7 @@ def release_stack(
 
     try:
         try:
-            poll_until(up, timeout=240, what="the release's stack")
+            poll_until(up, timeout=240, what="the release's stack", max_wait=0.5)
         except (AssertionError, TimeoutError) as error:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-60:])
             raise AssertionError(f"{error}\n{tail}") from None

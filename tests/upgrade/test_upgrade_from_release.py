@@ -23,6 +23,7 @@ from lib import env
 from lib.labels import container_name
 from tests.docker_engine import remove_everything_of, require_image
 from tests.docker_mode.test_faults import open_in
+from tests.faults import sync_workspaces
 from tests.hub_stack import (
     ADMIN_PASSWORD,
     RunningHub,
@@ -287,6 +288,8 @@ def test_the_running_workspace_was_never_restarted_and_answers_through_the_new_p
     assert before.kept["status"] == "running"  # the release's stack left it running
     assert kept_container(docker_client) == before.kept  # the same container, never restarted
     assert before.kept["restarts"] == 0
+    synced = sync_workspaces(hub.stack)  # the portal and the hub agree on it
+    assert synced.returncode == 0, synced.stderr
     row = hub.api(before.tokens["Dora"]).get(
         f"{hub.url}/api/v1/workspaces/{workspace['id']}/", timeout=10
     )
