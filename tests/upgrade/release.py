@@ -113,8 +113,8 @@ class ReleaseHub(RunningHub):
 def release_stack(
     tree: Path, venv: Path, environ: dict[str, str], log: Path
 ) -> Iterator[subprocess.Popen]:
-    """The release's stack as its ``make run`` runs it (``python -m lib.stack``: set-up,
-    migrations, then every process), until it says it is up; stopped with SIGTERM as
+    """The release's stack as its ``make run`` runs it (``python -m lib.stack``: migrations,
+    set-up, then every process), until it says it is up; stopped with SIGTERM as
     docs/operations.md says (its Ctrl-C), which waits for every process of it to end."""
     with open(log, "ab") as output:
         process = subprocess.Popen(
