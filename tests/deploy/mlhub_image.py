@@ -31,14 +31,15 @@ SUPERVISORCTL = ["supervisorctl", "-c", "/etc/mlhub/supervisord.conf"]
 HUB = "mlhi"  # the image tests' hub: its containers, networks and volumes start with this
 
 
-def image_built() -> None:
+def image_built(tree: Path = ROOT, image: str = IMAGE) -> None:
     """Build the image unless it is built from this checkout already (about a second then;
-    `.ci/run` builds it before the tests)."""
+    `.ci/run` builds it before the tests). ``tree``, ``image``: another tree's build-image.sh
+    and tag (an earlier release's, tests/upgrade/)."""
     built = subprocess.run(
-        ["bash", str(ROOT / "deploy" / "scripts" / "build-image.sh"), "hub"],
+        ["bash", str(tree / "deploy" / "scripts" / "build-image.sh"), "hub"],
         capture_output=True,
         text=True,
-        env={**os.environ, "IMAGE": IMAGE},
+        env={**os.environ, "IMAGE": image},
     )
     assert built.returncode == 0, (built.stdout[-3000:], built.stderr[-3000:])
 

@@ -22,6 +22,7 @@ from docker.errors import ImageNotFound
 
 from lib.polling import poll_until
 from lib.stack import ROOT
+from tests.deploy.mlhub_image import image_built
 from tests.hub_stack import ADMIN_PASSWORD, CHP, RunningHub
 from tests.parts import in_ci, require
 
@@ -181,15 +182,8 @@ def release_image(client, folder: Path) -> str:
     with contextlib.suppress(ImageNotFound):
         client.images.get(RELEASE_IMAGE)
         return RELEASE_IMAGE
-    tree = release_tree(folder)
     began = time.monotonic()
-    built = subprocess.run(
-        ["bash", str(tree / "deploy" / "scripts" / "build-image.sh"), "hub"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "IMAGE": RELEASE_IMAGE},
-    )
-    assert built.returncode == 0, (built.stdout[-3000:], built.stderr[-3000:])
+    image_built(release_tree(folder), RELEASE_IMAGE)
     print(f"built {RELEASE_IMAGE} in {time.monotonic() - began:.0f} s")
     return RELEASE_IMAGE
 
