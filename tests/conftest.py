@@ -32,7 +32,8 @@ def pytest_xdist_make_scheduler(config, log):
 
 # More than pyproject.toml's 600 s: tests/deploy and the `mlhub` image fixture build the MLHub
 # (and compose's PostgreSQL) image when it is not built from this checkout yet (about four
-# minutes here; .ci/run builds them before the tests), then start it.
+# minutes here; .ci/run builds them before the tests), then start it; tests/upgrade builds the
+# release's image and virtualenv once a machine.
 IMAGE_BUILD_TIMEOUT = 1800
 
 
@@ -53,7 +54,7 @@ def pytest_collection_modifyitems(config, items):
     if not config.pluginmanager.hasplugin("timeout"):
         return
     for item in items:
-        builds = item.path.parent.name == "deploy" or "mlhub" in item.fixturenames
+        builds = item.path.parent.name in ("deploy", "upgrade") or "mlhub" in item.fixturenames
         if builds and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(IMAGE_BUILD_TIMEOUT))
 

@@ -194,11 +194,14 @@ def running_stack(
     extra: dict | None = None,
     hub_port: int | None = None,
     public_port: int | None = None,
+    prepared: bool = True,
 ):
     """Start the stack in ``data`` and yield a RunningHub; stop it afterwards. ``hub_port``:
     the hub's, when the caller must tell workspaces where it is (Kubernetes mode).
     ``public_port``: the public URL's (``http://localhost:<port>``), when the caller must
-    tell someone before the start (an OpenID provider the portal's callback URL)."""
+    tell someone before the start (an OpenID provider the portal's callback URL).
+    ``prepared=False``: ``data`` keeps its own database, migrated as ``make run`` does
+    (an upgrade, tests/upgrade/), instead of a copy of the tests' prepared one."""
     require(CHP.exists(), f"the Node proxy is not installed at {CHP} (run make setup)")
     require(shutil.which("node") is not None, "node is not installed")
     resolve_localhost_subdomains()
@@ -234,7 +237,8 @@ def running_stack(
         stack=stack,
     )
     try:
-        stack.prepare(prepared_data_dir(environ.get("DATABASE_URL", "").strip()))
+        database_url = environ.get("DATABASE_URL", "").strip()
+        stack.prepare(prepared_data_dir(database_url) if prepared else None)
         stack.start()
     except Exception:
         logs = running.logs(80)

@@ -12,10 +12,15 @@ import os
 import pytest
 
 
+def in_ci() -> bool:
+    """Running under CI (CI=true): a missing part fails."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
 def require(available: bool, reason: str) -> None:
     if available:
         return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if in_ci():
         pytest.fail(f"CI=true and a required part is missing: {reason}", pytrace=False)
     pytest.skip(reason)
 
@@ -26,6 +31,6 @@ def require_module(name: str, reason: str) -> None:
     try:
         importlib.import_module(name)
     except ImportError:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if in_ci():
             pytest.fail(f"CI=true and a required part is missing: {reason}", pytrace=False)
         pytest.skip(reason, allow_module_level=True)

@@ -31,14 +31,15 @@ SUPERVISORCTL = ["supervisorctl", "-c", "/etc/mlhub/supervisord.conf"]
 HUB = "mlhi"  # the image tests' hub: its containers, networks and volumes start with this
 
 
-def image_built() -> None:
+def image_built(tree: Path = ROOT, image: str = IMAGE) -> None:
     """Build the image unless it is built from this checkout already (about a second then;
-    `.ci/run` builds it before the tests)."""
+    `.ci/run` builds it before the tests). ``tree``, ``image``: another tree's build-image.sh
+    and tag (an earlier release's, tests/upgrade/)."""
     built = subprocess.run(
-        ["bash", str(ROOT / "deploy" / "scripts" / "build-image.sh"), "hub"],
+        ["bash", str(tree / "deploy" / "scripts" / "build-image.sh"), "hub"],
         capture_output=True,
         text=True,
-        env={**os.environ, "IMAGE": IMAGE},
+        env={**os.environ, "IMAGE": image},
     )
     assert built.returncode == 0, (built.stdout[-3000:], built.stderr[-3000:])
 
@@ -138,10 +139,13 @@ def remove_image_runs(client, hub_name: str) -> None:
 
 
 @contextmanager
-def image_run(client, hub_name: str, environment: dict[str, str], port: int, *, data: bool):
+def image_run(
+    client, hub_name: str, environment: dict[str, str], port: int, *, data: bool, image=IMAGE
+):
     """The image run as docs/deploy.md says: on a network of its own, with the engine's
     socket, port 8080 published on ``port`` (and ``data``: a named /data volume). Yields the
-    container and its run options (for a successor); removes everything afterwards."""
+    container and its run options (for a successor); removes everything afterwards.
+    ``image``: another than this checkout's (an earlier release's, tests/upgrade/)."""
     remove_image_runs(client, hub_name)
     network = client.networks.create(f"{hub_name}-net", driver="bridge")
     volumes = {"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"}}
@@ -155,7 +159,7 @@ def image_run(client, hub_name: str, environment: dict[str, str], port: int, *, 
         "environment": environment,
     }
     try:
-        yield client.containers.run(IMAGE, name=f"{hub_name}-mlhub", **run_options), run_options
+        yield client.containers.run(image, name=f"{hub_name}-mlhub", **run_options), run_options
     finally:
         remove_image_runs(client, hub_name)
 
@@ -180,19 +184,25 @@ def image_hub(docker_client, tmp_path_factory, hub_name: str, **extra: str):
     prefix = extra.get("MLHUB_BASE_URL", "/").rstrip("/")
     with image_run(docker_client, hub_name, environment, port, data=True) as (container, options):
         url = f"https://localhost:{port}{prefix}"
-        hub = ImageHub(
-            url=url,
-            hub_api=f"{url}/hub/api",
-            hub_token="",
-            admin_token="",
-            stack=None,
-            container=container,
-            port=port,
-            run_options=options,
-        )
-        hub.wait_until_up()
-        hub.cert = tmp_path_factory.mktemp("mlhub-image") / "cert.crt"
-        hub.cert.write_bytes(read_file(container, "/data/ssl/cert.crt"))
-        hub.hub_token = read_file(container, "/data/secrets/mlhub_hub_api_token").decode()
-        hub.admin_token = hub.token_for("admin", ADMIN_PASSWORD)
-        yield hub
+        yield image_hub_up(container, options, url, tmp_path_factory.mktemp("mlhub-image"))
+
+
+def image_hub_up(container, options: dict, url: str, folder: Path) -> ImageHub:
+    """The image's ``container`` (run with ``options``, see ``image_run``) once it answers at
+    ``url``, with its certificate (copied into ``folder``), its hub's and its admin's token."""
+    hub = ImageHub(
+        url=url,
+        hub_api=f"{url}/hub/api",
+        hub_token="",
+        admin_token="",
+        stack=None,
+        container=container,
+        port=options["ports"]["8080/tcp"][1],
+        run_options=options,
+    )
+    hub.wait_until_up()
+    hub.cert = folder / "cert.crt"
+    hub.cert.write_bytes(read_file(container, "/data/ssl/cert.crt"))
+    hub.hub_token = read_file(container, "/data/secrets/mlhub_hub_api_token").decode()
+    hub.admin_token = hub.token_for("admin", ADMIN_PASSWORD)
+    return hub
