@@ -25,8 +25,9 @@ from portal.workspaces.models import Workspace
 
 def workspace_ssh_host(workspace: Workspace) -> str:
     """Where the gateway reaches a workspace's sshd: its container's name on the person's
-    Docker network, or its Service in Kubernetes (the same name, lib/labels.py)."""
-    return labels.container_name(settings.HUB_NAME, workspace.owner.username, workspace.name)
+    Docker network, or its Service in Kubernetes (the same name, lib/labels.py), named as the
+    spawner names it: by the person's hub name (``Dora`` is ``dora`` there)."""
+    return labels.container_name(settings.HUB_NAME, workspace.owner.hub_name, workspace.name)
 
 
 def authorized_keys_line(fingerprint: str) -> str:

@@ -174,3 +174,17 @@ def test_a_start_carries_the_owners_keys_only_even_when_an_admin_starts_it(
 
 def test_no_keys_means_no_ssh_keys_option(bob, workspace_of):
     assert "ssh_keys" not in workspace_of(bob, "thesis").user_options()
+
+
+def test_a_capitalised_persons_key_opens_the_container_the_spawner_named(
+    api, make_person, workspace_of
+):
+    # The spawner names containers by the hub's name of the person (lower case, NFKC); the
+    # gateway named them by the username, so "Dora" could reach none of hers (found by
+    # tests/upgrade/test_upgrade_from_release.py).
+    dora = make_person("Dora")
+    workspace = workspace_of(dora, "kept", state="running")
+    key = new_key(dora)
+    opened = lookup(api, key.fingerprint).content.decode()
+    assert 'permitopen="mlhub-dora--kept:2222"' in opened
+    assert "    HostName mlhub-dora--kept\n" in ssh_config(workspace, dora)
