@@ -218,14 +218,7 @@ class Injector:
 
 def engine_restart() -> None:
     """Restart the Docker engine and wait until it answers again."""
-    systemd = (
-        subprocess.run(
-            ["systemctl", "is-active", "--quiet", "docker"], capture_output=True, check=False
-        )
-        if _has("systemctl")
-        else None
-    )
-    if systemd is not None and systemd.returncode == 0:
+    if _systemd_runs_docker():
         subprocess.run(["systemctl", "restart", "docker"], check=True, timeout=RECOVERY_TIMEOUT)
     else:
         pid = int(Path("/var/run/docker.pid").read_text().strip())
@@ -249,15 +242,16 @@ def engine_restartable() -> str:
     """Why the engine cannot be restarted here ('' when it can)."""
     if os.geteuid() != 0:
         return "restarting the Docker engine needs root"
-    if (
-        _has("systemctl")
-        and subprocess.run(["systemctl", "is-active", "--quiet", "docker"], check=False).returncode
-        == 0
-    ):
-        return ""
-    if not Path("/var/run/docker.pid").exists():
+    if not _systemd_runs_docker() and not Path("/var/run/docker.pid").exists():
         return "no systemd unit and no /var/run/docker.pid: who runs this engine?"
     return ""
+
+
+def _systemd_runs_docker() -> bool:
+    if not _has("systemctl"):
+        return False
+    asked = ["systemctl", "is-active", "--quiet", "docker"]
+    return subprocess.run(asked, capture_output=True, check=False).returncode == 0
 
 
 def _has(command: str) -> bool:
