@@ -29,7 +29,7 @@ import requests
 from bench.soak_ledger import Ledger
 from lib.labels import LABEL_ORIGIN
 from lib.polling import poll_until
-from lib.stack import HUB_PROXY_PID_FILE, ROOT, Stack
+from lib.stack import HUB_PROXY_PID_FILE, ROOT, Stack, docker_answers
 
 ROLES = ("hub", "portal", "tasks")  # the processes the launcher starts
 KINDS = ("hub", "portal", "tasks", "proxy", "container", "engine")
@@ -235,7 +235,7 @@ def engine_restart() -> None:
             timeout=RECOVERY_TIMEOUT,
             stdout=subprocess.DEVNULL,
         )
-    poll_until(_engine_answers, timeout=RECOVERY_TIMEOUT, what="the Docker engine to answer")
+    poll_until(docker_answers, timeout=RECOVERY_TIMEOUT, what="the Docker engine to answer")
 
 
 def engine_restartable() -> str:
@@ -256,13 +256,3 @@ def _systemd_runs_docker() -> bool:
 
 def _has(command: str) -> bool:
     return subprocess.run(["which", command], capture_output=True, check=False).returncode == 0
-
-
-def _engine_answers() -> bool:
-    try:
-        client = docker.from_env(timeout=3)
-        client.ping()
-        client.close()
-        return True
-    except Exception:  # noqa: BLE001 -- not yet
-        return False
