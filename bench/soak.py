@@ -188,6 +188,7 @@ def end_check(people: list[Person]) -> list[str]:
     not_answering: list[str] = []
 
     def check(person: Person) -> None:
+        person.time_up = threading.Event()  # the run's is set: these waits are the end's
         for workspace in list(person.workspaces.values()):
             person.refresh(workspace)
             try:

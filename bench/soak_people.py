@@ -35,6 +35,11 @@ class Workspace:
     files: dict[str, str] = field(default_factory=dict)  # path -> content written before a stop
 
 
+class TimeUp(Exception):
+    """The soak's time is up while waiting for a state: the step is neither done nor failed
+    (the end's checks see where it got to)."""
+
+
 class StateWaitFailed(Exception):
     """The workspace did not reach the state asked for: ``cause`` says what it did instead."""
 
@@ -52,6 +57,7 @@ class Person:
     rng: random.Random
     workspaces: dict[str, Workspace] = field(default_factory=dict)
     made: int = 0
+    time_up: threading.Event = field(default_factory=threading.Event)  # run() gives its own
 
     def __post_init__(self):
         self.portal = requests.Session()
@@ -59,11 +65,14 @@ class Person:
 
     # The loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
+        self.time_up = stop
         while not stop.is_set():
             op, workspace = self._choose()
             started = time.monotonic()
             try:
                 getattr(self, op)(workspace)
+            except TimeUp:
+                return
             except StateWaitFailed as failure:
                 self.ledger.failed(op, failure.cause, started, str(failure))
             except requests.RequestException as error:
@@ -167,6 +176,8 @@ class Person:
     def _wait_for(self, workspace: Workspace, state: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
+            if self.time_up.is_set():
+                raise TimeUp
             self.refresh(workspace)
             if workspace.state == state:
                 return
