@@ -29,6 +29,12 @@ CLUSTER_TIER := tests/k8s tests/helm
 # beside its Docker tests, not its browser tests: on 2 cores, beside them, an image's browser
 # test lost a response (CI, 2026-12-06).
 FIRST_CLUSTER_TESTS := tests/k8s/test_chart_serves_a_person.py
+# Last beside it, after the cluster's: the upgrades from the last release (Docker stacks and
+# images of their own hub names), which the integration tier would otherwise wait for.
+LAST_BESIDE := tests/upgrade
+# After all of them, alone: the short soak, which restarts the Docker engine (no other test
+# may have a container then).
+ALONE_AT_THE_END := tests/soak
 # A command to run beside the integration tier too, before the cluster's tests, its output with
 # theirs (.ci/run: the PostgreSQL pass, which would otherwise wait for all of this to end).
 ALSO_BESIDE ?=
@@ -44,9 +50,10 @@ ARG_OPTIONS := $(filter-out $(ARG_PATHS),$(PYTEST_ARGS))
 # Options alone may select nothing in one tier (-m k8s in the unit tier): pytest's 5, not a failure.
 NOTHING_SELECTED_IS_FINE := $(if $(PYTEST_ARGS),|| [ $$? -eq 5 ])
 
-# The unit tier in parallel, then the integration tier and beside it ALSO_BESIDE and the
-# cluster's (their output after its); all run, and any failing fails it. PYTEST_ARGS's
-# options go to all; when it names tests, just those run, in one serial pytest.
+# The unit tier in parallel, then the integration tier and beside it ALSO_BESIDE, the
+# cluster's and LAST_BESIDE (their output after its), then ALONE_AT_THE_END; all run, and any
+# failing fails it. PYTEST_ARGS's options go to all; when it names tests, just those run, in
+# one serial pytest.
 test: setup
 ifeq ($(ARG_PATHS),)
 	status=0; apart=$$(mktemp -d); \
@@ -57,13 +64,17 @@ ifeq ($(ARG_PATHS),)
 		--basetemp=$$apart/first >>$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
 	  $(PYTEST) $(CLUSTER_TIER) --ignore=$(FIRST_CLUSTER_TESTS) $(PYTEST_ARGS) -p no:cacheprovider \
 		--basetemp=$$apart/rest >>$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
+	  $(PYTEST) $(LAST_BESIDE) $(PYTEST_ARGS) -p no:cacheprovider \
+		--basetemp=$$apart/last >>$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
 	  exit $$failed ) & cluster=$$!; \
-	$(PYTEST) tests $(addprefix --ignore=,$(UNIT_TIER) $(CLUSTER_TIER)) $(PYTEST_ARGS) \
-		$(NOTHING_SELECTED_IS_FINE) || status=1; \
+	$(PYTEST) tests $(addprefix --ignore=,$(UNIT_TIER) $(CLUSTER_TIER) $(LAST_BESIDE) \
+		$(ALONE_AT_THE_END)) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
 	wait $$cluster || status=1; \
-	printf '\n== Beside the integration tier: %sthe cluster tier (%s)\n' \
-		"$(if $(ALSO_BESIDE),ALSO_BESIDE$(comma) )" "$(CLUSTER_TIER)"; \
+	printf '\n== Beside the integration tier: %sthe cluster tier (%s), then %s\n' \
+		"$(if $(ALSO_BESIDE),ALSO_BESIDE$(comma) )" "$(CLUSTER_TIER)" "$(LAST_BESIDE)"; \
 	cat $$apart/log; rm -rf $$apart; \
+	printf '\n== Alone at the end: %s\n' "$(ALONE_AT_THE_END)"; \
+	$(PYTEST) $(ALONE_AT_THE_END) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
 	exit $$status
 else
 	$(PYTEST) $(PYTEST_ARGS)

@@ -37,7 +37,8 @@ def pytest_xdist_make_scheduler(config, log):
 IMAGE_BUILD_TIMEOUT = 1800
 
 
-# The folders whose tests run at the end of their tier, in this order.
+# The folders whose tests run at the end of their tier, in this order (`make test` runs
+# tests/soak in a tier of its own, after all the others: Makefile ALONE_AT_THE_END).
 LAST = ("browser", "soak")
 
 
