@@ -107,7 +107,7 @@ def leaks(stack: Stack, hub_name: str, hub_api: str, hub_token: str) -> dict[str
         if r["state"] in TRANSITIONAL or r["deleting"]
     )
     found.update(_engine_leaks(hub_name, running, existing))
-    servers = _hub_servers(hub_api, hub_token)
+    servers = _hub_servers(hub_api, hub_token, stopped=False)
     people = portal_people()
     found["hub users"] = sorted(name for name in servers if name not in people)
     found["hub servers"] = sorted(
@@ -115,6 +115,13 @@ def leaks(stack: Stack, hub_name: str, hub_api: str, hub_token: str) -> dict[str
         for user, named in servers.items()
         for server in named
         if (user, server) not in running
+    )
+    # The hub keeps a stopped server's record until it is removed (a delete's remove=True).
+    found["hub records of deleted workspaces"] = sorted(
+        f"{user}/{server}"
+        for user, named in _hub_servers(hub_api, hub_token, stopped=True).items()
+        for server in named
+        if (user, server) not in existing
     )
     found["proxy routes"] = _routes_to_nothing(stack, servers)
     found["hub tokens of deleted workspaces"] = _tokens_of_deleted(hub_api, hub_token, existing)
@@ -163,12 +170,13 @@ def _engine_leaks(hub_name, running, existing) -> dict[str, list[str]]:
     }
 
 
-def _hub_servers(hub_api: str, hub_token: str) -> dict[str, list[str]]:
-    """Every hub user and the names of their servers that run or are starting."""
+def _hub_servers(hub_api: str, hub_token: str, stopped: bool) -> dict[str, list[str]]:
+    """Every hub user and the names of their servers that run or are starting (``stopped``:
+    and those the hub keeps stopped)."""
     response = requests.get(
         f"{hub_api}/users",
         headers={"Authorization": f"token {hub_token}"},
-        params={"limit": 10000},
+        params={"limit": 10000, **({"include_stopped_servers": "1"} if stopped else {})},
         timeout=30,
     )
     response.raise_for_status()
