@@ -151,7 +151,10 @@ class Injector:
         end = time.monotonic() + self.seconds
         done = 0
         while done < len(self.plan) or time.monotonic() < end:
-            if stop.wait(self.interval * self.rng.uniform(0.6, 1.4)):
+            pause = self.interval * self.rng.uniform(0.6, 1.4)
+            if done >= len(self.plan):
+                pause = min(pause, end - time.monotonic())  # none after the time is up
+            if stop.wait(max(0.0, pause)) or (done >= len(self.plan) and time.monotonic() >= end):
                 return
             kind = self.plan[done] if done < len(self.plan) else self._any_but_engine()
             done += 1
