@@ -76,6 +76,9 @@ try:
     # sends what is not TLS on that port to the gateway), the one login name on the gateway,
     # and the port of the sshd inside each workspace (the workspace user's own, unprivileged).
     SSH_GATEWAY_TOKEN = env.env_secret("MLHUB_SSH_GATEWAY_TOKEN")
+    # The Prometheus scraper's bearer token for /metrics (portal/metrics/views.py) and the
+    # hub's /hub/metrics; unset: only admins' API tokens read the portal's metrics.
+    METRICS_TOKEN = env.env_secret("MLHUB_METRICS_TOKEN")
     _public = urlsplit(PUBLIC_URL)
     SSH_GATEWAY_HOST = env.env_str("MLHUB_SSH_GATEWAY_HOST", _public.hostname or "localhost")
     SSH_GATEWAY_PORT = env.env_int_at_least(
@@ -260,6 +263,7 @@ INSTALLED_APPS = [
     "portal.cleanup",
     "portal.sshkeys",
     "portal.backups",
+    "portal.metrics",
 ]
 
 MIDDLEWARE = [
