@@ -78,7 +78,7 @@ try:
     SSH_GATEWAY_TOKEN = env.env_secret("MLHUB_SSH_GATEWAY_TOKEN")
     # The Prometheus scraper's bearer token for /metrics (portal/metrics/views.py) and the
     # hub's /hub/metrics; unset: only admins' API tokens read the portal's metrics.
-    METRICS_TOKEN = env.env_secret("MLHUB_METRICS_TOKEN")
+    METRICS_TOKEN = env.metrics_token()
     _public = urlsplit(PUBLIC_URL)
     SSH_GATEWAY_HOST = env.env_str("MLHUB_SSH_GATEWAY_HOST", _public.hostname or "localhost")
     SSH_GATEWAY_PORT = env.env_int_at_least(
