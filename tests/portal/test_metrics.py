@@ -306,3 +306,26 @@ def test_a_user_hub_workspace_refused_at_login_counts_as_a_create(api, alice, se
         value(found, "mlhub_workspace_refusals_total", action="create", reason="quota_exceeded")
         == 1
     )
+
+
+def test_a_replica_answers_the_scraper_at_its_pod_address_over_plain_http(
+    api, settings, monkeypatch
+):
+    from tests.portal.reloaded import reloaded_settings
+
+    with reloaded_settings(
+        monkeypatch, MLHUB_POD_IP="10.1.2.3", MLHUB_PUBLIC_URL="https://hub.example.org"
+    ) as chart:
+        allowed, exempt, redirect = (
+            chart.ALLOWED_HOSTS,
+            chart.SECURE_REDIRECT_EXEMPT,
+            chart.SECURE_SSL_REDIRECT,
+        )
+    assert "10.1.2.3" in allowed and redirect
+    settings.ALLOWED_HOSTS, settings.SECURE_REDIRECT_EXEMPT = allowed, exempt
+    settings.SECURE_SSL_REDIRECT = True
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
+    assert api.get("/metrics", HTTP_HOST="10.1.2.3:8010").status_code == 200
+    # Pages are still sent to https, and other hosts still refused.
+    assert api.get("/accounts/login/", HTTP_HOST="10.1.2.3:8010").status_code == 301
+    assert api.get("/metrics", HTTP_HOST="10.9.9.9:8010").status_code == 400
