@@ -329,3 +329,37 @@ def test_a_replica_answers_the_scraper_at_its_pod_address_over_plain_http(
     # Pages are still sent to https, and other hosts still refused.
     assert api.get("/accounts/login/", HTTP_HOST="10.1.2.3:8010").status_code == 301
     assert api.get("/metrics", HTTP_HOST="10.9.9.9:8010").status_code == 400
+
+
+def test_a_row_made_by_another_process_in_between_is_added_to(monkeypatch):
+    from django.db.models import QuerySet
+
+    from portal.metrics import counters
+    from portal.metrics.models import EventCount
+
+    counters.add(counters.HUB_ERRORS, {"status": "502"})
+    real_update, calls = QuerySet.update, []
+
+    def first_finds_nothing(self, **kwargs):
+        calls.append(kwargs)
+        return 0 if len(calls) == 1 else real_update(self, **kwargs)
+
+    # As if another process made the row between this one's update and its create.
+    monkeypatch.setattr(QuerySet, "update", first_finds_nothing)
+    counters.add(counters.HUB_ERRORS, {"status": "502"})
+    assert len(calls) == 2
+    assert EventCount.objects.get(metric=counters.HUB_ERRORS).value == 2
+
+
+def test_counting_never_fails_what_it_counts(monkeypatch, caplog):
+    from django.db import DatabaseError
+    from django.db.models import QuerySet
+
+    from portal.metrics import counters
+
+    def broken(self, **kwargs):
+        raise DatabaseError("database is locked")
+
+    monkeypatch.setattr(QuerySet, "update", broken)
+    counters.add(counters.REFUSALS, {"action": "start", "reason": "conflict"})
+    assert "Could not count workspace_refusals" in caplog.text
