@@ -146,6 +146,20 @@ c.JupyterHub.load_roles.append(
         "groups": [ADMINS_GROUP],
     }
 )
+# Prometheus scrapes /hub/metrics (JupyterHub's own series) with the portal's metrics token:
+# a service holding that token and read:metrics alone, JupyterHub's documented way
+# ("Monitoring"; authenticate_prometheus stays on). Unset: the hub's metrics are nobody's.
+METRICS_TOKEN = env.metrics_token()
+if METRICS_TOKEN:
+    c.JupyterHub.services.append({"name": "metrics", "api_token": METRICS_TOKEN})
+    c.JupyterHub.load_roles.append(
+        {
+            "name": "mlhub-metrics",
+            "description": "The Prometheus scraper: the hub's metrics and nothing else",
+            "scopes": ["read:metrics"],
+            "services": ["metrics"],
+        }
+    )
 # A stopped server's hub URL shows the "not running" page, which never sends the browser on to
 # the hub's spawn page by itself (that page only leads to the portal now: spawn_page.py).
 c.JupyterHub.implicit_spawn_seconds = 0

@@ -97,6 +97,22 @@ def env_secret(name: str, default: str | None = None) -> str | None:
     return default
 
 
+# JupyterHub refuses service tokens under 8 characters; a scraper's secret should be longer.
+METRICS_TOKEN_MIN_LENGTH = 16
+
+
+def metrics_token() -> str | None:
+    """``MLHUB_METRICS_TOKEN`` (or ``_FILE``): the Prometheus scraper's bearer token for the
+    portal's ``/metrics`` and the hub's ``/hub/metrics``; None when unset. Read by both."""
+    token = env_secret("MLHUB_METRICS_TOKEN")
+    if token and len(token) < METRICS_TOKEN_MIN_LENGTH:
+        raise ConfigError(
+            f"MLHUB_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} characters "
+            f"(got {len(token)}): e.g. openssl rand -hex 32"
+        )
+    return token or None
+
+
 def data_dir() -> Path:
     """Where state lives: ``MLHUB_DATA_DIR``, by default ``data/`` in the checkout.
 

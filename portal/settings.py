@@ -76,6 +76,9 @@ try:
     # sends what is not TLS on that port to the gateway), the one login name on the gateway,
     # and the port of the sshd inside each workspace (the workspace user's own, unprivileged).
     SSH_GATEWAY_TOKEN = env.env_secret("MLHUB_SSH_GATEWAY_TOKEN")
+    # The Prometheus scraper's bearer token for /metrics (portal/metrics/views.py) and the
+    # hub's /hub/metrics; unset: only admins' API tokens read the portal's metrics.
+    METRICS_TOKEN = env.metrics_token()
     _public = urlsplit(PUBLIC_URL)
     SSH_GATEWAY_HOST = env.env_str("MLHUB_SSH_GATEWAY_HOST", _public.hostname or "localhost")
     SSH_GATEWAY_PORT = env.env_int_at_least(
@@ -170,6 +173,10 @@ WORKSPACE_IMAGES = env.workspace_images()
 _public_host = urlsplit(PUBLIC_URL).hostname
 _default_hosts = f"{_public_host},.{_public_host},127.0.0.1,localhost"
 ALLOWED_HOSTS = [h for h in env.env_str("ALLOWED_HOSTS", _default_hosts).split(",") if h]
+# A replica's own pod address (the chart's metrics.annotations): Prometheus's pod discovery
+# scrapes each replica there, with that address as its Host.
+if _pod_ip := env.env_str("MLHUB_POD_IP").strip():
+    ALLOWED_HOSTS.append(_pod_ip)
 CSRF_TRUSTED_ORIGINS = [PUBLIC_URL]
 SECURE = PUBLIC_URL.startswith("https://")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE
@@ -214,7 +221,9 @@ SECURE_SSL_REDIRECT = SECURE
 # Django matches these against the path without its leading "/", the prefix included.
 _exempt_under = re.escape(BASE_URL.lstrip("/"))
 SECURE_REDIRECT_EXEMPT = [
-    rf"^{_exempt_under}{path}" for path in (r"o/token/$", r"api/v1/me/$", r"api/v1/internal/")
+    rf"^{_exempt_under}{path}"
+    # Prometheus scrapes each portal replica at its plain-http pod address too.
+    for path in (r"o/token/$", r"api/v1/me/$", r"api/v1/internal/", r"metrics$")
 ]
 # Safe on http too (they are also Django's defaults): stated so no upgrade can drop them.
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -260,6 +269,7 @@ INSTALLED_APPS = [
     "portal.cleanup",
     "portal.sshkeys",
     "portal.backups",
+    "portal.metrics",
 ]
 
 MIDDLEWARE = [

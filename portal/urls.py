@@ -6,6 +6,7 @@ from portal import branding
 from portal.accounts import login_page, oidc
 from portal.accounts import views as account_views
 from portal.api import cleanup as cleanup_api
+from portal.metrics.views import MetricsView
 from portal.workspaces import dashboard
 from portal.workspaces import views as workspace_views
 
@@ -42,6 +43,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("o/", include((oauth2_urls.base_urlpatterns, "oauth2_provider"))),
     path("api/v1/", include("portal.api.urls")),
+    # Prometheus's: an admin's API token or the metrics token (portal/metrics/views.py).
+    path("metrics", MetricsView.as_view(), name="metrics"),
     # The original MLHub's cleanup service paths, for scripts written against it.
     path(
         "services/cleanup-service/users",

@@ -29,6 +29,8 @@ TEST_SPEED_SETTINGS = {
     # all of these stacks' (nginx's https://localhost included).
     "MLHUB_TEST_FAST_PASSWORD_HASHER": "true",
 }
+# Every test stack's Prometheus scraper (tests/integration/test_metrics.py).
+METRICS_TOKEN = "test-scraper-0123456789abcdef"
 _PREPARED: dict[str, Path] = {}
 
 
@@ -222,6 +224,7 @@ def running_stack(
             "EXECUTION_MODE": mode,
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "HUB_NAME": hub_name,
+            "MLHUB_METRICS_TOKEN": METRICS_TOKEN,
             **TEST_SPEED_SETTINGS,
             **(extra or {}),
         }

@@ -21,6 +21,8 @@ class CleanupRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     summary = models.CharField(max_length=500, blank=True)
     report = models.JSONField(default=dict, blank=True)
+    # The report's removals, counted once as it is stored: /metrics sums these, never the JSON.
+    removed = models.PositiveIntegerField(default=0, help_text="Resources it removed")
 
     class Meta:
         ordering = ["-asked_at", "-pk"]

@@ -7,6 +7,7 @@ from django_q.tasks import async_task
 
 from portal.cleanup import service
 from portal.cleanup.models import CleanupRun
+from portal.cleanup.report import Outcome
 from portal.errors import require_admin
 
 JOBS = {"users": service.cleanup_users, "expired": service.cleanup_expired}
@@ -42,6 +43,7 @@ def _finish(run: CleanupRun) -> CleanupRun:
         raise
     run.report = report.to_dict()
     run.summary = report.summary[:500]
+    run.removed = report.count(Outcome.REMOVED)
     run.finished_at = timezone.now()
-    run.save(update_fields=["report", "summary", "finished_at"])
+    run.save(update_fields=["report", "summary", "removed", "finished_at"])
     return run

@@ -7,7 +7,7 @@ when it answered, 503 when it could not be reached.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,10 +23,14 @@ READ_TIMEOUT = 30
 
 
 class HubError(Exception):
-    def __init__(self, status: int, message: str, *, unsent: bool = False):
+    def __init__(
+        self, status: int, message: str, *, unsent: bool = False, reachable: bool | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
+        # False: no answer came (no connection, or none in time); the 503 is the client's own.
+        self.reachable = reachable
         # The request never reached the hub (refused, no connection in time): it did nothing.
         # Otherwise it may have been done with its answer lost (the hub died meanwhile).
         self.unsent = unsent
@@ -67,15 +71,32 @@ class HubToken:
 
 
 class HubClient:
-    def __init__(self, api_url: str, token: str, session: requests.Session | None = None):
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        session: requests.Session | None = None,
+        *,
+        on_outage: Callable[[HubError], None] | None = None,
+    ):
         self.api_url = api_url.rstrip("/")
         self.session = session or requests.Session()
         self.session.headers["Authorization"] = f"token {token}"
         self.calls = 0  # requests made, for the sync's figures
+        self.on_outage = on_outage  # told of each call that failed for the hub's reasons
 
     def _request(self, method: str, path: str, *, ok=(200,), timeout=None, **kwargs):
-        url = f"{self.api_url}{path}"
+        """Every call's one way out: counted, and its outages told to ``on_outage``."""
         self.calls += 1
+        try:
+            return self._send(method, path, ok=ok, timeout=timeout, **kwargs)
+        except HubError as error:
+            if error.is_outage and self.on_outage is not None:
+                self.on_outage(error)
+            raise
+
+    def _send(self, method: str, path: str, *, ok=(200,), timeout=None, **kwargs):
+        url = f"{self.api_url}{path}"
         try:
             response = self.session.request(
                 method, url, timeout=timeout or (CONNECT_TIMEOUT, READ_TIMEOUT), **kwargs
@@ -85,6 +106,7 @@ class HubClient:
                 503,
                 f"JupyterHub is not reachable: {type(error).__name__}",
                 unsent=_never_connected(error),
+                reachable=False,
             ) from None
         if response.status_code not in ok:
             raise HubError(response.status_code, _message_of(response))
@@ -218,4 +240,6 @@ def _message_of(response: requests.Response) -> str:
 def hub_client() -> HubClient:
     if not settings.HUB_API_TOKEN:
         raise HubError(503, "The portal has no hub token (MLHUB_HUB_API_TOKEN is not set)")
-    return HubClient(settings.HUB_API_URL, settings.HUB_API_TOKEN)
+    from portal.metrics import counters  # its models load after this module
+
+    return HubClient(settings.HUB_API_URL, settings.HUB_API_TOKEN, on_outage=counters.hub_error)

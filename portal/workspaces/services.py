@@ -30,6 +30,8 @@ from portal.audit.log import audited
 from portal.errors import ServiceError, require_admin
 from portal.hub import client as hub_api
 from portal.hub.client import HubClient, HubError
+from portal.metrics import counters
+from portal.metrics.counters import refusals_counted
 from portal.quotas.limits import quota_check
 from portal.workspaces.models import Workspace, WorkspaceTemplate
 from portal.workspaces.workspace_templates import template_for
@@ -68,6 +70,7 @@ def _workspace(kwargs: dict) -> str:
     return str(kwargs["workspace"])
 
 
+@refusals_counted("create")
 @audited("workspace.create", _new_workspace)
 def workspace_create(
     *,
@@ -224,6 +227,7 @@ def _require_may_act(by: User, workspace: Workspace, doing: str) -> None:
         raise ServiceError(f"Only its owner or an administrator may {doing} {workspace}.", 403)
 
 
+@refusals_counted("start")
 @audited("workspace.start", _workspace)
 def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
     """Ask the hub to start the server; state becomes ``running`` or ``starting``."""
@@ -250,7 +254,7 @@ def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
 
 
 # What a start changes before it asks the hub, and puts back when the hub refuses.
-RESERVED_FIELDS = ["state", "message", "progress", "progress_message"]
+RESERVED_FIELDS = ["state", "message", "progress", "progress_message", "start_asked_at"]
 
 
 def _reserve_start(workspace: Workspace) -> dict:
@@ -265,6 +269,7 @@ def _reserve_start(workspace: Workspace) -> dict:
         before = {field: getattr(workspace, field) for field in RESERVED_FIELDS}
         workspace.state, workspace.message = State.STARTING, ""
         workspace.progress, workspace.progress_message = 0, "Asking JupyterHub to start it"
+        workspace.start_asked_at = timezone.now()
         workspace.save(update_fields=RESERVED_FIELDS)
     return before
 
@@ -556,7 +561,16 @@ def _save_state(workspace: Workspace, state: str, message: str) -> Workspace:
     workspace.message = message
     workspace.synced_at = timezone.now()
     workspace.save(update_fields=["state", "message", "synced_at"])
+    start_ended(workspace, at=workspace.synced_at)
     return workspace
+
+
+def start_ended(workspace: Workspace, *, at) -> None:
+    """Every writer of a state calls this after it: a start waiting for the state it now
+    has (running, error, stopped) ended then, counted for ``/metrics``."""
+    if workspace.state in (State.RUNNING, State.ERROR, State.STOPPED):
+        counters.start_ended(workspace_id=workspace.pk, state=workspace.state, at=at)
+        workspace.start_asked_at = None
 
 
 def _forget_in_hub(workspace: Workspace) -> bool:

@@ -87,6 +87,7 @@ def state_report(
         was = workspace.state
         workspace.state, workspace.message, workspace.synced_at = new_state, message, at
         log.info("Hub reports %s is %s", workspace, new_state)
+        services.start_ended(workspace, at=at)
         if was != new_state:
             _record_change(workspace, was, message)
     return workspace, applied
@@ -278,6 +279,7 @@ def _correct(workspace: Workspace, state: str, message: str, *, read_at: datetim
     if changed:
         log.info("Sync: %s was %s, the hub says %s", workspace, workspace.state, state)
         was, workspace.state = workspace.state, state
+        services.start_ended(workspace, at=read_at)
         _record_change(workspace, was, message)
     return changed == 1
 

@@ -18,6 +18,7 @@ from lib.resources import resources_from_options
 from portal.accounts import access
 from portal.audit.log import audited
 from portal.errors import ServiceError
+from portal.metrics.counters import refusals_counted
 from portal.quotas.limits import quota_check
 from portal.workspaces.models import Workspace
 from portal.workspaces.services import workspace_row_create
@@ -26,6 +27,7 @@ from portal.workspaces.workspace_templates import template_for
 log = logging.getLogger(__name__)
 
 
+@refusals_counted("create")
 @audited("workspace.create", lambda kwargs: f"{kwargs['owner']}/{settings.DEFAULT_WORKSPACE_NAME}")
 def _default_workspace_create(*, owner, by=None):
     template = template_for(owner=owner, name=None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import subprocess
 from pathlib import Path
 
@@ -47,6 +48,16 @@ HTTPS_MANUAL = (
     "proxy.https.manual.key={key}",
 )
 INGRESS = ("--set", "ingress.enabled=true", "--set", "ingress.hosts={hub.example.org}")
+METRICS_TOKEN = "scraper-token-0123456789"
+SCRAPER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+METRICS = (
+    "--set",
+    f"metrics.token={METRICS_TOKEN}",
+    "--set",
+    "metrics.annotations=true",
+    "--set-json",
+    f"metrics.from=[{json.dumps(SCRAPER)}]",
+)
 VARIANTS = {
     "defaults": (),
     "postgresql": ("--set", f"postgresql.url={DATABASE_URL}"),
@@ -87,6 +98,7 @@ VARIANTS = {
         "nodeSelector.pool=core",
         "--set",
         "mlhub.env.MLHUB_BRAND_NAME=Lab",
+        *METRICS,
     ),
     "no-network-policy": ("--set", "networkPolicy.enabled=false"),
     "hub-database-of-its-own": (
@@ -403,6 +415,8 @@ def test_no_secret_value_is_ever_in_a_plain_env_value(variant, files):
                     assert not any(s in entry["value"] for s in secret_values), where
                     assert entry["name"] not in GENERATED, where
                     assert entry["name"] != "DATABASE_URL", where
+                elif entry["name"] == "MLHUB_POD_IP":  # the pod's own address
+                    assert entry["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
                 else:
                     assert set(entry["valueFrom"]) == {"secretKeyRef"}, where
 
@@ -1013,3 +1027,64 @@ def test_at_the_root_the_probes_and_env_are_as_before():
     assert plain_env(portal)["MLHUB_BASE_URL"] == "/"
     hub = containers(specs[f"{RELEASE}-hub"])["hub"]
     assert hub["readinessProbe"]["httpGet"]["path"] == "/hub/health"
+
+
+# Prometheus --------------------------------------------------------------------------------
+def pod_annotations(objects: list[dict], component: str) -> dict[str, str]:
+    deployment = one(objects, "Deployment", f"{RELEASE}-{component}")
+    return deployment["spec"]["template"]["metadata"].get("annotations", {})
+
+
+def test_metrics_annotations_tell_prometheus_where_both_metrics_are():
+    objects = render("--set", "metrics.annotations=true", "--set", "mlhub.baseUrl=/mlhub/")
+    portal = pod_annotations(objects, "portal")
+    assert {k: v for k, v in portal.items() if k.startswith("prometheus.io/")} == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "8010",
+        "prometheus.io/path": "/mlhub/metrics",
+    }
+    hub = pod_annotations(objects, "hub")
+    assert {k: v for k, v in hub.items() if k.startswith("prometheus.io/")} == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "8081",
+        "prometheus.io/path": "/mlhub/hub/metrics",
+    }
+    # Each replica answers at its own address: the portal allows it as a host.
+    env = containers(pod_specs(objects)[f"{RELEASE}-portal"])["portal"]["env"]
+    assert {"name": "MLHUB_POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}} in env
+
+
+def test_without_the_value_no_pod_asks_to_be_scraped():
+    objects = render()
+    for component in ("portal", "hub", "proxy"):
+        assert not [k for k in pod_annotations(objects, component) if k.startswith("prometheus")]
+
+
+def test_the_metrics_token_reaches_the_portal_and_the_hub_as_a_file_only():
+    objects = render(*METRICS)
+    assert secret_data(objects)["MLHUB_METRICS_TOKEN"] == METRICS_TOKEN
+    specs = pod_specs(objects)
+    for component in ("portal", "hub"):
+        spec = specs[f"{RELEASE}-{component}"]
+        volume = next(v for v in spec["volumes"] if v["name"] == "secrets")["secret"]
+        assert "MLHUB_METRICS_TOKEN" in {item["key"] for item in volume["items"]}
+        env = plain_env(containers(spec)[component])
+        assert env["MLHUB_METRICS_TOKEN_FILE"] == "/etc/mlhub/secrets/MLHUB_METRICS_TOKEN"
+    proxy = specs[f"{RELEASE}-proxy"]
+    volume = next(v for v in proxy["volumes"] if v["name"] == "secrets")["secret"]
+    assert "MLHUB_METRICS_TOKEN" not in {item["key"] for item in volume["items"]}
+    assert "MLHUB_METRICS_TOKEN" not in secret_data(render())
+
+
+def test_metrics_from_lets_the_scraper_reach_the_portal_and_the_hub_only():
+    objects = render(*METRICS)
+    opened = {}
+    for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
+        for rule in policy["spec"].get("ingress", []):
+            if SCRAPER in rule.get("from", []):
+                opened[policy["metadata"]["name"]] = [port["port"] for port in rule["ports"]]
+    assert opened == {f"{RELEASE}-portal": ["http"], f"{RELEASE}-hub": ["hub-api"]}
+
+
+def test_a_short_metrics_token_is_refused():
+    assert "metrics.token" in refused("--set", "metrics.token=short")

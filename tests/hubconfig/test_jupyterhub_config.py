@@ -266,3 +266,27 @@ def test_the_hubs_database_is_sqlite_in_its_folder_unless_a_url_is_given(hub_env
     # As compose writes it (and DATABASE_URL takes it): psycopg 3 is the driver installed.
     monkeypatch.setenv("MLHUB_HUB_DB_URL", "postgres://mlhub:pw@postgres:5432/mlhub_hub")
     assert load().JupyterHub.db_url == "postgresql+psycopg://mlhub:pw@postgres:5432/mlhub_hub"
+
+
+def test_the_metrics_token_reads_the_hubs_metrics_and_nothing_else(hub_env, monkeypatch):
+    monkeypatch.setenv("MLHUB_METRICS_TOKEN", "scraper-secret-0123456789")
+    config = load().JupyterHub
+    services = {service["name"]: service for service in config.services}
+    assert services["metrics"] == {"name": "metrics", "api_token": "scraper-secret-0123456789"}
+    roles = {role["name"]: role for role in config.load_roles}
+    assert roles["mlhub-metrics"]["scopes"] == ["read:metrics"]
+    assert roles["mlhub-metrics"]["services"] == ["metrics"]
+    assert "authenticate_prometheus" not in config  # JupyterHub's default: a token is needed
+
+
+def test_without_a_metrics_token_nobody_reads_the_hubs_metrics(hub_env, monkeypatch):
+    monkeypatch.delenv("MLHUB_METRICS_TOKEN", raising=False)
+    config = load().JupyterHub
+    assert "metrics" not in {service["name"] for service in config.services}
+    assert not [role for role in config.load_roles if "read:metrics" in role.get("scopes", [])]
+
+
+def test_a_short_metrics_token_stops_the_hub(hub_env, monkeypatch):
+    monkeypatch.setenv("MLHUB_METRICS_TOKEN", "short")
+    with pytest.raises(env.ConfigError, match="MLHUB_METRICS_TOKEN must be at least 16"):
+        load()

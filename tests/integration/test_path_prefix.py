@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from lib.polling import poll_until
-from tests.hub_stack import portal_login, running_stack
+from tests.hub_stack import METRICS_TOKEN, portal_login, running_stack
 
 pytestmark = pytest.mark.hub
 
@@ -112,6 +112,14 @@ def test_a_page_asks_for_login_at_the_prefixed_login_url(prefixed):
 def test_the_hub_answers_under_the_prefix(prefixed):
     version = requests.get(f"{prefixed.url}/hub/api/", timeout=10)
     assert version.status_code == 200 and "version" in version.json()
+
+
+def test_the_scraper_reads_both_metrics_under_the_prefix(prefixed):
+    scraper = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    portal = requests.get(f"{prefixed.url}/metrics", headers=scraper, timeout=10)
+    assert portal.status_code == 200 and "# TYPE mlhub_workspaces gauge" in portal.text
+    hub = requests.get(f"{prefixed.url}/hub/metrics", headers=scraper, timeout=10)
+    assert hub.status_code == 200 and "jupyterhub_running_servers" in hub.text
 
 
 def test_the_hubs_oauth_client_calls_back_under_the_prefix(prefixed):

@@ -1,7 +1,7 @@
 """Our hub adapter with the HTTP replaced by a script: every public method is the real one.
 
-``ScriptedHub`` subclasses ``HubClient`` and answers at ``_request``, its one way out, so the
-client's own paging, status handling and errors run as in production. Tests set the hub's
+``ScriptedHub`` subclasses ``HubClient`` and answers at ``_send``, where the HTTP goes out, so the
+client's own counting, paging, status handling and errors run as in production. Tests set the hub's
 active servers, its progress answers and which calls fail.
 """
 
@@ -46,11 +46,10 @@ class ScriptedHub(HubClient):
         self.deleted_users: list[str] = []
         self.paths: list[tuple[str, str]] = []
 
-    def _request(self, method: str, path: str, *, ok=(200,), timeout=None, **kwargs):
-        self.calls += 1
+    def _send(self, method: str, path: str, *, ok=(200,), timeout=None, **kwargs):
         self.paths.append((method, path))
         if self.down:
-            raise HubError(503, "JupyterHub is not reachable: ConnectionError")
+            raise HubError(503, "JupyterHub is not reachable: ConnectionError", reachable=False)
         answer = self._answer(method, path, kwargs)
         if answer.status_code not in ok:  # as the real client: the status decides
             raise HubError(answer.status_code, f"scripted {answer.status_code}")

@@ -210,6 +210,9 @@ stops it, so a hub restart keeps every route; the hub re-syncs them when it is b
 {{- $_ := set $env "MLHUB_TRUSTED_PROXY_COUNT" (ternary "2" "1" $v.ingress.enabled) -}}
 {{- $_ := set $env "MLHUB_PORTAL_WORKERS" (toString $v.portal.workers) -}}
 {{- end -}}
+{{- if and $v.metrics.token (ne $component "proxy") -}}
+{{- $_ := set $env "MLHUB_METRICS_TOKEN_FILE" "/etc/mlhub/secrets/MLHUB_METRICS_TOKEN" -}}
+{{- end -}}
 {{- range $name, $value := $extra -}}
 {{- $_ := set $env $name (toString $value) -}}
 {{- end -}}
@@ -251,6 +254,9 @@ stops it, so a hub restart keeps every route; the hub re-syncs them when it is b
 {{- $names = concat $names (list "CONFIGPROXY_AUTH_TOKEN" "JUPYTERHUB_CRYPT_KEY") -}}
 {{- else -}}
 {{- $names = append $names "SECRET_KEY" -}}
+{{- end -}}
+{{- if and (index . 0).Values.metrics.token (ne (index . 1) "proxy") -}}
+{{- $names = append $names "MLHUB_METRICS_TOKEN" -}}
 {{- end -}}
 {{- range $names }}
 - key: {{ . }}
