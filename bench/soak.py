@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -88,8 +89,13 @@ def main() -> int:
         finally:
             stack_run.close()
             remove_everything_of(client, HUB)
-    report(result, args.json)
-    bad = result["leaked"] or result["lost files"] or result["unexplained failures"]
+        path = report(result, args.json)
+        bad = any(result[k] for k in ("leaked", "lost files", "unexplained failures"))
+        if bad or result["not answering"]:
+            # The stack's logs, to find each finding in (the folder goes with the run).
+            kept = path.with_name(path.stem + "-logs")
+            shutil.copytree(Path(folder) / "stack" / "logs", kept, dirs_exist_ok=True)
+            print(f"the stack's logs: {kept}")
     return 1 if args.strict and bad else 0
 
 
@@ -158,6 +164,7 @@ def soak(hub, args, seed: int, engine: bool) -> dict:
         "failures during faults": joined(ledger.during_faults),
         "unexplained failures": joined(ledger.failures),
         "examples": joined(ledger.examples),
+        "unexplained, first": ledger.unexplained,
         "unplanned exits": dict(ledger.unplanned_exits),
         "passes": passes,
         "leaked": {kind: names for kind, names in leaked.items() if names},
@@ -212,7 +219,7 @@ def progress(message: str) -> None:
     print(f"soak {elapsed // 60:02d}:{elapsed % 60:02d} {message}", flush=True)
 
 
-def report(result: dict, path: Path | None) -> None:
+def report(result: dict, path: Path | None) -> Path:
     if path is None:
         RESULTS.mkdir(exist_ok=True)
         path = RESULTS / f"soak-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
@@ -227,6 +234,7 @@ def report(result: dict, path: Path | None) -> None:
         "longest recovery s",
         "failures during faults",
         "unexplained failures",
+        "unexplained, first",
         "unplanned exits",
         "passes",
         "leaked",
@@ -246,6 +254,7 @@ def report(result: dict, path: Path | None) -> None:
             f"{row['growth per hour']:>9}  {row['restarts']}"
         )
     print(f"\nwritten to {path}")
+    return path
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+UNEXPLAINED_KEPT = 100
 
 
 @dataclass
@@ -32,6 +35,8 @@ class Ledger:
     unplanned_exits: Counter = field(default_factory=Counter)  # role -> exits nobody caused
     lost_files: list[str] = field(default_factory=list)
     examples: dict = field(default_factory=dict)  # (op, cause) -> one full message
+    # The first unexplained failures with when (UTC) and on what, to find in the logs.
+    unexplained: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fault_started(self, kind: str, detail: str = "") -> FaultWindow:
@@ -47,8 +52,9 @@ class Ledger:
         with self._lock:
             self.operations[op] += 1
 
-    def failed(self, op: str, cause: str, started: float, message: str = "") -> None:
-        """``op``, begun at ``started`` (monotonic), failed with ``cause`` (short, countable)."""
+    def failed(self, op: str, cause: str, started: float, message: str = "", on: str = "") -> None:
+        """``op`` on ``on``, begun at ``started`` (monotonic), failed with ``cause`` (short,
+        countable)."""
         fault = self._fault_during(started, time.monotonic())
         with self._lock:
             if fault:
@@ -56,6 +62,9 @@ class Ledger:
                 return
             self.failures[(op, cause)] += 1
             self.examples.setdefault((op, cause), message[:500])
+            if len(self.unexplained) < UNEXPLAINED_KEPT:
+                when = datetime.now(UTC).strftime("%H:%M:%S")
+                self.unexplained.append(f"{when} {op} {on}: {cause}")
 
     def file_lost(self, what: str) -> None:
         with self._lock:

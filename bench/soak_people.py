@@ -74,9 +74,10 @@ class Person:
             except TimeUp:
                 return
             except StateWaitFailed as failure:
-                self.ledger.failed(op, failure.cause, started, str(failure))
+                self.ledger.failed(op, failure.cause, started, str(failure), on=self._on(workspace))
             except requests.RequestException as error:
-                self.ledger.failed(op, type(error).__name__, started, str(error))
+                cause = type(error).__name__
+                self.ledger.failed(op, cause, started, str(error), on=self._on(workspace))
             else:
                 self.ledger.done(op)
             stop.wait(self.rng.uniform(*THINK_SECONDS))
@@ -143,6 +144,9 @@ class Person:
         pass
 
     # Helpers ----------------------------------------------------------------------------
+    def _on(self, workspace: Workspace | None) -> str:
+        return f"{self.username}/{workspace.name}" if workspace else self.username
+
     def _file_write(self, workspace: Workspace) -> None:
         path = f"soak-{len(workspace.files) + 1}.txt"
         content = f"{self.username}/{workspace.name}/{path} {uuid.uuid4()}"
