@@ -1,10 +1,15 @@
-"""Cleanup: remove what outlived its person (``users``) or its time (``expired``).
+"""Cleanup: remove what outlived its person or its workspace (``users``) or its time
+(``expired``).
 
-The portal's people are the truth: a resource labelled with this hub's origin whose person is
-no longer in the portal is orphaned; one whose person exists is never touched. Nothing
-younger than ``MLHUB_CLEANUP_GRACE_SECONDS`` is touched (a spawn may be in flight), and a part
-that cannot be read (the hub, the engine) removes nothing and says so in the report.
-Each removal is in the audit log with its reason.
+The portal's rows are the truth: a resource labelled with this hub's origin is orphaned when
+its person is no longer in the portal, when it belongs to a workspace the portal has no row
+for (not even one being deleted: a delete the engine failed, found by bench/soak.py), or when
+it is the container (pod) of a workspace that is neither running nor starting and that the
+hub does not run either (a stopped workspace has none; one left by a hub that died while
+starting it ran on with nobody to stop it). A person's network (network policy) is theirs
+while they have a workspace. Nothing younger than ``MLHUB_CLEANUP_GRACE_SECONDS`` is touched
+(a spawn may be in flight), and a part that cannot be read (the hub, the engine) removes
+nothing and says so in the report. Each removal is in the audit log with its reason.
 """
 
 from __future__ import annotations
@@ -74,12 +79,18 @@ def _report_removals(report: Report, found: list, errors: list, *, by) -> None:
         audit.record(by=by, action=f"cleanup.{resource.kind}", target=resource.name, detail=reason)
 
 
+# What runs a workspace: a stopped workspace has none (the spawners remove it).
+RUNNING_KINDS = ("container", "pod")
+
+
 def cleanup_users(*, dry_run: bool = False, by=None, backend=None, hub=None) -> Report:
-    """Remove the engine resources and hub accounts of people the portal no longer has."""
+    """Remove the engine resources of people and workspaces the portal no longer has, the
+    containers of workspaces that do not run, and the hub accounts of people it no longer has."""
     report = Report(job="users", dry_run=dry_run)
     # The hub names, as the hub and the labels spell them (lib/usernames.py).
     people = set(User.objects.values_list("hub_name", flat=True))
     now = datetime.now(UTC)
+    hub = hub or hub_api.hub_client()
     backend = backend if backend is not None else engine_backend()
     if backend is not None:
         try:
@@ -88,8 +99,14 @@ def cleanup_users(*, dry_run: bool = False, by=None, backend=None, hub=None) -> 
             report.errors.append(str(error))
             resources = []
         found = []
+        orphaned = _orphaned_by_workspace(resources, people, hub, report)
         for resource in resources:
-            if resource.user in people:
+            reason = (
+                f"{resource.user} is not a person of this portal"
+                if resource.user not in people
+                else orphaned.get(resource.id)
+            )
+            if not reason:
                 continue  # a person's own: not even listed, there may be thousands
             if _young(resource.created_at, now):
                 report.add(
@@ -100,14 +117,15 @@ def cleanup_users(*, dry_run: bool = False, by=None, backend=None, hub=None) -> 
                     "younger than the grace period (a start may be in flight)",
                 )
                 continue
-            found.append((resource, f"{resource.user} is not a person of this portal"))
+            found.append((resource, reason))
         _remove(report, found, backend, dry_run=dry_run, by=by)
-    hub = hub or hub_api.hub_client()
     try:
         # Every page of the hub's users: the original read one page and removed live people.
         strangers = [u["name"] for u in hub.users_list() if u["name"] not in people]
     except HubError as error:
-        report.errors.append(f"JupyterHub did not answer: {error.message}")
+        said = f"JupyterHub did not answer: {error.message}"
+        if said not in report.errors:  # once, also when the engine's part asked it first
+            report.errors.append(said)
         strangers = []
     for name in strangers:
         reason = f"{name} is a hub user with no person in the portal"
@@ -122,6 +140,49 @@ def cleanup_users(*, dry_run: bool = False, by=None, backend=None, hub=None) -> 
         report.add("hub user", name, name, Outcome.REMOVED, reason)
         audit.record(by=by, action="cleanup.hub-user", target=name, detail=reason)
     return report
+
+
+def _orphaned_by_workspace(resources: list, people: set, hub, report: Report) -> dict:
+    """{resource id: why} for the living people's resources that outlived their workspace:
+    no row for it at all, or a container (pod) of one that neither the portal nor the hub
+    says runs. The hub down: only the first (the hub may run what the portal thinks stopped)."""
+    mine = [r for r in resources if r.user in people]
+    if not mine:
+        return {}
+    rows = dict(
+        ((owner, name), state)
+        for owner, name, state in Workspace.objects.values_list("owner__hub_name", "name", "state")
+    )
+    owners = {owner for owner, _ in rows}
+    hub_runs = None
+    if any(r.kind in RUNNING_KINDS for r in mine):
+        try:
+            hub_runs = {
+                (user["name"], server)
+                for user in hub.users_active()
+                for server in (user.get("servers") or {})
+            }
+        except HubError as error:
+            report.errors.append(f"JupyterHub did not answer: {error.message}")
+    alive = (Workspace.State.STARTING, Workspace.State.RUNNING)
+    orphaned = {}
+    for resource in mine:
+        key = (resource.user, resource.server)
+        if not resource.server:  # the person's network (policy): theirs while they have one
+            if resource.user not in owners:
+                orphaned[resource.id] = f"{resource.user} has no workspace in the portal"
+        elif key not in rows:
+            orphaned[resource.id] = f"no workspace {resource.user}/{resource.server} in the portal"
+        elif (
+            resource.kind in RUNNING_KINDS
+            and hub_runs is not None
+            and rows[key] not in alive
+            and key not in hub_runs
+        ):
+            orphaned[resource.id] = (
+                f"{resource.user}/{resource.server} is {rows[key]} and the hub does not run it"
+            )
+    return orphaned
 
 
 def cleanup_expired(*, dry_run: bool = False, by=None, backend=None) -> Report:

@@ -99,9 +99,23 @@ def crowd(docker_hub):
     return people
 
 
+def workspace_row_running(docker_hub, owner: str, name: str) -> None:
+    """A row the portal says runs: what the engine has of it is the workspace's own."""
+    docker_hub.stack.manage(
+        "shell",
+        "-c",
+        "from portal.accounts.models import User\n"
+        "from portal.workspaces.models import Workspace, WorkspaceTemplate\n"
+        f"Workspace.objects.create(owner=User.objects.get(username={owner!r}), name={name!r},"
+        " template=WorkspaceTemplate.objects.get(name='default'), state='running',"
+        " image='mlhub-workspace:latest', cpu=1, memory=2**30)\n",
+    )
+
+
 def test_a_gone_persons_resources_go_and_nobody_elses(docker_hub, docker_client, crowd):
     last = crowd[-1]  # on the hub's second page of users
     live = labelled(docker_client, HUB, last)
+    workspace_row_running(docker_hub, last, "x")
     gone = labelled(docker_client, HUB, "ghost")
     other_hub = labelled(docker_client, "othr", "ghost")
     unlabelled = labelled(docker_client, None, "ghost")

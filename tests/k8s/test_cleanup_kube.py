@@ -175,8 +175,9 @@ def hub_of_the_portals_people() -> ScriptedHub:
 
 
 def test_only_a_gone_persons_objects_go_and_a_dry_run_removes_nothing(
-    kube, kube_namespace, backend, alice, hub_of_the_portals_people, no_grace
+    kube, kube_namespace, backend, alice, hub_of_the_portals_people, no_grace, workspace_of
 ):
+    workspace_of(alice, "thesis", state="running")  # alice's objects are her workspace's
     gone = [*workspace_objects(GONE), policy(GONE)]
     kept = [
         *workspace_objects("alice"),
