@@ -49,7 +49,10 @@ class ScriptedHub(HubClient):
     def _send(self, method: str, path: str, *, ok=(200,), timeout=None, **kwargs):
         self.paths.append((method, path))
         if self.down:
-            raise HubError(503, "JupyterHub is not reachable: ConnectionError", reachable=False)
+            # Down: every connection refused, as the real client reports it.
+            raise HubError(
+                503, "JupyterHub is not reachable: ConnectionError", unsent=True, reachable=False
+            )
         answer = self._answer(method, path, kwargs)
         if answer.status_code not in ok:  # as the real client: the status decides
             raise HubError(answer.status_code, f"scripted {answer.status_code}")

@@ -27,14 +27,14 @@ class DiesWhileStarting(ScriptedHub):
         super().__init__()
         self.back = back
 
-    def _request(self, method, path, **kwargs):
+    def _send(self, method, path, **kwargs):
         if method == "POST" and "/servers/" in path:
             self.paths.append((method, path))
-            raise HubError(503, LOST)  # sent: the hub may have begun
+            raise HubError(503, LOST, reachable=False)  # sent: the hub may have begun
         if method == "DELETE" and not self.back:
             self.paths.append((method, path))
-            raise HubError(503, LOST, unsent=True)  # still down: refused
-        return super()._request(method, path, **kwargs)
+            raise HubError(503, LOST, unsent=True, reachable=False)  # still down: refused
+        return super()._send(method, path, **kwargs)
 
 
 @pytest.fixture
