@@ -121,7 +121,7 @@ def leaks(stack: Stack, hub_name: str, hub_api: str, hub_token: str) -> dict[str
         f"{user}/{server}"
         for user, named in _hub_servers(hub_api, hub_token, stopped=True).items()
         for server in named
-        if (user, server) not in existing
+        if server and (user, server) not in existing  # "": each user's default, not a workspace
     )
     found["proxy routes"] = _routes_to_nothing(stack, servers)
     found["hub tokens of deleted workspaces"] = _tokens_of_deleted(hub_api, hub_token, existing)

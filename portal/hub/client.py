@@ -219,14 +219,23 @@ class HubClient:
             timeout=(CONNECT_TIMEOUT, timeout),
         )
         last: dict[str, Any] = {}
-        with response:
-            for line in response.iter_lines(decode_unicode=True):
-                if line and line.startswith("data:"):
-                    last = json.loads(line[5:])
-                    if on_event is not None:
-                        on_event(last)
-                    if last.get("ready") or last.get("failed"):
-                        break
+        try:
+            with response:
+                for line in response.iter_lines(decode_unicode=True):
+                    if line and line.startswith("data:"):
+                        last = json.loads(line[5:])
+                        if on_event is not None:
+                            on_event(last)
+                        if last.get("ready") or last.get("failed"):
+                            break
+        except requests.RequestException as error:
+            # The hub went away mid-stream (killed, restarting): an outage like any other,
+            # not a crash of the task that follows the spawn (found by bench/soak.py).
+            raise HubError(
+                503,
+                f"JupyterHub's progress stream broke off: {type(error).__name__}",
+                reachable=False,
+            ) from None
         return last
 
 

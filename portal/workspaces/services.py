@@ -519,8 +519,9 @@ def spawn_outcome(
             ), None
         except HubError as error:
             # 400 "not starting": a failed spawn is first stopped and cleaned up (the
-            # container removed), and only then is its failure on record: ask again.
-            return None if error.status == 400 else (None, error)
+            # container removed), and only then is its failure on record: ask again. No
+            # answer (the hub restarting): ask again too, while patience lasts.
+            return None if error.status == 400 or error.reachable is False else (None, error)
 
     try:
         event, error = poll_until(ask, timeout=patience, what="spawn not settled")
