@@ -102,6 +102,8 @@ def backup(dest: Path) -> Manifest:
             databases.hub_postgres_backup(hub_url, folder / HUB_DUMP)
         elif _hub_sqlite(hub_url).exists():
             databases.sqlite_copy(_hub_sqlite(hub_url), folder / HUB_DATABASE)
+        else:
+            manifest.not_included.append(_hub_absent_note(hub_url))
         for part in COPIED:
             _copy(data / part, folder / part)
         manifest.files = {
@@ -149,6 +151,15 @@ def _hub_sqlite(hub_url: str) -> Path:
     """The hub's SQLite file (``MLHUB_HUB_DB_URL`` may name another than the data
     directory's)."""
     return Path(hub_url.removeprefix("sqlite:///"))
+
+
+def _hub_absent_note(hub_url: str) -> str:
+    """Why the backup has no hub database: said, never silently left out (the chart's task
+    cluster, where backups run, has no hub volume; a hub that never started has none)."""
+    return (
+        f"the hub's database: there is none at {_hub_sqlite(hub_url)} (MLHUB_HUB_DB_URL is "
+        "not set here): back up where the hub's settings are, or its database by itself"
+    )
 
 
 def _hub_sqlite_restore(backup_file: Path, hub_url: str) -> None:

@@ -102,6 +102,27 @@ def test_a_backup_holds_both_databases_and_the_secrets_readable_by_its_owner_alo
     assert not list(tmp_path.glob(".backup.partial-*"))
 
 
+@COMMITTED
+def test_a_backup_without_the_hubs_database_says_so(data_dir, tmp_path, monkeypatch):
+    # As in the chart's task cluster: no hub volume, and no MLHUB_HUB_DB_URL given.
+    (data_dir / "hub" / "jupyterhub.sqlite").unlink()
+    monkeypatch.delenv("MLHUB_HUB_DB_URL", raising=False)
+    monkeypatch.delenv("MLHUB_HUB_DB_URL_FILE", raising=False)
+    dest = tmp_path / "backup"
+    out = StringIO()
+    call_command("mlhub_backup", str(dest), stdout=out)
+
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert not [name for name in manifest["files"] if name.startswith("hub/jupyterhub.")]
+    note = (
+        f"the hub's database: there is none at {data_dir / 'hub' / 'jupyterhub.sqlite'} "
+        "(MLHUB_HUB_DB_URL is not set here): back up where the hub's settings are, or its "
+        "database by itself"
+    )
+    assert note in manifest["not_included"]
+    assert f"  not included: {note}" in out.getvalue().splitlines()
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("mode", [0o755, 0o750, 0o701])
 def test_a_folder_others_may_open_is_refused_and_nothing_written(data_dir, tmp_path, mode):
