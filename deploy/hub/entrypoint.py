@@ -8,6 +8,9 @@ packages are installed; nothing outside the image imports it.
                                  which runs and restarts the roles
     mlhub-entrypoint run ROLE    what supervisord runs for one role
     mlhub-entrypoint health      the HEALTHCHECK: every role started here answers
+    mlhub-manage COMMAND ...     a Django management command with the settings the roles get
+                                 (`docker exec <container> mlhub-manage mlhub_backup /backups/x`;
+                                 also `mlhub-entrypoint manage COMMAND ...`)
 
 Roles and their switches (the original MLHub's, plus two), all true by default:
 START_PORTAL (gunicorn), START_QCLUSTER (django-q2), START_JHUB (JupyterHub), START_CHP (the
@@ -34,6 +37,7 @@ from lib.labels import LABEL_ORIGIN
 from lib.stack import (
     DJANGO_ADMIN,
     HUB_COMMAND,
+    PRIVATE_UMASK,
     Stack,
     StackError,
     listening,
@@ -358,6 +362,33 @@ def run(role: str) -> int:
     os.execvpe(command[0], command, environ)
 
 
+def manage(args: list[str]) -> int:
+    """A management command (``mlhub_backup DEST``, ``mlhub_restore SRC``, ``cleanup``...)
+    with the environment ``start`` gives the roles, made the same way from this container's
+    own (``docker exec`` and ``docker compose run`` get no other), as the task cluster runs:
+    as root in the image, which reads the hub's folder and the gateway's keys the web
+    account may not. What it writes is private (the roles' umask); then the data folder is
+    shared with the web account as at every start, so the running portal can use it."""
+    try:
+        environ = stack_environment(settings())
+    except (Refused, env.ConfigError, StackError) as error:
+        print(f"mlhub: error: {error}", file=sys.stderr, flush=True)
+        return 1
+    os.environ.update(environ)
+    os.umask(PRIVATE_UMASK)
+    from django.core.management import execute_from_command_line
+
+    try:
+        execute_from_command_line(["mlhub-manage", *args])  # SystemExit on its errors
+    finally:
+        if os.geteuid() == 0:
+            try:
+                share_with_web_account(web_account())
+            except Refused as error:
+                print(f"mlhub: error: {error}", file=sys.stderr, flush=True)
+    return 0
+
+
 def _answers(url: str) -> bool:
     import requests
 
@@ -415,6 +446,8 @@ def health() -> int:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["manage"]:
+        return manage(argv[1:])
     if argv[:1] == ["start"]:
         return start()
     if argv[:1] == ["run"] and len(argv) == 2:
@@ -426,4 +459,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # The image links mlhub-manage to this file (deploy/hub/Dockerfile).
+    called = Path(sys.argv[0]).name
+    sys.exit(main(["manage", *sys.argv[1:]] if called == "mlhub-manage" else sys.argv[1:]))

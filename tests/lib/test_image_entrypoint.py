@@ -7,9 +7,12 @@ import importlib.util
 import os
 import pwd
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
+
+from lib.stack import BIN
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "deploy" / "hub" / "entrypoint.py"
 
@@ -132,3 +135,45 @@ def test_a_hub_database_that_does_not_answer_refuses_the_start_in_one_line(tmp_p
         "the hub's database: cannot open postgresql+psycopg://mlhub:***@127.0.0.1:9/mlhub_hub: "
     )
     assert "Connection refused" in said and "\n" not in said and "pw-x7" not in said
+
+
+def mlhub_manage(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    """``mlhub-manage *args`` as the image has it (a link to the entrypoint), in an environment
+    with nothing of MLHub's but the data folder, as ``docker exec`` gets the image's."""
+    link = tmp_path / "bin" / "mlhub-manage"
+    if not link.exists():
+        link.parent.mkdir()
+        link.symlink_to(ENTRYPOINT)
+    environ = {
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "MLHUB_DATA_DIR": str(tmp_path / "data"),
+    }
+    return subprocess.run(
+        [str(link), *args], env=environ, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_mlhub_manage_runs_a_command_with_the_settings_the_roles_get(tmp_path):
+    shown = mlhub_manage(
+        tmp_path,
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "import os; from django.conf import settings; "
+        "print(settings.PUBLIC_URL, settings.EXECUTION_MODE, oct(os.umask(0)), "
+        "settings.SECRET_KEY == open(os.environ['SECRET_KEY_FILE']).read())",
+    )
+    assert shown.returncode == 0, shown.stderr
+    # The image's defaults (entrypoint.image_defaults), its generated secrets in the data
+    # folder (lib.stack.secrets_prepare), the roles' private umask.
+    assert shown.stdout.split() == ["https://localhost:8080", "local", "0o77", "True"]
+    secrets = tmp_path / "data" / "secrets"
+    assert (secrets / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_mlhub_manage_exits_with_the_commands_failure(tmp_path):
+    failed = mlhub_manage(tmp_path, "mlhub_backup", str(tmp_path / "missing" / "backup"))
+    assert failed.returncode == 1
+    assert f"CommandError: {tmp_path / 'missing'} does not exist" in failed.stderr
