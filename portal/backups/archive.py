@@ -44,9 +44,10 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 HUB_DATABASE = Path("hub") / "jupyterhub.sqlite"
 HUB_DUMP = Path("hub") / "jupyterhub.pgdump"
+HUB_COOKIE_SECRET = Path("hub") / "jupyterhub_cookie_secret"
 # The data directory's own files and folders a backup copies as they are.
 COPIED = (
-    Path("hub") / "jupyterhub_cookie_secret",
+    HUB_COOKIE_SECRET,
     Path("secrets"),
     Path("ssh"),
     Path("resources"),
@@ -106,6 +107,12 @@ def backup(dest: Path) -> Manifest:
             manifest.not_included.append(_hub_absent_note(hub_url))
         for part in COPIED:
             _copy(data / part, folder / part)
+        if not (data / HUB_COOKIE_SECRET).is_file():
+            manifest.not_included.append(
+                f"the hub's cookie secret: there is none at {data / HUB_COOKIE_SECRET} (it "
+                "signs the hub's cookies only: without it people log in to the hub again, "
+                "through the portal)"
+            )
         manifest.files = {
             str(path.relative_to(folder)): sha256_of(path)
             for path in sorted(folder.rglob("*"))

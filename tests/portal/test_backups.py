@@ -103,9 +103,12 @@ def test_a_backup_holds_both_databases_and_the_secrets_readable_by_its_owner_alo
 
 
 @COMMITTED
-def test_a_backup_without_the_hubs_database_says_so(data_dir, tmp_path, monkeypatch):
+def test_a_backup_without_the_hubs_database_or_cookie_secret_says_so(
+    data_dir, tmp_path, monkeypatch
+):
     # As in the chart's task cluster: no hub volume, and no MLHUB_HUB_DB_URL given.
     (data_dir / "hub" / "jupyterhub.sqlite").unlink()
+    (data_dir / "hub" / "jupyterhub_cookie_secret").unlink()
     monkeypatch.delenv("MLHUB_HUB_DB_URL", raising=False)
     monkeypatch.delenv("MLHUB_HUB_DB_URL_FILE", raising=False)
     dest = tmp_path / "backup"
@@ -119,7 +122,12 @@ def test_a_backup_without_the_hubs_database_says_so(data_dir, tmp_path, monkeypa
         "(MLHUB_HUB_DB_URL is not set here): back up where the hub's settings are, or its "
         "database by itself"
     )
-    assert note in manifest["not_included"]
+    cookie = (
+        f"the hub's cookie secret: there is none at {data_dir / 'hub' / 'jupyterhub_cookie_secret'}"
+        " (it signs the hub's cookies only: without it people log in to the hub again, through "
+        "the portal)"
+    )
+    assert {note, cookie} <= set(manifest["not_included"])
     assert f"  not included: {note}" in out.getvalue().splitlines()
 
 
