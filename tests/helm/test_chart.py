@@ -533,9 +533,26 @@ def test_with_postgresql_the_hub_has_a_database_of_its_own_on_the_same_server():
     }
     for container in (prepare, containers(hub)["hub"]):
         assert env_from_secret(container) == {"MLHUB_HUB_DB_URL": "MLHUB_HUB_DB_URL"}
-    # Only the hub's pod may open the hub's database.
-    for name in ("portal", "tasks", "proxy"):
+    # The task cluster, where backups run, reaches it too: the server and user it has.
+    tasks = containers(pod_specs(objects)[f"{RELEASE}-tasks"])["tasks"]
+    assert env_from_secret(tasks) == {
+        "DATABASE_URL": "DATABASE_URL",
+        "MLHUB_HUB_DB_URL": "MLHUB_HUB_DB_URL",
+    }
+    # Nothing else that runs does.
+    for name in ("portal", "proxy"):
         for container in containers(pod_specs(objects)[f"{RELEASE}-{name}"]).values():
+            assert "MLHUB_HUB_DB_URL" not in env_from_secret(container), name
+
+
+def test_a_hub_database_with_credentials_of_its_own_is_the_hub_pods_alone():
+    objects = render(
+        "--set", f"postgresql.url={DATABASE_URL}", "--set", f"hub.db.url={HUB_DATABASE_URL}"
+    )
+    pods = pod_specs(objects)
+    assert "MLHUB_HUB_DB_URL" in env_from_secret(containers(pods[f"{RELEASE}-hub"])["hub"])
+    for name in ("portal", "tasks", "proxy"):
+        for container in containers(pods[f"{RELEASE}-{name}"]).values():
             assert "MLHUB_HUB_DB_URL" not in env_from_secret(container), name
 
 

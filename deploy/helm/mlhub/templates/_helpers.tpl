@@ -227,6 +227,16 @@ stops it, so a hub restart keeps every route; the hub re-syncs them when it is b
       name: {{ include "mlhub.secretName" $ }}
       key: DATABASE_URL
 {{- end }}
+{{- /* The task cluster's container is where backups run (docs/operations.md): it dumps the
+hub's database too when that is postgresql.url's server and user, which it holds already. A
+hub.db.url of its own (other credentials) stays the hub pod's alone. */ -}}
+{{- if and (eq $component "tasks") (eq (include "mlhub.hubDbType" $) "postgres") (not $v.hub.db.url) (not (hasKey $extra "MLHUB_HUB_DB_URL")) }}
+- name: MLHUB_HUB_DB_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "mlhub.secretName" $ }}
+      key: MLHUB_HUB_DB_URL
+{{- end }}
 {{- if and (eq $component "hub") (eq (include "mlhub.hubDbType" $) "postgres") }}
 {{- if not (hasKey $extra "MLHUB_HUB_DB_URL") }}
 - name: MLHUB_HUB_DB_URL
