@@ -271,6 +271,17 @@ def test_a_backup_made_in_the_running_container_comes_back_in_a_new_install(
         timeout=30,
     )
     assert made.status_code == 201, made.text
+    # Watched on the engine until its container runs, then through the port: the hub joins
+    # alice's new network first, and Docker 20.10 moves the MLHub container's published port
+    # to its network whose name sorts first (mlhc-alice before mlhc_default), dropping the
+    # connections made meanwhile (seen here: RemoteDisconnected).
+    poll_until(
+        lambda: docker_client.containers.list(
+            filters={"name": f"^{container_name(HUB, 'alice', 'kept')}$", "status": "running"}
+        ),
+        timeout=90,
+        what="alice's workspace container did not start",
+    )
     workspace = hub.wait_for_state(alice, made.json()["id"], "running")
     running = docker_client.containers.get(container_name(HUB, "alice", "kept")).id
 
