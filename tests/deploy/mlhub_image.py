@@ -132,8 +132,9 @@ def remove_image_runs(client, hub_name: str) -> None:
     for leftover in client.containers.list(all=True, filters={"name": f"{hub_name}-mlhub"}):
         leftover.remove(force=True)
     remove_everything_of(client, hub_name)
-    for leftover in client.networks.list(names=[f"{hub_name}-net"]):
-        leftover.remove()
+    for leftover in client.networks.list(names=[hub_name]):
+        if leftover.name == hub_name:  # the filter matches parts of names
+            leftover.remove()
     for leftover in client.volumes.list(filters={"name": f"{hub_name}-data"}):
         leftover.remove(force=True)
 
@@ -147,7 +148,10 @@ def image_run(
     container and its run options (for a successor); removes everything afterwards.
     ``image``: another than this checkout's (an earlier release's, tests/upgrade/)."""
     remove_image_runs(client, hub_name)
-    network = client.networks.create(f"{hub_name}-net", driver="bridge")
+    # Named as the hub, as docs/deploy.md names it: Docker 20.10 moves a container's published
+    # port to the network whose name sorts first, so one sorting after a person's network
+    # (<hub>-<person>, which the hub joins) dropped connections at each join (CI, 2026-12-06).
+    network = client.networks.create(hub_name, driver="bridge")
     volumes = {"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"}}
     if data:
         volumes[f"{hub_name}-data"] = {"bind": "/data", "mode": "rw"}
