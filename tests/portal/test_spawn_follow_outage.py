@@ -4,13 +4,11 @@ the follow asks again while its patience lasts."""
 
 from __future__ import annotations
 
-import socket
-import threading
-
 import pytest
 
 from portal.hub.client import HubClient, HubError
 from portal.workspaces import services
+from tests.portal.one_shot_server import one_shot_server
 from tests.portal.scripted_hub import ScriptedHub
 
 EVENT = b'data: {"progress": 50}\n\n'
@@ -23,22 +21,9 @@ HALF_A_STREAM = (  # one event, then the hub is gone: no last chunk
 
 
 def test_a_stream_that_breaks_off_is_an_outage():
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-
-    def answer_half_and_die():
-        connection, _ = listener.accept()
-        connection.recv(4096)
-        connection.sendall(HALF_A_STREAM)
-        connection.close()
-
-    threading.Thread(target=answer_half_and_die, daemon=True).start()
-    client = HubClient(f"http://127.0.0.1:{listener.getsockname()[1]}/hub/api", "t")
     seen = []
-    with pytest.raises(HubError) as broke:
-        client.server_progress("alice", "thesis", on_event=seen.append)
-    listener.close()
+    with one_shot_server(HALF_A_STREAM) as url, pytest.raises(HubError) as broke:
+        HubClient(f"{url}/hub/api", "t").server_progress("alice", "thesis", on_event=seen.append)
     assert seen == [{"progress": 50}]
     assert (broke.value.status, broke.value.reachable) == (503, False)
     assert "progress stream broke off" in broke.value.message

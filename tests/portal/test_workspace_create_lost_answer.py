@@ -7,14 +7,12 @@ changes nothing, as before.
 
 from __future__ import annotations
 
-import socket
-import threading
-
 import pytest
 
 from portal.hub.client import HubClient, HubError
 from portal.workspaces import services
 from portal.workspaces.models import Workspace
+from tests.portal.one_shot_server import one_shot_server
 from tests.portal.scripted_hub import ScriptedHub
 
 LOST = "JupyterHub is not reachable: ConnectionError"
@@ -82,18 +80,6 @@ def test_a_start_that_never_reached_the_hub_changes_nothing(alice, queued):
 
 
 def test_a_connection_dropped_after_the_request_is_not_unsent():
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-
-    def read_and_hang_up():
-        connection, _ = listener.accept()
-        connection.recv(4096)
-        connection.close()
-
-    threading.Thread(target=read_and_hang_up, daemon=True).start()
-    client = HubClient(f"http://127.0.0.1:{listener.getsockname()[1]}/hub/api", "t")
-    with pytest.raises(HubError) as lost:
-        client.version()
-    listener.close()
+    with one_shot_server() as url, pytest.raises(HubError) as lost:
+        HubClient(f"{url}/hub/api", "t").version()
     assert (lost.value.status, lost.value.unsent) == (503, False)
