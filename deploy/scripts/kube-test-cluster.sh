@@ -361,6 +361,10 @@ failSwapOn: false
 clusterDNS: [$gateway]
 clusterDomain: cluster.local
 evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"}
+# No image garbage collection: the node's images are imported (imagePullPolicy Never), and on
+# a disk 85% full the kubelet removed them mid-run, so pods never started (CI, 2026-12-06).
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
 EOF
     cat >"$node/run.sh" <<EOF
 #!/bin/bash
