@@ -514,8 +514,9 @@ def test_a_person_opens_jupyterlab_on_their_origin_and_a_kernel_runs_code(releas
         release.api(token).get(f"{release.url}/api/v1/workspaces/", timeout=30).json()["results"]
     )
     release.wait_for_state(token, notes["id"], "running", timeout=START_MS / 1000)
-    page.reload()
-    expect(page.locator('[data-workspace="notes"] .state')).to_have_text("Running")
+    # The page reloads itself once the start settles (portal/static/mlhub/workspaces.js): a
+    # reload of ours raced it and was aborted ("frame was detached", CI 2026-12-06).
+    expect(page.locator('[data-workspace="notes"] .state')).to_have_text("Running", timeout=30_000)
     lab = open_in_jupyterlab(page, release, username, "notes")
     assert re.fullmatch(rf"http://{username}\.localhost:\d+/user/{username}/notes/lab.*", lab.url)
     assert run_code(lab, "print(6 * 7)") == "42"
