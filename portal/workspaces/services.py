@@ -122,11 +122,7 @@ def _start_undo_later(workspace: Workspace) -> None:
     delete once the hub answers: the row is hidden at once, its name taken until then, and the
     delete's task removes the server with its container and volume, then the row. (The row
     deleted at once left them behind with nobody to remove them: found by bench/soak.py.)"""
-    now = timezone.now()
-    Workspace.objects.filter(pk=workspace.pk).update(
-        deleting_since=now, state=State.STOPPING, message=DELETING, synced_at=now
-    )
-    workspace.deleting_since = now
+    _mark_deleting([workspace])
     deletes_finish_later([workspace])
 
 
@@ -393,16 +389,20 @@ def workspaces_delete(*, workspaces: Iterable[Workspace], finish: bool = True) -
     if not workspaces:
         return
     hub_api.hub_client().version()
-    ids = [workspace.pk for workspace in workspaces]
+    _mark_deleting(workspaces)
+    if finish:
+        deletes_finish_later(workspaces)
+
+
+def _mark_deleting(workspaces: list[Workspace]) -> None:
+    """Hide them as being deleted (their names still taken) until the delete's task is done."""
     now = timezone.now()
-    Workspace.objects.filter(pk__in=ids).update(
+    Workspace.objects.filter(pk__in=[workspace.pk for workspace in workspaces]).update(
         deleting_since=now, state=State.STOPPING, message=DELETING, synced_at=now
     )
     for workspace in workspaces:
         workspace.deleting_since, workspace.synced_at = now, now
         workspace.state, workspace.message = State.STOPPING, DELETING
-    if finish:
-        deletes_finish_later(workspaces)
 
 
 def workspaces_delete_each(
