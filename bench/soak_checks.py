@@ -23,7 +23,8 @@ from lib import env
 from lib.labels import LABEL_ORIGIN, container_name, network_name, volume_name
 from lib.polling import poll_until
 from lib.stack import Stack
-from tests.faults import sync_workspaces
+from portal.hub.client import HubClient
+from tests.faults import operator_command, sync_workspaces
 
 TRANSITIONAL = ("starting", "stopping")
 
@@ -73,27 +74,11 @@ def settle(timeout: float = 240) -> list[dict]:
 def passes(stack: Stack) -> dict[str, str]:
     """One sync and one cleanup pass, as an operator runs them; their output's last lines."""
     synced = sync_workspaces(stack)
-    cleaned = stack_command(stack, "cleanup")
+    cleaned = operator_command(stack, "cleanup", timeout=300)
     return {
         "sync": f"exit {synced.returncode}: {synced.stdout.strip().splitlines()[-1:]}",
         "cleanup": f"exit {cleaned.returncode}: {cleaned.stdout.strip().splitlines()[-1:]}",
     }
-
-
-def stack_command(stack: Stack, *args: str):
-    import subprocess
-
-    from lib.stack import DJANGO_ADMIN, ROOT
-
-    return subprocess.run(
-        [*DJANGO_ADMIN, *args],
-        cwd=ROOT,
-        env=stack.environ,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def leaks(stack: Stack, hub_name: str, hub_api: str, hub_token: str) -> dict[str, list[str]]:
@@ -107,9 +92,11 @@ def leaks(stack: Stack, hub_name: str, hub_api: str, hub_token: str) -> dict[str
         if r["state"] in TRANSITIONAL or r["deleting"]
     )
     found.update(_engine_leaks(hub_name, running, existing))
-    servers = _hub_servers(hub_api, hub_token, stopped=False)
+    hub = HubClient(hub_api, hub_token)
+    servers = _hub_servers(hub, stopped=False)
+    kept = _hub_servers(hub, stopped=True)  # every user, with the servers it keeps stopped
     people = portal_people()
-    found["hub users"] = sorted(name for name in servers if name not in people)
+    found["hub users"] = sorted(name for name in kept if name not in people)
     found["hub servers"] = sorted(
         f"{user}/{server}"
         for user, named in servers.items()
@@ -119,30 +106,22 @@ def leaks(stack: Stack, hub_name: str, hub_api: str, hub_token: str) -> dict[str
     # The hub keeps a stopped server's record until it is removed (a delete's remove=True).
     found["hub records of deleted workspaces"] = sorted(
         f"{user}/{server}"
-        for user, named in _hub_servers(hub_api, hub_token, stopped=True).items()
+        for user, named in kept.items()
         for server in named
         if server and (user, server) not in existing  # "": each user's default, not a workspace
     )
     found["proxy routes"] = _routes_to_nothing(stack, servers)
-    found["hub tokens of deleted workspaces"] = _tokens_of_deleted(hub_api, hub_token, existing)
+    found["hub tokens of deleted workspaces"] = _tokens_of_deleted(hub, existing)
     return found
 
 
-def _tokens_of_deleted(hub_api: str, hub_token: str, existing: set) -> list[str]:
+def _tokens_of_deleted(hub: HubClient, existing: set) -> list[str]:
     """Workspace tokens (portal/workspaces/workspace_tokens.py's note) whose workspace is gone:
     a delete ends them."""
     marker = "MLHub portal: token for workspace "
     left = []
     for user in {owner for owner, _ in existing} | set(portal_people()):
-        response = requests.get(
-            f"{hub_api}/users/{user}/tokens",
-            headers={"Authorization": f"token {hub_token}"},
-            timeout=30,
-        )
-        if response.status_code == 404:
-            continue
-        response.raise_for_status()
-        for token in response.json()["api_tokens"]:
+        for token in hub.tokens_list(user):
             note = token.get("note") or ""
             if note.startswith(marker):
                 workspace = note[len(marker) :].split(",")[0]  # owner/name
@@ -170,19 +149,11 @@ def _engine_leaks(hub_name, running, existing) -> dict[str, list[str]]:
     }
 
 
-def _hub_servers(hub_api: str, hub_token: str, stopped: bool) -> dict[str, list[str]]:
+def _hub_servers(hub: HubClient, stopped: bool) -> dict[str, list[str]]:
     """Every hub user and the names of their servers that run or are starting (``stopped``:
-    and those the hub keeps stopped)."""
-    response = requests.get(
-        f"{hub_api}/users",
-        headers={"Authorization": f"token {hub_token}"},
-        params={"limit": 10000, **({"include_stopped_servers": "1"} if stopped else {})},
-        timeout=30,
-    )
-    response.raise_for_status()
-    users = response.json()
-    users = users["items"] if isinstance(users, dict) else users
-    return {user["name"]: sorted(user.get("servers", {})) for user in users}
+    and those the hub keeps stopped), as the portal's own client reads them."""
+    users = hub.users_list() if stopped else hub.users_active()
+    return {user["name"]: sorted(user.get("servers") or {}) for user in users}
 
 
 def _routes_to_nothing(stack: Stack, servers: dict[str, list[str]]) -> list[str]:

@@ -33,11 +33,16 @@ def portal_kill(stack: Stack) -> None:
 
 def sync_workspaces(stack: Stack) -> subprocess.CompletedProcess:
     """One sync pass now, as an operator runs it (``manage.py sync_workspaces``)."""
+    return operator_command(stack, "sync_workspaces")
+
+
+def operator_command(stack: Stack, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``manage.py <args>`` against ``stack``, as an operator runs it; its output captured."""
     return subprocess.run(
-        [str(BIN / "python"), "manage.py", "sync_workspaces"],
+        [str(BIN / "python"), "manage.py", *args],
         cwd=ROOT,
         env=stack.environ,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
