@@ -1,8 +1,9 @@
 """The release the upgrade tests start from: its tag, its files, its own virtualenv, its stack
 started as its ``make run`` starts it, and its MLHub image.
 
-The tag is the repository's (CI's ``git clone`` brings it along; a shallow clone does not, and
-then these tests fail under CI=true, saying so).
+The release is found by its tag, or, in a clone without tags (CI's clean clone of main has
+none), by the tagged commit, which main's history holds. Only a shallow clone lacks both; then
+these tests fail under CI=true, saying so.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tests.parts import in_ci, require
 # workspaces that outlive the hub, hashed API tokens and the MLHub image (the tag's message
 # says more). Moving it to a newer release is one line; an older one would need those.
 RELEASE = "v0.1.0"
+RELEASE_COMMIT = "4fcadea2a399e81a484a6e96060275c5d28dd094"  # what the tag names
 RELEASE_IMAGE = f"mlhub:{RELEASE}"
 CACHED_VENV = ROOT / "deploy" / "scripts" / "cached-venv.sh"
 # What the release's `make setup` installs (requirements-dev.txt includes requirements.txt).
@@ -37,26 +39,30 @@ REQUIREMENTS = ("requirements.txt", "requirements-dev.txt")
 
 
 def release_commit() -> str:
-    """The tagged commit; a missing tag skips (locally) or fails (CI) the test."""
-    found = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{RELEASE}^{{commit}}"],
-        capture_output=True,
-        text=True,
-    )
+    """The release's commit, by its tag or by its id; missing, it skips (locally) or fails (CI)
+    the test."""
+    for name in (RELEASE, RELEASE_COMMIT):
+        found = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"],
+            capture_output=True,
+            text=True,
+        )
+        if found.returncode == 0:
+            commit = found.stdout.strip()
+            assert commit == RELEASE_COMMIT, f"the tag {RELEASE} moved to {commit}: update both"
+            return commit
     require(
-        found.returncode == 0,
-        f"the release tag {RELEASE} is not in the repository at {ROOT}, which the upgrade "
-        "tests start from (a shallow clone, or a clone without tags: git fetch --tags "
-        "--unshallow)",
+        False,
+        f"the release {RELEASE} (commit {RELEASE_COMMIT}) is not in the repository at {ROOT}, "
+        "which the upgrade tests start from (a shallow clone: git fetch --unshallow)",
     )
-    return found.stdout.strip()
+    raise AssertionError("unreachable: require fails or skips")
 
 
 def release_tree(folder: Path) -> Path:
     """The release's files, ``git archive`` of its tag, in ``folder``."""
-    release_commit()
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", RELEASE],
+        ["git", "-C", str(ROOT), "archive", "--format=tar", release_commit()],
         capture_output=True,
         check=True,
     )
