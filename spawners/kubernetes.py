@@ -28,11 +28,12 @@ from kubernetes_asyncio.client import V1ServicePort
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from kubespawner.clients import shared_client
-from traitlets import Bool, Dict, Float, Int, List, Unicode, default
+from traitlets import Bool, Dict, Float, Instance, Int, List, Unicode, default
 
 from lib import env
 from lib import labels as names
 from spawners import kube_spec
+from spawners.lasting import Lasting
 from spawners.naming import server_label
 from spawners.options import DEFAULT_IMAGE, START_LOG_LINES, WorkspaceOptions, refusal
 from spawners.private_kubespawner import forget_claim
@@ -172,8 +173,9 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
 
     _configured: dict[str, Any] | None = None
     _starting_since: float | None = None
-    _unbound_since: float | None = None
-    _unscheduled_since: float | None = None
+    # Since when the starting pod's claim has not bound, and since when no node took it.
+    _unbound = Instance(Lasting, args=())
+    _unscheduled = Instance(Lasting, args=())
 
     def _apply_resources(self) -> None:
         """Set upstream's traits from this workspace's checked options (and ours on top of
@@ -259,7 +261,7 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
         try:
             policy_made = await self._ensure_network_policy()
             self._starting_since = time.monotonic()
-            self._unbound_since = self._unscheduled_since = None
+            self._unbound, self._unscheduled = Lasting(), Lasting()
             return await super().start()
         except StartFailed as failure:
             message = f"{failure}{await self._last_log_lines()}"
@@ -292,12 +294,7 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
 
     def _claim_not_binding(self, pod: dict[str, Any] | None) -> str | None:
         message = kube_spec.volume_unbound(pod)
-        now = time.monotonic()
-        if message is None:
-            self._unbound_since = None
-            return None
-        self._unbound_since = self._unbound_since or now
-        if now - self._unbound_since < self.volume_bind_timeout:
+        if not self._unbound.longer_than(message, self.volume_bind_timeout):
             return None
         storage = self.storage_class or "the cluster's default"
         return (
@@ -308,12 +305,7 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
 
     def _not_scheduled(self, pod: dict[str, Any] | None) -> str | None:
         message = kube_spec.unscheduled(pod)
-        now = time.monotonic()
-        if message is None:
-            self._unscheduled_since = None
-            return None
-        self._unscheduled_since = self._unscheduled_since or now
-        if now - self._unscheduled_since < self.schedule_timeout:
+        if not self._unscheduled.longer_than(message, self.schedule_timeout):
             return None
         return (
             f"no node had room for the workspace in {self.schedule_timeout:g} s ({message}); "

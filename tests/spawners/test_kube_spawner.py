@@ -296,7 +296,7 @@ def test_a_pod_no_node_has_room_for_fails_the_start_with_the_schedulers_reason(l
     # A claim that does not bind is the volume's timer's, not this one's.
     unbound = spawner(schedule_timeout=0.2, volume_bind_timeout=60)
     unbound._starting_since = time.monotonic() - 1
-    unbound._unscheduled_since = time.monotonic() - 1
+    unbound._unscheduled.since = time.monotonic() - 1
     assert unbound.is_pod_running(UNBOUND) is False
 
 
