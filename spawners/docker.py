@@ -199,6 +199,19 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
             )
             return await super().start()
 
+    async def get_url(self) -> str:
+        """Where the running container answers: upstream's hook for a hub that restarts while a
+        start was under way. The hub's record then holds the address it had before the
+        container had one, so the hub would wait its whole ``http_timeout`` there, stop a
+        workspace that runs, and hold back the proxy routes of every other workspace it was
+        still checking (the soak saw routes missing for a minute, issue 24)."""
+        try:
+            ip, port = await self.get_ip_and_port()
+        except Exception as error:  # any (an API error, no such network): keep the record's
+            self.log.warning("%s: no address from the engine (%s)", server_label(self), error)
+            return await super().get_url()
+        return f"{self.server.protocol}://{ip}:{port}{self.server.base_url}"
+
     def _apply_resources(self) -> None:
         self.image = self.resources.image
         # Our nano_cpus replaces upstream's cpu_quota (Docker refuses both); mem_limit also

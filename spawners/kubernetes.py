@@ -284,6 +284,15 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
         self.is_pod_running(pod)  # raises StartFailed when it will not become ready
         return True
 
+    async def get_url(self) -> str:
+        """Where the running pod answers: upstream's hook for a hub that restarts while a start
+        was under way (its record then holds an address from before the pod had one; see
+        spawners/docker.py). The pod's address by the same ``get_pod_url`` as a start."""
+        pod = self.pod_reflector.pods.get(f"{self.namespace}/{self.pod_name}")
+        if pod is None or not (pod.get("status") or {}).get("podIP") or not self.get_pod_url:
+            return await super().get_url()
+        return self.get_pod_url(self, pod) + self.server.base_url
+
     def is_pod_running(self, pod: dict[str, Any] | None) -> bool:
         if self._starting_since is not None:  # only while starting: poll() uses this too
             failure = kube_spec.start_failure(pod, self.gpu_resource)

@@ -6,6 +6,7 @@ through the proxy, and what cannot work says so at once instead of hanging.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 
@@ -65,6 +66,7 @@ def new_workspace(fault_hub, token):
         made.append(response.json()["id"])
         return fault_hub.wait_for_state(token, made[-1], "running")
 
+    create.adopt = made.append  # a workspace the test made itself, deleted afterwards too
     yield create
     stack = fault_hub.stack
     if not alive(stack, "portal"):
@@ -141,6 +143,56 @@ def test_a_restarted_hub_takes_over_the_running_workspaces(
         assert container(docker_client, workspace).id == ids[name]
         assert answers(session, workspace)
     assert sh(container(docker_client, one), f"cat {WORK}/kept.txt") == (0, "kept\n")
+
+
+def test_a_hub_killed_while_a_workspace_starts_takes_the_started_container_over(
+    fault_hub, docker_client, token, new_workspace
+):
+    """The soak's missing routes (issue 24): a hub killed between the container's start and
+    the server's answer left a record of the address from before the container had one. The
+    new hub waited its whole http_timeout there, stopped a workspace that ran, and until then
+    added no route of the other workspaces it checked in the background."""
+    hub_log = fault_hub.stack.log_dir / "hub.log"
+    for attempt in range(3):  # the window is the server's boot, a second or two: aim for it
+        name = f"mid{attempt}"
+        made = fault_hub.api(token).post(
+            f"{fault_hub.url}/api/v1/workspaces/", json={"name": name}, timeout=30
+        )
+        assert made.status_code == 201, made.text
+        workspace = made.json()
+        started = poll_until(
+            lambda workspace=workspace: _running_container(docker_client, workspace),
+            timeout=60,
+            first_wait=0.05,
+            scale=1,
+            what="the workspace's container to run",
+        )
+        hub_kill(fault_hub.stack)
+        if row(fault_hub, token, workspace)["state"] == "starting":
+            break  # killed mid-start, as wanted
+        fault_hub.stack.hub_start()  # the start had ended already: again
+        action(fault_hub, token, workspace, "delete")
+    else:
+        pytest.fail("three starts ended before the hub could be killed during them")
+    log_before = hub_log.stat().st_size
+    fault_hub.stack.hub_start()
+    new_workspace.adopt(workspace["id"])  # deleted after the test like its own
+
+    running = fault_hub.wait_for_state(token, workspace["id"], "running")
+    assert container(docker_client, running).id == started.id  # taken over, not made again
+    session = portal_login(fault_hub.url, *ALICE)
+    open_in(session, running)
+    with open(hub_log, errors="replace") as log:
+        log.seek(log_before)
+        assert "does not appear to be running" not in log.read()
+
+
+def _running_container(docker_client, workspace: dict):
+    with contextlib.suppress(docker.errors.NotFound):
+        found = container(docker_client, workspace)
+        if found.status == "running":
+            return found
+    return None
 
 
 def test_a_container_killed_from_outside_shows_stopped_and_starts_again(

@@ -323,3 +323,21 @@ def test_the_owners_ssh_keys_reach_the_pods_environment():
     pod = pod_of(spawner(options={"ssh_keys": [key]}))
     env = {item["name"]: item.get("value") for item in pod["spec"]["containers"][0]["env"]}
     assert env["MLHUB_SSH_AUTHORIZED_KEYS"] == key
+
+
+def test_a_hub_restarted_mid_start_is_told_the_running_pods_address(monkeypatch):
+    """Upstream's get_url hook: the record's address from before the pod had one gives way to
+    the pod's, as a start would have given it; no pod yet, the record stands."""
+    from jupyterhub import orm
+
+    made = spawner()
+    # The hub's record of a start under way: its address from before the pod had one.
+    record = orm.Server(proto="http", ip="vm", port=44525, base_url="/user/a.b@c/ws1/")
+    record.cookie_name = "jupyterhub-user-a.b%40c"
+    made.orm_spawner = SimpleNamespace(name="ws1", server=record)
+    pods: dict = {}
+    reflector = property(lambda _: SimpleNamespace(pods=pods))  # what upstream's watch sees
+    monkeypatch.setattr(MLHubKubeSpawner, "pod_reflector", reflector)
+    assert run(made.get_url()) == "http://vm:44525/user/a.b@c/ws1/"
+    pods[f"{made.namespace}/{made.pod_name}"] = {"status": {"podIP": "10.244.0.9"}}
+    assert run(made.get_url()) == "http://10.244.0.9:8888/user/a.b@c/ws1/"
