@@ -99,8 +99,11 @@ def _aggregate(kind: str, day: date, mark: datetime) -> Iterable[dict]:
     def per_second(field: str) -> ExpressionWrapper:
         return ExpressionWrapper(F(f"{via}{field}") * seconds, output_field=FloatField())
 
+    # Runs that overlap the day (or, of no length, stand at its first instant). A pass
+    # recomputes recent days mostly: few runs ended after their start (usage_ended_at).
     in_day = Q(**{f"{via}started_at__lt": end}) & (
-        Q(**{f"{via}ended_at__gt": start}) | Q(**{f"{via}started_at__gte": start})
+        Q(**{f"{via}ended_at__gt": start})
+        | Q(**{f"{via}started_at": start, f"{via}ended_at": start})
     )
     return (
         model.objects.filter(in_day, **{f"{via}closed_at__lt": mark})

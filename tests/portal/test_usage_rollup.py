@@ -60,6 +60,18 @@ def test_each_subject_sums_its_own_runs():
     }
 
 
+def test_a_run_of_no_length_counts_as_a_run_of_its_day():
+    run(NOV_27, NOV_27)  # closed at its start: a stop dated before it
+    run(NOV_27 - HOUR, NOV_27, owner="bob")  # ends at midnight: nothing on the 27th
+    rollup_pass()
+    assert [(day, kind, key, runs, seconds) for day, kind, key, *_, runs, seconds in stored()] == [
+        (date(2026, 11, 27), "person", "alice", 1, 0.0),
+        (date(2026, 11, 26), "person", "bob", 1, 3600.0),
+        (date(2026, 11, 26), "template", "default", 1, 3600.0),
+        (date(2026, 11, 27), "template", "default", 1, 0.0),
+    ]
+
+
 def test_a_second_pass_changes_nothing():
     run(NOV_27 - 2 * HOUR, NOV_27 + 2 * HOUR)
     run(NOV_27 + 5 * HOUR, NOV_27 + 6 * HOUR, owner="bob")
