@@ -270,6 +270,7 @@ INSTALLED_APPS = [
     "portal.sshkeys",
     "portal.backups",
     "portal.metrics",
+    "portal.usage",
 ]
 
 MIDDLEWARE = [

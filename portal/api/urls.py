@@ -10,6 +10,7 @@ from portal.api import (
     hub_events,
     ssh_gateway,
     ssh_keys,
+    usage,
     views,
     workspace_templates,
 )
@@ -23,6 +24,7 @@ router.register("ssh-keys", ssh_keys.SshKeyViewSet, basename="ssh-key")
 router.register("allowlist", allowlist.AllowListViewSet, basename="allowlist")
 router.register("templates", workspace_templates.TemplateViewSet, basename="template")
 router.register("cleanup/runs", cleanup.CleanupRunViewSet, basename="cleanup-run")
+router.register("usage", usage.UsageViewSet, basename="usage")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),

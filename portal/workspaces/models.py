@@ -147,7 +147,8 @@ class Workspace(models.Model):
         null=True, blank=True, help_text="Deleted; kept until the hub has removed its resources"
     )
     # When the start under way was asked for (a create or a start), until it ends (running,
-    # error or stopped): how long starts take (portal/metrics/counters.py start_ended).
+    # error or stopped): how long starts take (portal/metrics/counters.py start_ended,
+    # called from portal/workspaces/services.py state_written).
     start_asked_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The expiry its owner was e-mailed about (portal/workspaces/expiry.py): an extension
     # changes expires_at, so the next approach of the new expiry warns again.

@@ -33,6 +33,7 @@ from portal.hub.client import HubClient, HubError
 from portal.metrics import counters
 from portal.metrics.counters import refusals_counted
 from portal.quotas.limits import quota_check
+from portal.usage import services as usage
 from portal.workspaces.models import Workspace, WorkspaceTemplate
 from portal.workspaces.workspace_templates import template_for
 
@@ -106,11 +107,11 @@ def workspace_create(
     try:
         workspace_start(workspace=workspace, by=by)
     except ServiceError:
-        workspace.delete()
+        _rows_forget([workspace])
         raise
     except HubError as error:
         if error.unsent or _forget_in_hub(workspace):
-            workspace.delete()
+            _rows_forget([workspace])
         else:
             _start_undo_later(workspace)
         raise
@@ -474,8 +475,16 @@ def workspaces_delete_finish(
         names = ", ".join(sorted(f"{owner}/{name}" for owner, name in remaining))
         raise HubError(503, f"JupyterHub has not finished removing {names}") from None
     _workspace_tokens_revoke(hub, workspaces)
-    Workspace.objects.filter(pk__in=[w.pk for w in workspaces]).delete()
+    _rows_forget(workspaces)
     return len(workspaces)
+
+
+def _rows_forget(workspaces: list[Workspace]) -> None:
+    """Delete the rows of workspaces the hub no longer has: a run still open (a report may
+    have come between) ends now, as deleted, and is kept."""
+    ids = [workspace.pk for workspace in workspaces]
+    usage.workspaces_deleted(workspace_ids=ids, at=timezone.now())
+    Workspace.objects.filter(pk__in=ids).delete()
 
 
 def _workspace_tokens_revoke(hub: HubClient, workspaces: list[Workspace]) -> None:
@@ -562,16 +571,19 @@ def _save_state(workspace: Workspace, state: str, message: str) -> Workspace:
     workspace.message = message
     workspace.synced_at = timezone.now()
     workspace.save(update_fields=["state", "message", "synced_at"])
-    start_ended(workspace, at=workspace.synced_at)
+    state_written(workspace, at=workspace.synced_at)
     return workspace
 
 
-def start_ended(workspace: Workspace, *, at) -> None:
-    """Every writer of a state calls this after it: a start waiting for the state it now
-    has (running, error, stopped) ended then, counted for ``/metrics``."""
+def state_written(workspace: Workspace, *, at, lost: bool = False) -> None:
+    """Every writer of a state calls this after it, with the time of the hub's word (an
+    answer's, a report's, the sync pass's read): a start waiting for the state it now has
+    (running, error, stopped) ended then, counted for ``/metrics``; a run began or ended
+    then, for usage (``lost``: the hub no longer has the server)."""
     if workspace.state in (State.RUNNING, State.ERROR, State.STOPPED):
         counters.start_ended(workspace_id=workspace.pk, state=workspace.state, at=at)
         workspace.start_asked_at = None
+    usage.state_written(workspace=workspace, at=at, lost=lost)
 
 
 def _forget_in_hub(workspace: Workspace) -> bool:

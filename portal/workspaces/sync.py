@@ -44,6 +44,9 @@ REPORTED_STATES = {
     "error": State.ERROR,
 }
 GONE = "Stopped outside the portal: the hub no longer runs it"
+START_UNFINISHED = "The start did not finish"
+# The corrections that say the hub lost the server (its usage interval ends as "lost").
+LOST = (GONE, START_UNFINISHED)
 # Owners' names per query: well under SQLite's limit of variables.
 NAMES_PER_QUERY = 500
 # A server the hub runs with no workspace behind it was started outside the portal (a link to
@@ -87,7 +90,7 @@ def state_report(
         was = workspace.state
         workspace.state, workspace.message, workspace.synced_at = new_state, message, at
         log.info("Hub reports %s is %s", workspace, new_state)
-        services.start_ended(workspace, at=at)
+        services.state_written(workspace, at=at)
         if was != new_state:
             _record_change(workspace, was, message)
     return workspace, applied
@@ -197,7 +200,7 @@ def _spawn_ended_how(workspace, still_listed: bool, hub: HubClient, result: Sync
     if outcome is None and not still_listed:
         # The hub has no such server and cannot say how its start ended (the hub was
         # restarted); the hub's own report, if one comes, is newer and wins.
-        return State.STOPPED, "The start did not finish"
+        return State.STOPPED, START_UNFINISHED
     return outcome
 
 
@@ -279,7 +282,7 @@ def _correct(workspace: Workspace, state: str, message: str, *, read_at: datetim
     if changed:
         log.info("Sync: %s was %s, the hub says %s", workspace, workspace.state, state)
         was, workspace.state = workspace.state, state
-        services.start_ended(workspace, at=read_at)
+        services.state_written(workspace, at=read_at, lost=message in LOST)
         _record_change(workspace, was, message)
     return changed == 1
 

@@ -54,6 +54,7 @@ ENDPOINTS = [
     ("delete", "/api/v1/allowlist/{entry}/", "admin"),
     ("get", "/api/v1/audit/", "admin"),
     ("get", "/api/v1/audit/{audit}/", "admin"),
+    ("get", "/api/v1/usage/", "anyone"),  # one's own (tests/portal/test_usage_api.py)
 ]
 IDS = [f"{method} {path}" for method, path, _ in ENDPOINTS]
 

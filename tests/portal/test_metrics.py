@@ -121,7 +121,7 @@ def test_a_start_that_is_ready_later_is_timed_from_the_ask_to_the_hubs_report(
         user="alice", server="thesis", state="running", at=asked + timedelta(seconds=7)
     )
     # A second writer seeing it running (the spawn's follower) counts nothing more.
-    services.start_ended(Workspace.objects.get(pk=workspace.pk), at=timezone.now())
+    services.state_written(Workspace.objects.get(pk=workspace.pk), at=timezone.now())
     found = samples(scrape(api))
     bucket = "mlhub_workspace_start_duration_seconds_bucket"
     assert value(found, bucket, template="default", le="5.0") == 0

@@ -1,0 +1,107 @@
+"""``/api/v1/usage/``: CPU, memory and GPU hours reserved per day, week or month, of the
+caller by default; of anyone, a group or a template for admins."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, timedelta
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework.exceptions import ParseError
+
+from portal.usage.reads import GRANULARITIES, MOST_DAYS, usage_periods, usage_subject
+
+# Without ?since: the 30 days up to ?until.
+DEFAULT_DAYS = 30
+
+
+class UsagePeriodSerializer(serializers.Serializer):
+    period = serializers.DateField(source="start", help_text="its first day (UTC)")
+    cpu_hours = serializers.FloatField(help_text="core-hours reserved")
+    memory_gib_hours = serializers.FloatField(help_text="GiB-hours of memory reserved")
+    gpu_hours = serializers.FloatField(help_text="GPU-hours reserved")
+    runs = serializers.IntegerField(help_text="runs that started in it")
+
+
+def _date(params: Mapping[str, str], name: str) -> date | None:
+    value = params.get(name)
+    if not value:
+        return None
+    refused = ParseError(f"{name} must be a date, e.g. 2026-11-27.", code="invalid")
+    try:
+        day = parse_date(value)  # ValueError: well formed, but no such day
+    except ValueError:
+        raise refused from None
+    if day is None:
+        raise refused
+    if day == date.max:  # its day's end is past the last moment Python knows
+        raise ParseError(f"{name} must be before {date.max}.", code="invalid")
+    return day
+
+
+USAGE_PARAMETERS = [
+    OpenApiParameter(
+        "user",
+        OpenApiTypes.STR,
+        description="This person's usage (username); admins only, except one's own.",
+    ),
+    OpenApiParameter("group", OpenApiTypes.STR, description="This group's usage; admins only."),
+    OpenApiParameter(
+        "template", OpenApiTypes.STR, description="This template's usage; admins only."
+    ),
+    OpenApiParameter(
+        "since",
+        OpenApiTypes.DATE,
+        description=f"First day (UTC, included). Default: {DEFAULT_DAYS} days before until.",
+    ),
+    OpenApiParameter(
+        "until",
+        OpenApiTypes.DATE,
+        description=f"Last day (UTC, included). Default: today. At most {MOST_DAYS} days.",
+    ),
+    OpenApiParameter(
+        "granularity",
+        OpenApiTypes.STR,
+        enum=list(GRANULARITIES),
+        description="A row per day (default), week (from Monday) or month.",
+    ),
+]
+
+
+class UsageViewSet(viewsets.GenericViewSet):
+    """Reserved resources over time, one row per period with zeros where nothing ran; a
+    running workspace counts up to now. A person sees their own; admins anyone's
+    (``user``), a group's or a template's (one of them)."""
+
+    serializer_class = UsagePeriodSerializer
+
+    @extend_schema(
+        parameters=USAGE_PARAMETERS,
+        responses={
+            200: UsagePeriodSerializer(many=True),
+            400: OpenApiResponse(description="A bad date or granularity, or until before since."),
+            403: OpenApiResponse(description="Someone else's, a group's or a template's usage."),
+        },
+    )
+    def list(self, request):
+        params = request.query_params
+        subject = usage_subject(
+            by=request.user,
+            user=params.get("user"),
+            group=params.get("group"),
+            template=params.get("template"),
+        )
+        until = _date(params, "until") or timezone.now().date()
+        since = _date(params, "since") or until - timedelta(days=DEFAULT_DAYS - 1)
+        periods = usage_periods(
+            subject=subject,
+            since=since,
+            until=until,
+            granularity=params.get("granularity") or "day",
+        )
+        page = self.paginate_queryset(periods)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)

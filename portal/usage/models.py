@@ -1,0 +1,153 @@
+"""Usage: one interval per run of a workspace, with what it reserved, and its daily roll-ups.
+
+An interval copies the names it is counted under (owner, groups, template, workspace) so that
+it outlives all of them: a person, a workspace or a template deleted later keeps its past
+usage, and a person who changes groups later does not move past usage to the new group.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class ClosedIntervalError(Exception):
+    """A closed interval is a record of the past: nothing may change it."""
+
+
+class UsageInterval(models.Model):
+    """One run of a workspace: from the hub's word that it runs to its word that it stopped
+    (``ended_at`` is null while it runs)."""
+
+    class End(models.TextChoices):
+        STOPPED = "stopped"  # the hub stopped it as asked, or reported it stopped
+        ERROR = "error"  # it ended in an error
+        DELETED = "deleted"  # the workspace was deleted while it ran
+        LOST = "lost"  # the sync pass found the hub no longer has its server
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace",
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="usage_intervals",
+    )
+    workspace_name = models.CharField(max_length=30)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    owner_name = models.CharField(max_length=150, help_text="The owner's username at the start")
+    template = models.ForeignKey(
+        "workspaces.WorkspaceTemplate", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    template_name = models.CharField(max_length=40)
+    cpu = models.FloatField(help_text="cores reserved")
+    memory = models.BigIntegerField(help_text="bytes reserved")
+    gpus = models.PositiveIntegerField(help_text="GPUs reserved")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_how = models.CharField(max_length=10, choices=End.choices, blank=True)
+    # When the portal learnt of the end (ended_at is the hub's time, which may be days
+    # earlier): the roll-up pass finds the intervals closed since its last pass by this.
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        constraints = [
+            # Two writers at once (a report and the sync pass) cannot open two runs of one
+            # workspace: the second insert fails and is dropped (services.interval_open).
+            models.UniqueConstraint(
+                fields=["workspace"],
+                condition=models.Q(ended_at__isnull=True),
+                name="one_open_interval_per_workspace",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ended_at__isnull=True)
+                | models.Q(ended_at__gte=models.F("started_at")),
+                name="interval_ends_after_it_starts",
+            ),
+        ]
+        indexes = [
+            # The roll-up of a day and the reads of open intervals: runs that began before
+            # the day's end and ended after its start (or not yet).
+            models.Index(fields=["started_at"], name="usage_started_at"),
+            models.Index(fields=["ended_at"], name="usage_ended_at"),
+            # The roll-up pass: intervals closed since its last pass.
+            models.Index(fields=["closed_at"], name="usage_closed_at"),
+        ]
+
+    def __str__(self) -> str:
+        end = f"{self.ended_at:%Y-%m-%d %H:%M}" if self.ended_at else "now"
+        return f"{self.owner_name}/{self.workspace_name} {self.started_at:%Y-%m-%d %H:%M}–{end}"
+
+    def save(self, *args, **kwargs):
+        if (
+            self.pk is not None
+            and type(self).objects.filter(pk=self.pk, ended_at__isnull=False).exists()
+        ):
+            raise ClosedIntervalError(f"The usage interval {self} is closed: it cannot change.")
+        super().save(*args, **kwargs)
+
+
+class UsageGroup(models.Model):
+    """A group the interval's owner was in when it started (by name, as it was then)."""
+
+    interval = models.ForeignKey(UsageInterval, on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(max_length=150)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["interval", "name"], name="usage_group_once"),
+        ]
+        indexes = [
+            # A group's open intervals, read with every page of its usage.
+            models.Index(fields=["name"], name="usage_group_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UsageDay(models.Model):
+    """The closed intervals' use on one UTC day, for one person, group or template: what the
+    roll-up pass (``rollup.py``) recomputes, never adds to."""
+
+    class Kind(models.TextChoices):
+        PERSON = "person"
+        GROUP = "group"
+        TEMPLATE = "template"
+
+    day = models.DateField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    key = models.CharField(max_length=150, help_text="the username, group or template name")
+    cpu_hours = models.FloatField(default=0.0)
+    memory_gib_hours = models.FloatField(default=0.0)
+    gpu_hours = models.FloatField(default=0.0)
+    runs = models.PositiveIntegerField(default=0, help_text="runs that started this day")
+    seconds = models.FloatField(default=0.0, help_text="run-seconds this day")
+
+    class Meta:
+        constraints = [
+            # Also the index of every read: one subject's days in a range.
+            models.UniqueConstraint(fields=["kind", "key", "day"], name="usage_day_once"),
+        ]
+        indexes = [
+            # The roll-up pass replaces whole days.
+            models.Index(fields=["day"], name="usage_day_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} on {self.day}"
+
+
+class RollupPass(models.Model):
+    """The last roll-up pass (one row, pk=1). The stored days hold every interval closed
+    before ``mark``; reads add the open ones and those closed since."""
+
+    mark = models.DateTimeField(help_text="Intervals closed before this are in the roll-ups")
+    finished_at = models.DateTimeField()
+    days = models.PositiveIntegerField(default=0, help_text="days recomputed")
+
+    class Meta:
+        verbose_name_plural = "roll-up passes"
+
+    def __str__(self) -> str:
+        return f"roll-up up to {self.mark:%Y-%m-%d %H:%M:%S}"

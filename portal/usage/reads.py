@@ -1,0 +1,165 @@
+"""Usage over a range of days, right at any moment: the stored roll-ups (intervals closed
+before the last pass's mark) plus the intervals they do not hold yet (open ones, counted up
+to now, and those closed since the mark), which are few and split by day here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from django.db.models import DateField, Q, Sum
+from django.db.models.functions import Trunc
+from django.utils import timezone
+
+from lib.usernames import hub_form
+from portal.accounts.models import User
+from portal.errors import ServiceError, require_admin
+from portal.usage.models import RollupPass, UsageDay, UsageInterval
+from portal.usage.rollup import GIB, HOUR, day_bounds
+
+GRANULARITIES = ("day", "week", "month")
+# The longest range a read may ask for: ten years of days.
+MOST_DAYS = 3660
+# Float sums of seconds carry noise in the last digits; six decimals of an hour is 3.6 ms.
+DECIMALS = 6
+Kind = UsageDay.Kind
+
+
+@dataclass(frozen=True)
+class Subject:
+    kind: str
+    key: str
+
+
+@dataclass
+class Period:
+    start: date
+    cpu_hours: float = 0.0
+    memory_gib_hours: float = 0.0
+    gpu_hours: float = 0.0
+    runs: int = 0
+
+
+def usage_subject(
+    *, by: User, user: str | None = None, group: str | None = None, template: str | None = None
+) -> Subject:
+    """Whose usage ``by`` asks for: their own by default; anyone's, a group's or a
+    template's for admins only (403 for others, before any look-up, so it tells nothing of
+    who exists). A person is found by their current name, else taken as named (a deleted
+    person's usage is kept under their name)."""
+    asked = {
+        name: value
+        for name, value in [("user", user), ("group", group), ("template", template)]
+        if value
+    }
+    if len(asked) > 1:
+        raise ServiceError(f"Ask for one of user, group or template, not {' and '.join(asked)}.")
+    if not asked or (user and hub_form(user) == by.hub_name):
+        return Subject(Kind.PERSON, by.username)
+    if user:
+        require_admin(by, "see someone else's usage")
+        person = User.objects.named(user).first()
+        return Subject(Kind.PERSON, person.username if person else user)
+    require_admin(by, f"see a {'group' if group else 'template'}'s usage")
+    return Subject(Kind.GROUP, group) if group else Subject(Kind.TEMPLATE, template)
+
+
+def period_of(day: date, granularity: str) -> date:
+    """The first day of the period ``day`` lies in: itself, its week's Monday, its month's 1st."""
+    if granularity == "week":
+        return day - timedelta(days=day.weekday())
+    if granularity == "month":
+        return day.replace(day=1)
+    return day
+
+
+def usage_periods(
+    *, subject: Subject, since: date, until: date, granularity: str, now: datetime | None = None
+) -> list[Period]:
+    """Every period from ``since`` to ``until`` (UTC days, both included; the first and last
+    period may be partial), with zeros where nothing ran."""
+    if granularity not in GRANULARITIES:
+        raise ServiceError(
+            f"Unknown granularity {granularity!r}; use one of: {', '.join(GRANULARITIES)}."
+        )
+    if until < since:
+        raise ServiceError(f"until ({until}) is before since ({since}).")
+    if (until - since).days >= MOST_DAYS:
+        raise ServiceError(f"Ask for at most {MOST_DAYS} days at a time.")
+    now = now or timezone.now()
+    periods: dict[date, Period] = {}
+    for n in range((until - since).days + 1):
+        start = period_of(since + timedelta(days=n), granularity)
+        periods.setdefault(start, Period(start))
+    for _ in range(3):
+        mark = _mark()
+        stored = list(_stored(subject, since, until, granularity))
+        pending = list(_pending(subject, since, until, mark))
+        if _mark() == mark:
+            break  # no pass in between: the two reads agree on what the roll-ups hold
+    for found in stored:
+        period = periods[found["period"]]
+        period.cpu_hours += found["cpu_hours"]
+        period.memory_gib_hours += found["memory_gib_hours"]
+        period.gpu_hours += found["gpu_hours"]
+        period.runs += found["runs"]
+    first, last = day_bounds(since)[0], day_bounds(until)[1]
+    for interval in pending:
+        _add(periods, interval, granularity, first, last, now)
+    for period in periods.values():
+        for field in ("cpu_hours", "memory_gib_hours", "gpu_hours"):
+            setattr(period, field, round(getattr(period, field), DECIMALS))
+    return list(periods.values())
+
+
+def _mark() -> datetime | None:
+    return RollupPass.objects.filter(pk=1).values_list("mark", flat=True).first()
+
+
+def _stored(subject: Subject, since: date, until: date, granularity: str):
+    """The roll-ups' sums per period, summed by the database."""
+    return (
+        UsageDay.objects.filter(kind=subject.kind, key=subject.key, day__gte=since, day__lte=until)
+        .values(period=Trunc("day", granularity, output_field=DateField()))
+        .annotate(
+            cpu_hours=Sum("cpu_hours"),
+            memory_gib_hours=Sum("memory_gib_hours"),
+            gpu_hours=Sum("gpu_hours"),
+            runs=Sum("runs"),
+        )
+        .order_by()
+    )
+
+
+def _pending(subject: Subject, since: date, until: date, mark: datetime | None):
+    """The subject's intervals in the range that the roll-ups do not hold."""
+    start, end = day_bounds(since)[0], day_bounds(until)[1]
+    found = UsageInterval.objects.filter(started_at__lt=end).filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gte=start)
+    )
+    if mark is not None:
+        found = found.filter(Q(ended_at__isnull=True) | Q(closed_at__gte=mark))
+    if subject.kind == Kind.PERSON:
+        found = found.filter(owner_name=subject.key)
+    elif subject.kind == Kind.TEMPLATE:
+        found = found.filter(template_name=subject.key)
+    else:
+        found = found.filter(groups__name=subject.key)
+    return found.only("started_at", "ended_at", "cpu", "memory", "gpus").order_by()
+
+
+def _add(periods, interval, granularity: str, first: datetime, last: datetime, now: datetime):
+    """One interval's use within [first, last), day by day (an open one up to now)."""
+    ended = interval.ended_at or max(now, interval.started_at)
+    if first <= interval.started_at < last:
+        periods[period_of(interval.started_at.astimezone(UTC).date(), granularity)].runs += 1
+    moment = max(interval.started_at, first)
+    while moment < min(ended, last):
+        day = moment.astimezone(UTC).date()
+        upto = min(ended, last, day_bounds(day)[1])
+        seconds = (upto - moment).total_seconds()
+        period = periods[period_of(day, granularity)]
+        period.cpu_hours += interval.cpu * seconds / HOUR
+        period.memory_gib_hours += interval.memory * seconds / GIB / HOUR
+        period.gpu_hours += interval.gpus * seconds / HOUR
+        moment = upto

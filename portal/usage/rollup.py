@@ -1,0 +1,130 @@
+"""Daily roll-ups: each UTC day's use per person, group and template, from closed intervals.
+
+A pass recomputes whole days, never adds to them, so running it twice (or the command beside
+the schedule) gives the same rows. The days it recomputes are those touched by intervals
+closed since the last pass (``closed_at``, the portal's clock: an interval closed today may
+end days ago, at the hub's time). Every stored day then holds exactly the intervals closed
+before the pass's ``mark``; reads add the open ones and those closed since (``reads.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db import transaction
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, FloatField, Min, Q, Sum
+from django.db.models import Value as V
+from django.db.models.functions import Greatest, Least
+from django.utils import timezone
+
+from portal.one_at_a_time import one_at_a_time
+from portal.usage.models import RollupPass, UsageDay, UsageGroup, UsageInterval
+from portal.usage.sql import SecondsBetween
+
+GIB = 1024**3
+HOUR = 3600.0
+# A close written just before a pass's mark may commit just after the pass read: the next
+# pass looks this far back again (recomputing a day twice is harmless).
+SLACK = timedelta(minutes=10)
+# Each kind of roll-up: the field of an interval that names its subject, from the table the
+# aggregation starts at (a group's runs are read through its rows in UsageGroup).
+KINDS = {
+    UsageDay.Kind.PERSON: (UsageInterval, "", "owner_name"),
+    UsageDay.Kind.TEMPLATE: (UsageInterval, "", "template_name"),
+    UsageDay.Kind.GROUP: (UsageGroup, "interval__", "name"),
+}
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(), tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def days_touched(start: datetime, end: datetime) -> list[date]:
+    """The UTC days a run from ``start`` to ``end`` lies in (a run of no length: its day)."""
+    first, last = start.astimezone(UTC).date(), end.astimezone(UTC)
+    days = [first]
+    while day_bounds(days[-1])[1] < last:
+        days.append(days[-1] + timedelta(days=1))
+    return days
+
+
+def rollup_pass(*, since: date | None = None) -> RollupPass:
+    """Recompute the days touched by intervals closed since the last pass (all of them at
+    the first pass), and every day from ``since`` to today when given."""
+    with one_at_a_time("usage roll-up"):
+        mark = timezone.now()
+        last = RollupPass.objects.filter(pk=1).first()
+        closed = UsageInterval.objects.filter(closed_at__lt=mark)
+        days: set[date] = set()
+        if last is None:
+            first = closed.aggregate(first=Min("started_at"))["first"]
+            since = min(filter(None, [since, first and first.astimezone(UTC).date()]), default=None)
+        else:
+            recent = closed.filter(closed_at__gte=last.mark - SLACK)
+            for start, end in recent.values_list("started_at", "ended_at").iterator():
+                days.update(days_touched(start, end))
+        if since:
+            days.update(since + timedelta(days=n) for n in range((mark.date() - since).days + 1))
+        with transaction.atomic():
+            for day in sorted(days):
+                day_recompute(day, mark=mark)
+            done, _ = RollupPass.objects.update_or_create(
+                pk=1, defaults={"mark": mark, "finished_at": timezone.now(), "days": len(days)}
+            )
+        return done
+
+
+def day_recompute(day: date, *, mark: datetime) -> int:
+    """Replace the day's rows with the use of the intervals closed before ``mark``; how many
+    rows. One aggregate query per kind: the database sums, whatever the number of runs."""
+    UsageDay.objects.filter(day=day).delete()
+    rows = [
+        UsageDay(day=day, kind=kind, key=found.pop("key"), **_in_hours(found))
+        for kind in KINDS
+        for found in _aggregate(kind, day, mark)
+    ]
+    UsageDay.objects.bulk_create(rows)
+    return len(rows)
+
+
+def _aggregate(kind: str, day: date, mark: datetime) -> Iterable[dict]:
+    model, via, subject = KINDS[kind]
+    start, end = (V(moment, output_field=DateTimeField()) for moment in day_bounds(day))
+    seconds = SecondsBetween(
+        Least(F(f"{via}ended_at"), end), Greatest(F(f"{via}started_at"), start)
+    )
+
+    def per_second(field: str) -> ExpressionWrapper:
+        return ExpressionWrapper(F(f"{via}{field}") * seconds, output_field=FloatField())
+
+    # Runs that overlap the day (or, of no length, stand at its first instant). A pass
+    # recomputes recent days mostly: few runs ended after their start (usage_ended_at).
+    in_day = Q(**{f"{via}started_at__lt": end}) & (
+        Q(**{f"{via}ended_at__gt": start})
+        | Q(**{f"{via}started_at": start, f"{via}ended_at": start})
+    )
+    return (
+        model.objects.filter(in_day, **{f"{via}closed_at__lt": mark})
+        .values(key=F(subject))
+        .annotate(
+            cpu=Sum(per_second("cpu")),
+            memory=Sum(per_second("memory")),
+            gpus=Sum(per_second("gpus")),
+            seconds=Sum(seconds),
+            runs=Count("pk", filter=Q(**{f"{via}started_at__gte": start})),
+        )
+        .order_by()
+    )
+
+
+def _in_hours(found: dict) -> dict:
+    """Core-, GiB- and GPU-seconds as the hours a UsageDay keeps."""
+    return {
+        "cpu_hours": (found["cpu"] or 0.0) / HOUR,
+        "memory_gib_hours": (found["memory"] or 0.0) / GIB / HOUR,
+        "gpu_hours": (found["gpus"] or 0.0) / HOUR,
+        "seconds": found["seconds"] or 0.0,
+        "runs": found["runs"],
+    }

@@ -1,0 +1,33 @@
+"""The one piece of SQL that differs between SQLite and PostgreSQL here: seconds between two
+moments, as a number the database can multiply by cores and sum (Django's own duration
+arithmetic gives a duration, which neither multiplies by a float)."""
+
+from __future__ import annotations
+
+from django.db.models import FloatField, Func
+
+
+class SecondsBetween(Func):
+    """``SecondsBetween(later, earlier)``: seconds from ``earlier`` to ``later``."""
+
+    arity = 2
+    output_field = FloatField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # Stored as ISO text in UTC; julianday counts days, to about a microsecond.
+        return self.as_sql(
+            compiler,
+            connection,
+            template="((julianday(%(expressions)s)) * 86400.0)",
+            arg_joiner=") - julianday(",
+            **extra,
+        )
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler,
+            connection,
+            template="EXTRACT(EPOCH FROM (%(expressions)s))::double precision",
+            arg_joiner=" - ",
+            **extra,
+        )
