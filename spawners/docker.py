@@ -210,7 +210,7 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
         except Exception as error:  # any (an API error, no such network): keep the record's
             self.log.warning("%s: no address from the engine (%s)", server_label(self), error)
             return await super().get_url()
-        return f"{self.server.protocol}://{ip}:{port}{self.server.base_url}"
+        return f"{self.server.proto}://{ip}:{port}{self.server.base_url}"
 
     def _apply_resources(self) -> None:
         self.image = self.resources.image
