@@ -121,14 +121,13 @@ def _stored(subject: Subject, since: date, until: date, granularity: str):
     return (
         UsageDay.objects.filter(kind=subject.kind, key=subject.key, day__gte=since, day__lte=until)
         .values(period=Trunc("day", granularity, output_field=DateField()))
-        .annotate(
-            cpu_hours=Sum("cpu_hours"),
-            memory_gib_hours=Sum("memory_gib_hours"),
-            gpu_hours=Sum("gpu_hours"),
-            runs=Sum("runs"),
-        )
+        .annotate(**_SUMS)
         .order_by()
     )
+
+
+# Each roll-up's quantities, summed by the database over the rows of a group.
+_SUMS = {name: Sum(name) for name in ("cpu_hours", "memory_gib_hours", "gpu_hours", "runs")}
 
 
 def usage_by_person(*, since: date, until: date, now: datetime | None = None) -> dict[str, Period]:
@@ -142,12 +141,7 @@ def usage_by_person(*, since: date, until: date, now: datetime | None = None) ->
         stored = list(
             UsageDay.objects.filter(kind=Kind.PERSON, day__gte=since, day__lte=until)
             .values("key")
-            .annotate(
-                cpu_hours=Sum("cpu_hours"),
-                memory_gib_hours=Sum("memory_gib_hours"),
-                gpu_hours=Sum("gpu_hours"),
-                runs=Sum("runs"),
-            )
+            .annotate(**_SUMS)
             .order_by()
         )
         pending = list(_pending(None, since, until, mark))
