@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 import templates as page_templates
 from lib import env
+from lib.budgets import budget_defaults_setting, budget_period_setting
 from lib.resources import ResourceError, parse_memory, validate_workspace_name
 from portal.accounts import login_config
 
@@ -127,6 +128,11 @@ try:
         "memory": env.env_optional("MLHUB_QUOTA_MEMORY", parse_memory),
         "gpus": env.env_optional("MLHUB_QUOTA_GPUS", int),
     }
+    # Everyone's budget unless their own or a group's says otherwise (portal/budgets/limits.py):
+    # hours per period, the period (month or <N>d), and whether running workspaces stop.
+    BUDGET_DEFAULTS = budget_defaults_setting()
+    BUDGET_PERIOD = budget_period_setting()
+    BUDGET_STOP_AT_BUDGET = env.env_bool("MLHUB_BUDGET_STOP_AT_BUDGET", False)
     # "User hub" mode when false: one workspace a person, made at their first login
     # (portal/workspaces/user_hub.py).
     NAMED_WORKSPACES = env.env_bool("MLHUB_NAMED_WORKSPACES", True)
@@ -271,6 +277,7 @@ INSTALLED_APPS = [
     "portal.backups",
     "portal.metrics",
     "portal.usage",
+    "portal.budgets",
 ]
 
 MIDDLEWARE = [
@@ -318,6 +325,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.branding.brand",
+                "portal.budgets.banner.budget_banner",
             ],
         },
     },

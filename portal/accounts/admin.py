@@ -8,6 +8,8 @@ from django.template.response import TemplateResponse
 from portal.accounts import allowlist, services
 from portal.accounts.models import AllowListEntry, User
 from portal.admin_deletes import ServiceDeleteMixin
+from portal.budgets.admin import BudgetFormsetMixin, BudgetInline
+from portal.budgets.limits import budget_summary
 from portal.errors import ServiceError
 from portal.quotas.admin import QuotaFormsetMixin, QuotaInline
 from portal.quotas.limits import quota_summary
@@ -24,7 +26,7 @@ class RejectForm(forms.Form):
 
 
 @admin.register(User)
-class UserAdmin(QuotaFormsetMixin, ServiceDeleteMixin, DjangoUserAdmin):
+class UserAdmin(BudgetFormsetMixin, QuotaFormsetMixin, ServiceDeleteMixin, DjangoUserAdmin):
     list_display = [
         "username",
         "email",
@@ -43,6 +45,7 @@ class UserAdmin(QuotaFormsetMixin, ServiceDeleteMixin, DjangoUserAdmin):
         ("Approval", {"fields": ["approval", "approved_at", "rejection_reason"]}),
         ("Login", {"fields": ["login_provider", "provider_groups"]}),
         ("Quota", {"fields": ["quota_use"]}),
+        ("Budget", {"fields": ["budget_use"]}),
     ]
 
     def get_queryset(self, request):
@@ -70,8 +73,14 @@ class UserAdmin(QuotaFormsetMixin, ServiceDeleteMixin, DjangoUserAdmin):
             return "-"
         return "; ".join(f"{label}: {text}" for label, text in quota_summary(user))
 
-    readonly_fields = ["approved_at", "quota_use", "provider_groups"]
-    inlines = [QuotaInline]
+    @admin.display(description="use / budget")
+    def budget_use(self, user) -> str:
+        if not user.pk:
+            return "-"
+        return "; ".join(f"{label}: {text}" for label, text in budget_summary(user))
+
+    readonly_fields = ["approved_at", "quota_use", "budget_use", "provider_groups"]
+    inlines = [QuotaInline, BudgetInline]
     actions = ["approve", "reject", "unlock_login", "delete_with_resources"]
 
     def delete_service(self, request, obj) -> None:

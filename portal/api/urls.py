@@ -6,6 +6,7 @@ from portal.api import (
     accounts,
     allowlist,
     audit,
+    budgets,
     cleanup,
     hub_events,
     ssh_gateway,
@@ -25,6 +26,7 @@ router.register("allowlist", allowlist.AllowListViewSet, basename="allowlist")
 router.register("templates", workspace_templates.TemplateViewSet, basename="template")
 router.register("cleanup/runs", cleanup.CleanupRunViewSet, basename="cleanup-run")
 router.register("usage", usage.UsageViewSet, basename="usage")
+router.register("budgets", budgets.BudgetViewSet, basename="budget")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.models import Group
 
+from portal.budgets.admin import BudgetFormsetMixin, GroupBudgetInline
 from portal.quotas.models import Quota
 from portal.quotas.services import quota_formset_save
 
@@ -34,5 +35,5 @@ admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class GroupAdmin(QuotaFormsetMixin, DjangoGroupAdmin):
-    inlines = [GroupQuotaInline]
+class GroupAdmin(BudgetFormsetMixin, QuotaFormsetMixin, DjangoGroupAdmin):
+    inlines = [GroupQuotaInline, GroupBudgetInline]

@@ -92,9 +92,13 @@ def usage_of(user) -> Usage:
 
 def gpu_count(workspace) -> int:
     """GPUs a workspace holds: its ids, or for "all" the most its template allows."""
-    gpus = parse_gpus(workspace.gpus)
+    return gpus_reserved(parse_gpus(workspace.gpus), workspace.template.gpus_max)
+
+
+def gpus_reserved(gpus, gpus_max: int) -> int:
+    """How many GPUs parsed ``gpus`` (a count, ids, "all" or None) stand for."""
     if gpus == "all":
-        return workspace.template.gpus_max
+        return gpus_max
     if isinstance(gpus, int):
         return gpus
     return len(gpus or [])

@@ -27,12 +27,13 @@ from lib.usernames import hub_form
 from portal.accounts import access
 from portal.accounts.models import User
 from portal.audit.log import audited
+from portal.budgets.limits import budget_check
 from portal.errors import ServiceError, require_admin
 from portal.hub import client as hub_api
 from portal.hub.client import HubClient, HubError
 from portal.metrics import counters
 from portal.metrics.counters import refusals_counted
-from portal.quotas.limits import quota_check
+from portal.quotas.limits import gpu_count, gpus_reserved, quota_check
 from portal.usage import services as usage
 from portal.workspaces.models import Workspace, WorkspaceTemplate
 from portal.workspaces.workspace_templates import template_for
@@ -101,6 +102,8 @@ def workspace_create(
     with transaction.atomic():
         _one_at_a_time(owner.pk)
         quota_check(owner, adding_workspace=True)
+        # Checked again by the start; here too so that a refusal leaves no row behind.
+        budget_check(owner, gpus=gpus_reserved(resources.gpus, chosen.gpus_max))
         workspace = workspace_row_create(
             owner=owner, name=name, template=chosen, resources=resources, days=days
         )
@@ -263,6 +266,7 @@ def _reserve_start(workspace: Workspace) -> dict:
         if workspace.state in (State.RUNNING, State.STARTING):
             raise ServiceError(f"Workspace {workspace.name!r} is already {workspace.state}", 409)
         quota_check(workspace.owner, starting=workspace)
+        budget_check(workspace.owner, gpus=gpu_count(workspace))
         before = {field: getattr(workspace, field) for field in RESERVED_FIELDS}
         workspace.state, workspace.message = State.STARTING, ""
         workspace.progress, workspace.progress_message = 0, "Asking JupyterHub to start it"
@@ -296,11 +300,22 @@ def _hub_server_start(workspace: Workspace) -> bool | None:
 @audited("workspace.stop", _workspace)
 def workspace_stop(*, workspace: Workspace, by: User) -> Workspace:
     _require_may_act(by, workspace, "stop")
+    return _stop(workspace, "")
+
+
+@audited("workspace.stop", _workspace, detail=lambda kwargs, _: kwargs["reason"])
+def workspace_stop_by_system(*, workspace: Workspace, reason: str) -> Workspace:
+    """The stop a policy makes (a used-up budget), by nobody: ``reason`` is in the audit log
+    and on the workspace's card."""
+    return _stop(workspace, reason)
+
+
+def _stop(workspace: Workspace, message: str) -> Workspace:
     _refuse_if_deleting(workspace)
     if workspace.state == State.STOPPED:
         raise ServiceError(f"Workspace {workspace.name!r} is already stopped", 409)
     done = hub_api.hub_client().server_stop(workspace.owner.hub_name, workspace.name)
-    return _save_state(workspace, State.STOPPED if done else State.STOPPING, "")
+    return _save_state(workspace, State.STOPPED if done else State.STOPPING, message)
 
 
 REVOKED = "Stopped: the owner's access was revoked"

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from portal.accounts.models import NOT_ALLOWED, NOT_APPROVED, AllowListEntry
 from portal.audit.models import AuditEntry
+from portal.budgets.models import Budget
 from portal.sshkeys import services as ssh_keys
 from portal.workspaces.models import WorkspaceTemplate
 
@@ -31,6 +32,7 @@ def things(alice, workspace_of):
         "entry": AllowListEntry.objects.create(kind="username", value="alice").pk,
         "entry_of_bob": AllowListEntry.objects.create(kind="username", value="bob").pk,
         "audit": AuditEntry.objects.first().pk,
+        "budget": Budget.objects.create(user=alice, cpu_hours=100).pk,
     }
 
 
@@ -55,6 +57,12 @@ ENDPOINTS = [
     ("get", "/api/v1/audit/", "admin"),
     ("get", "/api/v1/audit/{audit}/", "admin"),
     ("get", "/api/v1/usage/", "anyone"),  # one's own (tests/portal/test_usage_api.py)
+    ("get", "/api/v1/budgets/", "admin"),
+    ("post", "/api/v1/budgets/", "admin"),
+    ("get", "/api/v1/budgets/{budget}/", "admin"),
+    ("patch", "/api/v1/budgets/{budget}/", "admin"),
+    ("delete", "/api/v1/budgets/{budget}/", "admin"),
+    ("get", "/api/v1/budgets/mine/", "anyone"),  # one's own (tests/portal/test_budget_api.py)
 ]
 IDS = [f"{method} {path}" for method, path, _ in ENDPOINTS]
 

@@ -33,6 +33,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 from portal.api.hub_events import HubEventSerializer, HubEventView
 from portal.api.services import api_token_create
+from portal.budgets.models import Budget
 
 SCHEMA = "/api/v1/schema/"
 HUB_EVENTS = "/api/v1/internal/hub-events/"
@@ -191,6 +192,7 @@ def rows(alice, bob, carol, workspace_of):
     workspace_of(bob)
     for person in (alice, bob, carol):
         api_token_create(user=person, by=person, name="laptop")
+    Budget.objects.create(user=bob, cpu_hours=100, period="30d")
     pks = set()
     for model in apps.get_models():
         if model.__module__.startswith("portal.") and isinstance(

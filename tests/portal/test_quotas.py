@@ -179,6 +179,8 @@ def test_the_admin_sites_quota_inline_saves_through_the_service(client, carol, a
         "quota-INITIAL_FORMS": 0,
         "quota-0-running": 2,
         "quota-0-memory": 4 * GIB,
+        "budget-TOTAL_FORMS": 0,
+        "budget-INITIAL_FORMS": 0,
     }
     assert client.post(url, form).status_code == 302
     alice.groups.add(Group.objects.get(name="course"))

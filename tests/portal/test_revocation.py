@@ -88,8 +88,9 @@ def admin_form_post(client, user, **changes):
         if value is not None and name not in ("groups", "user_permissions", "date_joined")
     }
     data.update(date_joined_0="2026-01-01", date_joined_1="00:00:00", **changes)
-    # The quota inline's management form: no quota rows.
+    # The quota and budget inlines' management forms: no rows.
     data.update({"quota-TOTAL_FORMS": 0, "quota-INITIAL_FORMS": 0})
+    data.update({"budget-TOTAL_FORMS": 0, "budget-INITIAL_FORMS": 0})
     data = {name: value for name, value in data.items() if value is not False}
     response = client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors

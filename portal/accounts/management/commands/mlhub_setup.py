@@ -14,6 +14,7 @@ from portal.accounts.oauth import hub_oauth_client_ensure
 from portal.accounts.services import admin_ensure
 from portal.accounts.tasks import access_check_schedule_ensure
 from portal.audit.retention import retention_schedule_ensure
+from portal.budgets.tasks import budget_schedule_ensure
 from portal.cleanup.tasks import cleanup_schedule_ensure
 from portal.one_at_a_time import one_at_a_time
 from portal.usage.tasks import rollup_schedule_ensure
@@ -58,3 +59,4 @@ class Command(BaseCommand):
         self.stdout.write(f"Audit log: {retention_schedule_ensure()}")
         self.stdout.write(f"Allow-list check: {access_check_schedule_ensure()}")
         self.stdout.write(f"Usage roll-up: {rollup_schedule_ensure()}")
+        self.stdout.write(f"Budgets: {budget_schedule_ensure()}")
