@@ -301,6 +301,26 @@ def start_timeout() -> int:
     return env_int_at_least("MLHUB_START_TIMEOUT", 120, 1)
 
 
+# The usage sampler's bounds: django-q2 schedules by the whole minute, and a sample a day
+# apart tells little of a run's peak (cgroup v2 keeps none: the sampler sees only its samples).
+USAGE_SAMPLE_LEAST, USAGE_SAMPLE_MOST = 60, 86400
+
+
+def usage_sample_seconds() -> int | None:
+    """``MLHUB_USAGE_SAMPLE_SECONDS``: how often the usage sampler measures running workspaces
+    (default 300); ``0`` or ``-1``: never (None), as ``CLEANUP_INTERVAL_SECONDS=-1``."""
+    name = "MLHUB_USAGE_SAMPLE_SECONDS"
+    value = env_int(name, 300)
+    if value in (0, -1):
+        return None
+    if not USAGE_SAMPLE_LEAST <= value <= USAGE_SAMPLE_MOST:
+        raise ConfigError(
+            f"{name}={value} must be from {USAGE_SAMPLE_LEAST} to {USAGE_SAMPLE_MOST} seconds,"
+            " or 0 (or -1) for no sampling"
+        )
+    return value
+
+
 # The image workspaces run when nothing says otherwise: the first allowed one of the hub, a
 # template's default, the spawners' own default. The one place that names it.
 DEFAULT_IMAGE = "mlhub-workspace:latest"

@@ -149,6 +149,8 @@ try:
     # Cleanup (portal/cleanup/): how often (-1: never) and how old a resource must be.
     CLEANUP_INTERVAL_SECONDS = env.env_int("CLEANUP_INTERVAL_SECONDS", 3600)
     CLEANUP_GRACE_SECONDS = env.env_int_at_least("MLHUB_CLEANUP_GRACE_SECONDS", 600, 0)
+    # The usage sampler (portal/usage/sampler.py): seconds between passes, None when off.
+    USAGE_SAMPLE_SECONDS = env.usage_sample_seconds()
     # The seed's dynamic whitelist file (portal/accounts/allowlist.py).
     DYNAMIC_WHITELIST_ENABLED = env.env_bool("DYNAMIC_WHITELIST_ENABLED", False)
     # For stacks the tests start only (tests/hub_stack.py): a fast password hasher first.

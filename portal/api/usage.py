@@ -1,5 +1,6 @@
-"""``/api/v1/usage/``: CPU, memory and GPU hours reserved per day, week or month, of the
-caller by default; of anyone, a group or a template for admins."""
+"""``/api/v1/usage/``: CPU, memory and GPU hours reserved per day, week or month, with the
+CPU measured beside it, of the caller by default; of anyone, a group or a template for
+admins."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ from datetime import date, timedelta
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import ParseError
 
 from portal.usage.reads import GRANULARITIES, MOST_DAYS, usage_periods, usage_subject
+from portal.usage.sampler import measured_use_unavailable
 
 # Without ?since: the 30 days up to ?until.
 DEFAULT_DAYS = 30
@@ -25,6 +32,25 @@ class UsagePeriodSerializer(serializers.Serializer):
     memory_gib_hours = serializers.FloatField(help_text="GiB-hours of memory reserved")
     gpu_hours = serializers.FloatField(help_text="GPU-hours reserved")
     runs = serializers.IntegerField(help_text="runs that started in it")
+    cpu_used_hours = serializers.FloatField(
+        help_text="CPU-hours used, as the engine measured them (the usage sampler)"
+    )
+    efficiency = serializers.FloatField(
+        allow_null=True,
+        help_text="CPU used ÷ CPU reserved over the time that was measured (0.25: a quarter "
+        "of what was reserved was used); null when nothing was measured",
+    )
+    memory_peak_bytes = serializers.IntegerField(
+        allow_null=True, help_text="the most memory a run in it was seen using; null: unmeasured"
+    )
+    measured_use_unavailable = serializers.SerializerMethodField(
+        help_text="why use is reserved only (e.g. 'the cluster serves no metrics API'), or "
+        "null when the sampler measures running workspaces"
+    )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_measured_use_unavailable(self, period) -> str | None:
+        return self.context["unavailable"]
 
 
 def _date(params: Mapping[str, str], name: str) -> date | None:
@@ -74,7 +100,8 @@ USAGE_PARAMETERS = [
 
 class UsageViewSet(viewsets.GenericViewSet):
     """Reserved resources over time, one row per period with zeros where nothing ran; a
-    running workspace counts up to now. A person sees their own; admins anyone's
+    running workspace counts up to now. Beside them, the CPU measured and the efficiency
+    (used ÷ reserved) where the usage sampler measured. A person sees their own; admins anyone's
     (``user``), a group's or a template's (one of them)."""
 
     serializer_class = UsagePeriodSerializer
@@ -104,4 +131,6 @@ class UsageViewSet(viewsets.GenericViewSet):
             granularity=params.get("granularity") or "day",
         )
         page = self.paginate_queryset(periods)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        context = {**self.get_serializer_context(), "unavailable": measured_use_unavailable()}
+        rows = UsagePeriodSerializer(page, many=True, context=context)
+        return self.get_paginated_response(rows.data)

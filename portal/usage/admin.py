@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from portal.admin_readonly import ReadOnlyAdminMixin
-from portal.usage.models import RollupPass, UsageDay, UsageInterval
+from portal.usage.models import RollupPass, SamplePass, UsageDay, UsageInterval
 
 
 @admin.register(UsageInterval)
@@ -18,6 +18,8 @@ class UsageIntervalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "started_at",
         "ended_at",
         "ended_how",
+        "cpu_used_seconds",
+        "memory_peak",
     ]
     list_filter = ["ended_how", "template_name", ("started_at", admin.DateFieldListFilter)]
     search_fields = ["owner_name", "workspace_name", "template_name", "groups__name"]
@@ -28,7 +30,16 @@ class UsageIntervalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(UsageDay)
 class UsageDayAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["day", "kind", "key", "cpu_hours", "memory_gib_hours", "gpu_hours", "runs"]
+    list_display = [
+        "day",
+        "kind",
+        "key",
+        "cpu_hours",
+        "cpu_used_hours",
+        "memory_gib_hours",
+        "gpu_hours",
+        "runs",
+    ]
     list_filter = ["kind", ("day", admin.DateFieldListFilter)]
     search_fields = ["key"]
     date_hierarchy = "day"
@@ -39,3 +50,8 @@ class UsageDayAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(RollupPass)
 class RollupPassAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["mark", "finished_at", "days"]
+
+
+@admin.register(SamplePass)
+class SamplePassAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["finished_at", "sampled", "seconds", "unavailable"]

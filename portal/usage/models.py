@@ -49,6 +49,19 @@ class UsageInterval(models.Model):
     # When the portal learnt of the end (ended_at is the hub's time, which may be days
     # earlier): the roll-up pass finds the intervals closed since its last pass by this.
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Measured use (sampler.py), written while the run is open: null until a first sample.
+    cpu_used_seconds = models.FloatField(
+        null=True, blank=True, help_text="CPU seconds used, measured, as of sampled_at"
+    )
+    memory_peak = models.BigIntegerField(
+        null=True, blank=True, help_text="the most memory seen in use, bytes"
+    )
+    sampled_at = models.DateTimeField(null=True, blank=True, help_text="the last sample")
+    # The engine's own CPU counter and container at the last sample: the next sample adds
+    # what the counter grew by, or all of it when it went down or the container is another
+    # (a restart begins the counter again at zero).
+    cpu_counter = models.FloatField(null=True, blank=True, editable=False)
+    engine_run = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -123,6 +136,13 @@ class UsageDay(models.Model):
     gpu_hours = models.FloatField(default=0.0)
     runs = models.PositiveIntegerField(default=0, help_text="runs that started this day")
     seconds = models.FloatField(default=0.0, help_text="run-seconds this day")
+    # Measured use (the sampler's): CPU-hours used, the core-hours reserved over the same
+    # sampled time (what efficiency divides by), and the highest peak of the day's runs.
+    cpu_used_hours = models.FloatField(default=0.0)
+    cpu_measured_hours = models.FloatField(
+        default=0.0, help_text="core-hours reserved while measured"
+    )
+    memory_peak_bytes = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -151,3 +171,21 @@ class RollupPass(models.Model):
 
     def __str__(self) -> str:
         return f"roll-up up to {self.mark:%Y-%m-%d %H:%M:%S}"
+
+
+class SamplePass(models.Model):
+    """The last pass of the usage sampler (one row, pk=1): when, how many runs it measured,
+    and why it measured nothing when it could not (shown beside reserved use)."""
+
+    finished_at = models.DateTimeField()
+    sampled = models.PositiveIntegerField(default=0, help_text="runs measured")
+    seconds = models.FloatField(default=0.0, help_text="how long the pass took")
+    unavailable = models.CharField(
+        max_length=200, blank=True, help_text="why nothing could be measured"
+    )
+
+    class Meta:
+        verbose_name_plural = "sample passes"
+
+    def __str__(self) -> str:
+        return f"usage sample at {self.finished_at:%Y-%m-%d %H:%M:%S}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import DateField, Q, Sum
+from django.db.models import DateField, Max, Q, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -38,6 +38,38 @@ class Period:
     memory_gib_hours: float = 0.0
     gpu_hours: float = 0.0
     runs: int = 0
+    # Measured (the sampler's): CPU-hours used, the core-hours reserved over the same sampled
+    # time, and the highest memory peak of the runs in the period (None: nothing measured).
+    cpu_used_hours: float = 0.0
+    cpu_measured_hours: float = 0.0
+    memory_peak_bytes: int | None = None
+
+    @property
+    def efficiency(self) -> float | None:
+        """CPU used ÷ CPU reserved, over the time that was measured; None when none was (a
+        run not sampled yet, a cluster without metrics) rather than a misleading 0."""
+        if self.cpu_measured_hours <= 0:
+            return None
+        return round(self.cpu_used_hours / self.cpu_measured_hours, 4)
+
+    def add_stored(self, found: dict) -> None:
+        """Add one group of the roll-ups' totals (``_TOTALS``)."""
+        for field in SUMMED:
+            setattr(self, field, getattr(self, field) + (found[field] or 0))
+        self.runs += found["runs"]
+        self.peak_seen(found["memory_peak_bytes"])
+
+    def peak_seen(self, peak: int | None) -> None:
+        if peak is not None:
+            self.memory_peak_bytes = max(self.memory_peak_bytes or 0, peak)
+
+    def rounded(self) -> None:
+        for field in SUMMED:
+            setattr(self, field, round(getattr(self, field), DECIMALS))
+
+
+# The hour quantities a period sums (runs are counted, peaks are the highest).
+SUMMED = ("cpu_hours", "memory_gib_hours", "gpu_hours", "cpu_used_hours", "cpu_measured_hours")
 
 
 def usage_subject(
@@ -98,17 +130,12 @@ def usage_periods(
         if _mark() == mark:
             break  # no pass in between: the two reads agree on what the roll-ups hold
     for found in stored:
-        period = periods[found["period"]]
-        period.cpu_hours += found["cpu_hours"]
-        period.memory_gib_hours += found["memory_gib_hours"]
-        period.gpu_hours += found["gpu_hours"]
-        period.runs += found["runs"]
+        periods[found["period"]].add_stored(found)
     first, last = day_bounds(since)[0], day_bounds(until)[1]
     for interval in pending:
         _add(periods, interval, granularity, first, last, now)
     for period in periods.values():
-        for field in ("cpu_hours", "memory_gib_hours", "gpu_hours"):
-            setattr(period, field, round(getattr(period, field), DECIMALS))
+        period.rounded()
     return list(periods.values())
 
 
@@ -121,13 +148,16 @@ def _stored(subject: Subject, since: date, until: date, granularity: str):
     return (
         UsageDay.objects.filter(kind=subject.kind, key=subject.key, day__gte=since, day__lte=until)
         .values(period=Trunc("day", granularity, output_field=DateField()))
-        .annotate(**_SUMS)
+        .annotate(**_TOTALS)
         .order_by()
     )
 
 
-# Each roll-up's quantities, summed by the database over the rows of a group.
-_SUMS = {name: Sum(name) for name in ("cpu_hours", "memory_gib_hours", "gpu_hours", "runs")}
+# Each roll-up's quantities, summed (the peak: the highest) by the database over a group's rows.
+_TOTALS = {
+    **{name: Sum(name) for name in (*SUMMED, "runs")},
+    "memory_peak_bytes": Max("memory_peak_bytes"),
+}
 
 
 def usage_by_person(*, since: date, until: date, now: datetime | None = None) -> dict[str, Period]:
@@ -141,7 +171,7 @@ def usage_by_person(*, since: date, until: date, now: datetime | None = None) ->
         stored = list(
             UsageDay.objects.filter(kind=Kind.PERSON, day__gte=since, day__lte=until)
             .values("key")
-            .annotate(**_SUMS)
+            .annotate(**_TOTALS)
             .order_by()
         )
         pending = list(_pending(None, since, until, mark))
@@ -149,23 +179,15 @@ def usage_by_person(*, since: date, until: date, now: datetime | None = None) ->
             break
     totals: dict[str, Period] = {}
     for found in stored:
-        total = totals.setdefault(found["key"], Period(since))
-        total.cpu_hours += found["cpu_hours"]
-        total.memory_gib_hours += found["memory_gib_hours"]
-        total.gpu_hours += found["gpu_hours"]
-        total.runs += found["runs"]
+        totals.setdefault(found["key"], Period(since)).add_stored(found)
     first, last = day_bounds(since)[0], day_bounds(until)[1]
     for interval in pending:
         total = totals.setdefault(interval.owner_name, Period(since))
         ended = interval.ended_at or max(now, interval.started_at)
-        seconds = max((min(ended, last) - max(interval.started_at, first)).total_seconds(), 0.0)
         total.runs += first <= interval.started_at < last
-        total.cpu_hours += interval.cpu * seconds / HOUR
-        total.memory_gib_hours += interval.memory * seconds / GIB / HOUR
-        total.gpu_hours += interval.gpus * seconds / HOUR
+        _add_part(total, interval, max(interval.started_at, first), min(ended, last))
     for total in totals.values():
-        for field in ("cpu_hours", "memory_gib_hours", "gpu_hours"):
-            setattr(total, field, round(getattr(total, field), DECIMALS))
+        total.rounded()
     return totals
 
 
@@ -185,7 +207,17 @@ def _pending(subject: Subject | None, since: date, until: date, mark: datetime |
         found = found.filter(template_name=subject.key)
     else:
         found = found.filter(groups__name=subject.key)
-    return found.only("owner_name", "started_at", "ended_at", "cpu", "memory", "gpus").order_by()
+    return found.only(
+        "owner_name",
+        "started_at",
+        "ended_at",
+        "cpu",
+        "memory",
+        "gpus",
+        "cpu_used_seconds",
+        "memory_peak",
+        "sampled_at",
+    ).order_by()
 
 
 def _add(periods, interval, granularity: str, first: datetime, last: datetime, now: datetime):
@@ -197,9 +229,23 @@ def _add(periods, interval, granularity: str, first: datetime, last: datetime, n
     while moment < min(ended, last):
         day = moment.astimezone(UTC).date()
         upto = min(ended, last, day_bounds(day)[1])
-        seconds = (upto - moment).total_seconds()
-        period = periods[period_of(day, granularity)]
-        period.cpu_hours += interval.cpu * seconds / HOUR
-        period.memory_gib_hours += interval.memory * seconds / GIB / HOUR
-        period.gpu_hours += interval.gpus * seconds / HOUR
+        _add_part(periods[period_of(day, granularity)], interval, moment, upto)
         moment = upto
+
+
+def _add_part(period: Period, interval, since: datetime, until: datetime) -> None:
+    """The interval's use from ``since`` to ``until``: reserved for that time, and measured
+    for the part of it that was sampled (the roll-up's rule, rollup._aggregate)."""
+    seconds = max((until - since).total_seconds(), 0.0)
+    period.cpu_hours += interval.cpu * seconds / HOUR
+    period.memory_gib_hours += interval.memory * seconds / GIB / HOUR
+    period.gpu_hours += interval.gpus * seconds / HOUR
+    period.peak_seen(interval.memory_peak)
+    sampled_at = interval.sampled_at
+    if sampled_at is None or sampled_at <= interval.started_at or sampled_at <= since:
+        return
+    # Measured use is a total from the start to the last sample: spread evenly over it.
+    sampled = (min(until, sampled_at) - since).total_seconds()
+    span = (sampled_at - interval.started_at).total_seconds()
+    period.cpu_used_hours += (interval.cpu_used_seconds or 0.0) * sampled / span / HOUR
+    period.cpu_measured_hours += interval.cpu * sampled / HOUR

@@ -13,9 +13,19 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import transaction
-from django.db.models import Count, DateTimeField, ExpressionWrapper, F, FloatField, Min, Q, Sum
+from django.db.models import (
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Max,
+    Min,
+    Q,
+    Sum,
+)
 from django.db.models import Value as V
-from django.db.models.functions import Greatest, Least
+from django.db.models.functions import Greatest, Least, NullIf
 from django.utils import timezone
 
 from portal.one_at_a_time import one_at_a_time
@@ -99,6 +109,17 @@ def _aggregate(kind: str, day: date, mark: datetime) -> Iterable[dict]:
     def per_second(field: str) -> ExpressionWrapper:
         return ExpressionWrapper(F(f"{via}{field}") * seconds, output_field=FloatField())
 
+    # Measured use is known as a total from the start to the last sample: spread evenly over
+    # that time, the day's share is its part of it (reads.measured_share, the same rule).
+    sampled = SecondsBetween(
+        Least(F(f"{via}sampled_at"), F(f"{via}ended_at"), end),
+        Greatest(F(f"{via}started_at"), start),
+    )
+    span = NullIf(SecondsBetween(F(f"{via}sampled_at"), F(f"{via}started_at")), V(0.0))
+    measured_in_day = Q(**{f"{via}sampled_at__gt": start}) & Q(
+        **{f"{via}sampled_at__gt": F(f"{via}started_at")}
+    )
+
     # Runs that overlap the day (or, of no length, stand at its first instant). A pass
     # recomputes recent days mostly: few runs ended after their start (usage_ended_at).
     in_day = Q(**{f"{via}started_at__lt": end}) & (
@@ -109,6 +130,18 @@ def _aggregate(kind: str, day: date, mark: datetime) -> Iterable[dict]:
         model.objects.filter(in_day, **{f"{via}closed_at__lt": mark})
         .values(key=F(subject))
         .annotate(
+            # First: an annotation named like a field (cpu) hides the field from those after.
+            used=Sum(
+                ExpressionWrapper(
+                    F(f"{via}cpu_used_seconds") * sampled / span, output_field=FloatField()
+                ),
+                filter=measured_in_day,
+            ),
+            measured=Sum(
+                ExpressionWrapper(F(f"{via}cpu") * sampled, output_field=FloatField()),
+                filter=measured_in_day,
+            ),
+            peak=Max(f"{via}memory_peak"),
             cpu=Sum(per_second("cpu")),
             memory=Sum(per_second("memory")),
             gpus=Sum(per_second("gpus")),
@@ -120,11 +153,15 @@ def _aggregate(kind: str, day: date, mark: datetime) -> Iterable[dict]:
 
 
 def _in_hours(found: dict) -> dict:
-    """Core-, GiB- and GPU-seconds as the hours a UsageDay keeps."""
+    """Core-, GiB- and GPU-seconds (reserved, and CPU measured) as the hours a UsageDay
+    keeps."""
     return {
         "cpu_hours": (found["cpu"] or 0.0) / HOUR,
         "memory_gib_hours": (found["memory"] or 0.0) / GIB / HOUR,
         "gpu_hours": (found["gpus"] or 0.0) / HOUR,
         "seconds": found["seconds"] or 0.0,
         "runs": found["runs"],
+        "cpu_used_hours": (found["used"] or 0.0) / HOUR,
+        "cpu_measured_hours": (found["measured"] or 0.0) / HOUR,
+        "memory_peak_bytes": found["peak"],
     }

@@ -23,3 +23,26 @@ class Resource:
     server: str  # "" for what belongs to a person, not one workspace (network, policy)
     created_at: datetime
     expires_at: int  # epoch seconds, 0 = never or not labelled
+
+
+class MetricsUnavailable(Exception):
+    """The engine answers but measures nothing (a cluster that serves no metrics API): usage
+    is then what was reserved only, and says so."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One running workspace's measured use, as its engine reports it at one moment.
+
+    Docker counts CPU time since the container started (``cpu_seconds``); the Kubernetes
+    metrics API reports a rate averaged over its last window (``cpu_cores``): exactly one of
+    the two is set. ``run`` names the container (or pod) instance: another value, or a
+    counter lower than before, means a new container whose counter began again at zero.
+    """
+
+    name: str  # the container's or pod's name (lib/labels.py container_name)
+    run: str
+    cpu_seconds: float | None
+    cpu_cores: float | None
+    memory: int  # bytes in use now
+    memory_peak: int | None  # the engine's own high-water mark (cgroup v1); None where none

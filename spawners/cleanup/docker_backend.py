@@ -12,14 +12,17 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import docker
-from docker.errors import APIError, DockerException, NotFound
+from docker.errors import APIError, DockerException, InvalidVersion, NotFound
 
 from lib.labels import LABEL_EXPIRES_AT, LABEL_ORIGIN, LABEL_SERVER_NAME, owner_of
-from spawners.cleanup.backend import EngineUnavailable, Resource
+from spawners.cleanup.backend import EngineUnavailable, Reading, Resource
 
 # Removals at once: the engine's overlap, about half the time of one after another for
 # 1,000 containers and their volumes on 2 cores (bench/cleanup.py); a few keep its load low.
 REMOVE_THREADS = 4
+# Stats calls at once (the usage sampler): each waits on the engine, not on this process;
+# bounded so a pass over hundreds of containers does not open hundreds of connections.
+STATS_THREADS = 8
 
 
 # Docker's times: RFC 3339 with nanoseconds ("...T04:22:19.411405281Z") for volumes, Go's
@@ -107,6 +110,43 @@ class DockerBackend:
         # that names no person (it cannot be proven anyone's orphan).
         return [r for r in found if r.origin == self.hub_name and r.user]
 
+    def readings(self) -> list[Reading]:
+        """The measured use of every running container labelled with this hub's origin: one
+        listing, then one stats call per container, a few at once. A container gone between
+        the two is left out (it stopped: its run is being closed)."""
+        running = self._running()
+
+        def one(container: dict) -> Reading | None:
+            try:
+                stats = self._stats(container["Id"])
+            except (NotFound, APIError):  # gone, or refused for this one: the others count
+                return None
+            except (DockerException, OSError) as error:
+                raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
+            name = (container.get("Names") or ["?"])[0].lstrip("/")
+            return reading_from(name, container["Id"], stats)
+
+        with ThreadPoolExecutor(STATS_THREADS) as pool:
+            found = list(pool.map(one, running))
+        return [reading for reading in found if reading is not None]
+
+    def _running(self) -> list[dict]:
+        """The running containers labelled with this hub's origin, as the engine lists them."""
+        try:
+            return self.client.api.containers(
+                filters={"label": f"{LABEL_ORIGIN}={self.hub_name}", "status": "running"}
+            )
+        except (APIError, DockerException, OSError) as error:
+            raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
+
+    def _stats(self, container_id: str) -> dict:
+        """One stats reading. ``one_shot`` (engine API 1.41 and later) answers at once; without
+        it the engine waits for a second reading, about a second per container."""
+        try:
+            return self.client.api.stats(container_id, stream=False, one_shot=True)
+        except InvalidVersion:
+            return self.client.api.stats(container_id, stream=False)
+
     def remove(self, resource: Resource) -> None:
         """Remove one resource; one already gone counts as removed."""
         api = self.client.api
@@ -142,3 +182,22 @@ class DockerBackend:
             for batch in (containers, rest):
                 list(pool.map(one, batch))
         return errors
+
+
+def reading_from(name: str, container_id: str, stats: dict) -> Reading | None:
+    """A Reading from one answer of the engine's stats API; None when it holds no CPU count
+    (the container stopped while being read: the engine then answers zeros and no counter)."""
+    total = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
+    if total is None:
+        return None
+    memory = stats.get("memory_stats") or {}
+    # cgroup v1 keeps a high-water mark (max_usage); cgroup v2 has none, so the sampler keeps
+    # the highest usage it has seen instead.
+    return Reading(
+        name=name,
+        run=container_id,
+        cpu_seconds=total / 1e9,
+        cpu_cores=None,
+        memory=int(memory.get("usage") or 0),
+        memory_peak=int(memory["max_usage"]) if memory.get("max_usage") else None,
+    )

@@ -12,18 +12,25 @@ own ApiClient, closed at its end.
 from __future__ import annotations
 
 import asyncio
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from kubernetes_asyncio import config
-from kubernetes_asyncio.client import ApiClient, Configuration, CoreV1Api, NetworkingV1Api
+from kubernetes_asyncio.client import (
+    ApiClient,
+    Configuration,
+    CoreV1Api,
+    CustomObjectsApi,
+    NetworkingV1Api,
+)
 from kubernetes_asyncio.client.rest import ApiException
 from kubernetes_asyncio.config import ConfigException
 
 from lib.labels import LABEL_EXPIRES_AT, LABEL_ORIGIN, LABEL_SERVER_NAME, owner_of
-from spawners.cleanup.backend import EngineUnavailable, Resource
+from spawners.cleanup.backend import EngineUnavailable, MetricsUnavailable, Reading, Resource
 
 # kind → (API group, the name in the client's list_namespaced_* / delete_namespaced_*).
 KINDS = {
@@ -44,6 +51,43 @@ NO_ANSWER = "the Kubernetes API server did not answer"
 # What fails a call: the server's error status, the connection, the time, the configuration
 # (OSError: a certificate file it names that cannot be read).
 CALL_ERRORS = (ApiException, aiohttp.ClientError, TimeoutError, ConfigException, OSError)
+
+
+# The pod metrics API (metrics-server, or any adapter serving it); a cluster without one
+# answers 404 for the group, one whose server is down 503.
+METRICS = {"group": "metrics.k8s.io", "version": "v1beta1", "plural": "pods"}
+NO_METRICS = "the cluster serves no metrics API"
+# Kubernetes quantities ("250m" cores, "1234567n", "2Gi", "512Ki") as the numbers they mean.
+_QUANTITY = re.compile(r"^([0-9.]+(?:[eE][-+]?[0-9]+)?)(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_SUFFIX = {
+    None: 1.0, "n": 1e-9, "u": 1e-6, "m": 1e-3,
+    "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
+}  # fmt: skip
+
+
+def quantity(text: str) -> float:
+    """A Kubernetes quantity as a number: "250m" -> 0.25, "512Ki" -> 524288.0."""
+    match = _QUANTITY.match(str(text).strip())
+    if not match:
+        raise ValueError(f"not a Kubernetes quantity: {text!r}")
+    number, suffix = match.groups()
+    return float(number) * _SUFFIX[suffix]
+
+
+def reading_from(item: dict) -> Reading:
+    """A Reading from one PodMetrics object: its containers' CPU rate and memory summed."""
+    meta = item.get("metadata") or {}
+    usages = [container.get("usage") or {} for container in item.get("containers") or []]
+    memory = int(sum(quantity(usage.get("memory", "0")) for usage in usages))
+    return Reading(
+        name=meta.get("name", ""),
+        run=meta.get("uid", "") or meta.get("name", ""),
+        cpu_seconds=None,
+        cpu_cores=sum(quantity(usage.get("cpu", "0")) for usage in usages),
+        memory=memory,
+        memory_peak=None,  # the metrics API reports the working set now, no high-water mark
+    )
 
 
 def _run(coroutine):
@@ -185,6 +229,34 @@ class KubeBackend:
         # The API server filtered by origin; check again here: never another hub's, and never
         # one that names no person (it cannot be proven anyone's orphan).
         return [r for r in found if r.origin == self.hub_name and r.user]
+
+    # -- measuring ----------------------------------------------------------------------
+
+    async def _pod_metrics(self) -> list[dict]:
+        async with await self._client() as client:
+            found = await CustomObjectsApi(client).list_namespaced_custom_object(
+                namespace=self.namespace,
+                label_selector=f"{LABEL_ORIGIN}={self.hub_name}",
+                _request_timeout=REQUEST_SECONDS,
+                **METRICS,
+            )
+        return found.get("items") or []
+
+    def readings(self) -> list[Reading]:
+        """The measured use of this hub's pods in the namespace, from the pod metrics API
+        (one call). MetricsUnavailable when the cluster serves none."""
+        try:
+            items = _run(self._pod_metrics())
+        except ApiException as error:
+            if error.status == 404:
+                raise MetricsUnavailable(NO_METRICS) from None
+            if error.status == 503:
+                down = f"the cluster's metrics API did not answer ({reason_of(error)})"
+                raise MetricsUnavailable(down) from None
+            raise EngineUnavailable(f"{NO_ANSWER}: {reason_of(error)}") from None
+        except CALL_ERRORS as error:
+            raise EngineUnavailable(f"{NO_ANSWER}: {reason_of(error)}") from None
+        return [reading_from(item) for item in items]
 
     # -- removing -----------------------------------------------------------------------
 

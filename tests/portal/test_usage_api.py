@@ -9,6 +9,8 @@ import pytest
 from django.utils import timezone
 
 from portal.accounts.models import NOT_APPROVED
+from portal.usage.models import SamplePass, UsageInterval
+from portal.usage.sampler import NO_ENGINE
 from tests.portal.usage_runs import run
 
 USAGE = "/api/v1/usage/"
@@ -17,13 +19,19 @@ HOUR = timedelta(hours=1)
 ONE_DAY = {"since": "2026-11-27", "until": "2026-11-27"}
 
 
-def row(period="2026-11-27", cpu=0.0, memory=0.0, gpu=0.0, runs=0) -> dict:
+def row(period="2026-11-27", cpu=0.0, memory=0.0, gpu=0.0, runs=0, **measured) -> dict:
     return {
         "period": period,
         "cpu_hours": cpu,
         "memory_gib_hours": memory,
         "gpu_hours": gpu,
         "runs": runs,
+        "cpu_used_hours": 0.0,
+        "efficiency": None,
+        "memory_peak_bytes": None,
+        # The tests' portal runs local-process workspaces: nothing to measure them with.
+        "measured_use_unavailable": NO_ENGINE,
+        **measured,
     }
 
 
@@ -131,6 +139,44 @@ def test_granularity_folds_days_into_weeks_and_months(api, alice, runs):
     ]
     months = rows(api.get(USAGE, {**asked, "granularity": "month"}))
     assert months == [row("2026-11-01", cpu=1.0, memory=1.0, runs=1), row("2026-12-01")]
+
+
+def test_rows_show_cpu_used_efficiency_and_peak_where_measured(api, alice, settings):
+    settings.EXECUTION_MODE = "local"
+    # Two cores reserved for an hour, sampled at its end: 1.5 core-hours used of 2.
+    measured = run(NOV_27, NOV_27 + HOUR, cpu=2.0)
+    UsageInterval.objects.filter(pk=measured.pk).update(
+        cpu_used_seconds=5400.0, memory_peak=3 * 2**30, sampled_at=NOV_27 + HOUR
+    )
+    SamplePass.objects.create(pk=1, finished_at=NOV_27 + HOUR)
+    api.force_authenticate(alice)
+    assert rows(api.get(USAGE, ONE_DAY)) == [
+        row(
+            cpu=2.0,
+            memory=1.0,
+            runs=1,
+            cpu_used_hours=1.5,
+            efficiency=0.75,
+            memory_peak_bytes=3 * 2**30,
+            measured_use_unavailable=None,
+        )
+    ]
+
+
+def test_rows_say_when_the_cluster_serves_no_metrics(api, alice, settings, runs):
+    settings.EXECUTION_MODE = "k8s"
+    SamplePass.objects.create(
+        pk=1, finished_at=NOV_27, unavailable="the cluster serves no metrics API"
+    )
+    api.force_authenticate(alice)
+    assert rows(api.get(USAGE, ONE_DAY)) == [
+        row(
+            cpu=1.0,
+            memory=1.0,
+            runs=1,
+            measured_use_unavailable="the cluster serves no metrics API",
+        )
+    ]
 
 
 @pytest.mark.parametrize(

@@ -120,3 +120,46 @@ def test_a_range_that_cannot_be_read_is_refused(since, until, granularity, messa
     with pytest.raises(ServiceError) as refused:
         read(since, until, granularity)
     assert (refused.value.status, refused.value.message) == (400, message)
+
+
+def test_measured_use_is_spread_over_the_sampled_time_before_and_after_a_pass():
+    # 22:00 to 02:00 with two cores, last sampled at 01:00 having used 3 CPU-hours: one core
+    # busy over the three sampled hours, two of them on the 26th.
+    interval = run(NOV_27 - 2 * HOUR, NOV_27 + 2 * HOUR, cpu=2)
+    UsageInterval.objects.filter(pk=interval.pk).update(
+        cpu_used_seconds=3 * 3600.0, memory_peak=5 * 2**20, sampled_at=NOV_27 + HOUR
+    )
+    measured = {"memory_gib_hours": 2.0, "runs": 0, "memory_peak_bytes": 5 * 2**20}
+    expected = [
+        Period(
+            date(2026, 11, 26),
+            cpu_hours=4.0,
+            cpu_used_hours=2.0,
+            cpu_measured_hours=4.0,
+            **{**measured, "runs": 1},
+        ),
+        Period(
+            date(2026, 11, 27),
+            cpu_hours=4.0,
+            cpu_used_hours=1.0,
+            cpu_measured_hours=2.0,
+            **measured,
+        ),
+        Period(date(2026, 11, 28)),
+    ]
+    assert read() == expected
+    assert [p.efficiency for p in expected] == [0.5, 0.5, None]
+    closed_an_hour_ago(interval)
+    rollup_pass()
+    assert read() == expected
+
+
+def test_a_run_never_sampled_has_no_efficiency():
+    run(NOV_27, NOV_27 + HOUR)
+    (_, day, _) = read()
+    assert (day.cpu_hours, day.cpu_used_hours, day.efficiency, day.memory_peak_bytes) == (
+        1.0,
+        0.0,
+        None,
+        None,
+    )

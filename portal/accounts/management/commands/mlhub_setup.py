@@ -17,7 +17,7 @@ from portal.audit.retention import retention_schedule_ensure
 from portal.budgets.tasks import budget_schedule_ensure
 from portal.cleanup.tasks import cleanup_schedule_ensure
 from portal.one_at_a_time import one_at_a_time
-from portal.usage.tasks import rollup_schedule_ensure
+from portal.usage.tasks import rollup_schedule_ensure, sample_schedule_ensure
 from portal.workspaces.tasks import expiry_schedule_ensure, sync_schedule_ensure
 
 
@@ -59,4 +59,5 @@ class Command(BaseCommand):
         self.stdout.write(f"Audit log: {retention_schedule_ensure()}")
         self.stdout.write(f"Allow-list check: {access_check_schedule_ensure()}")
         self.stdout.write(f"Usage roll-up: {rollup_schedule_ensure()}")
+        self.stdout.write(f"Usage sampler: {sample_schedule_ensure()}")
         self.stdout.write(f"Budgets: {budget_schedule_ensure()}")
