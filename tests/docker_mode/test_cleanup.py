@@ -100,15 +100,21 @@ def crowd(docker_hub):
 
 
 def workspace_row_running(docker_hub, owner: str, name: str) -> None:
-    """A row the portal says runs: what the engine has of it is the workspace's own."""
+    """A row the portal says runs: what the engine has of it is the workspace's own. Its
+    ``synced_at`` is tomorrow: the stack's sync pass leaves a row written after it read the
+    hub alone, and would otherwise correct this one (the hub runs no such server) to stopped
+    between the test's two cleanups (CI, 2026-12-06)."""
     docker_hub.stack.manage(
         "shell",
         "-c",
+        "import datetime\n"
+        "from django.utils import timezone\n"
         "from portal.accounts.models import User\n"
         "from portal.workspaces.models import Workspace, WorkspaceTemplate\n"
         f"Workspace.objects.create(owner=User.objects.get(username={owner!r}), name={name!r},"
         " template=WorkspaceTemplate.objects.get(name='default'), state='running',"
-        " image='mlhub-workspace:latest', cpu=1, memory=2**30)\n",
+        " image='mlhub-workspace:latest', cpu=1, memory=2**30,"
+        " synced_at=timezone.now() + datetime.timedelta(days=1))\n",
     )
 
 
