@@ -3,20 +3,12 @@ caller by default; of anyone, a group or a template for admins."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import date, timedelta
-
-from django.utils import timezone
-from django.utils.dateparse import parse_date
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, viewsets
-from rest_framework.exceptions import ParseError
 
+from portal.usage.ranges import DEFAULT_DAYS, day_range
 from portal.usage.reads import GRANULARITIES, MOST_DAYS, usage_periods, usage_subject
-
-# Without ?since: the 30 days up to ?until.
-DEFAULT_DAYS = 30
 
 
 class UsagePeriodSerializer(serializers.Serializer):
@@ -25,22 +17,6 @@ class UsagePeriodSerializer(serializers.Serializer):
     memory_gib_hours = serializers.FloatField(help_text="GiB-hours of memory reserved")
     gpu_hours = serializers.FloatField(help_text="GPU-hours reserved")
     runs = serializers.IntegerField(help_text="runs that started in it")
-
-
-def _date(params: Mapping[str, str], name: str) -> date | None:
-    value = params.get(name)
-    if not value:
-        return None
-    refused = ParseError(f"{name} must be a date, e.g. 2026-11-27.", code="invalid")
-    try:
-        day = parse_date(value)  # ValueError: well formed, but no such day
-    except ValueError:
-        raise refused from None
-    if day is None:
-        raise refused
-    if day == date.max:  # its day's end is past the last moment Python knows
-        raise ParseError(f"{name} must be before {date.max}.", code="invalid")
-    return day
 
 
 USAGE_PARAMETERS = [
@@ -95,8 +71,7 @@ class UsageViewSet(viewsets.GenericViewSet):
             group=params.get("group"),
             template=params.get("template"),
         )
-        until = _date(params, "until") or timezone.now().date()
-        since = _date(params, "since") or until - timedelta(days=DEFAULT_DAYS - 1)
+        since, until = day_range(params, most_days=MOST_DAYS)
         periods = usage_periods(
             subject=subject,
             since=since,

@@ -98,18 +98,11 @@ def usage_periods(
         if _mark() == mark:
             break  # no pass in between: the two reads agree on what the roll-ups hold
     for found in stored:
-        period = periods[found["period"]]
-        period.cpu_hours += found["cpu_hours"]
-        period.memory_gib_hours += found["memory_gib_hours"]
-        period.gpu_hours += found["gpu_hours"]
-        period.runs += found["runs"]
+        _add_sums(periods[found["period"]], found)
     first, last = day_bounds(since)[0], day_bounds(until)[1]
     for interval in pending:
         _add(periods, interval, granularity, first, last, now)
-    for period in periods.values():
-        for field in ("cpu_hours", "memory_gib_hours", "gpu_hours"):
-            setattr(period, field, round(getattr(period, field), DECIMALS))
-    return list(periods.values())
+    return list(_rounded(periods).values())
 
 
 def _mark() -> datetime | None:
@@ -131,42 +124,144 @@ _SUMS = {name: Sum(name) for name in ("cpu_hours", "memory_gib_hours", "gpu_hour
 
 
 def usage_by_person(*, since: date, until: date, now: datetime | None = None) -> dict[str, Period]:
-    """Everyone's use from ``since`` to ``until`` (UTC days, both included), by username, in
-    a few queries whatever the number of people (the budget pass reads 2,000 at once): the
-    roll-ups summed by the database, plus the intervals they do not hold yet. People who used
-    nothing are left out."""
+    """Everyone's use from ``since`` to ``until``, by username (``usage_by``)."""
+    return usage_by(kind=Kind.PERSON, since=since, until=until, now=now)
+
+
+def usage_by(
+    *, kind: str, since: date, until: date, now: datetime | None = None
+) -> dict[str, Period]:
+    """Every person's, group's or template's (``kind``) use from ``since`` to ``until`` (UTC
+    days, both included), by name, in a few queries whatever their number (the budget pass
+    reads 2,000 people at once, the admins' page every group): the roll-ups summed by the
+    database, plus the intervals they do not hold yet. Those who used nothing are left out."""
     now = now or timezone.now()
     for _ in range(3):
         mark = _mark()
         stored = list(
-            UsageDay.objects.filter(kind=Kind.PERSON, day__gte=since, day__lte=until)
+            UsageDay.objects.filter(kind=kind, day__gte=since, day__lte=until)
             .values("key")
             .annotate(**_SUMS)
             .order_by()
         )
-        pending = list(_pending(None, since, until, mark))
+        pending = list(_pending_of_all(kind, since, until, mark))
         if _mark() == mark:
             break
     totals: dict[str, Period] = {}
     for found in stored:
-        total = totals.setdefault(found["key"], Period(since))
-        total.cpu_hours += found["cpu_hours"]
-        total.memory_gib_hours += found["memory_gib_hours"]
-        total.gpu_hours += found["gpu_hours"]
-        total.runs += found["runs"]
+        _add_sums(totals.setdefault(found["key"], Period(since)), found)
     first, last = day_bounds(since)[0], day_bounds(until)[1]
     for interval in pending:
-        total = totals.setdefault(interval.owner_name, Period(since))
-        ended = interval.ended_at or max(now, interval.started_at)
-        seconds = max((min(ended, last) - max(interval.started_at, first)).total_seconds(), 0.0)
+        seconds = sum(s for _, s in _split(interval, first, last, now))
+        for key in _keys(interval, kind):
+            total = totals.setdefault(key, Period(since))
+            total.runs += first <= interval.started_at < last
+            _add_seconds(total, interval, seconds)
+    return _rounded(totals)
+
+
+def usage_days_by(
+    *, kind: str, since: date, until: date, now: datetime | None = None
+) -> list[tuple[date, str, Period]]:
+    """Each day's use of every person, group or template (``kind``) from ``since`` to
+    ``until``, as (day, name, use) ordered by day then name, for the CSV export: the stored
+    rows as they are (one per subject and day), plus the intervals they do not hold yet.
+    Days a subject used nothing are left out."""
+    now = now or timezone.now()
+    fields = ("day", "key", "cpu_hours", "memory_gib_hours", "gpu_hours", "runs")
+    for _ in range(3):
+        mark = _mark()
+        stored = list(
+            UsageDay.objects.filter(kind=kind, day__gte=since, day__lte=until).values(*fields)
+        )
+        pending = list(_pending_of_all(kind, since, until, mark))
+        if _mark() == mark:
+            break
+    days: dict[tuple[date, str], Period] = {}
+    for found in stored:
+        _add_sums(days.setdefault((found["day"], found["key"]), Period(found["day"])), found)
+    first, last = day_bounds(since)[0], day_bounds(until)[1]
+    for interval in pending:
+        split = list(_split(interval, first, last, now))
+        for key in _keys(interval, kind):
+            if first <= interval.started_at < last:
+                day = interval.started_at.astimezone(UTC).date()
+                days.setdefault((day, key), Period(day)).runs += 1
+            for day, seconds in split:
+                _add_seconds(days.setdefault((day, key), Period(day)), interval, seconds)
+    _rounded(days)
+    return [(day, key, days[day, key]) for day, key in sorted(days)]
+
+
+def usage_by_workspace(
+    *, subject: Subject, since: date, until: date, now: datetime | None = None
+) -> dict[str, Period]:
+    """A person's use from ``since`` to ``until`` per workspace (by the name it had), read
+    from their intervals: the roll-ups are per person, not per workspace. One person's runs
+    in a range are few (hundreds in a year), so this splits them here."""
+    if subject.kind != Kind.PERSON:
+        raise ServiceError("Use per workspace is a person's only.")
+    now = now or timezone.now()
+    first, last = day_bounds(since)[0], day_bounds(until)[1]
+    found = (
+        UsageInterval.objects.filter(owner_name=subject.key, started_at__lt=last)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=first))
+        .only("workspace_name", "started_at", "ended_at", "cpu", "memory", "gpus")
+        .order_by()
+    )
+    totals: dict[str, Period] = {}
+    for interval in found:
+        total = totals.setdefault(interval.workspace_name, Period(since))
         total.runs += first <= interval.started_at < last
-        total.cpu_hours += interval.cpu * seconds / HOUR
-        total.memory_gib_hours += interval.memory * seconds / GIB / HOUR
-        total.gpu_hours += interval.gpus * seconds / HOUR
-    for total in totals.values():
+        _add_seconds(total, interval, sum(s for _, s in _split(interval, first, last, now)))
+    return _rounded(totals)
+
+
+def _add_sums(period: Period, found: dict) -> None:
+    period.cpu_hours += found["cpu_hours"]
+    period.memory_gib_hours += found["memory_gib_hours"]
+    period.gpu_hours += found["gpu_hours"]
+    period.runs += found["runs"]
+
+
+def _add_seconds(period: Period, interval, seconds: float) -> None:
+    period.cpu_hours += interval.cpu * seconds / HOUR
+    period.memory_gib_hours += interval.memory * seconds / GIB / HOUR
+    period.gpu_hours += interval.gpus * seconds / HOUR
+
+
+def _rounded(periods: dict) -> dict:
+    for period in periods.values():
         for field in ("cpu_hours", "memory_gib_hours", "gpu_hours"):
-            setattr(total, field, round(getattr(total, field), DECIMALS))
-    return totals
+            setattr(period, field, round(getattr(period, field), DECIMALS))
+    return periods
+
+
+def _keys(interval, kind: str) -> list[str]:
+    """The names ``interval`` is counted under for ``kind`` (a run counts for each group)."""
+    if kind == Kind.PERSON:
+        return [interval.owner_name]
+    if kind == Kind.TEMPLATE:
+        return [interval.template_name]
+    return [group.name for group in interval.groups.all()]
+
+
+def _pending_of_all(kind: str, since: date, until: date, mark: datetime | None):
+    found = _pending(None, since, until, mark).only(
+        "owner_name", "template_name", "started_at", "ended_at", "cpu", "memory", "gpus"
+    )
+    return found.prefetch_related("groups") if kind == Kind.GROUP else found
+
+
+def _split(interval, first: datetime, last: datetime, now: datetime):
+    """(UTC day, seconds) of ``interval``'s run within [first, last) (an open one up to now)."""
+    ended = interval.ended_at or max(now, interval.started_at)
+    moment = max(interval.started_at, first)
+    while moment < min(ended, last):
+        day = moment.astimezone(UTC).date()
+        upto = min(ended, last, day_bounds(day)[1])
+        yield day, (upto - moment).total_seconds()
+        moment = upto
 
 
 def _pending(subject: Subject | None, since: date, until: date, mark: datetime | None):
@@ -190,16 +285,7 @@ def _pending(subject: Subject | None, since: date, until: date, mark: datetime |
 
 def _add(periods, interval, granularity: str, first: datetime, last: datetime, now: datetime):
     """One interval's use within [first, last), day by day (an open one up to now)."""
-    ended = interval.ended_at or max(now, interval.started_at)
     if first <= interval.started_at < last:
         periods[period_of(interval.started_at.astimezone(UTC).date(), granularity)].runs += 1
-    moment = max(interval.started_at, first)
-    while moment < min(ended, last):
-        day = moment.astimezone(UTC).date()
-        upto = min(ended, last, day_bounds(day)[1])
-        seconds = (upto - moment).total_seconds()
-        period = periods[period_of(day, granularity)]
-        period.cpu_hours += interval.cpu * seconds / HOUR
-        period.memory_gib_hours += interval.memory * seconds / GIB / HOUR
-        period.gpu_hours += interval.gpus * seconds / HOUR
-        moment = upto
+    for day, seconds in _split(interval, first, last, now):
+        _add_seconds(periods[period_of(day, granularity)], interval, seconds)
