@@ -7,8 +7,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, viewsets
 
-from portal.usage.ranges import DEFAULT_DAYS, day_range
-from portal.usage.reads import GRANULARITIES, MOST_DAYS, usage_periods, usage_subject
+from portal.usage.ranges import DEFAULT_DAYS, subject_and_range
+from portal.usage.reads import GRANULARITIES, MOST_DAYS, usage_periods
 
 
 class UsagePeriodSerializer(serializers.Serializer):
@@ -65,13 +65,7 @@ class UsageViewSet(viewsets.GenericViewSet):
     )
     def list(self, request):
         params = request.query_params
-        subject = usage_subject(
-            by=request.user,
-            user=params.get("user"),
-            group=params.get("group"),
-            template=params.get("template"),
-        )
-        since, until = day_range(params, most_days=MOST_DAYS)
+        subject, since, until = subject_and_range(params, by=request.user, most_days=MOST_DAYS)
         periods = usage_periods(
             subject=subject,
             since=since,

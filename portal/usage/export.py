@@ -18,8 +18,8 @@ from django.http import HttpResponse, StreamingHttpResponse
 
 from portal.accounts.access import require_access
 from portal.errors import ServiceError, require_admin
-from portal.usage.ranges import day_range
-from portal.usage.reads import MOST_DAYS, Kind, Period, usage_days_by, usage_periods, usage_subject
+from portal.usage.ranges import day_range, subject_and_range
+from portal.usage.reads import MOST_DAYS, Kind, Period, usage_days_by, usage_periods
 
 HEADER = ("day", "kind", "name", "cpu_hours", "memory_gib_hours", "gpu_hours", "runs")
 EVERY = {"person": Kind.PERSON, "group": Kind.GROUP, "template": Kind.TEMPLATE}
@@ -54,13 +54,7 @@ def _rows(request) -> tuple[Iterable[tuple[date, str, str, Period]], str]:
         found = usage_days_by(kind=EVERY[every], since=since, until=until)
         rows = ((day, EVERY[every], key, use) for day, key, use in found)
         return rows, f"usage-every-{every}-{since}-to-{until}"
-    subject = usage_subject(
-        by=request.user,
-        user=params.get("user"),
-        group=params.get("group"),
-        template=params.get("template"),
-    )
-    since, until = day_range(params, most_days=MOST_DAYS)
+    subject, since, until = subject_and_range(params, by=request.user, most_days=MOST_DAYS)
     days = usage_periods(subject=subject, since=since, until=until, granularity="day")
     rows = ((day.start, subject.kind, subject.key, day) for day in days)
     return rows, f"usage-{_safe(subject.key)}-{since}-to-{until}"

@@ -1,6 +1,6 @@
-"""A range of UTC days asked for in a request's ``since`` and ``until``: one reading for the
-API, the usage pages and the CSV export, so a date refused in one is refused in all, with the
-same words."""
+"""A range of UTC days asked for in a request's ``since`` and ``until`` (and whose use, in
+``user``, ``group`` or ``template``): one reading for the API, the usage pages and the CSV
+export, so a date refused in one is refused in all, with the same words."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from portal.errors import ServiceError
+from portal.usage.reads import Subject, usage_subject
 
 # Without ?since: the 30 days up to ?until.
 DEFAULT_DAYS = 30
@@ -46,3 +47,14 @@ def day_range(
     if (until - since).days >= most_days:
         raise ServiceError(f"Ask for at most {most_days} days at a time.")
     return since, until
+
+
+def subject_and_range(
+    params: Mapping[str, str], *, by, most_days: int
+) -> tuple[Subject, date, date]:
+    """Whose use ``by`` asks for (their own by default; others' for admins only, refused
+    first) and over which days."""
+    subject = usage_subject(
+        by=by, user=params.get("user"), group=params.get("group"), template=params.get("template")
+    )
+    return (subject, *day_range(params, most_days=most_days))
