@@ -96,7 +96,8 @@ def everyone_usage(request):
             "Top people",
             "user",
             people[:TOP_PEOPLE],
-            f"The {TOP_PEOPLE} who reserved the most CPU, of {len(people)} who used any.",
+            f"The {min(TOP_PEOPLE, len(people))} who reserved the most CPU, "
+            f"of {len(people)} who used any.",
         ),
     ]
     context = {
@@ -114,7 +115,7 @@ def everyone_usage(request):
                 "chart": mark_safe(
                     bar_chart(
                         [
-                            Bar(name, use.cpu_hours, f"{number(use.cpu_hours)} h")
+                            Bar(name, use.cpu_hours, f"{number(use.cpu_hours)} core-hours")
                             for name, use in rows
                         ],
                         chart_id=f"{slug}-chart",
@@ -146,7 +147,8 @@ def _budgets(user) -> list[dict]:
                 "period": limit.period.label,
                 "percent": found.percent(),
                 "resets_at": found.resets_at,
-                "when": found.when_under(),
+                # A month resets at its date, shown already; a rolling window needs words.
+                "when": found.when_under() if limit.period.days else "",
                 "text": f"{number(found.used)} of {number(limit.hours)} {UNITS[field]} "
                 f"({found.percent():.0f}%)",
             }

@@ -141,8 +141,10 @@ def test_an_admin_sees_groups_templates_and_the_top_people(client, carol, runs):
     assert 'data-template="default"><td>default</td><td>1</td><td>4</td>' in shown
     assert 'data-template="big"><td>big</td><td>1</td><td>3</td>' in shown
     assert 'data-template="gpu"><td>gpu</td><td>1</td><td>1</td>' in shown
-    assert "<title>alice: 5 h</title>" in shown and "<title>bob: 3 h</title>" in shown
+    assert "<title>alice: 5 core-hours</title>" in shown
+    assert "<title>bob: 3 core-hours</title>" in shown
     assert shown.index('data-user="alice"') < shown.index('data-user="bob"')  # most first
+    assert "The 2 who reserved the most CPU, of 2 who used any." in shown
     assert shown.count("<td data-efficiency>—</td>") == 7  # marked, not yet measured
     assert 'href="/dashboard/usage/"' in page(client.get("/dashboard/"))
 
@@ -219,3 +221,11 @@ def test_bad_export_input_is_a_400_with_a_message(client, carol, runs, asked, me
     client.force_login(carol)
     response = client.get("/usage.csv", asked)
     assert (response.status_code, response.content.decode()) == (400, message + "\n")
+
+
+def test_a_rolling_budget_says_when_it_is_under_again(client, alice, runs):
+    Budget.objects.create(user=alice, cpu_hours=0.5, period="7d")  # the 10th is outside it
+    client.force_login(alice)
+    shown = page(client.get("/usage/"))
+    assert "<title>CPU: 1 of 0.5 core-hours (200%)</title>" in shown  # over: the bar stops full
+    assert "as older use leaves the 7-day window" in shown
