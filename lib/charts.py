@@ -10,6 +10,7 @@ it beside them too). Every text given is escaped here; the result is safe to put
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,9 +34,14 @@ class Bar:
 
 
 def number(value: float) -> str:
-    """Two decimals at most, without trailing zeros or an exponent: 1.0 → "1", 2.345 → "2.35"."""
-    shown = f"{value:.2f}".rstrip("0").rstrip(".")
-    return "0" if shown == "-0" else shown
+    """Two decimals at most, without trailing zeros or an exponent: 1.0 → "1", 2.345 → "2.35";
+    below 0.01 two significant digits (0.000556 → "0.00056"), so a short run is not "0"."""
+    if value == 0 or abs(value) >= 0.01:
+        decimals = 2
+    else:  # 0.000556: 4 zeros after the point, then two digits
+        decimals = min(-math.floor(math.log10(abs(value))) + 1, 12)
+    shown = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+    return "0" if shown in ("-0", "") else shown
 
 
 def bar_chart(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from playwright.sync_api import Page, expect
 
+from lib.charts import number
 from tests.browser.conftest import contexts
 from tests.browser.test_csp import REPORT_VIOLATIONS
 from tests.browser.test_scenarios import PASSWORD, VIEWPORT, shoot, unique
@@ -84,6 +85,9 @@ def test_a_persons_and_the_admins_usage_pages(hub, person, open_page):
     expect(page.locator("svg#budget-chart")).to_be_visible()
     expect(page.locator("svg#day-chart rect.column")).to_have_count(30)
     expect(page.locator("[data-workspace=thesis] td").nth(1)).to_have_text("1")  # one run
+    cpu_hours = number(today["cpu_hours"])  # as the API counts it, as the page writes it
+    expect(page.locator("[data-workspace=thesis] td").nth(2)).to_have_text(cpu_hours)
+    expect(page.locator("[data-total-cpu]")).to_have_text(cpu_hours)
     expect(page.locator("#budget-chart .bar title")).to_contain_text("of 10 core-hours")
     shoot(page, "usage.png", full_page=True)
 

@@ -105,7 +105,16 @@ def test_no_style_or_script_for_the_csp():
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [(1.0, "1"), (2.345, "2.35"), (0.004, "0"), (-0.001, "0"), (1e7, "10000000")],
+    [
+        (1.0, "1"),
+        (2.345, "2.35"),
+        (0.0, "0"),
+        (0.004, "0.004"),
+        (0.000556, "0.00056"),
+        (1e-20, "0"),  # past twelve decimals: nothing a person reads
+        (-0.001, "-0.001"),
+        (1e7, "10000000"),
+    ],
 )
 def test_numbers_are_short_and_plain(value, shown):
     assert number(value) == shown
