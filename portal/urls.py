@@ -7,6 +7,8 @@ from portal.accounts import login_page, oidc
 from portal.accounts import views as account_views
 from portal.api import cleanup as cleanup_api
 from portal.metrics.views import MetricsView
+from portal.usage import export as usage_export
+from portal.usage import pages as usage_pages
 from portal.workspaces import dashboard
 from portal.workspaces import views as workspace_views
 
@@ -18,7 +20,10 @@ urlpatterns = [
         workspace_views.workspace_action,
         name="workspace-action",
     ),
+    path("usage/", usage_pages.my_usage, name="my-usage"),
+    path("usage.csv", usage_export.usage_csv, name="usage-csv"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("dashboard/usage/", usage_pages.everyone_usage, name="dashboard-usage"),
     path("dashboard/people/<int:pk>/<str:verb>/", dashboard.person_decide, name="person-decide"),
     path("accounts/login/", login_page.LoginView.as_view(), name="login"),
     path("accounts/oidc/login/", oidc.oidc_login, name="oidc_login"),

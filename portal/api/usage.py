@@ -4,11 +4,6 @@ admins."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import date, timedelta
-
-from django.utils import timezone
-from django.utils.dateparse import parse_date
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -17,13 +12,10 @@ from drf_spectacular.utils import (
     extend_schema_field,
 )
 from rest_framework import serializers, viewsets
-from rest_framework.exceptions import ParseError
 
-from portal.usage.reads import GRANULARITIES, MOST_DAYS, usage_periods, usage_subject
+from portal.usage.ranges import DEFAULT_DAYS, subject_and_range
+from portal.usage.reads import GRANULARITIES, MOST_DAYS, usage_periods
 from portal.usage.sampler import measured_use_unavailable
-
-# Without ?since: the 30 days up to ?until.
-DEFAULT_DAYS = 30
 
 
 class UsagePeriodSerializer(serializers.Serializer):
@@ -51,22 +43,6 @@ class UsagePeriodSerializer(serializers.Serializer):
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_measured_use_unavailable(self, period) -> str | None:
         return self.context["unavailable"]
-
-
-def _date(params: Mapping[str, str], name: str) -> date | None:
-    value = params.get(name)
-    if not value:
-        return None
-    refused = ParseError(f"{name} must be a date, e.g. 2026-11-27.", code="invalid")
-    try:
-        day = parse_date(value)  # ValueError: well formed, but no such day
-    except ValueError:
-        raise refused from None
-    if day is None:
-        raise refused
-    if day == date.max:  # its day's end is past the last moment Python knows
-        raise ParseError(f"{name} must be before {date.max}.", code="invalid")
-    return day
 
 
 USAGE_PARAMETERS = [
@@ -116,14 +92,7 @@ class UsageViewSet(viewsets.GenericViewSet):
     )
     def list(self, request):
         params = request.query_params
-        subject = usage_subject(
-            by=request.user,
-            user=params.get("user"),
-            group=params.get("group"),
-            template=params.get("template"),
-        )
-        until = _date(params, "until") or timezone.now().date()
-        since = _date(params, "since") or until - timedelta(days=DEFAULT_DAYS - 1)
+        subject, since, until = subject_and_range(params, by=request.user, most_days=MOST_DAYS)
         periods = usage_periods(
             subject=subject,
             since=since,

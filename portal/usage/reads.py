@@ -134,9 +134,7 @@ def usage_periods(
     first, last = day_bounds(since)[0], day_bounds(until)[1]
     for interval in pending:
         _add(periods, interval, granularity, first, last, now)
-    for period in periods.values():
-        period.rounded()
-    return list(periods.values())
+    return list(_rounded(periods).values())
 
 
 def _mark() -> datetime | None:
@@ -161,20 +159,27 @@ _TOTALS = {
 
 
 def usage_by_person(*, since: date, until: date, now: datetime | None = None) -> dict[str, Period]:
-    """Everyone's use from ``since`` to ``until`` (UTC days, both included), by username, in
-    a few queries whatever the number of people (the budget pass reads 2,000 at once): the
-    roll-ups summed by the database, plus the intervals they do not hold yet. People who used
-    nothing are left out."""
+    """Everyone's use from ``since`` to ``until``, by username (``usage_by``)."""
+    return usage_by(kind=Kind.PERSON, since=since, until=until, now=now)
+
+
+def usage_by(
+    *, kind: str, since: date, until: date, now: datetime | None = None
+) -> dict[str, Period]:
+    """Every person's, group's or template's (``kind``) use from ``since`` to ``until`` (UTC
+    days, both included), by name, in a few queries whatever their number (the budget pass
+    reads 2,000 people at once, the admins' page every group): the roll-ups summed by the
+    database, plus the intervals they do not hold yet. Those who used nothing are left out."""
     now = now or timezone.now()
     for _ in range(3):
         mark = _mark()
         stored = list(
-            UsageDay.objects.filter(kind=Kind.PERSON, day__gte=since, day__lte=until)
+            UsageDay.objects.filter(kind=kind, day__gte=since, day__lte=until)
             .values("key")
             .annotate(**_TOTALS)
             .order_by()
         )
-        pending = list(_pending(None, since, until, mark))
+        pending = list(_pending_of_all(kind, since, until, mark))
         if _mark() == mark:
             break
     totals: dict[str, Period] = {}
@@ -182,13 +187,91 @@ def usage_by_person(*, since: date, until: date, now: datetime | None = None) ->
         totals.setdefault(found["key"], Period(since)).add_stored(found)
     first, last = day_bounds(since)[0], day_bounds(until)[1]
     for interval in pending:
-        total = totals.setdefault(interval.owner_name, Period(since))
-        ended = interval.ended_at or max(now, interval.started_at)
+        slices = list(_split(interval, first, last, now))
+        for key in _keys(interval, kind):
+            total = totals.setdefault(key, Period(since))
+            total.runs += first <= interval.started_at < last
+            for _day, moment, upto in slices:
+                _add_part(total, interval, moment, upto)
+    return _rounded(totals)
+
+
+def usage_days_by(
+    *, kind: str, since: date, until: date, now: datetime | None = None
+) -> list[tuple[date, str, Period]]:
+    """Each day's use of every person, group or template (``kind``) from ``since`` to
+    ``until``, as (day, name, use) ordered by day then name, for the CSV export: the stored
+    rows as they are (one per subject and day), plus the intervals they do not hold yet.
+    Days a subject used nothing are left out."""
+    now = now or timezone.now()
+    fields = ("day", "key", *SUMMED, "runs", "memory_peak_bytes")
+    for _ in range(3):
+        mark = _mark()
+        stored = list(
+            UsageDay.objects.filter(kind=kind, day__gte=since, day__lte=until).values(*fields)
+        )
+        pending = list(_pending_of_all(kind, since, until, mark))
+        if _mark() == mark:
+            break
+    days: dict[tuple[date, str], Period] = {}
+    for found in stored:
+        days.setdefault((found["day"], found["key"]), Period(found["day"])).add_stored(found)
+    first, last = day_bounds(since)[0], day_bounds(until)[1]
+    for interval in pending:
+        slices = list(_split(interval, first, last, now))
+        for key in _keys(interval, kind):
+            if first <= interval.started_at < last:
+                day = interval.started_at.astimezone(UTC).date()
+                days.setdefault((day, key), Period(day)).runs += 1
+            for day, moment, upto in slices:
+                _add_part(days.setdefault((day, key), Period(day)), interval, moment, upto)
+    _rounded(days)
+    return [(day, key, days[day, key]) for day, key in sorted(days)]
+
+
+def usage_by_workspace(
+    *, subject: Subject, since: date, until: date, now: datetime | None = None
+) -> dict[str, Period]:
+    """A person's use from ``since`` to ``until`` per workspace (by the name it had), read
+    from their intervals: the roll-ups are per person, not per workspace. One person's runs
+    in a range are few (hundreds in a year), so this splits them here."""
+    if subject.kind != Kind.PERSON:
+        raise ServiceError("Use per workspace is a person's only.")
+    now = now or timezone.now()
+    first, last = day_bounds(since)[0], day_bounds(until)[1]
+    found = (
+        UsageInterval.objects.filter(owner_name=subject.key, started_at__lt=last)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=first))
+        .only("workspace_name", *INTERVAL_FIELDS)
+        .order_by()
+    )
+    totals: dict[str, Period] = {}
+    for interval in found:
+        total = totals.setdefault(interval.workspace_name, Period(since))
         total.runs += first <= interval.started_at < last
-        _add_part(total, interval, max(interval.started_at, first), min(ended, last))
-    for total in totals.values():
-        total.rounded()
-    return totals
+        for _day, moment, upto in _split(interval, first, last, now):
+            _add_part(total, interval, moment, upto)
+    return _rounded(totals)
+
+
+def _rounded(periods: dict) -> dict:
+    for period in periods.values():
+        period.rounded()
+    return periods
+
+
+def _keys(interval, kind: str) -> list[str]:
+    """The names ``interval`` is counted under for ``kind`` (a run counts for each group)."""
+    if kind == Kind.PERSON:
+        return [interval.owner_name]
+    if kind == Kind.TEMPLATE:
+        return [interval.template_name]
+    return [group.name for group in interval.groups.all()]
+
+
+def _pending_of_all(kind: str, since: date, until: date, mark: datetime | None):
+    found = _pending(None, since, until, mark).only("template_name", *INTERVAL_FIELDS)
+    return found.prefetch_related("groups") if kind == Kind.GROUP else found
 
 
 def _pending(subject: Subject | None, since: date, until: date, mark: datetime | None):
@@ -207,29 +290,40 @@ def _pending(subject: Subject | None, since: date, until: date, mark: datetime |
         found = found.filter(template_name=subject.key)
     else:
         found = found.filter(groups__name=subject.key)
-    return found.only(
-        "owner_name",
-        "started_at",
-        "ended_at",
-        "cpu",
-        "memory",
-        "gpus",
-        "cpu_used_seconds",
-        "memory_peak",
-        "sampled_at",
-    ).order_by()
+    return found.only(*INTERVAL_FIELDS).order_by()
+
+
+# What a read needs of an interval: whose, when, what it reserved and what was measured.
+INTERVAL_FIELDS = (
+    "owner_name",
+    "started_at",
+    "ended_at",
+    "cpu",
+    "memory",
+    "gpus",
+    "cpu_used_seconds",
+    "memory_peak",
+    "sampled_at",
+)
 
 
 def _add(periods, interval, granularity: str, first: datetime, last: datetime, now: datetime):
     """One interval's use within [first, last), day by day (an open one up to now)."""
-    ended = interval.ended_at or max(now, interval.started_at)
     if first <= interval.started_at < last:
         periods[period_of(interval.started_at.astimezone(UTC).date(), granularity)].runs += 1
+    for day, moment, upto in _split(interval, first, last, now):
+        _add_part(periods[period_of(day, granularity)], interval, moment, upto)
+
+
+def _split(interval, first: datetime, last: datetime, now: datetime):
+    """(UTC day, from, to) of ``interval``'s run within [first, last), one per day (an open
+    one up to now)."""
+    ended = interval.ended_at or max(now, interval.started_at)
     moment = max(interval.started_at, first)
     while moment < min(ended, last):
         day = moment.astimezone(UTC).date()
         upto = min(ended, last, day_bounds(day)[1])
-        _add_part(periods[period_of(day, granularity)], interval, moment, upto)
+        yield day, moment, upto
         moment = upto
 
 
