@@ -29,9 +29,9 @@ ROLE = "mlhub-idle-culler"
 SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 # A check is one paginated read of the hub's ready servers: every minute is cheap.
 CULL_EVERY_MOST = 60
-# Servers report activity to the hub every 5 minutes, and the hub reads the proxy's every 5
-# minutes (JupyterHub's last_activity_interval): a shorter idle limit can stop a workspace
-# that is in use.
+# Servers report activity to the hub every 5 minutes (the hub reads the proxy's every 30 s,
+# hubconfig/jupyterhub_config.py last_activity_interval): a shorter idle limit can stop a
+# workspace that is in use.
 ACTIVITY_LAG = 300
 REMOVE_REFUSED = (
     "MLHUB_CULL_REMOVE_NAMED=true is not supported: every MLHub workspace is a named server "

@@ -73,6 +73,13 @@ c.ConfigurableHTTPProxy.should_start = not env.env_bool("MLHUB_PROXY_EXTERNAL", 
 # Production (the image sets it false): a hub restart or an upgrade leaves workspaces running;
 # the hub takes them over when it is back. `make run` stops them with the stack (true).
 c.JupyterHub.cleanup_servers = env.env_bool("MLHUB_CLEANUP_SERVERS", True)
+# The hub adds a running workspace's missing proxy route only at its start and at each
+# check of last activity (upstream: every 5 minutes). A restarted hub adds the routes of the
+# workspaces it checked in the background (past its first 10 s) only once every check has
+# ended, up to http_timeout later, and a proxy restarted on its own (the chart's proxy pod)
+# starts empty: each workspace was unreachable until the next check (the soak; CI,
+# 2026-12-06). Every 30 s bounds that; the check is one read of the proxy's routes.
+c.JupyterHub.last_activity_interval = 30
 c.ConfigurableHTTPProxy.auth_token = env.env_secret("CONFIGPROXY_AUTH_TOKEN", "")
 c.ConfigurableHTTPProxy.command = [
     env.chp_path(),
