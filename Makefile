@@ -17,22 +17,21 @@ run: setup
 
 # The unit tier starts no stack, browser or cluster: it runs in parallel (pytest-xdist), each
 # worker with its own test database. The rest, the integration tiers, start real stacks and
-# run one test at a time. They mostly wait (containers, hubs, browsers, the kubelet's timers),
-# so they run in three lanes at once, which share nothing (hub names, ports, namespaces of
-# their own): the integration tier; beside it ALSO_BESIDE then the cluster's tests
-# (CLUSTER_TIER); and the images' tests (IMAGE_TIER). (The unit tier beside them too made it
-# 110 s slower, CI 2026-12-06: both want the CPU.)
+# run one test at a time. The integration tier mostly waits (containers, hubs, browsers
+# starting), so beside it, one after another, run ALSO_BESIDE and the cluster's tests
+# (CLUSTER_TIER), which share nothing with it (namespaces, hub names and ports of their own)
+# and mostly wait on the kubelet's timers. (The unit tier beside it too made it 110 s slower,
+# CI 2026-12-06: both want the CPU.)
 UNIT_TIER := tests/portal tests/lib tests/hubconfig tests/spawners
 CLUSTER_TIER := tests/k8s tests/helm
 # First of the cluster's: the chart's releases serving a person in Chromium, the heaviest test
-# there is. The other lanes run their browser tests last (tests/conftest.py), so this one is
-# beside their Docker tests, not their browser tests: on 2 cores, beside them, an image's
-# browser test lost a response (CI, 2026-12-06).
+# there is. The other tier runs its browser tests last (tests/conftest.py), so this one is
+# beside its Docker tests, not its browser tests: on 2 cores, beside them, an image's browser
+# test lost a response (CI, 2026-12-06).
 FIRST_CLUSTER_TESTS := tests/k8s/test_chart_serves_a_person.py
-# The MLHub image's and compose's tests, then the upgrades from the last release (each with
-# hub names, images and volumes of their own, tests/deploy/mlhub_image.py), then the image's
-# browser test (tests/conftest.py: browser tests last).
-IMAGE_TIER := tests/deploy tests/upgrade tests/browser/test_image_https.py
+# Last beside it, after the cluster's: the upgrades from the last release (Docker stacks and
+# images of their own hub names), which the integration tier would otherwise wait for.
+LAST_BESIDE := tests/upgrade
 # After all of them, alone: the short soak, which restarts the Docker engine (no other test
 # may have a container then).
 ALONE_AT_THE_END := tests/soak
@@ -51,10 +50,10 @@ ARG_OPTIONS := $(filter-out $(ARG_PATHS),$(PYTEST_ARGS))
 # Options alone may select nothing in one tier (-m k8s in the unit tier): pytest's 5, not a failure.
 NOTHING_SELECTED_IS_FINE := $(if $(PYTEST_ARGS),|| [ $$? -eq 5 ])
 
-# The unit tier in parallel, then the three lanes at once: the integration tier; ALSO_BESIDE
-# and the cluster's; the images' (the last two's output after the first's); then
-# ALONE_AT_THE_END. All run, and any failing fails it. PYTEST_ARGS's options go to all; when it
-# names tests, just those run, in one serial pytest.
+# The unit tier in parallel, then the integration tier and beside it ALSO_BESIDE, the
+# cluster's and LAST_BESIDE (their output after its), then ALONE_AT_THE_END; all run, and any
+# failing fails it. PYTEST_ARGS's options go to all; when it names tests, just those run, in
+# one serial pytest.
 test: setup
 ifeq ($(ARG_PATHS),)
 	status=0; apart=$$(mktemp -d); \
@@ -65,18 +64,15 @@ ifeq ($(ARG_PATHS),)
 		--basetemp=$$apart/first >>$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
 	  $(PYTEST) $(CLUSTER_TIER) --ignore=$(FIRST_CLUSTER_TESTS) $(PYTEST_ARGS) -p no:cacheprovider \
 		--basetemp=$$apart/rest >>$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
+	  $(PYTEST) $(LAST_BESIDE) $(PYTEST_ARGS) -p no:cacheprovider \
+		--basetemp=$$apart/last >>$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
 	  exit $$failed ) & cluster=$$!; \
-	$(PYTEST) $(IMAGE_TIER) $(PYTEST_ARGS) -p no:cacheprovider --basetemp=$$apart/images \
-		>$$apart/images.log 2>&1 $(NOTHING_SELECTED_IS_FINE) & images=$$!; \
-	$(PYTEST) tests $(addprefix --ignore=,$(UNIT_TIER) $(CLUSTER_TIER) $(IMAGE_TIER) \
+	$(PYTEST) tests $(addprefix --ignore=,$(UNIT_TIER) $(CLUSTER_TIER) $(LAST_BESIDE) \
 		$(ALONE_AT_THE_END)) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
 	wait $$cluster || status=1; \
-	wait $$images || status=1; \
-	printf '\n== Beside the integration tier: %sthe cluster tier (%s)\n' \
-		"$(if $(ALSO_BESIDE),ALSO_BESIDE$(comma) )" "$(CLUSTER_TIER)"; \
-	cat $$apart/log; \
-	printf '\n== Beside them: the image tier (%s)\n' "$(IMAGE_TIER)"; \
-	cat $$apart/images.log; rm -rf $$apart; \
+	printf '\n== Beside the integration tier: %sthe cluster tier (%s), then %s\n' \
+		"$(if $(ALSO_BESIDE),ALSO_BESIDE$(comma) )" "$(CLUSTER_TIER)" "$(LAST_BESIDE)"; \
+	cat $$apart/log; rm -rf $$apart; \
 	printf '\n== Alone at the end: %s\n' "$(ALONE_AT_THE_END)"; \
 	$(PYTEST) $(ALONE_AT_THE_END) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
 	exit $$status
