@@ -8,10 +8,11 @@ from django.template.response import TemplateResponse
 from portal.accounts import allowlist, services
 from portal.accounts.models import AllowListEntry, User
 from portal.admin_deletes import ServiceDeleteMixin
-from portal.budgets.admin import BudgetFormsetMixin, BudgetInline
+from portal.admin_inlines import InlinesThroughServices
+from portal.budgets.admin import BudgetInline
 from portal.budgets.limits import budget_summary
 from portal.errors import ServiceError
-from portal.quotas.admin import QuotaFormsetMixin, QuotaInline
+from portal.quotas.admin import LIMIT_SAVERS, QuotaInline
 from portal.quotas.limits import quota_summary
 from portal.workspaces.models import Workspace
 
@@ -26,7 +27,8 @@ class RejectForm(forms.Form):
 
 
 @admin.register(User)
-class UserAdmin(BudgetFormsetMixin, QuotaFormsetMixin, ServiceDeleteMixin, DjangoUserAdmin):
+class UserAdmin(InlinesThroughServices, ServiceDeleteMixin, DjangoUserAdmin):
+    inline_savers = LIMIT_SAVERS
     list_display = [
         "username",
         "email",

@@ -3,17 +3,6 @@
 from django.contrib import admin
 
 from portal.budgets.models import Budget
-from portal.budgets.services import budget_formset_save
-
-
-class BudgetFormsetMixin:
-    """For a ModelAdmin with the budget inline: it is saved through the budget services."""
-
-    def save_formset(self, request, form, formset, change):
-        if formset.model is Budget:
-            budget_formset_save(formset, by=request.user)
-        else:
-            super().save_formset(request, form, formset, change)
 
 
 class BudgetInline(admin.StackedInline):

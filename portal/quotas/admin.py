@@ -4,19 +4,15 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.models import Group
 
-from portal.budgets.admin import BudgetFormsetMixin, GroupBudgetInline
+from portal.admin_inlines import InlinesThroughServices
+from portal.budgets.admin import GroupBudgetInline
+from portal.budgets.models import Budget
+from portal.budgets.services import budget_formset_save
 from portal.quotas.models import Quota
 from portal.quotas.services import quota_formset_save
 
-
-class QuotaFormsetMixin:
-    """For a ModelAdmin with the quota inline: it is saved through the quota services."""
-
-    def save_formset(self, request, form, formset, change):
-        if formset.model is Quota:
-            quota_formset_save(formset, by=request.user)
-        else:
-            super().save_formset(request, form, formset, change)
+# A person's and a group's quota and budget, each saved (checked, audited) by its service.
+LIMIT_SAVERS = {Quota: quota_formset_save, Budget: budget_formset_save}
 
 
 class QuotaInline(admin.StackedInline):
@@ -35,5 +31,6 @@ admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class GroupAdmin(BudgetFormsetMixin, QuotaFormsetMixin, DjangoGroupAdmin):
+class GroupAdmin(InlinesThroughServices, DjangoGroupAdmin):
     inlines = [GroupQuotaInline, GroupBudgetInline]
+    inline_savers = LIMIT_SAVERS
