@@ -83,8 +83,13 @@ class UsageInterval(models.Model):
             # the day's end and ended after its start (or not yet).
             models.Index(fields=["started_at"], name="usage_started_at"),
             models.Index(fields=["ended_at"], name="usage_ended_at"),
-            # The roll-up pass: intervals closed since its last pass.
+            # The roll-up pass: intervals closed since its last pass. Also the reads of those
+            # not rolled up yet (reads._pending: those closed since the pass's mark).
             models.Index(fields=["closed_at"], name="usage_closed_at"),
+            # A person's runs in a range (their usage page's per workspace and the runs not
+            # rolled up yet, reads.usage_by_workspace and reads._pending): without it, every
+            # run of everyone that started before the range's end is read.
+            models.Index(fields=["owner_name", "started_at"], name="usage_owner_started"),
         ]
 
     def __str__(self) -> str:
