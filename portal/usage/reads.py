@@ -14,7 +14,7 @@ from django.utils import timezone
 from lib.usernames import hub_form
 from portal.accounts.models import User
 from portal.errors import ServiceError, require_admin
-from portal.usage.models import RollupPass, UsageDay, UsageInterval
+from portal.usage.models import RollupPass, UsageDay, UsageInterval, UsageMonth
 from portal.usage.rollup import GIB, HOUR, day_bounds
 
 GRANULARITIES = ("day", "week", "month")
@@ -173,12 +173,7 @@ def usage_by(
     now = now or timezone.now()
     for _ in range(3):
         mark = _mark()
-        stored = list(
-            UsageDay.objects.filter(kind=kind, day__gte=since, day__lte=until)
-            .values("key")
-            .annotate(**_TOTALS)
-            .order_by()
-        )
+        stored = _stored_by_key(kind, since, until)
         pending = _pending_of_all(kind, since, until, mark)
         if _mark() == mark:
             break
@@ -194,6 +189,35 @@ def usage_by(
             for _day, moment, upto in slices:
                 _add_part(total, interval, moment, upto)
     return _rounded(totals)
+
+
+def whole_months(since: date, until: date) -> tuple[date, date] | None:
+    """(first, after): the calendar months that lie wholly from ``since`` to ``until``, from
+    the first day of the first to the first day after the last; None when there is none."""
+    first = since if since.day == 1 else (since.replace(day=1) + timedelta(days=32)).replace(day=1)
+    after = (until + timedelta(days=1)).replace(day=1)
+    return (first, after) if first < after else None
+
+
+def _stored_by_key(kind: str, since: date, until: date) -> list[dict]:
+    """The roll-ups' sums per subject (one or more dicts each, to add up), summed by the
+    database: the whole months in the range from the months' rows, the days around them from
+    the days' rows. A year of 10,000 people is then a fifth of the rows to sum (bench.usage)."""
+    months = whole_months(since, until)
+    in_range = Q(day__gte=since, day__lte=until)
+    found = []
+    if months:
+        first, after = months
+        # The days before the first whole month and after the last: two short index ranges.
+        in_range = Q(day__gte=since, day__lt=first) | Q(day__gte=after, day__lte=until)
+        found += (
+            UsageMonth.objects.filter(kind=kind, month__gte=first, month__lt=after)
+            .values("key")
+            .annotate(**_TOTALS)
+            .order_by()
+        )
+    days = UsageDay.objects.filter(in_range, kind=kind)
+    return found + list(days.values("key").annotate(**_TOTALS).order_by())
 
 
 def usage_days_by(

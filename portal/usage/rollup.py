@@ -29,7 +29,7 @@ from django.db.models.functions import Greatest, Least, NullIf
 from django.utils import timezone
 
 from portal.one_at_a_time import one_at_a_time
-from portal.usage.models import RollupPass, UsageDay, UsageGroup, UsageInterval
+from portal.usage.models import RollupPass, UsageDay, UsageGroup, UsageInterval, UsageMonth
 from portal.usage.sql import SecondsBetween
 
 GIB = 1024**3
@@ -81,6 +81,8 @@ def rollup_pass(*, since: date | None = None) -> RollupPass:
             longest = longest_run(since=min(days), mark=mark) if days else timedelta(0)
             for day in sorted(days):
                 day_recompute(day, mark=mark, longest=longest)
+            for month in sorted({day.replace(day=1) for day in days}):
+                month_recompute(month, days=UsageDay, months=UsageMonth)
             done, _ = RollupPass.objects.update_or_create(
                 pk=1, defaults={"mark": mark, "finished_at": timezone.now(), "days": len(days)}
             )
@@ -115,6 +117,42 @@ def day_recompute(day: date, *, mark: datetime, longest: timedelta | None = None
     ]
     UsageDay.objects.bulk_create(rows)
     return len(rows)
+
+
+# A month's sums of its days' quantities (the peak: the highest).
+MONTH_TOTALS = {
+    **{
+        name: Sum(name)
+        for name in (
+            "cpu_hours",
+            "memory_gib_hours",
+            "gpu_hours",
+            "runs",
+            "seconds",
+            "cpu_used_hours",
+            "cpu_measured_hours",
+        )
+    },
+    "memory_peak_bytes": Max("memory_peak_bytes"),
+}
+
+
+def month_recompute(month: date, *, days, months) -> int:
+    """Replace the rows of ``month`` (its first day) in ``months`` (UsageMonth) with the sums
+    of its rows in ``days`` (UsageDay); how many rows. The models are parameters so that the
+    migration that made UsageMonth fills it with its own historical models, the same way."""
+    after = (month + timedelta(days=32)).replace(day=1)
+    months.objects.filter(month=month).delete()
+    found = (
+        days.objects.filter(day__gte=month, day__lt=after)
+        .values("kind", "key")
+        .annotate(**MONTH_TOTALS)
+        .order_by()
+    )
+    made = months.objects.bulk_create(
+        (months(month=month, **row) for row in found), batch_size=1000
+    )
+    return len(made)
 
 
 def _aggregate(kind: str, day: date, mark: datetime, longest: timedelta) -> Iterable[dict]:
