@@ -344,7 +344,7 @@ def run_one(db: str, args: argparse.Namespace) -> dict:
         admin = User.objects.get(username="admin")
         user = User.objects.get(pk=seeded["user_pk"])
         browser = Client()
-        browser.force_login(admin, backend="django.contrib.auth.backends.ModelBackend")
+        browser.force_login(admin, backend="portal.accounts.backends.LocalPasswords")
 
         session = browser.cookies[settings.SESSION_COOKIE_NAME].value
         headers = {
@@ -382,39 +382,14 @@ def run_one(db: str, args: argparse.Namespace) -> dict:
             }
 
         load_before = os.getloadavg()[0]
-        seconds: dict[str, list[float]] = {read.name: [] for read in reads}
-        clocks: dict[str, list[Clocks]] = {read.name: [] for read in reads}
-        done = 0
-        while done < args.requests:
-            # Blocks of one read, taking turns: the collections a read's garbage sets off
-            # mostly land on that read (a 1,000-row page would otherwise tax every other),
-            # while noise from the rest of the machine still spreads over all of them.
-            block = min(BLOCK, args.requests - done)
-            for read in reads:
-                for _ in range(block):
-                    spent = Clocks()
-                    with clocked(spent):
-                        status, _, took, cpu = call(application, read.path, headers[read.who])
-                    assert status.startswith("200"), (read.path, status)
-                    seconds[read.name].append(took)
-                    spent.cpu = cpu
-                    clocks[read.name].append(spent)
-            done += block
-            print(f"[{db}] {done}/{args.requests} requests of each read", flush=True)
-
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT sqlite_version()" if db == "sqlite" else "SHOW server_version")
-            version = cursor.fetchone()[0]
+        seconds, clocks = time_reads(
+            application, reads, headers, requests=args.requests, block=BLOCK, label=db
+        )
+        version = server_version()
         results = {}
         for read in reads:
             results[read.name] = {
-                "who": read.who,
-                "path": read.path,
-                "target": read.target,
-                **checks[read.name],
-                **percentiles(seconds[read.name]),
-                "sql_p50_ms": statistics.median(c.sql for c in clocks[read.name]) * 1000,
-                "cpu_p50_ms": statistics.median(c.cpu for c in clocks[read.name]) * 1000,
+                **figures(read, checks[read.name], seconds[read.name], clocks[read.name]),
                 "full_gc_requests": sum(c.full_gc > 0 for c in clocks[read.name]),
                 "gc_ms": [round(c.gc * 1000, 3) for c in clocks[read.name]],
                 "sql_ms": [round(c.sql * 1000, 3) for c in clocks[read.name]],
@@ -435,6 +410,54 @@ def run_one(db: str, args: argparse.Namespace) -> dict:
         if db == "postgres" and not args.keep:
             postgres_recreate(args.postgres_url, drop_only=True)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def time_reads(
+    application: Callable, reads: list, headers: dict, *, requests: int, block: int, label: str
+) -> tuple[dict[str, list[float]], dict[str, list[Clocks]]]:
+    """Each read ``requests`` times (each ``read`` has ``name``, ``who`` and ``path``), with
+    its seconds and Clocks. Blocks of one read, taking turns: the collections a read's
+    garbage sets off mostly land on that read (a 1,000-row page would otherwise tax every
+    other), while noise from the rest of the machine still spreads over all of them."""
+    seconds: dict[str, list[float]] = {read.name: [] for read in reads}
+    clocks: dict[str, list[Clocks]] = {read.name: [] for read in reads}
+    done = 0
+    while done < requests:
+        size = min(block, requests - done)
+        for read in reads:
+            for _ in range(size):
+                spent = Clocks()
+                with clocked(spent):
+                    status, _, took, cpu = call(application, read.path, headers[read.who])
+                assert status.startswith("200"), (read.path, status)
+                seconds[read.name].append(took)
+                spent.cpu = cpu
+                clocks[read.name].append(spent)
+        done += size
+        print(f"[{label}] {done}/{requests} requests of each read", flush=True)
+    return seconds, clocks
+
+
+def figures(read, check: dict, seconds: list[float], clocks: list[Clocks]) -> dict:
+    """One read's result: what it is, its ``check`` (queries...), percentiles, SQL and CPU."""
+    return {
+        "who": read.who,
+        "path": read.path,
+        "target": read.target,
+        **check,
+        **percentiles(seconds),
+        "sql_p50_ms": statistics.median(c.sql for c in clocks) * 1000,
+        "cpu_p50_ms": statistics.median(c.cpu for c in clocks) * 1000,
+    }
+
+
+def server_version() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        sqlite = connection.vendor == "sqlite"
+        cursor.execute("SELECT sqlite_version()" if sqlite else "SHOW server_version")
+        return cursor.fetchone()[0]
 
 
 # Report ----------------------------------------------------------------------------------

@@ -39,7 +39,6 @@ import math
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,13 +53,13 @@ from typing import NamedTuple
 
 from bench.api import (
     POSTGRES_URL,
-    Clocks,
     call,
-    clocked,
+    figures,
     machine,
-    percentiles,
     portal_environment,
     postgres_recreate,
+    server_version,
+    time_reads,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -543,37 +542,14 @@ def run_one(db: str, args: argparse.Namespace) -> dict:
             }
 
         load_before = os.getloadavg()[0]
-        seconds: dict[str, list[float]] = {read.name: [] for read in reads}
-        clocks: dict[str, list[Clocks]] = {read.name: [] for read in reads}
-        done = 0
-        while done < args.runs:
-            block = min(BLOCK, args.runs - done)
-            for read in reads:
-                for _ in range(block):
-                    spent = Clocks()
-                    with clocked(spent):
-                        status, _, took, cpu = call(application, read.path, headers[read.who])
-                    assert status.startswith("200"), (read.path, status)
-                    seconds[read.name].append(took)
-                    spent.cpu = cpu
-                    clocks[read.name].append(spent)
-            done += block
-            print(f"[{db}] {done}/{args.runs} requests of each read", flush=True)
-
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT sqlite_version()" if db == "sqlite" else "SHOW server_version")
-            version = cursor.fetchone()[0]
-        results = {}
-        for read in reads:
-            results[read.name] = {
-                "who": read.who,
-                "path": read.path,
-                "target": read.target,
-                **checks[read.name],
-                **percentiles(seconds[read.name]),
-                "sql_p50_ms": statistics.median(c.sql for c in clocks[read.name]) * 1000,
-                "cpu_p50_ms": statistics.median(c.cpu for c in clocks[read.name]) * 1000,
-            }
+        seconds, clocks = time_reads(
+            application, reads, headers, requests=args.runs, block=BLOCK, label=db
+        )
+        version = server_version()
+        results = {
+            read.name: figures(read, checks[read.name], seconds[read.name], clocks[read.name])
+            for read in reads
+        }
         connection.close()
         return {
             "engine": db,
