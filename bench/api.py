@@ -119,6 +119,20 @@ def postgres_recreate(url: str, *, drop_only: bool = False) -> None:
 # Seeding ------------------------------------------------------------------------------------
 
 
+def admin_create(*, password: str, now) -> None:
+    """The admin every benchmark's reads are made as (an approved superuser)."""
+    from portal.accounts.models import User
+
+    User.objects.create(
+        username="admin",
+        password=password,
+        is_staff=True,
+        is_superuser=True,
+        approval=User.Approval.APPROVED,
+        approved_at=now,
+    )
+
+
 def seed(*, users: int, workspaces: int) -> dict:
     """Bulk inserts in one transaction: the admin, ``users`` people, ``workspaces`` rows of the
     default template (made by migration 0002), owners drawn at random with a fixed seed, and
@@ -136,14 +150,7 @@ def seed(*, users: int, workspaces: int) -> dict:
     approved = User.Approval.APPROVED
     started = time.perf_counter()
     with transaction.atomic():
-        User.objects.create(
-            username="admin",
-            password=password,
-            is_staff=True,
-            is_superuser=True,
-            approval=approved,
-            approved_at=now,
-        )
+        admin_create(password=password, now=now)
         User.objects.bulk_create(
             (
                 User(
@@ -298,21 +305,28 @@ def percentiles(seconds: list[float]) -> dict:
     }
 
 
-def run_one(db: str, args: argparse.Namespace) -> dict:
-    """Fresh database, seed, warm up, time: this process's whole run for one database."""
+def database_fresh(db: str, postgres_url: str, prefix: str) -> Path:
+    """The portal's environment for ``db`` ("sqlite" or "postgres"), that database made
+    anew (PostgreSQL's dropped and created; SQLite's a file in a new data folder, returned)."""
     if db == "postgres":
         import psycopg
 
         try:
-            postgres_recreate(args.postgres_url)
+            postgres_recreate(postgres_url)
         except psycopg.Error as error:
             raise SystemExit(
                 f"PostgreSQL: {error}\nThe role in --postgres-url must be able to create "
                 "databases; bench/README.md says how to make one."
             ) from None
-    data_dir = Path(tempfile.mkdtemp(prefix="mlhub-bench-api-"))
-    portal_environment(db, data_dir, args.postgres_url)
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    portal_environment(db, data_dir, postgres_url)
     warnings.filterwarnings("ignore", message="No directory at")  # whitenoise: no static root
+    return data_dir
+
+
+def run_one(db: str, args: argparse.Namespace) -> dict:
+    """Fresh database, seed, warm up, time: this process's whole run for one database."""
+    data_dir = database_fresh(db, args.postgres_url, "mlhub-bench-api-")
     try:
         import django
 
@@ -515,13 +529,7 @@ def report(result: dict) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--users", type=int, default=10_000, help="people (default 10,000)")
-    parser.add_argument("--workspaces", type=int, default=20_000, help="(default 20,000)")
-    parser.add_argument("--requests", type=int, default=200, help="timed, of each read")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed rounds of every read")
+def postgres_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("BENCH_POSTGRES_URL", POSTGRES_URL),
@@ -530,6 +538,37 @@ def main() -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the PostgreSQL database (to EXPLAIN queries)"
     )
+
+
+def databases_run(module: str, databases: tuple[str, ...]) -> dict[str, dict]:
+    """Each database's run in a process of its own (Django reads its settings once): this
+    script again with ``--db`` and ``--child-output``; their results by database."""
+    found = {}
+    with tempfile.TemporaryDirectory(prefix="mlhub-bench-") as scratch:
+        for db in databases:
+            out = Path(scratch) / f"{db}.json"
+            child = [sys.executable, "-m", module, *sys.argv[1:], "--db", db]
+            if subprocess.run([*child, "--child-output", str(out)], cwd=ROOT).returncode:
+                raise SystemExit(f"the {db} run failed")
+            found[db] = json.loads(out.read_text())
+    return found
+
+
+def result_write(name: str, result: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{name}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--users", type=int, default=10_000, help="people (default 10,000)")
+    parser.add_argument("--workspaces", type=int, default=20_000, help="(default 20,000)")
+    parser.add_argument("--requests", type=int, default=200, help="timed, of each read")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed rounds of every read")
+    postgres_arguments(parser)
     parser.add_argument(
         "--gc-freeze",
         action="store_true",
@@ -545,26 +584,16 @@ def main() -> None:
         Path(args.child_output).write_text(json.dumps(run_one(args.db, args)))
         return
 
-    # Django's settings are read once per process: each database gets its own process.
-    databases = {}
-    with tempfile.TemporaryDirectory(prefix="mlhub-bench-api-") as scratch:
-        for db in ("sqlite", "postgres") if args.db == "both" else (args.db,):
-            out = Path(scratch) / f"{db}.json"
-            child = [sys.executable, "-m", "bench.api", *sys.argv[1:], "--db", db]
-            if subprocess.run([*child, "--child-output", str(out)], cwd=ROOT).returncode:
-                raise SystemExit(f"the {db} run failed")
-            databases[db] = json.loads(out.read_text())
-
+    databases = databases_run(
+        "bench.api", ("sqlite", "postgres") if args.db == "both" else (args.db,)
+    )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result = {"when": stamp, "machine": machine(), "users": args.users}
     result |= {"workspaces": args.workspaces, "requests": args.requests, "warmup": args.warmup}
     result |= {"gc_freeze": args.gc_freeze, "target_p95_ms": TARGET_P95_MS}
     result["databases"] = databases
     report(result)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"api-{stamp}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {out}")
+    result_write(f"api-{stamp}", result)
 
 
 if __name__ == "__main__":

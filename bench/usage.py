@@ -39,11 +39,7 @@ import math
 import os
 import random
 import shutil
-import subprocess
-import sys
-import tempfile
 import time
-import warnings
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -52,12 +48,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 from bench.api import (
-    POSTGRES_URL,
+    admin_create,
     call,
+    database_fresh,
+    databases_run,
     figures,
     machine,
-    portal_environment,
+    postgres_arguments,
     postgres_recreate,
+    result_write,
     server_version,
     time_reads,
 )
@@ -212,14 +211,7 @@ def seed(*, people: int, groups: int, intervals: int, days: int, open_runs: int)
     plan = people_plan(people=people, groups=groups, rng=rng)
     running = rng.sample(range(people), min(open_runs, people))
     with transaction.atomic():
-        User.objects.create(
-            username="admin",
-            password=password,
-            is_staff=True,
-            is_superuser=True,
-            approval=approved,
-            approved_at=now,
-        )
+        admin_create(password=password, now=now)
         users = User.objects.bulk_create(
             (
                 User(username=p.name, password=password, approval=approved, approved_at=now)
@@ -465,19 +457,8 @@ def reads_for(today: date) -> list[Read]:
 
 def run_one(db: str, args: argparse.Namespace) -> dict:
     """Fresh database, seed, roll up, warm up, time: this process's whole run for one database."""
-    if db == "postgresql":
-        import psycopg
-
-        try:
-            postgres_recreate(args.postgres_url)
-        except psycopg.Error as error:
-            raise SystemExit(
-                f"PostgreSQL: {error}\nThe role in --postgres-url must be able to create "
-                "databases; bench/README.md says how to make one."
-            ) from None
-    data_dir = Path(tempfile.mkdtemp(prefix="mlhub-bench-usage-"))
-    portal_environment("postgres" if db == "postgresql" else db, data_dir, args.postgres_url)
-    warnings.filterwarnings("ignore", message="No directory at")  # whitenoise: no static root
+    engine = "postgres" if db == "postgresql" else db  # bench/api.py's name for it
+    data_dir = database_fresh(engine, args.postgres_url, "mlhub-bench-usage-")
     try:
         import django
 
@@ -617,14 +598,7 @@ def main() -> None:
     parser.add_argument("--open", type=int, default=200, help="runs going on now (default 200)")
     parser.add_argument("--runs", type=int, default=50, help="timed requests of each read")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds of every read")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", POSTGRES_URL),
-        help="the database to drop and create (default $BENCH_POSTGRES_URL or %(default)s)",
-    )
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the PostgreSQL database (to EXPLAIN queries)"
-    )
+    postgres_arguments(parser)
     parser.add_argument("--child-output", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.runs < 2 or args.people < 1 or args.groups < 1 or args.days < 1:
@@ -634,25 +608,15 @@ def main() -> None:
         Path(args.child_output).write_text(json.dumps(run_one(args.db, args)))
         return
 
-    databases = {}
-    with tempfile.TemporaryDirectory(prefix="mlhub-bench-usage-") as scratch:
-        for db in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
-            out = Path(scratch) / f"{db}.json"
-            child = [sys.executable, "-m", "bench.usage", *sys.argv[1:], "--db", db]
-            if subprocess.run([*child, "--child-output", str(out)], cwd=ROOT).returncode:
-                raise SystemExit(f"the {db} run failed")
-            databases[db] = json.loads(out.read_text())
-
+    both = ("sqlite", "postgresql")
+    databases = databases_run("bench.usage", both if args.db == "both" else (args.db,))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result = {"when": stamp, "machine": machine(), "people": args.people}
     result |= {"intervals": args.intervals, "days": args.days, "open": args.open}
     result |= {"runs": args.runs, "warmup": args.warmup, "target_p95_ms": TARGET_P95_MS}
     result["databases"] = databases
     report(result)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"usage-{stamp}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {out}")
+    result_write(f"usage-{stamp}", result)
 
 
 if __name__ == "__main__":
