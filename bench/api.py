@@ -119,6 +119,20 @@ def postgres_recreate(url: str, *, drop_only: bool = False) -> None:
 # Seeding ------------------------------------------------------------------------------------
 
 
+def admin_create(*, password: str, now) -> None:
+    """The admin every benchmark's reads are made as (an approved superuser)."""
+    from portal.accounts.models import User
+
+    User.objects.create(
+        username="admin",
+        password=password,
+        is_staff=True,
+        is_superuser=True,
+        approval=User.Approval.APPROVED,
+        approved_at=now,
+    )
+
+
 def seed(*, users: int, workspaces: int) -> dict:
     """Bulk inserts in one transaction: the admin, ``users`` people, ``workspaces`` rows of the
     default template (made by migration 0002), owners drawn at random with a fixed seed, and
@@ -136,14 +150,7 @@ def seed(*, users: int, workspaces: int) -> dict:
     approved = User.Approval.APPROVED
     started = time.perf_counter()
     with transaction.atomic():
-        User.objects.create(
-            username="admin",
-            password=password,
-            is_staff=True,
-            is_superuser=True,
-            approval=approved,
-            approved_at=now,
-        )
+        admin_create(password=password, now=now)
         User.objects.bulk_create(
             (
                 User(
@@ -298,21 +305,28 @@ def percentiles(seconds: list[float]) -> dict:
     }
 
 
-def run_one(db: str, args: argparse.Namespace) -> dict:
-    """Fresh database, seed, warm up, time: this process's whole run for one database."""
+def database_fresh(db: str, postgres_url: str, prefix: str) -> Path:
+    """The portal's environment for ``db`` ("sqlite" or "postgres"), that database made
+    anew (PostgreSQL's dropped and created; SQLite's a file in a new data folder, returned)."""
     if db == "postgres":
         import psycopg
 
         try:
-            postgres_recreate(args.postgres_url)
+            postgres_recreate(postgres_url)
         except psycopg.Error as error:
             raise SystemExit(
                 f"PostgreSQL: {error}\nThe role in --postgres-url must be able to create "
                 "databases; bench/README.md says how to make one."
             ) from None
-    data_dir = Path(tempfile.mkdtemp(prefix="mlhub-bench-api-"))
-    portal_environment(db, data_dir, args.postgres_url)
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    portal_environment(db, data_dir, postgres_url)
     warnings.filterwarnings("ignore", message="No directory at")  # whitenoise: no static root
+    return data_dir
+
+
+def run_one(db: str, args: argparse.Namespace) -> dict:
+    """Fresh database, seed, warm up, time: this process's whole run for one database."""
+    data_dir = database_fresh(db, args.postgres_url, "mlhub-bench-api-")
     try:
         import django
 
@@ -344,7 +358,7 @@ def run_one(db: str, args: argparse.Namespace) -> dict:
         admin = User.objects.get(username="admin")
         user = User.objects.get(pk=seeded["user_pk"])
         browser = Client()
-        browser.force_login(admin, backend="django.contrib.auth.backends.ModelBackend")
+        browser.force_login(admin, backend="portal.accounts.backends.LocalPasswords")
 
         session = browser.cookies[settings.SESSION_COOKIE_NAME].value
         headers = {
@@ -382,39 +396,14 @@ def run_one(db: str, args: argparse.Namespace) -> dict:
             }
 
         load_before = os.getloadavg()[0]
-        seconds: dict[str, list[float]] = {read.name: [] for read in reads}
-        clocks: dict[str, list[Clocks]] = {read.name: [] for read in reads}
-        done = 0
-        while done < args.requests:
-            # Blocks of one read, taking turns: the collections a read's garbage sets off
-            # mostly land on that read (a 1,000-row page would otherwise tax every other),
-            # while noise from the rest of the machine still spreads over all of them.
-            block = min(BLOCK, args.requests - done)
-            for read in reads:
-                for _ in range(block):
-                    spent = Clocks()
-                    with clocked(spent):
-                        status, _, took, cpu = call(application, read.path, headers[read.who])
-                    assert status.startswith("200"), (read.path, status)
-                    seconds[read.name].append(took)
-                    spent.cpu = cpu
-                    clocks[read.name].append(spent)
-            done += block
-            print(f"[{db}] {done}/{args.requests} requests of each read", flush=True)
-
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT sqlite_version()" if db == "sqlite" else "SHOW server_version")
-            version = cursor.fetchone()[0]
+        seconds, clocks = time_reads(
+            application, reads, headers, requests=args.requests, block=BLOCK, label=db
+        )
+        version = server_version()
         results = {}
         for read in reads:
             results[read.name] = {
-                "who": read.who,
-                "path": read.path,
-                "target": read.target,
-                **checks[read.name],
-                **percentiles(seconds[read.name]),
-                "sql_p50_ms": statistics.median(c.sql for c in clocks[read.name]) * 1000,
-                "cpu_p50_ms": statistics.median(c.cpu for c in clocks[read.name]) * 1000,
+                **figures(read, checks[read.name], seconds[read.name], clocks[read.name]),
                 "full_gc_requests": sum(c.full_gc > 0 for c in clocks[read.name]),
                 "gc_ms": [round(c.gc * 1000, 3) for c in clocks[read.name]],
                 "sql_ms": [round(c.sql * 1000, 3) for c in clocks[read.name]],
@@ -435,6 +424,54 @@ def run_one(db: str, args: argparse.Namespace) -> dict:
         if db == "postgres" and not args.keep:
             postgres_recreate(args.postgres_url, drop_only=True)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def time_reads(
+    application: Callable, reads: list, headers: dict, *, requests: int, block: int, label: str
+) -> tuple[dict[str, list[float]], dict[str, list[Clocks]]]:
+    """Each read ``requests`` times (each ``read`` has ``name``, ``who`` and ``path``), with
+    its seconds and Clocks. Blocks of one read, taking turns: the collections a read's
+    garbage sets off mostly land on that read (a 1,000-row page would otherwise tax every
+    other), while noise from the rest of the machine still spreads over all of them."""
+    seconds: dict[str, list[float]] = {read.name: [] for read in reads}
+    clocks: dict[str, list[Clocks]] = {read.name: [] for read in reads}
+    done = 0
+    while done < requests:
+        size = min(block, requests - done)
+        for read in reads:
+            for _ in range(size):
+                spent = Clocks()
+                with clocked(spent):
+                    status, _, took, cpu = call(application, read.path, headers[read.who])
+                assert status.startswith("200"), (read.path, status)
+                seconds[read.name].append(took)
+                spent.cpu = cpu
+                clocks[read.name].append(spent)
+        done += size
+        print(f"[{label}] {done}/{requests} requests of each read", flush=True)
+    return seconds, clocks
+
+
+def figures(read, check: dict, seconds: list[float], clocks: list[Clocks]) -> dict:
+    """One read's result: what it is, its ``check`` (queries...), percentiles, SQL and CPU."""
+    return {
+        "who": read.who,
+        "path": read.path,
+        "target": read.target,
+        **check,
+        **percentiles(seconds),
+        "sql_p50_ms": statistics.median(c.sql for c in clocks) * 1000,
+        "cpu_p50_ms": statistics.median(c.cpu for c in clocks) * 1000,
+    }
+
+
+def server_version() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        sqlite = connection.vendor == "sqlite"
+        cursor.execute("SELECT sqlite_version()" if sqlite else "SHOW server_version")
+        return cursor.fetchone()[0]
 
 
 # Report ----------------------------------------------------------------------------------
@@ -492,13 +529,7 @@ def report(result: dict) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--users", type=int, default=10_000, help="people (default 10,000)")
-    parser.add_argument("--workspaces", type=int, default=20_000, help="(default 20,000)")
-    parser.add_argument("--requests", type=int, default=200, help="timed, of each read")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed rounds of every read")
+def postgres_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("BENCH_POSTGRES_URL", POSTGRES_URL),
@@ -507,6 +538,37 @@ def main() -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the PostgreSQL database (to EXPLAIN queries)"
     )
+
+
+def databases_run(module: str, databases: tuple[str, ...]) -> dict[str, dict]:
+    """Each database's run in a process of its own (Django reads its settings once): this
+    script again with ``--db`` and ``--child-output``; their results by database."""
+    found = {}
+    with tempfile.TemporaryDirectory(prefix="mlhub-bench-") as scratch:
+        for db in databases:
+            out = Path(scratch) / f"{db}.json"
+            child = [sys.executable, "-m", module, *sys.argv[1:], "--db", db]
+            if subprocess.run([*child, "--child-output", str(out)], cwd=ROOT).returncode:
+                raise SystemExit(f"the {db} run failed")
+            found[db] = json.loads(out.read_text())
+    return found
+
+
+def result_write(name: str, result: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{name}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--users", type=int, default=10_000, help="people (default 10,000)")
+    parser.add_argument("--workspaces", type=int, default=20_000, help="(default 20,000)")
+    parser.add_argument("--requests", type=int, default=200, help="timed, of each read")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed rounds of every read")
+    postgres_arguments(parser)
     parser.add_argument(
         "--gc-freeze",
         action="store_true",
@@ -522,26 +584,16 @@ def main() -> None:
         Path(args.child_output).write_text(json.dumps(run_one(args.db, args)))
         return
 
-    # Django's settings are read once per process: each database gets its own process.
-    databases = {}
-    with tempfile.TemporaryDirectory(prefix="mlhub-bench-api-") as scratch:
-        for db in ("sqlite", "postgres") if args.db == "both" else (args.db,):
-            out = Path(scratch) / f"{db}.json"
-            child = [sys.executable, "-m", "bench.api", *sys.argv[1:], "--db", db]
-            if subprocess.run([*child, "--child-output", str(out)], cwd=ROOT).returncode:
-                raise SystemExit(f"the {db} run failed")
-            databases[db] = json.loads(out.read_text())
-
+    databases = databases_run(
+        "bench.api", ("sqlite", "postgres") if args.db == "both" else (args.db,)
+    )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result = {"when": stamp, "machine": machine(), "users": args.users}
     result |= {"workspaces": args.workspaces, "requests": args.requests, "warmup": args.warmup}
     result |= {"gc_freeze": args.gc_freeze, "target_p95_ms": TARGET_P95_MS}
     result["databases"] = databases
     report(result)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"api-{stamp}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {out}")
+    result_write(f"api-{stamp}", result)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ class Budget(models.Model):
         null=True, blank=True, help_text="GiB-hours of memory per period"
     )
     period = models.CharField(
-        max_length=4,
+        # "month" is 5 letters: at 4, PostgreSQL refused it (a 500 from the API, which took
+        # it; the admin's form refused it); SQLite does not check lengths.
+        max_length=10,
         blank=True,
         help_text="month (calendar, UTC) or a rolling window like 30d; empty: MLHUB_BUDGET_PERIOD",
     )

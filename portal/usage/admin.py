@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from portal.admin_readonly import ReadOnlyAdminMixin
-from portal.usage.models import RollupPass, SamplePass, UsageDay, UsageInterval
+from portal.usage.models import RollupPass, SamplePass, UsageDay, UsageInterval, UsageMonth
 
 
 @admin.register(UsageInterval)
@@ -45,6 +45,13 @@ class UsageDayAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "day"
     list_per_page = 100
     show_full_result_count = False
+
+
+@admin.register(UsageMonth)
+class UsageMonthAdmin(UsageDayAdmin):
+    list_display = ["month", *UsageDayAdmin.list_display[1:]]
+    list_filter = ["kind", ("month", admin.DateFieldListFilter)]
+    date_hierarchy = "month"
 
 
 @admin.register(RollupPass)

@@ -83,8 +83,13 @@ class UsageInterval(models.Model):
             # the day's end and ended after its start (or not yet).
             models.Index(fields=["started_at"], name="usage_started_at"),
             models.Index(fields=["ended_at"], name="usage_ended_at"),
-            # The roll-up pass: intervals closed since its last pass.
+            # The roll-up pass: intervals closed since its last pass. Also the reads of those
+            # not rolled up yet (reads._pending: those closed since the pass's mark).
             models.Index(fields=["closed_at"], name="usage_closed_at"),
+            # A person's runs in a range (their usage page's per workspace and the runs not
+            # rolled up yet, reads.usage_by_workspace and reads._pending): without it, every
+            # run of everyone that started before the range's end is read.
+            models.Index(fields=["owner_name", "started_at"], name="usage_owner_started"),
         ]
 
     def __str__(self) -> str:
@@ -119,16 +124,14 @@ class UsageGroup(models.Model):
         return self.name
 
 
-class UsageDay(models.Model):
-    """The closed intervals' use on one UTC day, for one person, group or template: what the
-    roll-up pass (``rollup.py``) recomputes, never adds to."""
+class UsageTotals(models.Model):
+    """What a roll-up holds of a subject's use over its day or month."""
 
     class Kind(models.TextChoices):
         PERSON = "person"
         GROUP = "group"
         TEMPLATE = "template"
 
-    day = models.DateField()
     kind = models.CharField(max_length=10, choices=Kind.choices)
     key = models.CharField(max_length=150, help_text="the username, group or template name")
     cpu_hours = models.FloatField(default=0.0)
@@ -145,6 +148,16 @@ class UsageDay(models.Model):
     memory_peak_bytes = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
+        abstract = True
+
+
+class UsageDay(UsageTotals):
+    """The closed intervals' use on one UTC day, for one person, group or template: what the
+    roll-up pass (``rollup.py``) recomputes, never adds to."""
+
+    day = models.DateField()
+
+    class Meta:
         constraints = [
             # Also the index of every read: one subject's days in a range.
             models.UniqueConstraint(fields=["kind", "key", "day"], name="usage_day_once"),
@@ -156,6 +169,28 @@ class UsageDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key} on {self.day}"
+
+
+class UsageMonth(UsageTotals):
+    """The sum of one subject's UsageDay rows in a calendar month (``runs`` and ``seconds``
+    too; the peak: the highest), recomputed by the roll-up pass with the days it touches:
+    a read over a year sums about 12 rows of each subject, not 365 (the admins' usage page
+    of a year, 10,000 people: bench/usage.py)."""
+
+    month = models.DateField(help_text="its first day")
+
+    class Meta:
+        constraints = [
+            # Also the index of the reads of whole months (reads._stored_by_key).
+            models.UniqueConstraint(fields=["kind", "key", "month"], name="usage_month_once"),
+        ]
+        indexes = [
+            # The roll-up pass replaces whole months.
+            models.Index(fields=["month"], name="usage_month_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} in {self.month:%Y-%m}"
 
 
 class RollupPass(models.Model):

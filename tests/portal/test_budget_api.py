@@ -45,6 +45,13 @@ def test_an_admin_creates_a_groups_budget_and_it_is_audited(as_carol):
     )
 
 
+def test_an_admin_sets_a_calendar_month_which_is_five_letters(as_carol, alice):
+    # The column held 4 characters: PostgreSQL refused "month" (a 500; SQLite does not check).
+    response = as_carol.post(URL, {"user": "alice", "cpu_hours": 50, "period": "Month"})
+    assert (response.status_code, response.json()["period"]) == (201, "month")
+    assert Budget.objects.get(user=alice).period == "month"
+
+
 def test_an_admin_lists_changes_and_deletes_budgets(as_carol, alice, bob):
     mine = Budget.objects.create(user=alice, cpu_hours=10)
     Budget.objects.create(user=bob, gpu_hours=1)

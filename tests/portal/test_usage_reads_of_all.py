@@ -10,8 +10,15 @@ import pytest
 from django.utils import timezone
 
 from portal.errors import ServiceError
-from portal.usage.models import UsageInterval
-from portal.usage.reads import Period, Subject, usage_by, usage_by_workspace, usage_days_by
+from portal.usage.models import UsageInterval, UsageMonth
+from portal.usage.reads import (
+    Period,
+    Subject,
+    usage_by,
+    usage_by_workspace,
+    usage_days_by,
+    whole_months,
+)
 from portal.usage.rollup import rollup_pass
 from tests.portal.usage_runs import run
 
@@ -76,3 +83,43 @@ def test_a_persons_use_per_workspace_within_the_range(runs):
 def test_use_per_workspace_is_a_persons_only():
     with pytest.raises(ServiceError, match="a person's only"):
         usage_by_workspace(subject=Subject("group", "physics"), since=SINCE, until=UNTIL)
+
+
+def test_the_whole_months_of_a_range():
+    assert whole_months(date(2025, 12, 7), date(2026, 12, 6)) == (
+        date(2026, 1, 1),
+        date(2026, 12, 1),
+    )
+    assert whole_months(date(2026, 11, 1), date(2026, 11, 30)) == (
+        date(2026, 11, 1),
+        date(2026, 12, 1),
+    )
+    assert whole_months(date(2026, 11, 2), date(2026, 11, 30)) is None
+    assert whole_months(date(2026, 11, 5), date(2026, 12, 20)) is None
+
+
+def test_a_range_of_whole_months_reads_the_months_and_the_days_around_them():
+    # 1 h on 31 October, 2 h on 10 November, 1 h either side of the night into December,
+    # 3 h on 2 December: a read from 31 October to 2 December sums October's last day,
+    # November's month row and December's first two days.
+    oct_31, nov_10 = datetime(2026, 10, 31, 8, tzinfo=UTC), datetime(2026, 11, 10, 8, tzinfo=UTC)
+    dec_1, dec_2 = datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 2, 8, tzinfo=UTC)
+    run(oct_31, oct_31 + HOUR, groups=("physics",))
+    run(nov_10, nov_10 + 2 * HOUR, cpu=2, groups=("physics",))
+    run(dec_1 - HOUR, dec_1 + HOUR, owner="bob", groups=("physics",))
+    run(dec_2, dec_2 + 3 * HOUR, owner="bob")
+    run(dec_2 + 24 * HOUR, dec_2 + 25 * HOUR, owner="bob")  # the 3rd: outside the range
+    rollup_pass()
+    november = UsageMonth.objects.get(kind="person", key="alice", month=date(2026, 11, 1))
+    assert (round(november.cpu_hours, 6), november.runs, round(november.seconds)) == (4, 1, 7200)
+    since, until = date(2026, 10, 31), date(2026, 12, 2)
+    assert usage_by(kind="person", since=since, until=until) == {
+        "alice": Period(since, cpu_hours=5.0, memory_gib_hours=3.0, runs=2),
+        "bob": Period(since, cpu_hours=5.0, memory_gib_hours=5.0, runs=2),
+    }
+    assert usage_by(kind="group", since=since, until=until) == {
+        "physics": Period(since, cpu_hours=7.0, memory_gib_hours=5.0, runs=3),
+    }
+    # The same as the days' rows summed one by one (the CSV's read).
+    days = usage_days_by(kind="person", since=since, until=until)
+    assert round(sum(use.cpu_hours for _, key, use in days if key == "bob"), 6) == 5.0

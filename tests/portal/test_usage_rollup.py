@@ -99,6 +99,36 @@ def test_a_run_closed_late_recomputes_the_days_it_ended_on_long_ago():
     ]
 
 
+def test_a_run_of_many_days_counts_on_each_beside_short_ones():
+    # The starts a day reads are bounded by the longest run: this one, 40 days long.
+    long = run(NOV_27 - 40 * 24 * HOUR, NOV_27, groups=("physics",))
+    run(NOV_27 - 20 * 24 * HOUR, NOV_27 - 20 * 24 * HOUR + HOUR, owner="bob")
+    rollup_pass()
+    twentieth = date(2026, 11, 7)
+    assert [
+        (kind, key, cpu, runs)
+        for day, kind, key, cpu, _, _, runs, _ in stored()
+        if day == twentieth
+    ] == [
+        ("group", "physics", 24.0, 0),
+        ("person", "alice", 24.0, 0),
+        ("person", "bob", 1.0, 1),
+        ("template", "default", 25.0, 1),
+    ]
+    # Each of alice's 40 days, three kinds, and bob's person row (his template's is hers).
+    assert len(stored()) == 3 * 40 + 1
+    # A later pass that recomputes only the last days (a short run closed since) still finds
+    # the long run's part of them.
+    UsageInterval.objects.filter(pk=long.pk).update(closed_at=timezone.now() - 24 * HOUR)
+    run(NOV_27 - 2 * HOUR, NOV_27 - HOUR, owner="bob")
+    before = stored()
+    rollup_pass()
+    assert ("person", "alice", 24.0) in [
+        (k, key, cpu) for d, k, key, cpu, *_ in stored() if d == date(2026, 11, 26)
+    ]
+    assert len(stored()) == len(before) + 1  # bob's new day
+
+
 def test_the_pass_marks_what_it_holds():
     before = timezone.now()
     done = rollup_pass()
