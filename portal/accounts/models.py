@@ -135,6 +135,9 @@ class User(AbstractUser):
         return self.is_approved and self.is_staff
 
 
+# ``User.is_approved`` as a query, for people not being deleted: those a pass over "everyone
+# who may use MLHub" starts from (the allow-list, a file, is ``access.why_refused``'s).
+APPROVED = models.Q(is_active=True, approval=User.Approval.APPROVED, deleting_since__isnull=True)
 # ``User.is_admin`` as a query: active, approved staff.
 ADMINS = models.Q(is_staff=True, is_active=True, approval=User.Approval.APPROVED)
 

@@ -23,7 +23,7 @@ from oauth2_provider.models import (
 )
 
 from portal.accounts import access, allowlist
-from portal.accounts.models import ADMINS, NOT_ALLOWED, User
+from portal.accounts.models import ADMINS, APPROVED, NOT_ALLOWED, User
 from portal.audit.log import audited
 from portal.errors import ServiceError, forbidden, invalid_is_refused, require_admin
 from portal.hub import client as hub_api
@@ -181,9 +181,7 @@ def user_access_lost(*, user: User, reason: str, by: User | None = None) -> None
 
 def _people_who_could_lose_access():
     """Everyone a change of the allow-list can lock out: active, approved, not admins."""
-    return User.objects.filter(
-        is_active=True, approval=User.Approval.APPROVED, deleting_since__isnull=True
-    ).exclude(ADMINS)
+    return User.objects.filter(APPROVED).exclude(ADMINS)
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from django.core.mail import send_mail
 from django.utils import timezone
 
 from lib.budgets import FIELDS, LABELS, UNITS
-from portal.accounts.models import User
+from portal.accounts.models import APPROVED, User
 from portal.audit.log import Result, record
 from portal.budgets.limits import Limit, Standing, limits_of_everyone, standings_of
 from portal.budgets.models import BudgetNotice
@@ -64,10 +64,8 @@ class Found:
 
 
 def level_of(used: float, hours: float) -> int:
-    """100 at or over the budget (a start is refused then), 80 from 80 %, else 0. A budget of
-    0 (none of it at all) has no level: there is nothing to warn of."""
-    if hours <= 0:
-        return 0
+    """100 at or over the budget (a start is refused then; a budget of 0 always), 80 from
+    80 %, else 0."""
     return 100 if used >= hours else 80 if used >= 0.8 * hours else 0
 
 
@@ -88,11 +86,7 @@ def budgets_pass(*, now: datetime | None = None) -> Report:
 def _found(now: datetime) -> list[Found]:
     """Everyone's budget fields at 80 % or more, and at 100 % those of 0 hours too (a start
     would be refused: workspaces to stop)."""
-    people = list(
-        User.objects.filter(
-            is_active=True, approval=User.Approval.APPROVED, deleting_since__isnull=True
-        ).only("pk", "username", "email")
-    )
+    people = list(User.objects.filter(APPROVED).only("pk", "username", "email"))
     limits = limits_of_everyone(person.pk for person in people)
     periods = {limit.period for each in limits.values() for limit in each.values() if limit}
     use = {}
@@ -106,7 +100,7 @@ def _found(now: datetime) -> list[Found]:
                 continue
             total = use[limit.period].get(person.username)
             used = getattr(total, limit.field) if total else 0.0
-            level = level_of(used, limit.hours) or (100 if used >= limit.hours else 0)
+            level = level_of(used, limit.hours)
             if level:
                 found.append(Found(person, limit, used, level))
     return found

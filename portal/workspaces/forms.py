@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 
 from lib.resources import MIN_CPU
-from portal.accounts.models import User
+from portal.accounts.models import APPROVED, User
 from portal.workspaces.models import WorkspaceTemplate
 
 
@@ -61,9 +61,7 @@ class WorkspaceCreateForm(forms.Form):
         images = [("", "(template default)")] + [(i, i) for i in settings.WORKSPACE_IMAGES]
         self.fields["image"].choices = images
         if user.is_admin:
-            self.fields["owner"].queryset = User.objects.filter(
-                approval=User.Approval.APPROVED, is_active=True, deleting_since=None
-            ).order_by("username")
+            self.fields["owner"].queryset = User.objects.filter(APPROVED).order_by("username")
         else:
             del self.fields["owner"]
 
