@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from portal.errors import ServiceError
-from portal.usage.reads import Subject, usage_subject
+from portal.usage.reads import Subject, range_check, usage_subject
 
 # Without ?since: the 30 days up to ?until.
 DEFAULT_DAYS = 30
@@ -42,10 +42,7 @@ def day_range(
     ``default_days`` days up to until; at most ``most_days`` days, until not before since."""
     until = day_param(params, "until") or timezone.now().date()
     since = day_param(params, "since") or until - timedelta(days=default_days - 1)
-    if until < since:
-        raise ServiceError(f"until ({until}) is before since ({since}).")
-    if (until - since).days >= most_days:
-        raise ServiceError(f"Ask for at most {most_days} days at a time.")
+    range_check(since, until, most_days=most_days)
     return since, until
 
 

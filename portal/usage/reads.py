@@ -105,6 +105,15 @@ def period_of(day: date, granularity: str) -> date:
     return day
 
 
+def range_check(since: date, until: date, *, most_days: int = MOST_DAYS) -> None:
+    """A 400 that says why, unless since to until (both included) is a range of at most
+    ``most_days`` days."""
+    if until < since:
+        raise ServiceError(f"until ({until}) is before since ({since}).")
+    if (until - since).days >= most_days:
+        raise ServiceError(f"Ask for at most {most_days} days at a time.")
+
+
 def usage_periods(
     *, subject: Subject, since: date, until: date, granularity: str, now: datetime | None = None
 ) -> list[Period]:
@@ -114,10 +123,7 @@ def usage_periods(
         raise ServiceError(
             f"Unknown granularity {granularity!r}; use one of: {', '.join(GRANULARITIES)}."
         )
-    if until < since:
-        raise ServiceError(f"until ({until}) is before since ({since}).")
-    if (until - since).days >= MOST_DAYS:
-        raise ServiceError(f"Ask for at most {MOST_DAYS} days at a time.")
+    range_check(since, until)
     now = now or timezone.now()
     periods: dict[date, Period] = {}
     for n in range((until - since).days + 1):
