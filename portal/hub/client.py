@@ -187,12 +187,19 @@ class HubClient:
         self._request("DELETE", f"/users/{_q(name)}/tokens/{_q(token_id)}", ok=(204, 404))
 
     # Servers -----------------------------------------------------------------------------
-    def server_start(self, user: str, server: str, options: dict[str, Any]) -> bool:
-        """Ask for the server; True when it is ready now (201), False when still starting."""
-        response = self._request(
+    def server_start(self, user: str, server: str, options: dict[str, Any]) -> None:
+        """Ask for the server; how the spawn ends comes later (``server_progress``, the
+        spawner's report).
+
+        JupyterHub's 201 ("ready now") is not taken as ready: with ``slow_spawn_timeout`` 0
+        (hubconfig) no real spawn ends inside the request, and JupyterHub 6.1.1 answers 201
+        for a start right after a failed one while that start is still running (its
+        ``get_spawner(replace_failed=True)`` hands the request a spawner it never stores, so
+        the request looks at an idle one). The soak met it: "running" 80 s before the route.
+        """
+        self._request(
             "POST", f"/users/{_q(user)}/servers/{_q(server)}", ok=(201, 202), json=options
         )
-        return response.status_code == 201
 
     def server_stop(self, user: str, server: str, *, remove: bool = False) -> bool:
         """Stop (and with ``remove`` forget) the server; True when done, False when pending."""

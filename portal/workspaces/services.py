@@ -230,25 +230,25 @@ def _require_may_act(by: User, workspace: Workspace, doing: str) -> None:
 @refusals_counted("start")
 @audited("workspace.start", _workspace)
 def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
-    """Ask the hub to start the server; state becomes ``running`` or ``starting``."""
+    """Ask the hub to start the server; the state becomes ``starting``, and the spawn's end
+    (followed by a task, or reported by the spawner) makes it ``running`` or says why not."""
     _require_may_act(by, workspace, "start")
     _refuse_if_deleting(workspace)
     before = _reserve_start(workspace)
     try:
-        ready = _hub_server_start(workspace)
+        running_already = _hub_server_start(workspace)
     except BaseException:
         _release_start(workspace, before)
         raise
-    if ready is None:
+    if running_already:
         # The hub runs it although the portal thought otherwise: adopt the hub's view.
         return _save_state(workspace, State.STARTING, "")
     workspace.progress_message = "Asked JupyterHub to start it"
     workspace.save(update_fields=["progress_message"])
-    if ready:
-        return _save_state(workspace, State.RUNNING, "")
     _save_state(workspace, State.STARTING, "")
     # The django-q2 cluster follows the spawn so a failure is recorded with the hub's
-    # message even when nobody is looking; reads reconcile in the meantime.
+    # message even when nobody is looking; reads reconcile in the meantime. "running" comes
+    # from there or the spawner's report, both after the proxy has the route.
     async_task("portal.workspaces.tasks.follow_spawn", workspace.pk, task_name=f"spawn {workspace}")
     return workspace
 
@@ -282,19 +282,19 @@ def _release_start(workspace: Workspace, before: dict) -> None:
         setattr(workspace, field, value)
 
 
-def _hub_server_start(workspace: Workspace) -> bool | None:
-    """Whether the hub's server is ready at once (False: it is starting; None: it was
-    running already)."""
+def _hub_server_start(workspace: Workspace) -> bool:
+    """Ask the hub to start the server; True when it was running already."""
     hub = hub_api.hub_client()
     # The hub's admin flag comes from the portal at login (the authenticator), not from
     # here: the portal's token may not grant admin rights (least privilege).
     hub.user_ensure(workspace.owner.hub_name)
     try:
-        return hub.server_start(workspace.owner.hub_name, workspace.name, workspace.user_options())
+        hub.server_start(workspace.owner.hub_name, workspace.name, workspace.user_options())
     except HubError as error:
         if error.status == 400 and "already" in error.message:
-            return None
+            return True
         raise
+    return False
 
 
 @audited("workspace.stop", _workspace)

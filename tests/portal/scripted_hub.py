@@ -74,7 +74,7 @@ class ScriptedHub(HubClient):
         if method == "GET" and len(parts) == 3:
             servers = self.kept.get(parts[2], self.active.get(parts[2]))
             return Answer(404, {}) if servers is None else Answer(200, {"servers": servers})
-        if method == "POST":  # a user made, or a server started and ready at once
+        if method == "POST":  # a user made, or a server start asked (201 as the hub may answer)
             if len(parts) == 3:
                 self.users.add(parts[2])
             return Answer(201, {})

@@ -161,7 +161,7 @@ def test_a_bulk_start_answers_at_once_and_a_task_starts_each(
     assert tasks.act_on_each(action, ids, by_id) == "2 done, 1 refused, 0 failed, 0 not tried"
 
     states = dict(Workspace.objects.values_list("name", "state"))
-    assert states == {"one": "running", "two": "stopped", "three": "running"}
+    assert states == {"one": "starting", "two": "stopped", "three": "starting"}
     entries = AuditEntry.objects.filter(action="workspace.start").order_by("target")
     assert [(e.target, e.result, e.actor_name, e.source) for e in entries] == [
         ("alice/one", "ok", "carol", "admin"),

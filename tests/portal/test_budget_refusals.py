@@ -107,7 +107,7 @@ def test_just_under_the_budget_the_start_goes_ahead(alice, clock, hub, workspace
     run(DEC_2, DEC_2 + timedelta(hours=99.99))
     workspace = workspace_of(alice)
     services.workspace_start(workspace=workspace, by=alice)
-    assert workspace.state == "running"
+    assert workspace.state == "starting"
 
 
 def test_use_before_the_month_does_not_count(alice, clock, hub, workspace_of):

@@ -122,12 +122,13 @@ def test_it_reads_every_page_of_users(fake_hub):
     assert "offset=2" in second[1]
 
 
-def test_start_tells_ready_from_pending(fake_hub):
+def test_a_start_is_asked_with_the_options_and_either_answer_taken(fake_hub):
     hub, client = fake_hub
+    # 201 claims "ready" but is not trusted (HubClient.server_start): both are "asked".
     hub.routes[("POST", "/hub/api/users/alice/servers/ready")] = (201, {})
     hub.routes[("POST", "/hub/api/users/alice/servers/slow")] = (202, {})
-    assert client.server_start("alice", "ready", {"cpu": 1}) is True
-    assert client.server_start("alice", "slow", {}) is False
+    assert client.server_start("alice", "ready", {"cpu": 1}) is None
+    assert client.server_start("alice", "slow", {}) is None
     assert hub.seen[0][3] == {"cpu": 1}
 
 

@@ -14,7 +14,7 @@ from portal.api.services import api_token_create
 from portal.cleanup.models import CleanupRun
 from portal.metrics.collector import QUERIES, PortalCollector
 from portal.quotas.models import Quota
-from portal.workspaces import services, sync
+from portal.workspaces import services, sync, tasks
 from portal.workspaces.models import SyncPass, Workspace, WorkspaceTemplate
 from tests.portal.scripted_hub import Answer, ScriptedHub
 
@@ -61,8 +61,9 @@ class SlowHub(ScriptedHub):
 
 
 def test_after_a_start_and_a_refusal_the_series_say_so(api, hub_double, alice):
-    hub_double(ScriptedHub())
-    services.workspace_create(by=alice, name="thesis")
+    hub_double(ScriptedHub(progress=[{"progress": 100, "ready": True}]))
+    thesis = services.workspace_create(by=alice, name="thesis")
+    tasks.follow_spawn(thesis.pk)  # as the task cluster does after the start
     Quota.objects.create(user=alice, workspaces=1)
     with pytest.raises(services.ServiceError):
         services.workspace_create(by=alice, name="second")
@@ -76,7 +77,7 @@ def test_after_a_start_and_a_refusal_the_series_say_so(api, hub_double, alice):
     assert (
         value(found, "mlhub_workspace_start_duration_seconds_bucket", template="default", le="1.0")
         == 1
-    )  # ready at once (201): well under a second
+    )  # followed to its end at once: well under a second
     assert (
         value(found, "mlhub_workspace_refusals_total", action="create", reason="quota_exceeded")
         == 1

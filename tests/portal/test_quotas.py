@@ -277,7 +277,7 @@ def test_a_start_holds_its_running_place_before_it_asks_the_hub(
     assert WatchingHub.seen == ["starting: Asking JupyterHub to start it"]
     workspace.refresh_from_db()
     assert (workspace.state, workspace.progress_message) == (
-        State.RUNNING,
+        State.STARTING,
         "Asked JupyterHub to start it",
     )
 
@@ -308,7 +308,7 @@ def test_a_start_the_hub_refuses_gives_its_place_back_and_leaves_the_row_as_it_w
         "Pulling",
     )
     hub_double(ScriptedHub)
-    assert services.workspace_start(workspace=workspace, by=alice).state == State.RUNNING
+    assert services.workspace_start(workspace=workspace, by=alice).state == State.STARTING
 
 
 @AT_ONCE

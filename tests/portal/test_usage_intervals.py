@@ -73,7 +73,10 @@ def test_gpus_are_counted_as_the_quotas_count_them(thesis, gpus, counted):
 
 
 class StopsAtOnce(ScriptedHub):
-    """Starts are ready at once (201); a stop is done at once too (204, not 202)."""
+    """Starts end ready at their first progress event; a stop is done at once (204, not 202)."""
+
+    def __init__(self):
+        super().__init__(progress=[{"progress": 100, "ready": True}])
 
     def _answer(self, method, path, kwargs):
         if method == "DELETE" and path.count("/") == 4:
@@ -81,9 +84,11 @@ class StopsAtOnce(ScriptedHub):
         return super()._answer(method, path, kwargs)
 
 
-def test_an_actions_answer_opens_and_closes_the_run(alice, workspace_of, hub_double):
+def test_a_followed_start_opens_the_run_and_a_stops_answer_closes_it(alice, workspace_of, hub_double):
     hub_double(StopsAtOnce())
     workspace = services.workspace_start(workspace=workspace_of(alice), by=alice)
+    assert intervals() == []  # asked, not yet running: nothing is reserved in use
+    workspace = services.workspace_follow_spawn(workspace=workspace, patience=5)
     started = workspace.synced_at
     assert intervals() == [("thesis", started, None, "")]
     services.workspace_stop(workspace=workspace, by=alice)

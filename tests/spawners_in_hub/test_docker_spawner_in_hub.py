@@ -32,7 +32,7 @@ def start(hub: InProcessHub, user: str, server: str, options: dict) -> dict:
     """Start as the portal does (its client, its token): the last progress event."""
     portal = hub.portal()
     portal.user_ensure(user)
-    assert portal.server_start(user, server, options) is False  # 202: slow_spawn_timeout 0
+    portal.server_start(user, server, options)
 
     def last_event() -> dict | None:
         try:
@@ -231,3 +231,38 @@ def test_the_spawner_refuses_options_out_of_bounds_with_its_message(
     assert not docker_client.containers.list(all=True, filters=ours("mallory", server))
     assert not docker_client.volumes.list(filters=ours("mallory", server))
     assert not docker_client.networks.list(filters={"label": "mlhub.user=mallory"})
+
+
+def test_a_start_right_after_a_failed_one_is_answered_201_while_it_is_still_starting(
+    in_process_hub,
+):
+    """Why the portal takes no 201 as "ready" (HubClient.server_start): JupyterHub 6.1.1's
+    ``get_spawner(replace_failed=True)`` hands the request a fresh spawner it never stores,
+    the start runs on another, and the request answers from the idle one. The soak met it
+    (docs/performance.md): "running" 80 s before the proxy had a route. Should upstream
+    answer 202 here, this test fails, and a 201 means "ready" again."""
+    hub = in_process_hub
+    portal = hub.portal()
+    user, server = "rerun", "again"
+    try:
+        refused = start(hub, user, server, {"image": "busybox:latest"})
+        assert refused.get("failed") is True, refused
+
+        answer = requests.post(
+            f"{hub.api_url}/users/{user}/servers/{server}",
+            json={"image": IMAGE},
+            headers={"Authorization": f"token {hub.portal_token}"},
+            timeout=30,
+        )
+        asked = portal.user_get(user)["servers"][server]
+        assert (answer.status_code, asked["ready"], asked["pending"]) == (201, False, "spawn")
+
+        # The spawn the hub runs is the one to follow: it ends ready, as the portal waits.
+        ended = poll_until(
+            lambda: portal.server_progress(user, server, timeout=120),
+            timeout=150,
+            what="the second start never ended",
+        )
+        assert ended.get("ready") is True, ended
+    finally:
+        stop(hub, user, server)
