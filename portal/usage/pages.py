@@ -20,7 +20,15 @@ from portal.accounts.access import require_access
 from portal.budgets.limits import standings_of
 from portal.errors import ServiceError, require_admin
 from portal.usage.ranges import day_range
-from portal.usage.reads import Kind, Period, Subject, usage_by, usage_by_workspace, usage_periods
+from portal.usage.reads import (
+    Kind,
+    Period,
+    Subject,
+    usage_by,
+    usage_by_workspace,
+    usage_periods,
+    usage_top,
+)
 
 # The longest range the pages show: a year (the CSV export, for scripts, goes further).
 MOST_PAGE_DAYS = 366
@@ -87,7 +95,7 @@ def everyone_usage(request):
     since, until, error = page_range(request.GET)
     groups = _ranked(usage_by(kind=Kind.GROUP, since=since, until=until))
     templates = _ranked(usage_by(kind=Kind.TEMPLATE, since=since, until=until))
-    people = _ranked(usage_by(kind=Kind.PERSON, since=since, until=until))
+    people, everyone = usage_top(kind=Kind.PERSON, since=since, until=until, count=TOP_PEOPLE)
     sections = [
         ("groups", "By group", "group", groups, ""),
         ("templates", "By template", "template", templates, ""),
@@ -95,9 +103,8 @@ def everyone_usage(request):
             "people",
             "Top people",
             "user",
-            people[:TOP_PEOPLE],
-            f"The {min(TOP_PEOPLE, len(people))} who reserved the most CPU, "
-            f"of {len(people)} who used any.",
+            people,
+            f"The {len(people)} who reserved the most CPU, of {everyone} who used any.",
         ),
     ]
     context = {

@@ -17,6 +17,7 @@ from portal.usage.reads import (
     usage_by,
     usage_by_workspace,
     usage_days_by,
+    usage_top,
     whole_months,
 )
 from portal.usage.rollup import rollup_pass
@@ -123,3 +124,48 @@ def test_a_range_of_whole_months_reads_the_months_and_the_days_around_them():
     # The same as the days' rows summed one by one (the CSV's read).
     days = usage_days_by(kind="person", since=since, until=until)
     assert round(sum(use.cpu_hours for _, key, use in days if key == "bob"), 6) == 5.0
+
+
+def ranked_from_everyones(kind: str, since: date, until: date, count: int, now: datetime):
+    """``usage_top``'s answer the slow way: everyone's figures (``usage_by``), ranked here."""
+    everyone = usage_by(kind=kind, since=since, until=until, now=now)
+    ranked = sorted(everyone.items(), key=lambda item: (-item[1].cpu_hours, item[0]))
+    return ranked[:count], len(everyone)
+
+
+def test_the_top_by_the_database_are_the_top_of_everyones_figures():
+    """Stored use of many sizes, ties (broken by name, by code point: "Zoë" before "zed"),
+    people whose pending runs lift them over stored ones, over whole months and days."""
+    nov_2 = datetime(2026, 11, 2, 8, tzinfo=UTC)
+    for hours, owner in enumerate(["ann", "ben", "cat", "dan", "eve", "fay", "gus", "hal"], 1):
+        run(nov_2, nov_2 + hours * HOUR, owner=owner, groups=(f"g{hours % 3}",))
+    run(nov_2, nov_2 + 3 * HOUR, owner="zed")  # ties with cat
+    run(nov_2, nov_2 + 3 * HOUR, owner="Zoë")
+    run(NOV_27, NOV_27 + HOUR, owner="ann", cpu=6)  # ann: 1 + 6 stored
+    rollup_pass(since=date(2026, 11, 1))
+    # Not rolled up yet: ben's run closed since the pass, and ivy and ben still running.
+    run(NOV_27 + 2 * HOUR, NOV_27 + 4 * HOUR, owner="ben", cpu=4, groups=("g9",))
+    run(NOV_27 + 9 * HOUR, None, owner="ivy", cpu=3)
+    run(NOV_27 + 11 * HOUR, None, owner="cat", cpu=2)
+    for since, until in [(SINCE, UNTIL), (date(2026, 10, 20), date(2026, 12, 5))]:
+        for kind in ("person", "group"):
+            for count in (1, 3, 4, 20):
+                expected = ranked_from_everyones(kind, since, until, count, NOW)
+                assert usage_top(kind=kind, since=since, until=until, count=count, now=NOW) == (
+                    expected
+                ), (kind, since, count)
+    # Spelled out once: ben 2 + 8 pending, ivy 9 pending, ann 1 + 6, hal 8, ... over the months.
+    top, everyone = usage_top(
+        kind="person", since=date(2026, 10, 20), until=date(2026, 12, 5), count=4, now=NOW
+    )
+    assert [(name, use.cpu_hours) for name, use in top] == [
+        ("ben", 10.0),
+        ("ivy", 9.0),
+        ("hal", 8.0),
+        ("ann", 7.0),
+    ]
+    assert everyone == 11
+
+
+def test_nobody_used_anything():
+    assert usage_top(kind="person", since=SINCE, until=UNTIL, count=20, now=NOW) == ([], 0)
