@@ -335,4 +335,4 @@ def test_two_starts_at_once_cannot_both_pass_the_running_limit(alice, monkeypatc
     assert outcomes == ["Quota exceeded for alice: running workspaces — limit 1, in use 1.", "done"]
     assert WatchingHub.seen == ["starting: Asking JupyterHub to start it"]
     states = sorted(Workspace.objects.filter(owner=alice).values_list("state", flat=True))
-    assert states == [State.RUNNING, State.STOPPED]
+    assert states == [State.STARTING, State.STOPPED]
