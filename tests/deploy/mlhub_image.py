@@ -107,7 +107,7 @@ def run_until_exit(client, timeout: float = 120, **options) -> tuple[int, str]:
         status = container.wait(timeout=timeout)["StatusCode"]
         return status, container.logs().decode(errors="replace")
     finally:
-        container.remove(force=True)
+        container.remove(force=True, v=True)  # and the anonymous /data of a run without one
 
 
 def roles(container) -> list[list[str]]:
@@ -130,7 +130,7 @@ def remove_image_runs(client, hub_name: str) -> None:
     """The image's containers (``<hub>-mlhub…``), the hub's workspaces and people's networks,
     the image's network and data volume: what a run, or a run that crashed, left."""
     for leftover in client.containers.list(all=True, filters={"name": f"{hub_name}-mlhub"}):
-        leftover.remove(force=True)
+        leftover.remove(force=True, v=True)
     remove_everything_of(client, hub_name)
     for leftover in client.networks.list(names=[hub_name]):
         if leftover.name == hub_name:  # the filter matches parts of names

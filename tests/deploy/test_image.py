@@ -232,7 +232,7 @@ def test_a_new_container_on_the_same_data_takes_the_workspace_over(
     assert mlhub.container.attrs["State"]["ExitCode"] == 0, mlhub.logs(60)
     assert time.monotonic() - began < 50, "SIGTERM did not stop the roles in time"
     assert container_of(docker_client, workspace).status == "running"
-    mlhub.container.remove()
+    mlhub.container.remove(v=True)  # anonymous volumes only: the named /data stays
     mlhub.container = docker_client.containers.run(
         IMAGE, name=f"{HUB}-mlhub-2", **mlhub.run_options
     )

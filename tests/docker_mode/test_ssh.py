@@ -182,7 +182,7 @@ def gateway(docker_hub, docker_client):
         yield published, container
     finally:
         if container is not None:
-            container.remove(force=True)
+            container.remove(force=True, v=True)
         network.remove()
         relay.close()
 

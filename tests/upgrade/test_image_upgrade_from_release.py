@@ -101,7 +101,7 @@ def test_the_releases_data_runs_under_the_current_image_with_its_workspace(
         # comes on the same /data, network and port.
         container.stop(timeout=60)
         assert workspace_container(docker_client) == before  # left running
-        container.remove()
+        container.remove(v=True)  # anonymous volumes only: the named /data stays
         current = docker_client.containers.run(IMAGE, name=f"{HUB}-mlhub-2", **options)
         new = image_hub_up(current, options, url, tmp_path)
         migrated = applied_migrations(current)
