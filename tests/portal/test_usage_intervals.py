@@ -84,7 +84,9 @@ class StopsAtOnce(ScriptedHub):
         return super()._answer(method, path, kwargs)
 
 
-def test_a_followed_start_opens_the_run_and_a_stops_answer_closes_it(alice, workspace_of, hub_double):
+def test_a_followed_start_opens_the_run_and_a_stops_answer_closes_it(
+    alice, workspace_of, hub_double
+):
     hub_double(StopsAtOnce())
     workspace = services.workspace_start(workspace=workspace_of(alice), by=alice)
     assert intervals() == []  # asked, not yet running: nothing is reserved in use
