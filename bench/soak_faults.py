@@ -205,14 +205,22 @@ class Injector:
 
     def _container(self, window) -> None:
         client = docker.from_env(timeout=30)
-        running = client.containers.list(filters={"label": f"{LABEL_ORIGIN}={self.hub_name}"})
+        # Sparse: the listing alone. A full one inspects each container, and one removed in
+        # between (the people stop and delete all the while) ended this thread with a 404.
+        running = client.containers.list(
+            filters={"label": f"{LABEL_ORIGIN}={self.hub_name}"}, sparse=True
+        )
         if not running:
             window.detail = "none running"
             return
         victim = self.rng.choice(running)
-        window.detail = victim.name
-        victim.kill()
-        client.close()
+        window.detail = victim.attrs["Names"][0].lstrip("/")
+        try:
+            victim.kill()
+        except docker.errors.APIError as error:  # stopped or removed since the listing
+            window.detail += f", gone before the kill ({error.status_code})"
+        finally:
+            client.close()
 
     def _engine(self, window) -> None:
         engine_restart()
