@@ -4,7 +4,8 @@ Every ``interval`` seconds: the resident memory (RSS) of the portal (gunicorn an
 workers), the task cluster (django-q2 and its workers), the hub, and the Node proxy. A fault
 kills some of them, and a new process starts from nothing, so growth is measured on each
 role's longest-lived process: its first, middle and last sample, and the slope between the
-first and the last.
+first and the last. A process's first minute is its start-up, not growth (a task cluster
+sampled before its workers had forked once showed 18 MB, then 800): it is left out.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bench.soak_faults import proxy_pid
 from lib.stack import Stack
 
 PAGE_KB = 4
+STARTING_UP_S = 60
 
 
 def group_rss_kb(leader: int) -> int:
@@ -73,7 +75,7 @@ class MemorySampler:
     def table(self) -> dict[str, dict]:
         rows = {}
         for role, by_pid in self.samples.items():
-            longest = max(by_pid.values(), key=lambda s: s[-1][0] - s[0][0])
+            longest = max(map(_started_up, by_pid.values()), key=lambda s: s[-1][0] - s[0][0])
             (t0, first), (t1, last) = longest[0], longest[-1]
             middle = longest[len(longest) // 2][1]
             hours = (t1 - t0) / 3600
@@ -86,3 +88,9 @@ class MemorySampler:
                 "restarts": len(by_pid) - 1,
             }
         return rows
+
+
+def _started_up(samples: list[tuple[float, int]]) -> list[tuple[float, int]]:
+    """The samples after the process's first ``STARTING_UP_S`` (all of a shorter life's)."""
+    settled = [sample for sample in samples if sample[0] - samples[0][0] >= STARTING_UP_S]
+    return settled or samples

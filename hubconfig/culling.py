@@ -29,7 +29,7 @@ ROLE = "mlhub-idle-culler"
 SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 # A check is one paginated read of the hub's ready servers: every minute is cheap.
 CULL_EVERY_MOST = 60
-# Servers report activity to the hub every 5 minutes (the hub reads the proxy's every 30 s,
+# Servers report activity to the hub every 5 minutes (the hub reads the proxy's every 10 s,
 # hubconfig/jupyterhub_config.py last_activity_interval): a shorter idle limit can stop a
 # workspace that is in use.
 ACTIVITY_LAG = 300

@@ -78,8 +78,10 @@ c.JupyterHub.cleanup_servers = env.env_bool("MLHUB_CLEANUP_SERVERS", True)
 # workspaces it checked in the background (past its first 10 s) only once every check has
 # ended, up to http_timeout later, and a proxy restarted on its own (the chart's proxy pod)
 # starts empty: each workspace was unreachable until the next check (the soak; CI,
-# 2026-12-06). Every 30 s bounds that; the check is one read of the proxy's routes.
-c.JupyterHub.last_activity_interval = 30
+# 2026-12-06). Every 10 s bounds that (at 30 s the second soak still met 7 opens and writes
+# in the 30 s after a hub restart, the hub saying "ready" with no route); the check is one
+# read of the proxy's routes and the activity it has seen since.
+c.JupyterHub.last_activity_interval = 10
 c.ConfigurableHTTPProxy.auth_token = env.env_secret("CONFIGPROXY_AUTH_TOKEN", "")
 c.ConfigurableHTTPProxy.command = [
     env.chp_path(),

@@ -181,7 +181,7 @@ def test_a_hub_killed_while_a_workspace_starts_takes_the_started_container_over(
     running = fault_hub.wait_for_state(token, workspace["id"], "running")
     assert container(docker_client, running).id == started.id  # taken over, not made again
     session = portal_login(fault_hub.url, *ALICE)
-    # Its route comes with the hub's next check of routes (every 30 s, last_activity_interval)
+    # Its route comes with the hub's next check of routes (every 10 s, last_activity_interval)
     # when the hub checked it in the background, past its first 10 s (a slow machine).
     poll_until(
         lambda: session.get(running["url"] + "lab", timeout=30).status_code == 200,
