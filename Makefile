@@ -84,8 +84,17 @@ endif
 test-fast: setup
 	$(PYTEST) $(PARALLEL) $(or $(ARG_PATHS),$(UNIT_TIER)) $(ARG_OPTIONS)
 
-setup: $(STAMP) node_modules/.bin/configurable-http-proxy $(KUBE_TOOLS)/helm \
+setup: $(STAMP) $(VENV)/.no-iri-grammar node_modules/.bin/configurable-http-proxy $(KUBE_TOOLS)/helm \
 	$(KUBE_SCHEMAS)/.installed
+
+# jsonschema checks the "iri" formats only when rfc3987-syntax is there (jupyter-events asks
+# for it), and that builds its grammar at import: about a second of the start of every
+# single-user server (local-process workspaces run from this environment) and of the hub.
+# Nothing of ours or Jupyter's checks an IRI (docs/performance.md, "Colder starts").
+# After every install, which brings it back.
+$(VENV)/.no-iri-grammar: $(STAMP)
+	$(BIN)/python -m pip uninstall --quiet --yes rfc3987-syntax
+	touch $@
 
 # Re-install when a requirements file or the project's metadata changes. The project itself
 # goes in editable (the hub loads hubconfig/, the portal and spawners by import, never through

@@ -38,19 +38,24 @@ def leftovers(client: docker.DockerClient, hub: str) -> list[str]:
 
 
 def docker_bench_start(
-    description: str, default_runs: int, image: str, hub: str
-) -> tuple[int, docker.DockerClient]:
-    """A Docker benchmark's start: its ``--runs``, and the engine, with ``image`` there and
-    nothing left of an earlier run's ``hub``."""
-    parser = argparse.ArgumentParser(description=description)
+    description: str,
+    default_runs: int,
+    image: str,
+    hub: str,
+    parser: argparse.ArgumentParser | None = None,
+) -> tuple[argparse.Namespace, docker.DockerClient]:
+    """A Docker benchmark's start: its arguments (``--runs``, and those of ``parser`` when
+    given), and the engine, with ``image`` there and nothing left of an earlier run's
+    ``hub``."""
+    parser = parser or argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--runs",
         type=int,
         default=default_runs,
         help=f"timed runs of each (default {default_runs})",
     )
-    runs = parser.parse_args().runs
+    arguments = parser.parse_args()
     client = docker.from_env(timeout=60)
     client.images.get(image)  # ImageNotFound: build it first (make workspace-image)
     remove_everything_of(client, hub)
-    return runs, client
+    return arguments, client

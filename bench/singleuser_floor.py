@@ -21,10 +21,15 @@ server refuses a request without credentials with 403, and it is serving then):
 
 Rounds are interleaved (the order rotates) after one untimed warm-up of each. The ratio of
 singleuser to server is the least bench.spawn's ratio can be with this baseline.
+
+`--before IMAGE` adds a fourth, `singleuser@before`: the same single-user server from an
+earlier build of the image (tag it before rebuilding: `docker tag mlhub-workspace:latest
+mlhub-workspace:before`), so that a change to the image is measured side by side.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import os
@@ -102,17 +107,21 @@ def singleuser_env(hub_port: int) -> dict[str, str]:
     }
 
 
-def run_once(client: docker.DockerClient, variant: str, hub_port: int) -> dict:
+def run_once(
+    client: docker.DockerClient, variant: str, hub_port: int, before: str | None = None
+) -> dict:
     """One timed run call → the server's first HTTP answer; then remove it, untimed."""
     port = free_port()
+    singleuser = (["jupyterhub-singleuser"], singleuser_env(hub_port), PREFIX)
     command, environment, prefix = {
         "server": (["jupyter", "server", *SERVER_ARGS], {}, "/"),
-        "singleuser": (["jupyterhub-singleuser"], singleuser_env(hub_port), PREFIX),
+        "singleuser": singleuser,
         "server+hub_imports": (["python3", "-c", IMPORTS_FIRST, *SERVER_ARGS], {}, "/"),
+        "singleuser@before": singleuser,
     }[variant]
     started = time.perf_counter()
     container = client.containers.run(
-        IMAGE,
+        before if variant == "singleuser@before" else IMAGE,
         command,
         environment=environment,
         detach=True,
@@ -148,19 +157,25 @@ def median_of(runs: list[dict], key: str) -> float | None:
 
 
 def main() -> None:
-    runs, client = docker_bench_start(__doc__.split("\n")[0], 9, IMAGE, HUB)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--before", metavar="IMAGE", help="an earlier build, side by side")
+    arguments, client = docker_bench_start("", 9, IMAGE, HUB, parser)
+    runs, before = arguments.runs, arguments.before
+    variants = VARIANTS + ("singleuser@before",) if before else VARIANTS
+    if before:
+        client.images.get(before)
     stub = ThreadingHTTPServer(("0.0.0.0", 0), StubHub)  # containers reach it via the gateway
     threading.Thread(target=stub.serve_forever, daemon=True).start()
     hub_port = stub.server_address[1]
-    results: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
-    orders = itertools.cycle([VARIANTS[i:] + VARIANTS[:i] for i in range(len(VARIANTS))])
+    results: dict[str, list[dict]] = {variant: [] for variant in variants}
+    orders = itertools.cycle([variants[i:] + variants[:i] for i in range(len(variants))])
     try:
-        for variant in VARIANTS:
-            run_once(client, variant, hub_port)  # the untimed warm-ups
+        for variant in variants:
+            run_once(client, variant, hub_port, before)  # the untimed warm-ups
         for i in range(runs):
             for variant in next(orders):  # noise hits all alike
-                results[variant].append(run_once(client, variant, hub_port))
-            line = ", ".join(f"{v} {results[v][-1]['seconds']:.2f} s" for v in VARIANTS)
+                results[variant].append(run_once(client, variant, hub_port, before))
+            line = ", ".join(f"{v} {results[v][-1]['seconds']:.2f} s" for v in variants)
             print(f"run {i + 1}/{runs}: {line}", flush=True)
     finally:
         stub.shutdown()
@@ -173,7 +188,7 @@ def main() -> None:
         f"{'ratio':>8}{'in container':>14}{'ratio':>8}"
     )
     figures: dict[str, dict] = {}
-    for variant in VARIANTS:
+    for variant in variants:
         whole = median_of(results[variant], "seconds")
         inside = median_of(results[variant], "in_container")
         ratio = whole / base
@@ -199,6 +214,7 @@ def main() -> None:
         "commit": git_commit(),
         "runs": runs,
         "image": IMAGE,
+        "before": before,
         "machine": machine,
         "limits": LIMITS,
         "variants": figures,

@@ -319,7 +319,8 @@ def print_phases(mlhub: list[dict], baseline: list[dict]) -> dict:
 
 
 def main() -> None:
-    runs, client = docker_bench_start(__doc__.split("\n")[0], 5, IMAGE, HUB)
+    arguments, client = docker_bench_start(__doc__.split("\n")[0], 5, IMAGE, HUB)
+    runs = arguments.runs
     mlhub: list[dict] = []
     baseline: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="mlhub-bench-") as data:

@@ -155,3 +155,18 @@ def test_workspace_objects_carry_the_labels_cleanup_selects_on(engine):
     assert selected[0].labels["mlhub.server_name"] == "ws1"
     assert selected[0].attrs["HostConfig"]["NanoCpus"] == 500_000_000
     assert selected[0].attrs["HostConfig"]["Init"] is True
+
+
+def test_the_workspace_image_carries_no_iri_grammar_to_build_at_each_start(engine):
+    """rfc3987-syntax builds its grammar at import (a second of each start); the image drops
+    it (deploy/workspace/Dockerfile), and jsonschema's format checks still run."""
+    check = (
+        "import importlib.util, jsonschema\n"
+        "assert importlib.util.find_spec('rfc3987_syntax') is None\n"
+        "checker = jsonschema.Draft7Validator.FORMAT_CHECKER\n"
+        "print(checker.conforms('not an email', 'email'), checker.conforms('a@b.org', 'email'))\n"
+    )
+    output = engine.client.containers.run(
+        engine.image, ["python3", "-c", check], labels={"mlhub.origin": HUB}, remove=True
+    )
+    assert output.decode().split() == ["False", "True"]
