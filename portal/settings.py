@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
+from jupyterhub._data import DATA_FILES_PATH as JUPYTERHUB_DATA_FILES
 
 import templates as page_templates
 from lib import env
@@ -400,8 +401,21 @@ STATIC_ROOT = DATA_DIR / "static"
 # what it writes (collected static files, uploads) to 0644 whatever the umask says.
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
-# The portal's own CSS and JS (templates/portal/base.html), collected with the apps' files.
-STATICFILES_DIRS = [PORTAL_DIR / "static"]
+# Bootstrap 5 as JupyterHub ships it: the installed jupyterhub package's own copy (its
+# DATA_FILES_PATH is upstream's constant for share/jupyterhub), the one the hub's pages use, so
+# the portal's pages and the hub's look like one product with no dependency or copied file of
+# our own. An upgrade of JupyterHub that moves it stops the start here, not as unstyled pages
+# (tests/portal/test_bootstrap.py reads its version too).
+BOOTSTRAP_CSS_DIR = Path(JUPYTERHUB_DATA_FILES, "static", "components", "bootstrap", "dist", "css")
+if not JUPYTERHUB_DATA_FILES or not (BOOTSTRAP_CSS_DIR / "bootstrap.min.css").is_file():
+    raise ImproperlyConfigured(
+        "The portal's pages use the Bootstrap that the jupyterhub package installs, and it is "
+        f"not there: {JUPYTERHUB_DATA_FILES or '(no share/jupyterhub found)'}/static/"
+        "components/bootstrap/dist/css/bootstrap.min.css"
+    )
+# The portal's own CSS and JS, then Bootstrap's under vendor/bootstrap/ (templates/portal/
+# base.html), collected with the apps' files.
+STATICFILES_DIRS = [PORTAL_DIR / "static", ("vendor/bootstrap", BOOTSTRAP_CSS_DIR)]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

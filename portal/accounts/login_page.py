@@ -14,6 +14,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
 
+from portal.bootstrap_forms import BootstrapForm
+
 REFUSED_ATTRIBUTE = "mlhub_login_refused"  # ldap_backend.py sets it
 NEXT_KEY = "mlhub_oidc_next"  # where an OpenID login goes on to (oidc.py)
 
@@ -21,7 +23,7 @@ NEXT_KEY = "mlhub_oidc_next"  # where an OpenID login goes on to (oidc.py)
 WRONG_PASSWORD = "Your username and password did not match. Please try again."
 
 
-class LoginForm(AuthenticationForm):
+class LoginForm(BootstrapForm, AuthenticationForm):
     def __init__(self, request=None, *args, **kwargs):
         super().__init__(request, *args, **kwargs)
         # Django formats it with the field's name: a % of a provider's name stays one.

@@ -10,7 +10,7 @@ from django.contrib.auth import logout as end_portal_session
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import PasswordChangeForm, UserCreationForm
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -20,6 +20,7 @@ from portal.accounts import access, services
 from portal.accounts.models import User
 from portal.api import services as api_services
 from portal.api.models import ApiToken
+from portal.bootstrap_forms import BootstrapForm
 from portal.errors import ServiceError
 from portal.quotas.limits import quota_summary
 from portal.sshkeys import services as ssh_keys
@@ -43,7 +44,7 @@ def logout(request):
     return redirect(f"{settings.BASE_URL}hub/logout")
 
 
-class SignupForm(UserCreationForm):
+class SignupForm(BootstrapForm, UserCreationForm):
     email = forms.EmailField(help_text="An administrator may approve people by their domain")
 
     class Meta(UserCreationForm.Meta):
@@ -85,8 +86,13 @@ def signup(request):
     return render(request, "registration/signup.html", {"form": form})
 
 
+class PasswordChangePageForm(BootstrapForm, PasswordChangeForm):
+    pass
+
+
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "registration/password_change.html"
+    form_class = PasswordChangePageForm
     success_url = reverse_lazy("account")
 
     def form_valid(self, form):

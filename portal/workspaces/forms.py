@@ -5,10 +5,11 @@ from django.conf import settings
 
 from lib.resources import MIN_CPU
 from portal.accounts.models import APPROVED, User
+from portal.bootstrap_forms import BootstrapForm
 from portal.workspaces.models import WorkspaceTemplate
 
 
-class WorkspaceCreateForm(forms.Form):
+class WorkspaceCreateForm(BootstrapForm, forms.Form):
     """The shape of the request; the service checks values against the template's bounds.
 
     The template's bounds travel as data attributes of its option, so the page's script

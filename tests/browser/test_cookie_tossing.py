@@ -217,7 +217,7 @@ def log_in(page: Page, portal: str, username: str, password: str) -> None:
     page.fill("#id_password", password)
     with page.expect_navigation():
         page.click("main button[type=submit]")
-    expect(page.locator("header span:not(.spacer)")).to_have_text(username)
+    expect(page.locator("#current-user")).to_have_text(username)
 
 
 def portal_sessions(context, portal: str) -> list[tuple[str, str, str]]:
@@ -252,7 +252,7 @@ def test_a_workspace_page_cannot_put_its_owners_session_into_a_visitors_portal(
     # ... but not the portal's session: the admin's own is the only one, unchanged.
     assert portal_sessions(admin.context, portal) == [("__Host-mlhub-portal-session", admins, HOST)]
     admin.goto(f"{portal}/")
-    expect(admin.locator("header span:not(.spacer)")).to_have_text("admin")
+    expect(admin.locator("#current-user")).to_have_text("admin")
 
     # Logging out clears it (a __Host- cookie is only cleared by a Secure Set-Cookie).
     with admin.expect_navigation():

@@ -25,6 +25,8 @@ def test_a_person_opens_a_workspace_through_the_images_https_port(browser, mlhub
     try:
         page = context.new_page()
         log_in(page, mlhub, *JUDY)
+        # The image collected the jupyterhub package's Bootstrap at its start and serves it.
+        expect(page.locator("header .navbar")).to_have_css("background-color", "rgb(248, 249, 250)")
         submit_new_workspace(page, "course")
         row = page.locator('[data-workspace="course"]')
         expect(row.locator(".state")).to_have_text("Running", timeout=90_000)

@@ -75,9 +75,11 @@ def test_the_login_page_and_its_static_files_answer_under_the_prefix(prefixed):
     assert page.status_code == 200
     assert 'href="/mlhub/static/' in page.text
     assert 'action="/mlhub/accounts/login/"' in page.text
-    css = requests.get(f"{prefixed.url}/static/mlhub/mlhub.css", timeout=10)
-    assert css.status_code == 200, css.text[:200]
-    assert css.headers["Content-Type"].startswith("text/css")
+    # The portal's own CSS and the Bootstrap it collects from the jupyterhub package.
+    for path in ("mlhub/mlhub.css", "vendor/bootstrap/bootstrap.min.css"):
+        css = requests.get(f"{prefixed.url}/static/{path}", timeout=10)
+        assert css.status_code == 200, css.text[:200]
+        assert css.headers["Content-Type"].startswith("text/css")
 
 
 def test_the_portal_cookies_are_the_prefixs(prefixed):

@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from jupyterhub._data import DATA_FILES_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("portal", "hubconfig", "spawners", "lib", "templates")
@@ -39,6 +40,7 @@ NOT_SOURCE = shutil.ignore_patterns(
 # The venv's own packages, without its .pth files: the editable install's finder would
 # otherwise serve whatever the wheel lacks from the checkout.
 VENV_SITE_PACKAGES = sysconfig.get_paths()["purelib"]
+BOOTSTRAP_CSS = f"{DATA_FILES_PATH}/static/components/bootstrap/dist/css"
 
 INSPECT = """
 import json, sys
@@ -65,6 +67,7 @@ print(json.dumps({
     "template": get_template("base.html").origin.name,
     "admin override": get_template("admin/accounts/user/reject.html").origin.name,
     "static": finders.find("mlhub/mlhub.css"),
+    "bootstrap": finders.find("vendor/bootstrap/bootstrap.min.css"),
     "migrations": sorted(
         sys.modules[type(migration).__module__].__file__
         for migration in loader.disk_migrations.values()
@@ -189,6 +192,8 @@ def test_an_installed_copy_runs_from_its_own_files(site, tmp_path):
     assert found["template"] == f"{site}/templates/portal/base.html"
     assert found["admin override"] == f"{site}/templates/portal/admin/accounts/user/reject.html"
     assert found["static"] == f"{site}/portal/static/mlhub/mlhub.css"
+    # Bootstrap is the jupyterhub package's own, wherever that is installed (not in the wheel).
+    assert found["bootstrap"] == f"{BOOTSTRAP_CSS}/bootstrap.min.css"
     assert found["hub config"] == f"{site}/hubconfig/jupyterhub_config.py"
     assert f"{site}/templates/hub/not_running.html" in found["hub templates"]
     # No checkout: the proxy is the one on PATH unless MLHUB_CHP_PATH names another.

@@ -83,7 +83,8 @@ def test_the_dashboard_flags_running_ones(client, carol, alice, workspace_of):
     expiring_in(workspace_of, alice, timedelta(hours=5), "thesis", state=Workspace.State.RUNNING)
     client.force_login(carol)
     page = client.get("/dashboard/").content.decode()
-    assert '<span class="state state-starting" data-expiring-soon>expiring soon</span>' in page
+    badge = '<span class="badge rounded-pill state state-starting" data-expiring-soon>'
+    assert f"{badge}expiring soon</span>" in page
 
 
 def test_the_owner_is_emailed_once(reachable_alice, workspace_of, mailoutbox, clock, settings):
