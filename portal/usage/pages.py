@@ -24,6 +24,7 @@ from portal.usage.reads import (
     Kind,
     Period,
     Subject,
+    ranked,
     usage_by,
     usage_by_workspace,
     usage_periods,
@@ -34,8 +35,6 @@ from portal.usage.reads import (
 MOST_PAGE_DAYS = 366
 # The people the admins' page lists, the most CPU-hours first.
 TOP_PEOPLE = 20
-# The quantity the charts compare: every run reserves CPU, not every run a GPU.
-CHARTED = "cpu_hours"
 
 
 def page_range(params) -> tuple[date, date, str]:
@@ -93,8 +92,8 @@ def my_usage(request):
 def everyone_usage(request):
     require_admin(request.user, "see everyone's usage")
     since, until, error = page_range(request.GET)
-    groups = _ranked(usage_by(kind=Kind.GROUP, since=since, until=until))
-    templates = _ranked(usage_by(kind=Kind.TEMPLATE, since=since, until=until))
+    groups = ranked(usage_by(kind=Kind.GROUP, since=since, until=until))
+    templates = ranked(usage_by(kind=Kind.TEMPLATE, since=since, until=until))
     people, everyone = usage_top(kind=Kind.PERSON, since=since, until=until, count=TOP_PEOPLE)
     sections = [
         ("groups", "By group", "group", groups, ""),
@@ -161,11 +160,6 @@ def _budgets(user) -> list[dict]:
             }
         )
     return shown
-
-
-def _ranked(found: dict[str, Period]) -> list[tuple[str, Period]]:
-    """The most CPU-hours first; equal ones by name, the same order every time."""
-    return sorted(found.items(), key=lambda item: (-getattr(item[1], CHARTED), item[0]))
 
 
 def _total(days: list[Period], since: date) -> Period:

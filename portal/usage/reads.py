@@ -17,6 +17,7 @@ from portal.accounts.models import User
 from portal.errors import ServiceError, require_admin
 from portal.usage.models import RollupPass, UsageDay, UsageInterval, UsageMonth
 from portal.usage.rollup import GIB, HOUR, day_bounds
+from portal.usage.sql import by_code_point
 
 GRANULARITIES = ("day", "week", "month")
 # The longest range a read may ask for: ten years of days.
@@ -205,13 +206,18 @@ def usage_top(
         mark = _mark()
         pending = _pending_of_all(kind, since, until, mark)
         pending_keys = {key for interval in pending for key in _keys(interval, kind)}
-        ranked, stored_count = _ranked_stored(kind, since, until, count + len(pending_keys))
-        stored = _stored_by_key(kind, since, until, keys={*ranked, *pending_keys})
+        leaders, stored_count = _ranked_stored(kind, since, until, count + len(pending_keys))
+        stored = _stored_by_key(kind, since, until, keys={*leaders, *pending_keys})
         if _mark() == mark:
             break
-    totals = _totals(kind, stored, pending, since, until, now)
-    top = sorted(totals.items(), key=lambda item: (-item[1].cpu_hours, item[0]))[:count]
+    top = ranked(_totals(kind, stored, pending, since, until, now))[:count]
     return top, stored_count + len(pending_keys - {found["key"] for found in stored})
+
+
+def ranked(found: dict[str, Period]) -> list[tuple[str, Period]]:
+    """The most CPU-hours first (the pages chart CPU: every run reserves it, not every run a
+    GPU); equal ones by name, the same order every time."""
+    return sorted(found.items(), key=lambda item: (-item[1].cpu_hours, item[0]))
 
 
 def _totals(kind: str, stored: list[dict], pending: list, since: date, until: date, now):
@@ -274,11 +280,10 @@ def _ranked_stored(kind: str, since: date, until: date, limit: int) -> tuple[lis
     ]
     union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
     sql, params = union.query.sql_with_params()
-    by_code_point = "BINARY" if connection.vendor == "sqlite" else '"C"'
     with connection.cursor() as cursor:
         cursor.execute(
             f'SELECT "key", COUNT(*) OVER () FROM ({sql}) AS used GROUP BY "key" '
-            f'ORDER BY SUM(cpu_hours) DESC, "key" COLLATE {by_code_point} LIMIT %s',
+            f'ORDER BY SUM(cpu_hours) DESC, "key" COLLATE {by_code_point()} LIMIT %s',
             [*params, limit],
         )
         rows = cursor.fetchall()

@@ -1,9 +1,11 @@
-"""The one piece of SQL that differs between SQLite and PostgreSQL here: seconds between two
-moments, as a number the database can multiply by cores and sum (Django's own duration
-arithmetic gives a duration, which neither multiplies by a float)."""
+"""The SQL that differs between SQLite and PostgreSQL here: seconds between two moments, as a
+number the database can multiply by cores and sum (Django's own duration arithmetic gives a
+duration, which neither multiplies by a float); and the collation that orders names as
+Python does."""
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import FloatField, Func
 
 
@@ -31,3 +33,9 @@ class SecondsBetween(Func):
             arg_joiner=" - ",
             **extra,
         )
+
+
+def by_code_point() -> str:
+    """The collation that orders text by code point, as Python sorts ``str`` (UTF-8's bytes
+    in that order): SQLite's BINARY, PostgreSQL's "C"."""
+    return "BINARY" if connection.vendor == "sqlite" else '"C"'
