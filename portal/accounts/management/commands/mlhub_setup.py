@@ -18,7 +18,11 @@ from portal.budgets.tasks import budget_schedule_ensure
 from portal.cleanup.tasks import cleanup_schedule_ensure
 from portal.one_at_a_time import one_at_a_time
 from portal.usage.tasks import rollup_schedule_ensure, sample_schedule_ensure
-from portal.workspaces.tasks import expiry_schedule_ensure, sync_schedule_ensure
+from portal.workspaces.tasks import (
+    expiry_schedule_ensure,
+    start_queue_schedule_ensure,
+    sync_schedule_ensure,
+)
 
 
 class Command(BaseCommand):
@@ -55,6 +59,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Hub OAuth2 client: {oauth_client}")
         self.stdout.write(f"Workspace states sync: {sync_schedule_ensure()}")
         self.stdout.write(f"Expiry warnings: {expiry_schedule_ensure()}")
+        self.stdout.write(f"Start queue: {start_queue_schedule_ensure()}")
         self.stdout.write(f"Cleanup: {cleanup_schedule_ensure()}")
         self.stdout.write(f"Audit log: {retention_schedule_ensure()}")
         self.stdout.write(f"Allow-list check: {access_check_schedule_ensure()}")
