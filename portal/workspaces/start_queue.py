@@ -250,7 +250,7 @@ def start_queue_pass() -> str:
     too_old = now - timedelta(seconds=settings.START_QUEUE_WAIT_SECONDS)
     ended = 0
     for workspace in Workspace.objects.start_queued().filter(start_queued_at__lt=too_old):
-        minutes = math.ceil((now - workspace.start_queued_at).total_seconds() / 60)
+        minutes = math.floor((now - workspace.start_queued_at).total_seconds() / 60 + 0.5)
         message = WAITED_TOO_LONG.format(minutes=minutes)
         if leave(workspace, message):
             audit.record(by=None, action="workspace.stop", target=str(workspace), detail=message)
