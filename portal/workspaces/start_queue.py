@@ -1,5 +1,6 @@
 """The fair start queue: at most ``MLHUB_START_CONCURRENCY`` starts in flight in the hub, the
-rest waiting their turn, one person's first workspace before anyone's second.
+rest waiting their turn, one person's first workspace before anyone's second (``queue_order``:
+a workspace that is already running counts as one's first, as one in flight does).
 
 A start asked while the limit is reached (``workspace_start``, through ``reserve``) is
 *queued*: its row is ``starting``, so it holds its place in the person's running quota and
@@ -63,28 +64,46 @@ class Place:
     pk: int
     owner_id: int
     queued_at: datetime
-    owners_ahead: int  # the owner's starts in flight or before this one in the queue
+    owners_ahead: int  # the owner's workspaces running, in flight or before it in the queue
 
     @property
     def key(self) -> tuple:
         return (self.owners_ahead, self.queued_at, self.pk)
 
 
-def _in_flight_by_owner() -> Counter:
-    rows = Workspace.objects.starts_in_flight().order_by().values_list("owner_id")
-    return Counter(dict(rows.annotate(count=Count("pk"))))
+@dataclass(frozen=True)
+class Going:
+    """What the hub runs or starts now: the starts in flight (all), and each owner's
+    workspaces running or in flight."""
+
+    in_flight: int
+    by_owner: Counter
 
 
-def queue_order(in_flight: Counter | None = None) -> list[Place]:
-    """The queued starts, next first: by how many of the owner's starts are in flight or
-    before it in the queue (everyone's first before anyone's second), then by when each
-    joined, then by id. Two queries."""
-    in_flight = _in_flight_by_owner() if in_flight is None else in_flight
+def _going() -> Going:
+    going = Workspace.objects.filter(
+        state__in=(State.RUNNING, State.STARTING), start_queued_at=None, deleting_since=None
+    )
+    rows = going.order_by().values_list("owner_id", "state").annotate(count=Count("pk"))
+    by_owner: Counter = Counter()
+    in_flight = 0
+    for owner_id, state, count in rows:
+        by_owner[owner_id] += count
+        in_flight += count if state == State.STARTING else 0
+    return Going(in_flight, by_owner)
+
+
+def queue_order(going: Going | None = None) -> list[Place]:
+    """The queued starts, next first: by how many workspaces the owner has running, in
+    flight or before it in the queue (everyone's first before anyone's second, also when
+    the owner's first is already up), then by when each joined, then by id. Two queries."""
+    going = _going() if going is None else going
     queued = Workspace.objects.start_queued().order_by("start_queued_at", "pk")
     seen: Counter = Counter()
     places = []
     for pk, owner_id, queued_at in queued.values_list("pk", "owner_id", "start_queued_at"):
-        places.append(Place(pk, owner_id, queued_at, in_flight[owner_id] + seen[owner_id]))
+        ahead = going.by_owner[owner_id] + seen[owner_id]
+        places.append(Place(pk, owner_id, queued_at, ahead))
         seen[owner_id] += 1
     return sorted(places, key=lambda place: place.key)
 
@@ -132,12 +151,13 @@ def reserve(workspace: Workspace) -> int | None:
     one_at_a_time_until_commit(QUEUE_LOCK)
     if not enabled():
         return None
-    in_flight = _in_flight_by_owner()
-    order = queue_order(in_flight)
-    room = settings.START_CONCURRENCY - sum(in_flight.values())
+    going = _going()
+    order = queue_order(going)
+    room = settings.START_CONCURRENCY - going.in_flight
     if room > 0 and not order:
         return None
-    ahead = in_flight[workspace.owner_id] + sum(p.owner_id == workspace.owner_id for p in order)
+    owner = workspace.owner_id
+    ahead = going.by_owner[owner] + sum(place.owner_id == owner for place in order)
     # Everyone with as few or fewer starts ahead of them is before it (they came earlier).
     position = 1 + sum(place.owners_ahead <= ahead for place in order)
     wait = wait_estimate(position, recent_start_seconds())
@@ -166,9 +186,9 @@ def _take() -> list[tuple[Workspace, datetime]]:
     joining the queue, in order."""
     with transaction.atomic():
         one_at_a_time_until_commit(QUEUE_LOCK)
-        in_flight = _in_flight_by_owner()
-        order = queue_order(in_flight)
-        room = len(order) if not enabled() else settings.START_CONCURRENCY - sum(in_flight.values())
+        going = _going()
+        order = queue_order(going)
+        room = settings.START_CONCURRENCY - going.in_flight if enabled() else len(order)
         now = timezone.now()
         taken = {}
         for place in order[: max(room, 0)]:

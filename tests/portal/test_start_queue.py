@@ -106,6 +106,18 @@ def test_everyones_first_before_anyones_second_then_by_time(alice, bob, carol, w
     assert queue_names() == ["b1", "c1", "a1", "b2", "a2"]
 
 
+def test_a_workspace_already_running_counts_as_ones_first(
+    alice, bob, make_person, workspace_of, hub
+):
+    dan = make_person("dan")
+    started(workspace_of(bob, "busy"), bob)
+    workspace_of(alice, "up", state=State.RUNNING)
+    started(workspace_of(alice, "a1"), alice)  # alice's second
+    started(workspace_of(bob, "b1"), bob)  # bob's second, asked after alice's
+    started(workspace_of(dan, "d1"), dan)  # dan's first: before both
+    assert queue_names() == ["d1", "a1", "b1"]
+
+
 def test_the_dispatcher_fills_to_the_limit_and_no_more(alice, bob, workspace_of, hub, settings):
     settings.START_CONCURRENCY = 2
     rows = [started(workspace_of(bob, name), bob) for name in ("b1", "b2", "b3", "b4")]
