@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workspaces', '0011_workspace_start_asked_at'),
+        ('workspaces', '0012_workspacetemplate_pool_size'),
     ]
 
     operations = [
