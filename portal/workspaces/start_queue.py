@@ -148,9 +148,9 @@ def reserve(workspace: Workspace) -> int | None:
     checks: None when the hub may be asked now; else the start waits in the queue, and this
     is the room for starts in flight (more than 0: a dispatcher should run). Raises
     ``QueueFull`` when the estimated wait is over the limit."""
-    one_at_a_time_until_commit(QUEUE_LOCK)
     if not enabled():
         return None
+    one_at_a_time_until_commit(QUEUE_LOCK)
     going = _going()
     order = queue_order(going)
     room = settings.START_CONCURRENCY - going.in_flight
