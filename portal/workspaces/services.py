@@ -354,7 +354,7 @@ def _stop(workspace: Workspace, message: str) -> Workspace:
     _refuse_if_deleting(workspace)
     if workspace.state == State.STOPPED:
         raise ServiceError(f"Workspace {workspace.name!r} is already stopped", 409)
-    if workspace.start_queued_at is not None and start_queue.leave(workspace, message):
+    if workspace.state == State.STARTING and start_queue.leave(workspace, message):
         return workspace  # it only left the start queue: the hub never heard of it
     done = hub_api.hub_client().server_stop(workspace.owner.hub_name, workspace.name)
     return _save_state(workspace, State.STOPPED if done else State.STOPPING, message)
