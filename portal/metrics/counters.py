@@ -71,7 +71,7 @@ def start_ended(*, workspace_id: int, state: str, at: datetime) -> float | None:
     waiting for it (``Workspace.start_asked_at``, the moment the hub was asked), that start
     ended so. Counted once, by whichever writer (the start's answer, its follower, the hub's
     report, the sync) gets there first: the field is cleared only where it still holds the
-    value read. How many seconds it took when this call counted it ``running``, else None."""
+    value read. How many seconds it took when this call counted it, else None."""
     from portal.workspaces.models import Workspace
 
     waiting = Workspace.objects.filter(pk=workspace_id, start_asked_at__isnull=False)
@@ -82,11 +82,10 @@ def start_ended(*, workspace_id: int, state: str, at: datetime) -> float | None:
     if not waiting.filter(start_asked_at=asked_at).update(start_asked_at=None):
         return None  # another writer counted it
     add(STARTS, {"template": template, "outcome": state})
-    if state != Workspace.State.RUNNING:
-        return None
     seconds = max((at - asked_at).total_seconds(), 0.0)
-    add(START_BUCKET, {"template": template, "le": bucket_of(seconds)})
-    add(START_SUM, {"template": template}, seconds)
+    if state == Workspace.State.RUNNING:
+        add(START_BUCKET, {"template": template, "le": bucket_of(seconds)})
+        add(START_SUM, {"template": template}, seconds)
     return seconds
 
 

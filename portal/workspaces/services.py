@@ -257,6 +257,7 @@ def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
         running_already = hub_server_start(workspace)
     except BaseException:
         _release_start(workspace, before)
+        start_queue.advance_if_waiting()  # its room, for another that came meanwhile
         raise
     return start_followed(workspace, running_already=running_already)
 
@@ -646,17 +647,18 @@ def state_written(workspace: Workspace, *, at, lost: bool = False) -> None:
     answer's, a report's, the sync pass's read): a start waiting for the state it now has
     (running, error, stopped) ended then, counted for ``/metrics`` and timed for the start
     queue's estimate; a run began or ended then, for usage (``lost``: the hub no longer has
-    the server). A row that is no longer starting may have left room in flight: with starts
-    waiting, a task runs the start queue's dispatcher."""
+    the server). A start that ended left room in flight: with starts waiting, a task runs the
+    start queue's dispatcher (a stop's ``stopping`` waits for its ``stopped``; a start the
+    hub began by itself, never counted, waits for the dispatcher's minute)."""
+    ended = None
     if workspace.state in (State.RUNNING, State.ERROR, State.STOPPED):
-        seconds = counters.start_ended(workspace_id=workspace.pk, state=workspace.state, at=at)
+        ended = counters.start_ended(workspace_id=workspace.pk, state=workspace.state, at=at)
         workspace.start_asked_at = None
-        if seconds is not None:
-            start_queue.start_timed(seconds, at=at)
+        if ended is not None and workspace.state == State.RUNNING:
+            start_queue.start_timed(ended, at=at)
     usage.state_written(workspace=workspace, at=at, lost=lost)
-    if workspace.state != State.STARTING and start_queue.waiting():
-        # A start may have ended and left room: the task cluster asks the hub for the next.
-        start_queue.advance_later()
+    if ended is not None:
+        start_queue.advance_if_waiting()
 
 
 def _forget_in_hub(workspace: Workspace) -> bool:

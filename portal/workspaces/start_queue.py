@@ -216,6 +216,7 @@ def _ask_hub(workspace: Workspace) -> bool:
             return False
         message = HUB_REFUSED.format(message=error.message)
         if _end(Workspace.objects.starts_in_flight(), workspace, message):
+            advance_if_waiting()  # its room, for the next
             audit.record(
                 by=None,
                 action="workspace.start",
@@ -284,8 +285,10 @@ def advance_later() -> None:
     async_task("portal.workspaces.tasks.start_queue_advance", task_name="start queue")
 
 
-def waiting() -> bool:
-    return Workspace.objects.start_queued().exists()
+def advance_if_waiting() -> None:
+    """Room was just left in flight: a dispatcher's round, if any start waits for it."""
+    if Workspace.objects.start_queued().exists():
+        advance_later()
 
 
 def start_timed(seconds: float, *, at: datetime) -> None:
