@@ -15,6 +15,11 @@ Two probe threads meanwhile send `GET /api/v1/workspaces/` (the portal, as an ad
 they run for a while before the storm too, for comparison. At the end every workspace must
 be `running` through the API and none `starting`; then all are deleted through the API and
 the script waits until the engine holds nothing of this hub.
+
+The lecture (issue 26): `--users 100 --per-user 1 --pool 100` creates from a template whose
+warm pool of 100 is filled first (untimed), against the same without `--pool`; the figures
+add how many took a warm slot and, for the starts that waited in the start queue, whether
+they answered in its order.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import docker
 import requests
 
 from bench.common import git_commit, leftovers
-from lib.labels import LABEL_ORIGIN
+from lib.labels import LABEL_ORIGIN, container_name
 from lib.polling import poll_until
 from tests.docker_engine import remove_everything_of
 from tests.hub_stack import running_stack
@@ -140,8 +145,11 @@ def containers_usage(client: docker.DockerClient) -> list[tuple[int, float]]:
         return list(pool.map(used, client.containers.list(filters=origin)))
 
 
-def storm(hub, owners: dict[str, dict], per_user: int, timeout: float) -> list[dict]:
-    """Create every workspace at once; each thread then waits for its api/status 200."""
+def storm(
+    hub, owners: dict[str, dict], per_user: int, timeout: float, template: str | None = None
+) -> list[dict]:
+    """Create every workspace at once (from ``template``; None: the default one); each
+    thread then waits for its api/status 200."""
     jobs = [(user, f"ws{i}") for user in owners for i in range(per_user)]
     gate = threading.Barrier(len(jobs))
 
@@ -152,7 +160,8 @@ def storm(hub, owners: dict[str, dict], per_user: int, timeout: float) -> list[d
         workspace.headers["Authorization"] = f"token {owners[user]['hub_token']}"
         gate.wait()
         started = time.perf_counter()
-        created = api.post(f"{hub.url}/api/v1/workspaces/", json={"name": name}, timeout=300)
+        body = {"name": name, **({"template": template} if template else {})}
+        created = api.post(f"{hub.url}/api/v1/workspaces/", json=body, timeout=300)
         create_call = time.perf_counter() - started
         assert created.status_code == 201, created.text
         status_url = created.json()["url"] + "api/status"
@@ -172,10 +181,48 @@ def storm(hub, owners: dict[str, dict], per_user: int, timeout: float) -> list[d
             "started": started,
             "create_call": create_call,
             "seconds": time.perf_counter() - started,
+            "queue_position": created.json().get("queue_position"),
+            "warm": None,
         }
 
     with ThreadPoolExecutor(len(jobs)) as pool:
         return list(pool.map(one, jobs))
+
+
+LECTURE = "lecture"  # the template of --pool
+
+
+def pool_ready(hub, size: int) -> str:
+    """A template with a warm pool of ``size`` slots, all ready (untimed, before the storm:
+    an admin fills the pool before the lecture)."""
+    body = {"name": LECTURE, "image": IMAGE, "pool_size": size}
+    made = hub.api().post(f"{hub.url}/api/v1/templates/", json=body, timeout=60)
+    assert made.status_code == 201, made.text
+    began = time.perf_counter()
+
+    def full() -> bool:
+        pools = hub.api().get(f"{hub.url}/api/v1/pools/", timeout=60).json()["pools"]
+        return any(p["template"] == LECTURE and p["ready"] >= size for p in pools)
+
+    poll_until(full, timeout=1800, what=f"the pool of {size} never filled", max_wait=2.0)
+    print(f"a pool of {size} ready after {time.perf_counter() - began:.0f} s", flush=True)
+    return LECTURE
+
+
+def queue_order_kept(spawns: list[dict]) -> dict:
+    """Whether the queued starts answered in their queue's order: the rank correlation of
+    their places in line (as each create was told) with when each answered (1: in order)."""
+    queued = [s for s in spawns if s["queue_position"]]
+    if len(queued) < 2:
+        return {"queued": len(queued), "rank_correlation": None}
+    by_place = sorted(range(len(queued)), key=lambda i: queued[i]["queue_position"])
+    answered = [spawn["started"] + spawn["seconds"] for spawn in queued]
+    by_answer = sorted(range(len(queued)), key=lambda i: answered[i])
+    place_rank = {i: rank for rank, i in enumerate(by_place)}
+    answer_rank = {i: rank for rank, i in enumerate(by_answer)}
+    n = len(queued)
+    d2 = sum((place_rank[i] - answer_rank[i]) ** 2 for i in range(n))
+    return {"queued": n, "rank_correlation": 1 - 6 * d2 / (n * (n * n - 1))}
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -218,6 +265,7 @@ def measure(hub, client, owners, args) -> dict:
         "portal": Probe("portal", f"{hub.url}/api/v1/workspaces/", admin),
         "hub": Probe("hub", f"{hub.url}/hub/api/", {}),
     }
+    template = pool_ready(hub, args.pool) if args.pool else None
     for probe in probes.values():
         probe.start()
     idle_from = time.perf_counter()
@@ -225,7 +273,7 @@ def measure(hub, client, owners, args) -> dict:
     time.sleep(IDLE_SECONDS)
     storm_from = time.perf_counter()
     print(f"{args.users * args.per_user} workspaces created at once ...", flush=True)
-    spawns = storm(hub, owners, args.per_user, args.timeout)
+    spawns = storm(hub, owners, args.per_user, args.timeout, template)
     storm_to = time.perf_counter()
     all_answered = storm_to - storm_from
     states_at_end = state_counts(hub)
@@ -238,6 +286,9 @@ def measure(hub, client, owners, args) -> dict:
     settled_after = time.perf_counter() - storm_to
     # Right after all answered: the CPU is almost all the servers' start-up.
     usage = containers_usage(client)
+    for spawn in spawns:  # a claimed slot keeps the pool's label (spawners/docker_claim.py)
+        container = client.containers.get(container_name(HUB, spawn["user"], spawn["name"]))
+        spawn["warm"] = "mlhub.pool" in container.labels
     memory_used = [memory for memory, _ in usage]
     cpu_used = [cpu for _, cpu in usage]
     memory_after = mem_available()
@@ -288,6 +339,9 @@ def measure(hub, client, owners, args) -> dict:
 
     seconds = [s["seconds"] for s in spawns]
     return {
+        "pool": args.pool,
+        "warm_claims": sum(bool(s["warm"]) for s in spawns),
+        "queue": queue_order_kept(spawns),
         "workspaces": total,
         "users": args.users,
         "per_user": args.per_user,
@@ -328,10 +382,17 @@ def report(result: dict) -> None:
         f"\n{m['cpus']} CPUs, {m['platform']}, Python {m['python']}, Docker {m['docker']}, "
         f"commit {m['commit']}"
     )
+    source = f"a pool of {result['pool']}" if result["pool"] else "no pool"
     print(
         f"{result['workspaces']} workspaces ({result['users']} users x {result['per_user']}), "
-        "default template, created at once"
+        f"{source}, created at once; {result['warm_claims']} took a warm slot"
     )
+    queue = result["queue"]
+    if queue["rank_correlation"] is not None:
+        print(
+            f"{queue['queued']} waited in the start queue; their answers kept its order with "
+            f"a rank correlation of {queue['rank_correlation']:.2f} (1: exactly)"
+        )
     each = result["each"]
     print(f"all answered api/status 200 after      {result['all_answered_seconds']:8.1f} s")
     print(
@@ -388,6 +449,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--keep-logs", action="store_true", help="copy the stack's logs next to the results"
+    )
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=0,
+        help="create from a template with a warm pool of this many slots, filled before the "
+        "storm (the lecture: --users 100 --per-user 1 --pool 100; default 0: no pool)",
     )
     args = parser.parse_args()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

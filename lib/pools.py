@@ -16,11 +16,21 @@ from lib.labels import LABEL_ORIGIN, label_value
 
 LABEL_POOL = "mlhub.pool"  # the template's name: a slot, or a workspace made from one
 LABEL_POOL_NETWORK = "mlhub.pool-network"
-# The waiter's command in the image, and its claim.
+# The waiter's command in the image (deploy/workspace/pool_waiter.py), and its pipe.
 WAITER = "/usr/local/bin/mlhub-pool-waiter"
-CLAIM_COMMAND = [WAITER, "--claim"]
+CHANNEL = "/tmp/mlhub-pool/identity"
 IDENTITY_ENV = "MLHUB_POOL_IDENTITY"
-READY_FILE = "/tmp/mlhub-pool/ready"
+# The claim, run in the slot by ``docker exec`` with the identity in that exec's environment:
+# it writes it to the waiting pipe, and fails when no waiter's pipe is there (not a slot, or
+# claimed already). A shell's printf, not a second Python: that is a tenth of a second.
+CLAIM_COMMAND = [
+    "sh",
+    "-c",
+    'test -p "$1" || { echo "no slot waits here" >&2; exit 1; }; '
+    f'exec timeout 60 sh -c \'printf "%s" "${IDENTITY_ENV}" > "$1"\' claim "$1"',
+    "claim",
+    CHANNEL,
+]
 # Where a slot mounts its volume: the spawners' default work_dir (a hub that moves it gets
 # cold starts: the claim checks the mount, spawners/docker_claim.py).
 WORK_DIR = "/home/jovyan/work"

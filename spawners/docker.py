@@ -195,7 +195,7 @@ class MLHubDockerSpawner(
             self._point_at_the_hub()
             claimed = await self.slot_claim(network)
             if claimed:
-                return claimed
+                return await self.ready_when_listening(claimed, began)
             networked = time.perf_counter()
             await self._ensure_volume()
             self.log.info(

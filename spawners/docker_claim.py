@@ -13,8 +13,9 @@ roles). The spawner then makes the slot this workspace, in this order:
 3. joins it to the person's network, then takes it off the pool's: from here on nothing of
    the pool reaches it;
 4. hands the server its identity (command, API token, OAuth client, URL prefix) through
-   ``docker exec`` of the waiter's claim (deploy/workspace/pool_waiter.py): a channel only
-   the engine's users, the hub, can use. The waiter becomes the server.
+   ``docker exec`` of the waiter's claim (lib/pools.py, deploy/workspace/pool_waiter.py): a
+   channel only the engine's users, the hub, can use. The waiter becomes the server.
+Steps 2 to 4 are sent to the engine at once; the claim returns once all are done.
 
 Any failure removes the slot (it is never used twice) and the start goes on cold. A slot is
 claimed only by a workspace that never had a volume: a later start keeps its data.
@@ -22,6 +23,7 @@ claimed only by a workspace that never had a volume: a later start keeps its dat
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -36,6 +38,8 @@ from spawners.pool.docker_pool import CPU_PERIOD, cpu_quota
 
 class ClaimsPoolSlots:
     """Mixin for MLHubDockerSpawner (it provides ``docker``, ``resources`` and the names)."""
+
+    _claim_steps: dict[str, float]
 
     async def slot_claim(self, network: dict[str, Any]) -> tuple[str, int] | None:
         """This start on the slot its options name, or None: start cold."""
@@ -63,10 +67,11 @@ class ClaimsPoolSlots:
             await self._slot_destroy(found["Id"], slot)
             return None
         self.log.info(
-            "%s: claimed pool slot %s in %.3f s",
+            "%s: claimed pool slot %s in %.3f s (%s)",
             server_label(self),
             slot,
             time.perf_counter() - began,
+            ", ".join(f"{name} {seconds:.3f} s" for name, seconds in self._claim_steps.items()),
         )
         return address
 
@@ -102,27 +107,21 @@ class ClaimsPoolSlots:
         return ""
 
     async def _slot_take(self, found: dict[str, Any], network: dict[str, Any]) -> tuple[str, int]:
+        steps = self._claim_steps = {}
+        mark = time.perf_counter()
+
+        def step(name: str) -> None:
+            nonlocal mark
+            now = time.perf_counter()
+            steps[name] = now - mark
+            mark = now
+
         container = found["Id"]
         memory = self.resources.memory
-        await self.docker(
-            "update_container",
-            container,
-            mem_limit=memory,
-            memswap_limit=memory,
-            cpu_period=CPU_PERIOD,
-            cpu_quota=cpu_quota(self.resources.cpu),
-        )
         leftover = await self.get_object()  # a container of this name that should be gone
         if leftover:
             await self._remove_container(leftover["Id"])
-        await self.docker("rename", container, self.object_name)
-        await self.docker("connect_container_to_network", container, network["Id"])
-        await self.docker(
-            "disconnect_container_from_network",
-            container,
-            pools.network_name(self.hub_name),
-            force=True,
-        )
+        step("leftover")
         identity = json.dumps({"env": self.get_env(), "command": await self.get_command()})
         claim = await self.docker(
             "exec_create",
@@ -130,11 +129,35 @@ class ClaimsPoolSlots:
             pools.CLAIM_COMMAND,
             environment={pools.IDENTITY_ENV: identity},
         )
-        output = await self.docker("exec_start", claim["Id"])
+        step("identity prepared")
+        # Five calls of their own to the engine, at once rather than one after another. The
+        # server may begin to listen before the pool's network is gone: no slot reaches it
+        # there (that network passes nothing between containers), and this returns only
+        # when it is gone.
+        *_, output = await asyncio.gather(
+            self.docker(
+                "update_container",
+                container,
+                mem_limit=memory,
+                memswap_limit=memory,
+                cpu_period=CPU_PERIOD,
+                cpu_quota=cpu_quota(self.resources.cpu),
+            ),
+            self.docker("rename", container, self.object_name),
+            self.docker("connect_container_to_network", container, network["Id"]),
+            self.docker(
+                "disconnect_container_from_network",
+                container,
+                pools.network_name(self.hub_name),
+                force=True,
+            ),
+            self.docker("exec_start", claim["Id"]),
+        )
         code = (await self.docker("exec_inspect", claim["Id"]))["ExitCode"]
         if code != 0:
             text = output.decode(errors="replace").strip() if output else ""
             raise RuntimeError(f"the slot's waiter refused the claim (exit {code}): {text}")
+        step("engine calls")
         self.object_id = container
         self._volume_name = pools.volume_name(found["Name"].lstrip("/"))
         return await self.get_ip_and_port()

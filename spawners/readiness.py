@@ -90,6 +90,11 @@ class ReadyWhenListening:
     async def start(self):
         began = time.perf_counter()
         where = await super().start()
+        return await self.ready_when_listening(where, began)
+
+    async def ready_when_listening(self, where, began: float):
+        """``where`` (what a start returns) once it listens; a refusal if its server died.
+        For a start that does not go through upstream's (a warm pool's claim)."""
         started = time.perf_counter()
         host, port = listening_address(where)
         outcome = await wait_until_listening(

@@ -5,11 +5,11 @@ A slot (issue 26; lib/pools.py) is a workspace container made before anyone asks
 It belongs to nobody: no token, no person's variables, on a network of its own that reaches
 nothing. This process imports what the Jupyter server and its extensions import (about
 two thirds of a start, docs/performance.md) and then blocks on a named pipe that only a
-``docker exec`` into this container can write: the hub's spawner, at the claim, runs
-``mlhub-pool-waiter --claim`` here with the server's identity (its command, API token,
-OAuth client, URL prefix) in that exec's environment, after the container has joined the
-person's network and left the pool's. The waiter then becomes the server, in this process,
-with its imports already done.
+``docker exec`` into this container can write: the hub's spawner, at the claim, writes the
+server's identity (its command, API token, OAuth client, URL prefix) into it from an exec's
+environment (lib/pools.py CLAIM_COMMAND) as the container joins the person's network and
+leaves the pool's. The waiter then becomes the server, in this process, with its imports
+already done.
 
 Only the image's own ``jupyterhub-singleuser`` is started warm; any other command is run in
 this process's place as the image's entrypoint would (correct, just not faster).
@@ -18,7 +18,6 @@ this process's place as the image's entrypoint would (correct, just not faster).
 from __future__ import annotations
 
 import contextlib
-import errno
 import glob
 import importlib
 import json
@@ -33,10 +32,7 @@ CHANNEL_DIR = "/tmp/mlhub-pool"
 CHANNEL = f"{CHANNEL_DIR}/identity"
 # Made once the imports are done: the slot's health check ("ready") looks for it.
 READY = f"{CHANNEL_DIR}/ready"
-IDENTITY_ENV = "MLHUB_POOL_IDENTITY"
 ENTRYPOINT = "/usr/local/bin/mlhub-workspace-start"
-# How long a claim waits for a slot still importing to open its end of the pipe.
-CLAIM_WAIT_SECONDS = 60
 # Variables that choose another single-user application at import time
 # (jupyterhub/singleuser/__init__.py): a claim that sets them is not started warm.
 APP_CHOICE = ("JUPYTERHUB_SINGLEUSER_APP", "JUPYTERHUB_SINGLEUSER_EXTENSION")
@@ -61,14 +57,44 @@ def server_extensions() -> list[str]:
     return found
 
 
+# Imported by a start after its extensions load (measured with PYTHONPROFILEIMPORTTIME in a
+# claimed slot: about a quarter of a second of a warm start went to these).
+LATE_IMPORTS = (
+    "IPython",
+    "httpx",
+    "httpcore",
+    "tornado.platform.asyncio",
+    "jupyter_server.services.kernels.kernelmanager",
+    "jupyter_server.services.contents.largefilemanager",
+)
+
+
+def extension_modules(name: str) -> list[str]:
+    """An extension's own module and those of the apps it declares
+    (``_jupyter_server_extension_points``), which the server imports as it links them."""
+    module = importlib.import_module(name)
+    found = [name]
+    points = getattr(module, "_jupyter_server_extension_points", None)
+    for point in points() if callable(points) else []:
+        app = point.get("app")
+        found.append(app.__module__ if app is not None else point.get("module", ""))
+    return [item for item in found if item]
+
+
 def warm_up() -> None:
     """Import what a start imports. A module that fails here is imported (and fails) again
     at the server's start, where its error belongs."""
     began = time.perf_counter()
-    for module in ["jupyterhub.singleuser", "jupyter_server.serverapp", *server_extensions()]:
+    modules = ["jupyterhub.singleuser", "jupyter_server.serverapp"]
+    for name in server_extensions():
+        try:
+            modules += extension_modules(name)
+        except Exception as error:  # any: the server reports it properly later
+            say(f"could not load {name} ahead ({error.__class__.__name__}); it loads at start")
+    for module in [*modules, *LATE_IMPORTS]:
         try:
             importlib.import_module(module)
-        except Exception as error:  # any: the server reports it properly later
+        except Exception as error:
             say(f"could not load {module} ahead ({error.__class__.__name__}); it loads at start")
     say(f"loaded in {time.perf_counter() - began:.2f} s; waiting to be claimed")
 
@@ -107,32 +133,5 @@ def serve(environment: dict[str, str], command: list[str]) -> int:
     return main() or 0
 
 
-def claim() -> int:
-    """Run by the hub with ``docker exec``: hand the identity in this exec's environment to
-    the waiting process. Fails (non-zero) when nothing waits: not a slot, or claimed."""
-    identity = os.environ.pop(IDENTITY_ENV, "")
-    if not identity:
-        say(f"--claim needs {IDENTITY_ENV}")
-        return 2
-    deadline = time.monotonic() + CLAIM_WAIT_SECONDS
-    while True:
-        try:
-            # Non-blocking: with no reader yet, ENXIO at once instead of waiting forever.
-            channel = os.open(CHANNEL, os.O_WRONLY | os.O_NONBLOCK)
-            break
-        except FileNotFoundError:
-            say("no slot waits here (never one, or claimed already)")
-            return 1
-        except OSError as error:
-            if error.errno != errno.ENXIO or time.monotonic() > deadline:
-                say(f"the slot did not take its identity: {error}")
-                return 1
-            time.sleep(0.05)
-    os.set_blocking(channel, True)
-    with os.fdopen(channel, "w", encoding="utf-8") as writer:
-        writer.write(identity)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(claim() if sys.argv[1:] == ["--claim"] else wait())
+    sys.exit(wait())

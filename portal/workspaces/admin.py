@@ -40,6 +40,7 @@ class TemplateAdmin(admin.ModelAdmin):
         "gpus_max",
         "days_to_live_default",
         "days_to_live_max",
+        "pool_size",
         "open_to",
     ]
     list_filter = ["is_default", "groups"]

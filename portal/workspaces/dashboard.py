@@ -17,6 +17,7 @@ from portal.accounts import services as accounts
 from portal.accounts.models import User
 from portal.audit.models import AuditEntry
 from portal.errors import ServiceError, require_admin
+from portal.pools.reads import pools_overview
 from portal.quotas.limits import gpu_count
 from portal.workspaces.models import Workspace
 
@@ -84,6 +85,7 @@ def dashboard(request):
                 for label, value, total, shown in resources
             ],
             "entries": AuditEntry.objects.all()[:RECENT_ENTRIES],
+            "pools": pools_overview(),
         },
     )
 

@@ -276,6 +276,10 @@ class Workspace(models.Model):
             options[pools.OPTION] = slot
         return options
 
+    # Not stored: set by the create that just claimed a warm pool's slot for this workspace,
+    # whose first start then skips the start queue (start_queue.reserve).
+    slot_just_claimed = False
+
     def pool_slot_name(self) -> str:
         try:
             return self.pool_slot.name

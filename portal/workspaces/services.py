@@ -111,6 +111,7 @@ def workspace_create(
         )
     # A warm pool's slot, when one fits: the first start then takes it (portal/pools/).
     slot = pools.slot_claim(workspace)
+    workspace.slot_just_claimed = slot is not None
     try:
         workspace_start(workspace=workspace, by=by)
     except ServiceError:

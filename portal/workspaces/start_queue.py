@@ -147,8 +147,12 @@ def reserve(workspace: Workspace) -> int | None:
     """Inside the transaction that marks ``workspace`` starting, after the quota and budget
     checks: None when the hub may be asked now; else the start waits in the queue, and this
     is the room for starts in flight (more than 0: a dispatcher should run). Raises
-    ``QueueFull`` when the estimated wait is over the limit."""
-    if not enabled():
+    ``QueueFull`` when the estimated wait is over the limit.
+
+    A create that just claimed a warm pool's slot (``Workspace.slot_just_claimed``) does not
+    wait: its start is a claim, about a tenth of a cold start's work (docs/performance.md,
+    "Warm pools"), and a lecture's hundred claims at once is what a pool is for."""
+    if not enabled() or workspace.slot_just_claimed:
         return None
     one_at_a_time_until_commit(QUEUE_LOCK)
     going = _going()

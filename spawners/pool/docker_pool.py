@@ -110,8 +110,9 @@ class DockerPool:
             self.remove(name)
             raise EngineUnavailable(f"could not make pool slot {name}: {error}") from error
 
-    def states(self, names: list[str]) -> dict[str, SlotState]:
-        """How each named slot is: one listing, then the logs of those still warming."""
+    def states(self, names: list[str], *, ready: frozenset[str] = frozenset()) -> dict:
+        """{name: SlotState} for each named slot: one listing, then the logs of those that
+        are not known ``ready`` (running is all a ready one needs to be)."""
         wanted = set(names)
         try:
             listed = self.api.containers(
@@ -119,23 +120,26 @@ class DockerPool:
             )
         except (APIError, DockerException, OSError) as error:
             raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
-        found = {
-            (c.get("Names") or ["?"])[0].lstrip("/"): c
-            for c in listed
-            if (c.get("Names") or ["?"])[0].lstrip("/") in wanted
-        }
-        return {name: self._state(name, found.get(name)) for name in names}
+        found = {}
+        for container in listed:
+            name = (container.get("Names") or ["?"])[0].lstrip("/")
+            if name in wanted:
+                found[name] = container
+        return {name: self._state(name, found.get(name), name in ready) for name in names}
 
-    def _state(self, name: str, container: dict | None) -> SlotState:
+    def _state(self, name: str, container: dict | None, ready: bool) -> SlotState:
         if container is None:
             return SlotState(name, "gone")
+        running = container.get("State") == "running"
+        if running and ready:
+            return SlotState(name, "ready")
         try:
             logs = self.api.logs(name, tail=LOG_LINES)
         except NotFound:
             return SlotState(name, "gone")
         except APIError:
             logs = b""
-        if container.get("State") != "running":
+        if not running:
             text = logs.decode(errors="replace").strip()
             return SlotState(name, "failed", f"{container.get('Status', 'exited')}: {text}")
         return SlotState(name, "ready" if READY_LINE in logs else "warming")

@@ -39,7 +39,7 @@ class Engine:
         self.made.append(name)
         self.slots[name] = "failed" if self.exits else "ready"
 
-    def states(self, names_: list[str]) -> dict[str, SlotState]:
+    def states(self, names_: list[str], *, ready=frozenset()) -> dict[str, SlotState]:
         return {
             name: SlotState(name, self.slots.get(name, "gone"), "exited: boom") for name in names_
         }
@@ -122,6 +122,15 @@ def test_a_slot_that_fails_is_shown_then_retried_only_after_the_back_off(engine,
     PoolSlot.objects.update(created_at=timezone.now() - services.FAILED_BACKOFF)
     assert fill(engine) == "3 made, 3 ready, 3 removed, 0 short"
     assert list(PoolSlot.objects.values_list("state", flat=True)) == [State.READY] * 3
+
+
+def test_a_ready_slot_whose_container_went_is_replaced(engine, template):
+    fill(engine)
+    gone = PoolSlot.objects.first().name
+    engine.slots.pop(gone)
+    assert fill(engine) == "1 made, 1 ready, 1 removed, 0 short"
+    assert gone not in set(PoolSlot.objects.values_list("name", flat=True))
+    assert PoolSlot.objects.filter(state=State.READY).count() == 3
 
 
 def test_an_image_the_engine_cannot_run_fails_its_slots(engine, template):
@@ -307,3 +316,26 @@ def test_an_admin_sets_a_pool_size_within_its_maximum(engine, template, api, car
 def test_a_new_templates_pool_size_defaults_to_the_setting(monkeypatch):
     monkeypatch.setenv("MLHUB_POOL_SIZE", "7")
     assert WorkspaceTemplate.objects.create(name="lecture").pool_size == 7
+
+
+def test_a_create_that_claims_a_slot_skips_the_start_queue(
+    engine, template, alice, bob, hub, settings
+):
+    settings.START_CONCURRENCY = 1
+    template.pool_size = 1
+    template.save()
+    fill(engine)
+    WorkspaceTemplate.objects.create(name="nopool", image=template.image, pool_size=0)
+    first = workspaces.workspace_create(by=bob, name="first", template="nopool")
+    second = workspaces.workspace_create(by=bob, name="second", template="nopool")
+    warm = workspaces.workspace_create(by=alice, name="warm")
+    assert first.start_asked_at and first.start_queued_at is None
+    assert second.start_queued_at is not None  # one start in flight already: it waits
+    assert warm.pool_slot_name() and warm.start_queued_at is None and warm.start_asked_at
+
+
+def test_the_dashboard_shows_the_pools(engine, template, client, carol):
+    fill(engine)
+    client.force_login(carol)
+    page = client.get("/dashboard/").content.decode()
+    assert '<tr data-pool="default"><td>default</td><td>3</td><td>3</td><td>0</td>' in page
