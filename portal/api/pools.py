@@ -20,10 +20,20 @@ class SlotSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ScheduleSerializer(serializers.Serializer):
+    text = serializers.CharField(help_text='e.g. "300 from 08:30 to 10:00 (mon, Europe/Berlin)"')
+    size = serializers.IntegerField()
+    on = serializers.BooleanField(help_text="whether it is on now")
+
+
 class PoolSerializer(serializers.Serializer):
     template = serializers.CharField()
     image = serializers.CharField()
-    size = serializers.IntegerField(help_text="slots it keeps (the template's pool_size)")
+    size = serializers.IntegerField(
+        help_text="slots it keeps now: the template's pool_size, or a larger schedule's that is on"
+    )
+    pool_size = serializers.IntegerField(help_text="the template's own size")
+    schedules = ScheduleSerializer(many=True, help_text="set in the admin's template page")
     ready = serializers.IntegerField(help_text="slots waiting to be claimed")
     warming = serializers.IntegerField(help_text="slots still loading")
     failed = serializers.IntegerField(help_text="slots that did not come up")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from django.utils import timezone
+
 from portal.pools.models import PoolSlot
 from portal.pools.services import pool_engine, pool_size
 from portal.workspaces.models import WorkspaceTemplate
@@ -15,9 +17,11 @@ def pools_overview() -> list[dict]:
     for slot in PoolSlot.objects.pooled().order_by("created_at", "pk"):
         slots.setdefault(slot.template_id, []).append(slot)
     found = []
-    for template in WorkspaceTemplate.objects.order_by("name"):
+    now = timezone.now()
+    for template in WorkspaceTemplate.objects.prefetch_related("pool_schedules").order_by("name"):
         mine = slots.get(template.pk, [])
-        if not template.pool_size and not mine:
+        schedules = list(template.pool_schedules.all())
+        if not template.pool_size and not mine and not schedules:
             continue
         counts = Counter(slot.state for slot in mine)
         failed = [slot for slot in mine if slot.state == PoolSlot.State.FAILED]
@@ -25,7 +29,12 @@ def pools_overview() -> list[dict]:
             {
                 "template": template.name,
                 "image": template.image,
-                "size": pool_size(template),
+                "size": pool_size(template, now),
+                "pool_size": template.pool_size,
+                "schedules": [
+                    {"text": str(schedule), "size": schedule.size, "on": schedule.on_at(now)}
+                    for schedule in schedules
+                ],
                 "ready": counts[PoolSlot.State.READY],
                 "warming": counts[PoolSlot.State.WARMING],
                 "failed": counts[PoolSlot.State.FAILED],

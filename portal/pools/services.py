@@ -23,6 +23,8 @@ from django_q.tasks import async_task
 
 from lib import pools
 from lib.host import memory_available
+from portal.audit import log as audit
+from portal.errors import require_admin
 from portal.pools.models import PoolSlot
 from portal.workspaces.models import Workspace, WorkspaceTemplate
 from spawners.cleanup.backend import EngineUnavailable
@@ -49,9 +51,12 @@ def pool_engine() -> DockerPool | None:
     return None
 
 
-def pool_size(template: WorkspaceTemplate) -> int:
-    """How many slots the template's pool holds now."""
-    return min(template.pool_size, settings.POOL_SIZE_MAX)
+def pool_size(template: WorkspaceTemplate, now=None) -> int:
+    """How many slots the template's pool holds now: its own size, or a schedule's that is
+    on and larger."""
+    now = now or timezone.now()
+    sizes = [schedule.size for schedule in template.pool_schedules.all() if schedule.on_at(now)]
+    return min(max([template.pool_size, *sizes]), settings.POOL_SIZE_MAX)
 
 
 def _fits(slot: PoolSlot, template: WorkspaceTemplate) -> bool:
@@ -74,7 +79,7 @@ def _plan(now, at_once: int, room: int) -> Plan:
     rows written as warming, so that a second fill at once counts them)."""
     plan = Plan()
     templates = WorkspaceTemplate.objects.select_for_update().order_by("pk")
-    for template in templates:
+    for template in templates.prefetch_related("pool_schedules"):
         slots = list(template.pool_slots.pooled().order_by("created_at", "pk"))
         failed = [slot for slot in slots if slot.state == State.FAILED]
         backing_off = any(slot.created_at > now - FAILED_BACKOFF for slot in failed)
@@ -84,9 +89,10 @@ def _plan(now, at_once: int, room: int) -> Plan:
         plan.remove += [s.name for s in slots if s.state != State.FAILED and not _fits(s, template)]
         # Too many: the warming ones go first, then the newest.
         live.sort(key=lambda slot: (slot.state == State.WARMING, slot.created_at), reverse=True)
-        surplus = max(0, len(live) - pool_size(template))
+        size = pool_size(template, now)
+        surplus = max(0, len(live) - size)
         plan.remove += [slot.name for slot in live[:surplus]]
-        missing = 0 if backing_off else max(0, pool_size(template) - len(live))
+        missing = 0 if backing_off else max(0, size - len(live))
         making = min(missing, at_once - len(plan.make), room - len(plan.make))
         plan.make += [
             PoolSlot(
@@ -241,3 +247,23 @@ def slot_release(slot: PoolSlot) -> None:
     PoolSlot.objects.filter(pk=slot.pk, state=State.CLAIMED).update(
         state=State.READY, claimed_at=None, workspace=None
     )
+
+
+def schedules_save(formset, *, by) -> None:
+    """Save a template's pool schedules from the admin's inline (each form checked by
+    ``PoolSchedule.clean``), audited, and let the pools follow at once."""
+    require_admin(by, "change pool schedules")
+    formset.save()
+    changed = [*formset.new_objects, *(schedule for schedule, _ in formset.changed_objects)]
+    for schedule in changed:
+        audit.record(
+            by=by, action="pool.schedule", target=schedule.template.name, detail=str(schedule)
+        )
+    for schedule in formset.deleted_objects:
+        audit.record(
+            by=by,
+            action="pool.schedule",
+            target=schedule.template.name,
+            detail=f"removed: {schedule}",
+        )
+    pools_fill_soon()

@@ -10,8 +10,11 @@ from django.utils.timesince import timeuntil
 
 from lib.resources import RESOURCE_OPTIONS
 from portal.admin_deletes import ServiceDeleteMixin
+from portal.admin_inlines import InlinesThroughServices
 from portal.admin_readonly import ReadOnlyAdminMixin
 from portal.errors import ServiceError
+from portal.pools import services as pool_services
+from portal.pools.models import PoolSchedule
 from portal.workspaces import services, workspace_templates
 from portal.workspaces.models import SyncPass, Workspace, WorkspaceTemplate
 
@@ -25,11 +28,20 @@ class TemplateForm(forms.ModelForm):
             self.add_error(None, error.message)
 
 
+class PoolScheduleInline(admin.TabularInline):
+    model = PoolSchedule
+    extra = 0
+    verbose_name_plural = "warm pool schedules (a larger pool at set hours)"
+
+
 @admin.register(WorkspaceTemplate)
-class TemplateAdmin(admin.ModelAdmin):
-    """Saves and deletes go through the template services (checked, audited)."""
+class TemplateAdmin(InlinesThroughServices, admin.ModelAdmin):
+    """Saves and deletes go through the template services (checked, audited), its pool's
+    schedules through the pools' (``schedules_save``)."""
 
     form = TemplateForm
+    inlines = [PoolScheduleInline]
+    inline_savers = {PoolSchedule: pool_services.schedules_save}
     list_display = [
         "name",
         "is_default",
