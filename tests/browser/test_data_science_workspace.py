@@ -1,0 +1,100 @@
+"""The data-science workspace in Chromium (Docker mode, the data-science template): the lab
+titled with the workspace's name, a cell that plots with matplotlib showing its picture, and
+each tool (VS Code, TensorBoard) inside the workspace. The pictures are those docs/performance.md
+and docs/configuration.md show: docs/img/workspace-ds-*.png (MLHUB_UPDATE_SCREENSHOTS=1
+replaces them; an ordinary run writes them to a temporary folder)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import contexts
+from tests.browser.test_workspace_pages import log_in
+from tests.workspace_images import images_stack, workspace_create
+
+pytestmark = [pytest.mark.browser, pytest.mark.docker]
+
+HUB = "mlhib"
+DANA = ("dana", "dana-pass-1234")
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
+IMAGES = (
+    DOCS_IMAGES
+    if os.environ.get("MLHUB_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="mlhub-screenshots-"))
+)
+VIEWPORT = {"width": 1280, "height": 800}
+# A cold data-science lab loads more extensions than the lean one; a tool's first start
+# unpacks its own (VS Code's workbench is the largest).
+LOAD_MS = 120_000
+PLOT = (
+    "import matplotlib.pyplot as plt\n"
+    "plt.plot([1, 2, 3, 4], [1, 4, 9, 16])\n"
+    "plt.title('squares')\n"
+    "plt.show()"
+)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, docker_client):
+    yield from images_stack(tmp_path_factory, docker_client, HUB)
+
+
+@pytest.fixture(scope="module")
+def science(stack):
+    stack.user_create(*DANA)
+    workspace_create(stack, stack.token_for(*DANA), "science", "data-science")
+    return stack.url.replace("://", f"://{DANA[0]}.") + f"/user/{DANA[0]}/science/"
+
+
+@pytest.fixture
+def page(browser):
+    made = contexts(browser, viewport=VIEWPORT)
+    new_context = next(made)
+    yield new_context().new_page()
+    next(made, None)  # closes the context
+
+
+def test_a_cell_plots_with_matplotlib_and_the_picture_shows(stack, science, page):
+    log_in(page, stack, *DANA)
+    page.goto(science + "lab", timeout=LOAD_MS)
+    expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=LOAD_MS)
+    expect(page).to_have_title(re.compile("science · JupyterLab"), timeout=LOAD_MS)
+    # The launcher offers the tools beside the notebook.
+    launcher = page.locator(".jp-Launcher")
+    for title in ("VS Code", "TensorBoard"):
+        expect(launcher.locator(f'.jp-LauncherCard[title="{title}"]')).to_be_visible()
+    page.screenshot(path=IMAGES / "workspace-ds-launcher.png")
+
+    launcher.locator('.jp-LauncherCard[title^="Python 3"]').first.click()
+    cell = page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first
+    expect(cell).to_be_visible(timeout=LOAD_MS)
+    cell.click()
+    page.keyboard.insert_text(PLOT)
+    page.keyboard.press("Shift+Enter")
+    picture = page.locator(".jp-OutputArea-output img")
+    expect(picture).to_be_visible(timeout=LOAD_MS)
+    assert picture.first.get_attribute("src").startswith("data:image/png;base64,")
+    # The status bar's memory against the workspace's limit (jupyter-resource-usage).
+    expect(page.locator("#jp-main-statusbar")).to_contain_text("Mem:", timeout=30_000)
+    page.screenshot(path=IMAGES / "workspace-ds-plot.png")
+
+
+@pytest.mark.parametrize(
+    ("tool", "shown", "picture"),
+    [
+        ("vscode/", ".monaco-workbench", "workspace-ds-vscode.png"),
+        ("tensorboard/", "tf-tensorboard", "workspace-ds-tensorboard.png"),
+    ],
+)
+def test_each_tool_opens_inside_the_workspace(stack, science, page, tool, shown, picture):
+    log_in(page, stack, *DANA)
+    page.goto(science + tool, timeout=LOAD_MS)
+    expect(page.locator(shown).first).to_be_visible(timeout=LOAD_MS)
+    page.wait_for_timeout(3000)  # the workbench's panels settle after it shows
+    page.screenshot(path=IMAGES / picture)
