@@ -85,7 +85,9 @@ def _cgroup_value(v2: str, v1: str) -> str | None:
 # without limits), the container's own cgroup says what holds.
 c.ResourceUseDisplay.track_cpu_percent = True
 if not os.environ.get("MEM_LIMIT"):
-    _memory = _cgroup_value("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    _memory = _cgroup_value(
+        "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    )
     # v1 says "no limit" with a huge number, v2 with "max".
     if _memory and _memory.isdigit() and int(_memory) < 2**60:
         c.ResourceUseDisplay.mem_limit = int(_memory)
