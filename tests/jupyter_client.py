@@ -30,7 +30,7 @@ def kernel_run(server_url: str, token: str, code: str, timeout: float = 120) -> 
     The kernel is shut down afterwards."""
     headers = {"Authorization": f"token {token}"}
     started = requests.post(f"{server_url}api/kernels", json={}, headers=headers, timeout=60)
-    assert started.status_code == 201, started.text
+    assert started.status_code == 201, (started.status_code, started.url, started.text[:500])
     kernel = started.json()["id"]
     try:
         return _run(_kernel_execute(server_url, kernel, headers, code, timeout))
@@ -39,8 +39,10 @@ def kernel_run(server_url: str, token: str, code: str, timeout: float = 120) -> 
 
 
 async def _kernel_execute(server_url, kernel, headers, code, timeout) -> dict:
-    request = HTTPRequest(_ws_url(server_url, f"api/kernels/{kernel}/channels"), headers=headers)
-    connection = await websocket_connect(request, connect_timeout=60)
+    request = HTTPRequest(
+        _ws_url(server_url, f"api/kernels/{kernel}/channels"), headers=headers, connect_timeout=60
+    )
+    connection = await websocket_connect(request)
     msg_id = uuid.uuid4().hex
     message = {
         "header": {
@@ -89,7 +91,7 @@ def terminal_run(server_url: str, token: str, command: str, timeout: float = 60)
     terminal showed until the command ended (an end marker it echoes)."""
     headers = {"Authorization": f"token {token}"}
     made = requests.post(f"{server_url}api/terminals", headers=headers, timeout=30)
-    assert made.status_code == 200, made.text
+    assert made.status_code == 200, (made.status_code, made.url, made.text[:500])
     name = made.json()["name"]
     try:
         return _run(_terminal_type(server_url, name, headers, command, timeout))
@@ -98,8 +100,10 @@ def terminal_run(server_url: str, token: str, command: str, timeout: float = 60)
 
 
 async def _terminal_type(server_url, name, headers, command, timeout) -> str:
-    request = HTTPRequest(_ws_url(server_url, f"terminals/websocket/{name}"), headers=headers)
-    connection = await websocket_connect(request, connect_timeout=60)
+    request = HTTPRequest(
+        _ws_url(server_url, f"terminals/websocket/{name}"), headers=headers, connect_timeout=60
+    )
+    connection = await websocket_connect(request)
     # The marker is printed by the shell, not echoed as typed: it is split in the command.
     await connection.write_message(json.dumps(["stdin", f"{command}; echo END-OF-''COMMAND\r"]))
     shown = ""

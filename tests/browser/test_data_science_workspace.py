@@ -89,7 +89,7 @@ def test_a_cell_plots_with_matplotlib_and_the_picture_shows(stack, science, page
     ("tool", "shown", "picture"),
     [
         ("vscode/", ".monaco-workbench", "workspace-ds-vscode.png"),
-        ("tensorboard/", "tf-tensorboard", "workspace-ds-tensorboard.png"),
+        ("tensorboard/", "tb-webapp", "workspace-ds-tensorboard.png"),
     ],
 )
 def test_each_tool_opens_inside_the_workspace(stack, science, page, tool, shown, picture):

@@ -90,8 +90,11 @@ def test_the_lab_opens_quietly_with_the_workspaces_name(stack, people, workspace
         server_url(stack, name) + "lab/api/settings/@jupyterlab/apputils-extension:notification",
         headers=headers,
         timeout=30,
-    ).json()["settings"]
-    assert (overrides["fetchNews"], overrides["checkForUpdates"]) == ("false", False)
+    ).json()["schema"]["properties"]  # lab-overrides.json: the defaults the lab starts with
+    assert (overrides["fetchNews"]["default"], overrides["checkForUpdates"]["default"]) == (
+        "false",
+        False,
+    )
 
 
 def test_a_kernel_imports_every_library(stack, people, workspaces):
@@ -113,7 +116,7 @@ def test_git_works_in_a_terminal(stack, people, workspaces):
 
 
 @pytest.mark.parametrize(
-    ("tool", "marker"), [("vscode/", "code-server"), ("tensorboard/", "<tf-tensorboard")]
+    ("tool", "marker"), [("vscode/", "code-server"), ("tensorboard/", "<tb-webapp>")]
 )
 def test_each_tool_answers_its_owner_and_refuses_another_person(stack, workspaces, tool, marker):
     url = server_url(stack, "science") + tool
