@@ -150,9 +150,15 @@ def test_no_tool_listens_where_another_workspace_could_reach_it(stack, docker_cl
     )
     exit_code, output = container.exec_run(["python3", "-c", code], user="jovyan")
     assert exit_code == 0, output
-    listening = output.decode().split()
-    loopback = {"0100007F", "00000000000000000000000001000000"}
-    beyond = {entry for entry in listening if entry.split(":")[0] not in loopback}
+    listening = output.decode().split()  # "<address>:<port>" in /proc's hex
+    # IPv4 addresses in /proc are little-endian: 127.x.x.x ends in 7F (Docker's DNS, 127.0.0.11,
+    # is one of them); IPv6's loopback is ::1.
+    beyond = [
+        entry
+        for entry in listening
+        if not entry.split(":")[0].endswith("7F")
+        and entry.split(":")[0] != "00000000000000000000000001000000"
+    ]
     assert {int(entry.split(":")[1], 16) for entry in beyond} == {8888}, listening
     assert len(listening) > len(beyond)  # TensorBoard's, on loopback
 
