@@ -67,11 +67,12 @@ def test_a_cell_plots_with_matplotlib_and_the_picture_shows(stack, science, page
     expect(page).to_have_title(re.compile("science · JupyterLab"), timeout=LOAD_MS)
     # The launcher offers the tools beside the notebook.
     launcher = page.locator(".jp-Launcher")
-    for title in ("VS Code", "TensorBoard"):
-        expect(launcher.locator(f'.jp-LauncherCard[title="{title}"]')).to_be_visible()
+    for title in ("VS Code", "TensorBoard"):  # "[↗]": they open in a tab of their own
+        expect(launcher.get_by_role("button", name=re.compile(f"^{title}"))).to_be_visible()
     page.screenshot(path=IMAGES / "workspace-ds-launcher.png")
 
-    launcher.locator('.jp-LauncherCard[title^="Python 3"]').first.click()
+    # The first "Python 3" card is the notebook's (the console's comes after it).
+    launcher.get_by_role("button", name=re.compile("^Python 3")).first.click()
     cell = page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first
     expect(cell).to_be_visible(timeout=LOAD_MS)
     cell.click()
