@@ -6,6 +6,7 @@
 # lab, and started on first use, not with the server. None listens where another workspace
 # could reach it (VS Code on a Unix socket in a private folder, TensorBoard on the container's
 # loopback) and none has a password of its own.
+import json
 import os
 from pathlib import Path
 
@@ -17,11 +18,27 @@ ICONS = "/usr/local/share/mlhub/icons"
 WORK = os.environ.get("JUPYTERHUB_ROOT_DIR") or str(Path.home() / "work")
 
 
+# VS Code's settings the first time it opens in a workspace (the person's own settings file
+# afterwards, theirs to change): no AI chat panel asking to sign in, no extension update checks
+# (its gallery is on the internet), no telemetry.
+VSCODE_SETTINGS = {
+    "chat.disableAIFeatures": True,
+    "extensions.autoCheckUpdates": False,
+    "extensions.autoUpdate": False,
+    "telemetry.telemetryLevel": "off",
+    "update.mode": "none",
+}
+
+
 def _code_server(unix_socket: str) -> list[str]:
     # The hub is its authentication (--auth none); no telemetry, no update check, no "do you
     # trust this folder" question. Settings and extensions live in the work folder's volume,
     # so they survive a stop.
     data = Path(WORK) / ".mlhub-vscode"
+    settings = data / "data" / "User" / "settings.json"
+    if not settings.exists():
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        settings.write_text(json.dumps(VSCODE_SETTINGS, indent=2) + "\n")
     return [
         NODE,
         f"{CODE_SERVER}/out/node/entry.js",
