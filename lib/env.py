@@ -339,3 +339,8 @@ def workspace_images() -> list[str]:
 def resources_dir() -> Path:
     """The seed's ``/resources`` (``MLHUB_RESOURCES_DIR``); locally under the data directory."""
     return Path(env_str("MLHUB_RESOURCES_DIR", str(data_dir() / "resources"))).resolve()
+
+
+def default_pool_size() -> int:
+    """``MLHUB_POOL_SIZE``: a new template's warm pool size (default 0: no pool)."""
+    return env_int_at_least("MLHUB_POOL_SIZE", 0, 0)

@@ -150,6 +150,12 @@ try:
     # Cleanup (portal/cleanup/): how often (-1: never) and how old a resource must be.
     CLEANUP_INTERVAL_SECONDS = env.env_int("CLEANUP_INTERVAL_SECONDS", 3600)
     CLEANUP_GRACE_SECONDS = env.env_int_at_least("MLHUB_CLEANUP_GRACE_SECONDS", 600, 0)
+    # Warm pools (portal/pools/): slots made at once by one fill pass, and the host memory a
+    # fill leaves free (it makes no slot below it).
+    POOL_FILL_AT_ONCE = env.env_int_at_least("MLHUB_POOL_FILL_AT_ONCE", 8, 1)
+    POOL_MEMORY_RESERVE = parse_memory(env.env_str("MLHUB_POOL_MEMORY_RESERVE", "1G"))
+    # The most slots one template's pool may hold (a typo of 30000 makes no 30,000).
+    POOL_SIZE_MAX = env.env_int_at_least("MLHUB_POOL_SIZE_MAX", 500, 0)
     # The usage sampler (portal/usage/sampler.py): seconds between passes, None when off.
     USAGE_SAMPLE_SECONDS = env.usage_sample_seconds()
     # The seed's dynamic whitelist file (portal/accounts/allowlist.py).
@@ -281,6 +287,7 @@ INSTALLED_APPS = [
     "portal.metrics",
     "portal.usage",
     "portal.budgets",
+    "portal.pools",
 ]
 
 MIDDLEWARE = [

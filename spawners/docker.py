@@ -33,6 +33,7 @@ from traitlets import Int, Unicode, default
 
 from lib import labels as names
 from spawners import docker_spec
+from spawners.docker_claim import ClaimsPoolSlots
 from spawners.naming import server_label
 from spawners.network_guard import NetworkGuard
 from spawners.options import DEFAULT_IMAGE, START_LOG_LINES, WorkspaceOptions, refusal
@@ -42,7 +43,8 @@ from spawners.state_reports import ReportsState
 # Every spawner of this hub process shares it: see spawners/network_guard.py.
 NETWORKS = NetworkGuard()
 # Docker calls that wait for the world (a server's shutdown, a download), not the engine.
-LONG_DOCKER_CALLS = frozenset({"stop", "pull", "wait"})
+# (A pool slot's claim, exec_start, waits for the slot's waiter to take its identity.)
+LONG_DOCKER_CALLS = frozenset({"stop", "pull", "wait", "exec_start"})
 
 # Each person's network takes a subnet from the engine's pools: the default pools hold about
 # 30 (a /16 each, then /20s), so the 31st person cannot start. Said plainly, with the fix.
@@ -71,7 +73,9 @@ def _merged(configured: Any, ours: Callable[[Any], dict[str, Any]]) -> Callable[
     return merged
 
 
-class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, DockerSpawner):
+class MLHubDockerSpawner(
+    ClaimsPoolSlots, WorkspaceOptions, ReportsState, ReadyWhenListening, DockerSpawner
+):
     docker_threads = Int(
         4,
         help="""Docker calls the hub makes at once (upstream makes one at a time): inspections,
@@ -189,6 +193,9 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
             else:
                 self._hub_address = network["IPAM"]["Config"][0]["Gateway"]
             self._point_at_the_hub()
+            claimed = await self.slot_claim(network)
+            if claimed:
+                return claimed
             networked = time.perf_counter()
             await self._ensure_volume()
             self.log.info(
@@ -313,6 +320,14 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
         self._volume_name = self.volume_name
 
     _extras_merged = False
+    _extras_configured = False
+
+    @property
+    def _deployment_extras(self) -> bool:
+        """Whether the deployment set extra_host_config or extra_create_kwargs of its own."""
+        if self._extras_merged:
+            return self._extras_configured
+        return bool(self.extra_host_config) or bool(self.extra_create_kwargs)
 
     def _merge_extras(self) -> None:
         """Once per spawner: upstream merges ``extra_host_config`` and ``extra_create_kwargs``
@@ -322,6 +337,7 @@ class MLHubDockerSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, Doc
         labels are ours). Nothing is swapped in and out around upstream's call."""
         if self._extras_merged:
             return
+        self._extras_configured = self._deployment_extras
         self._extras_merged = True
         self.extra_host_config = _merged(self.extra_host_config, MLHubDockerSpawner._host_config)
         self.extra_create_kwargs = _merged(

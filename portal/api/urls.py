@@ -9,6 +9,7 @@ from portal.api import (
     budgets,
     cleanup,
     hub_events,
+    pools,
     ssh_gateway,
     ssh_keys,
     usage,
@@ -34,6 +35,7 @@ urlpatterns = [
     path("cleanup/users/", cleanup.CleanupJobView.as_view(job="users"), name="cleanup-users"),
     path("cleanup/expired/", cleanup.CleanupJobView.as_view(job="expired"), name="cleanup-expired"),
     path("me/", views.MeView.as_view(), name="api-me"),
+    path("pools/", pools.PoolsView.as_view(), name="api-pools"),
     path("internal/hub-events/", hub_events.HubEventView.as_view(), name="api-hub-events"),
     path(
         "internal/ssh-gateway/authorized-keys/",

@@ -55,6 +55,7 @@ class TemplateSerializer(serializers.ModelSerializer):
             "days_to_live_max",
             "groups",
             "is_default",
+            "pool_size",
         ]
         # The uniqueness checks are the service's (a 409; a new default replaces the old).
         extra_kwargs = {"name": {"validators": []}, "is_default": {"validators": []}}

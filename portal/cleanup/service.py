@@ -28,6 +28,7 @@ from portal.audit import log as audit
 from portal.cleanup.report import Outcome, Report
 from portal.hub import client as hub_api
 from portal.hub.client import HubError
+from portal.pools import records as pool_records
 from portal.workspaces import services as workspaces
 from portal.workspaces.models import Workspace
 from spawners.cleanup.backend import EngineUnavailable
@@ -94,18 +95,19 @@ def cleanup_users(*, dry_run: bool = False, by=None, backend=None, hub=None) -> 
     backend = backend if backend is not None else engine_backend()
     if backend is not None:
         try:
-            resources = backend.resources()
+            resources = pool_records.attributed(backend.resources())
         except EngineUnavailable as error:
             report.errors.append(str(error))
             resources = []
         found = []
         orphaned = _orphaned_by_workspace(resources, people, hub, report)
         for resource in resources:
-            reason = (
-                f"{resource.user} is not a person of this portal"
-                if resource.user not in people
-                else orphaned.get(resource.id)
-            )
+            if resource.pool:
+                reason = pool_records.UNRECORDED
+            elif resource.user not in people:
+                reason = f"{resource.user} is not a person of this portal"
+            else:
+                reason = orphaned.get(resource.id)
             if not reason:
                 continue  # a person's own: not even listed, there may be thousands
             if _young(resource.created_at, now):

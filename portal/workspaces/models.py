@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.utils import timezone
 
-from lib import env
+from lib import env, pools
 from lib.origins import workspace_url
 from lib.resources import Limits, WorkspaceResources, format_memory, parse_gpus
 
@@ -46,6 +47,10 @@ class WorkspaceTemplate(models.Model):
     days_to_live_default = models.PositiveIntegerField(default=0, help_text="0: never expires")
     days_to_live_max = models.PositiveIntegerField(
         default=0, help_text="The most people may ask for, and extend to; 0: no limit"
+    )
+    pool_size = models.PositiveIntegerField(
+        default=env.default_pool_size,
+        help_text="Workspaces of it kept started and waiting for people (a warm pool); 0: none",
     )
 
     objects = TemplateQuerySet.as_manager()
@@ -248,7 +253,18 @@ class Workspace(models.Model):
         )
         if keys:
             options["ssh_keys"] = keys
+        slot = self.pool_slot_name()
+        if slot:
+            # The slot it was made from (at every start: the spawner claims it only for the
+            # first, and finds the workspace's volume by it after a hub lost its state).
+            options[pools.OPTION] = slot
         return options
+
+    def pool_slot_name(self) -> str:
+        try:
+            return self.pool_slot.name
+        except ObjectDoesNotExist:
+            return ""
 
 
 class SyncPass(models.Model):

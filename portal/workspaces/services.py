@@ -33,6 +33,7 @@ from portal.hub import client as hub_api
 from portal.hub.client import HubClient, HubError
 from portal.metrics import counters
 from portal.metrics.counters import refusals_counted
+from portal.pools import services as pools
 from portal.quotas.limits import gpu_count, gpus_reserved, quota_check
 from portal.usage import services as usage
 from portal.workspaces.models import Workspace, WorkspaceTemplate
@@ -107,9 +108,13 @@ def workspace_create(
         workspace = workspace_row_create(
             owner=owner, name=name, template=chosen, resources=resources, days=days
         )
+    # A warm pool's slot, when one fits: the first start then takes it (portal/pools/).
+    slot = pools.slot_claim(workspace)
     try:
         workspace_start(workspace=workspace, by=by)
     except ServiceError:
+        if slot:
+            pools.slot_release(slot)
         _rows_forget([workspace])
         raise
     except HubError as error:

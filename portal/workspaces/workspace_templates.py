@@ -11,6 +11,7 @@ from lib.resources import MIN_CPU, format_memory
 from portal.audit.log import audited
 from portal.audit.models import AuditEntry
 from portal.errors import ServiceError, require_admin
+from portal.pools import services as pools
 from portal.workspaces.models import GIB, WorkspaceTemplate
 
 
@@ -54,6 +55,11 @@ def template_check(template: WorkspaceTemplate) -> None:
             f"memory default {format_memory(template.memory_default)} must be above 0 and at "
             f"most {format_memory(template.memory_max)}"
         )
+    if template.pool_size > settings.POOL_SIZE_MAX:
+        problems.append(
+            f"pool size {template.pool_size} is above the maximum of {settings.POOL_SIZE_MAX} "
+            "(MLHUB_POOL_SIZE_MAX)"
+        )
     most = template.days_to_live_max
     if most and not 0 < template.days_to_live_default <= most:
         problems.append(
@@ -84,12 +90,15 @@ def template_save(*, template: WorkspaceTemplate, groups=None, by) -> WorkspaceT
             raise ServiceError(f"A template named {template.name!r} exists.", 409) from None
         if groups is not None:
             template.groups.set(groups)
+    # Its pool follows: a new size, or slots of an image or size it no longer has.
+    pools.pools_fill_soon()
     return template
 
 
 @audited("template.delete", _name)
 def template_delete(*, template: WorkspaceTemplate, by) -> None:
     require_admin(by, "change templates")
+    slots = list(template.pool_slots.pooled().values_list("name", flat=True))
     try:
         template.delete()
     except ProtectedError:
@@ -98,6 +107,7 @@ def template_delete(*, template: WorkspaceTemplate, by) -> None:
             f"The template {template.name!r} is used by {count} workspaces; delete those first.",
             409,
         ) from None
+    pools.slots_remove_later(slots)
 
 
 # What the first set-up adds beside the migrations' "default" (the lean image): a template for

@@ -23,6 +23,8 @@ class Resource:
     server: str  # "" for what belongs to a person, not one workspace (network, policy)
     created_at: datetime
     expires_at: int  # epoch seconds, 0 = never or not labelled
+    # A warm pool slot's (lib/pools.py), and no person's by its labels: the template's name.
+    pool: str = ""
 
 
 class MetricsUnavailable(Exception):

@@ -15,6 +15,7 @@ import docker
 from docker.errors import APIError, DockerException, InvalidVersion, NotFound
 
 from lib.labels import LABEL_EXPIRES_AT, LABEL_ORIGIN, LABEL_SERVER_NAME, owner_of
+from lib.pools import LABEL_POOL
 from spawners.cleanup.backend import EngineUnavailable, Reading, Resource
 
 # Removals at once: the engine's overlap, about half the time of one after another for
@@ -58,6 +59,7 @@ def _resource(kind: str, id_: str, name: str, labels: dict, created: str | None)
         server=labels.get(LABEL_SERVER_NAME, ""),
         created_at=_when(created),
         expires_at=expires,
+        pool=labels.get(LABEL_POOL, ""),
     )
 
 
@@ -109,8 +111,9 @@ class DockerBackend:
             for n in networks
         ]
         # The engine filtered by origin; check again here: never another hub's, and never one
-        # that names no person (it cannot be proven anyone's orphan).
-        return [r for r in found if r.origin == self.hub_name and r.user]
+        # that names no person (it cannot be proven anyone's orphan) unless it is a pool
+        # slot's (the portal's records say whose, portal/pools/records.py).
+        return [r for r in found if r.origin == self.hub_name and (r.user or r.pool)]
 
     def readings(self) -> list[Reading]:
         """The measured use of every running container labelled with this hub's origin: one

@@ -18,6 +18,7 @@ from portal.audit.retention import retention_schedule_ensure
 from portal.budgets.tasks import budget_schedule_ensure
 from portal.cleanup.tasks import cleanup_schedule_ensure
 from portal.one_at_a_time import one_at_a_time
+from portal.pools.tasks import fill_schedule_ensure
 from portal.usage.tasks import rollup_schedule_ensure, sample_schedule_ensure
 from portal.workspaces.tasks import expiry_schedule_ensure, sync_schedule_ensure
 from portal.workspaces.workspace_templates import templates_first_ensure
@@ -64,3 +65,4 @@ class Command(BaseCommand):
         self.stdout.write(f"Usage roll-up: {rollup_schedule_ensure()}")
         self.stdout.write(f"Usage sampler: {sample_schedule_ensure()}")
         self.stdout.write(f"Budgets: {budget_schedule_ensure()}")
+        self.stdout.write(f"Warm pools: {fill_schedule_ensure()}")

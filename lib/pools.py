@@ -1,0 +1,56 @@
+"""Names and labels of warm pool slots, the same for the portal (which makes slots) and the
+spawner (which claims them). Pure.
+
+A slot is a workspace made before anyone asks for one: its container (pod) runs the image's
+pool waiter (deploy/workspace/pool_waiter.py) on the pool's network, with a volume of its own.
+Slot names use the `<hub>--pool-...` form, which no person's objects can take: a person's
+part of a name is never empty (lib/labels.py), so `<hub>--` starts no person's name.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from lib.env import check_hub_name
+from lib.labels import LABEL_ORIGIN, label_value
+
+LABEL_POOL = "mlhub.pool"  # the template's name: a slot, or a workspace made from one
+LABEL_POOL_NETWORK = "mlhub.pool-network"
+# The waiter's command in the image, and its claim.
+WAITER = "/usr/local/bin/mlhub-pool-waiter"
+CLAIM_COMMAND = [WAITER, "--claim"]
+IDENTITY_ENV = "MLHUB_POOL_IDENTITY"
+READY_FILE = "/tmp/mlhub-pool/ready"
+# Where a slot mounts its volume: the spawners' default work_dir (a hub that moves it gets
+# cold starts: the claim checks the mount, spawners/docker_claim.py).
+WORK_DIR = "/home/jovyan/work"
+# The option the portal adds to a new workspace's first start: the slot it claimed.
+OPTION = "pool_slot"
+
+
+def network_name(hub_name: str) -> str:
+    """The pool's network: internal (no way out) and with no traffic between its slots."""
+    return f"{check_hub_name(hub_name)}--pool"
+
+
+def slot_name(hub_name: str, template: str) -> str:
+    """A new slot's container (pod) name: `<hub>--pool-<template>-<8 hex>`, 63 at most."""
+    part = label_value(template)[:40].rstrip("-.")
+    return f"{check_hub_name(hub_name)}--pool-{part}-{secrets.token_hex(4)}"
+
+
+def volume_name(slot: str) -> str:
+    return f"{slot}-work"
+
+
+def is_slot_name(hub_name: str, name: str) -> bool:
+    return name.startswith(f"{check_hub_name(hub_name)}--pool-")
+
+
+def slot_labels(hub_name: str, template: str) -> dict[str, str]:
+    """A slot's labels: this hub's origin and the pool's template, and no person."""
+    return {LABEL_ORIGIN: check_hub_name(hub_name), LABEL_POOL: label_value(template)}
+
+
+def network_labels(hub_name: str) -> dict[str, str]:
+    return {LABEL_ORIGIN: check_hub_name(hub_name), LABEL_POOL_NETWORK: "1"}

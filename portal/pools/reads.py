@@ -1,0 +1,41 @@
+"""What the pools hold, for the API and the dashboard: the portal's rows only, no engine call."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from portal.pools.models import PoolSlot
+from portal.pools.services import pool_engine, pool_size
+from portal.workspaces.models import WorkspaceTemplate
+
+
+def pools_overview() -> list[dict]:
+    """Each template with a pool (a size, or slots left to remove): its size and its slots."""
+    slots: dict[int, list[PoolSlot]] = {}
+    for slot in PoolSlot.objects.pooled().order_by("created_at", "pk"):
+        slots.setdefault(slot.template_id, []).append(slot)
+    found = []
+    for template in WorkspaceTemplate.objects.order_by("name"):
+        mine = slots.get(template.pk, [])
+        if not template.pool_size and not mine:
+            continue
+        counts = Counter(slot.state for slot in mine)
+        failed = [slot for slot in mine if slot.state == PoolSlot.State.FAILED]
+        found.append(
+            {
+                "template": template.name,
+                "image": template.image,
+                "size": pool_size(template),
+                "ready": counts[PoolSlot.State.READY],
+                "warming": counts[PoolSlot.State.WARMING],
+                "failed": counts[PoolSlot.State.FAILED],
+                "last_error": failed[-1].detail if failed else "",
+                "slots": mine,
+            }
+        )
+    return found
+
+
+def pools_available() -> bool:
+    """Whether this execution mode has warm pools at all."""
+    return pool_engine() is not None

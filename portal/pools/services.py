@@ -1,0 +1,222 @@
+"""Warm pools: keep each template's slots made and waiting, and hand one to a new workspace.
+
+``pools_fill`` (a task: on a schedule, after each claim and after a template's pool changes)
+brings each template's pool to its size: it removes the slots that no longer fit the template
+(its image, CPU or memory changed) or are too many, makes the missing ones a few at a time
+while the host has memory to spare, and watches those warming until they are ready.
+``slot_claim`` takes a ready slot for a workspace being created; the first start then names
+it to the hub (``Workspace.user_options``), whose spawner makes the slot the workspace
+(spawners/docker_claim.py). Slots belong to nobody and count toward nobody's quota.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from lib import pools
+from lib.host import memory_available
+from portal.pools.models import PoolSlot
+from portal.workspaces.models import Workspace, WorkspaceTemplate
+from spawners.cleanup.backend import EngineUnavailable
+from spawners.pool.docker_pool import DockerPool, SlotSpec
+
+log = logging.getLogger(__name__)
+State = PoolSlot.State
+
+# A template whose slot failed makes no new one for this long (a broken image is not
+# retried every minute); the failed slot is shown meanwhile, then removed.
+FAILED_BACKOFF = timedelta(minutes=10)
+# How long one fill pass watches its slots warm up (a slot takes about 1-2 s alone).
+WATCH_SECONDS = 60
+WATCH_INTERVAL = 0.5
+# What one waiting slot holds of the host's memory (measured: about 100 MB resident,
+# docs/performance.md "Warm pools"), with room.
+SLOT_FOOTPRINT = 160 * 1024**2
+
+
+def pool_engine() -> DockerPool | None:
+    """The engine's pool adapter for this execution mode; None where there are no pools."""
+    if settings.EXECUTION_MODE == "local":
+        return DockerPool(settings.HUB_NAME)
+    return None
+
+
+def pool_size(template: WorkspaceTemplate) -> int:
+    """How many slots the template's pool holds now."""
+    return min(template.pool_size, settings.POOL_SIZE_MAX)
+
+
+def _fits(slot: PoolSlot, template: WorkspaceTemplate) -> bool:
+    return (slot.image, slot.cpu, slot.memory) == (
+        template.image,
+        template.cpu_default,
+        template.memory_default,
+    )
+
+
+@dataclass
+class Plan:
+    make: list[PoolSlot] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    short: int = 0  # slots still missing after this pass
+
+
+def _plan(now, at_once: int, room: int) -> Plan:
+    """Inside one transaction, templates locked: which slots go and which are made (their
+    rows written as warming, so that a second fill at once counts them)."""
+    plan = Plan()
+    templates = WorkspaceTemplate.objects.select_for_update().order_by("pk")
+    for template in templates:
+        slots = list(template.pool_slots.pooled().order_by("created_at", "pk"))
+        failed = [slot for slot in slots if slot.state == State.FAILED]
+        backing_off = any(slot.created_at > now - FAILED_BACKOFF for slot in failed)
+        if not backing_off:
+            plan.remove += [slot.name for slot in failed]
+        live = [slot for slot in slots if slot.state != State.FAILED and _fits(slot, template)]
+        plan.remove += [s.name for s in slots if s.state != State.FAILED and not _fits(s, template)]
+        # Too many: the warming ones go first, then the newest.
+        live.sort(key=lambda slot: (slot.state == State.WARMING, slot.created_at), reverse=True)
+        surplus = max(0, len(live) - pool_size(template))
+        plan.remove += [slot.name for slot in live[:surplus]]
+        missing = 0 if backing_off else max(0, pool_size(template) - len(live))
+        making = min(missing, at_once - len(plan.make), room - len(plan.make))
+        plan.make += [
+            PoolSlot(
+                template=template,
+                name=pools.slot_name(settings.HUB_NAME, template.name),
+                image=template.image,
+                cpu=template.cpu_default,
+                memory=template.memory_default,
+                created_at=now,
+            )
+            for _ in range(max(0, making))
+        ]
+        plan.short += missing - max(0, making)
+    PoolSlot.objects.filter(name__in=plan.remove).delete()
+    PoolSlot.objects.bulk_create(plan.make)
+    return plan
+
+
+def pools_fill(*, engine=None, watch_seconds: float = WATCH_SECONDS) -> str:
+    """One pass of keeping every pool at its size; what it did, for the task's result."""
+    engine = engine if engine is not None else pool_engine()
+    if engine is None:
+        return "no warm pools in this execution mode"
+    room = max(0, (memory_available() - settings.POOL_MEMORY_RESERVE) // SLOT_FOOTPRINT)
+    with transaction.atomic():
+        plan = _plan(timezone.now(), settings.POOL_FILL_AT_ONCE, room)
+    try:
+        for name in plan.remove:
+            engine.remove(name)
+        made = _make(engine, plan.make)
+        ready = _watch(engine, watch_seconds)
+    except EngineUnavailable as error:
+        log.warning("Warm pools not filled: %s", error)
+        return f"engine unavailable: {error}"
+    if plan.short and made and room > len(plan.make):
+        pools_fill_soon()  # the next few, after these warmed up
+    elif plan.short:
+        log.info("Warm pools %s slot(s) short: the host's memory is taken", plan.short)
+    return f"{made} made, {ready} ready, {len(plan.remove)} removed, {plan.short} short"
+
+
+def _make(engine, slots: list[PoolSlot]) -> int:
+    made = 0
+    for slot in slots:
+        spec = SlotSpec(
+            template=slot.template.name,
+            image=slot.image,
+            cpu=slot.cpu,
+            memory=slot.memory,
+            work_dir=pools.WORK_DIR,
+        )
+        try:
+            engine.make(slot.name, spec)
+            made += 1
+        except EngineUnavailable as error:
+            _failed(slot.pk, str(error))
+    return made
+
+
+def _failed(pk: int, detail: str) -> None:
+    PoolSlot.objects.filter(pk=pk).update(state=State.FAILED, detail=detail[-2000:])
+
+
+def _watch(engine, seconds: float) -> int:
+    """Follow the warming slots until each is ready or failed, or ``seconds`` pass; how many
+    became ready."""
+    deadline = time.monotonic() + seconds
+    ready = 0
+    while True:
+        warming = dict(PoolSlot.objects.filter(state=State.WARMING).values_list("name", "pk"))
+        if not warming:
+            return ready
+        for name, found in engine.states(list(warming)).items():
+            if found.state == "ready":
+                ready += PoolSlot.objects.filter(pk=warming[name], state=State.WARMING).update(
+                    state=State.READY, ready_at=timezone.now()
+                )
+            elif found.state == "failed":
+                log.warning("Pool slot %s failed: %s", name, found.detail)
+                _failed(warming[name], found.detail)
+                engine.remove(name)
+            elif found.state == "gone":
+                PoolSlot.objects.filter(pk=warming[name], state=State.WARMING).delete()
+        if time.monotonic() > deadline:
+            return ready
+        time.sleep(WATCH_INTERVAL)
+
+
+def pools_fill_soon() -> None:
+    """Queue a fill pass (after a claim, or a pool's size changed)."""
+    if pool_engine() is not None:
+        async_task("portal.pools.tasks.fill", task_name="fill warm pools")
+
+
+def slots_remove_later(names: list[str]) -> None:
+    """Queue the removal of slots whose rows are gone (their template was deleted)."""
+    if names and pool_engine() is not None:
+        async_task("portal.pools.tasks.remove", names, task_name=f"remove {len(names)} slots")
+
+
+def slots_remove(names: list[str], *, engine=None) -> int:
+    engine = engine if engine is not None else pool_engine()
+    for name in names:
+        engine.remove(name)
+    return len(names)
+
+
+def slot_claim(workspace: Workspace) -> PoolSlot | None:
+    """A ready slot of the workspace's template for it (recorded as claimed), or None: it
+    starts cold. Only a workspace without GPUs or its own shared memory size, of the
+    template's image, fits: a running container takes neither."""
+    if pool_engine() is None or workspace.gpus or workspace.shm_size is not None:
+        return None
+    candidates = PoolSlot.objects.filter(
+        template=workspace.template, state=State.READY, image=workspace.image
+    ).order_by("ready_at", "pk")
+    for slot in candidates[:3]:
+        # One UPDATE decides: of two creates at once, only one takes a slot.
+        taken = PoolSlot.objects.filter(pk=slot.pk, state=State.READY).update(
+            state=State.CLAIMED, claimed_at=timezone.now(), workspace=workspace
+        )
+        if taken:
+            pools_fill_soon()
+            slot.refresh_from_db()
+            return slot
+    return None
+
+
+def slot_release(slot: PoolSlot) -> None:
+    """Put back a slot whose workspace was refused before the hub was asked."""
+    PoolSlot.objects.filter(pk=slot.pk, state=State.CLAIMED).update(
+        state=State.READY, claimed_at=None, workspace=None
+    )

@@ -1,0 +1,151 @@
+"""Docker mode: a new workspace takes a warm pool slot instead of starting cold (issue 26).
+
+The portal claims a slot for a new workspace in its database and names it in the first
+start's ``user_options`` (``pool_slot``; only the portal may start servers, see the hub's
+roles). The spawner then makes the slot this workspace, in this order:
+
+1. checks it is one of this hub's slots, running, of this start's image, on the pool's
+   network alone, and that this start asks nothing a running container cannot take (GPUs,
+   shared memory, the deployment's own volumes or extra_* settings);
+2. sets this start's CPU and memory on it (``docker update``) and gives it the workspace's
+   container name (``docker rename``; its labels cannot change, so cleanup learns it from the
+   portal's record);
+3. joins it to the person's network, then takes it off the pool's: from here on nothing of
+   the pool reaches it;
+4. hands the server its identity (command, API token, OAuth client, URL prefix) through
+   ``docker exec`` of the waiter's claim (deploy/workspace/pool_waiter.py): a channel only
+   the engine's users, the hub, can use. The waiter becomes the server.
+
+Any failure removes the slot (it is never used twice) and the start goes on cold. A slot is
+claimed only by a workspace that never had a volume: a later start keeps its data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from docker.errors import APIError, NotFound
+
+from lib import pools
+from lib.labels import LABEL_ORIGIN
+from spawners.naming import server_label
+from spawners.pool.docker_pool import CPU_PERIOD, cpu_quota
+
+
+class ClaimsPoolSlots:
+    """Mixin for MLHubDockerSpawner (it provides ``docker``, ``resources`` and the names)."""
+
+    async def slot_claim(self, network: dict[str, Any]) -> tuple[str, int] | None:
+        """This start on the slot its options name, or None: start cold."""
+        slot = self._slot_named()
+        if not slot:
+            return None
+        began = time.perf_counter()
+        try:
+            found = await self.docker("inspect_container", slot)
+        except NotFound:
+            self.log.info("%s: pool slot %s is gone; starting cold", server_label(self), slot)
+            return None
+        unfit = self._slot_unfit(found)
+        try:
+            if unfit:
+                raise ValueError(unfit)
+            address = await self._slot_take(found, network)
+        except Exception as error:  # any: the slot goes, the start goes on cold
+            self.log.warning(
+                "%s: pool slot %s not claimed (%s); removed, starting cold",
+                server_label(self),
+                slot,
+                error,
+            )
+            await self._slot_destroy(found["Id"], slot)
+            return None
+        self.log.info(
+            "%s: claimed pool slot %s in %.3f s",
+            server_label(self),
+            slot,
+            time.perf_counter() - began,
+        )
+        return address
+
+    def _slot_named(self) -> str:
+        slot = (self.user_options or {}).get(pools.OPTION)
+        if not isinstance(slot, str) or not pools.is_slot_name(self.hub_name, slot):
+            return ""
+        # Only a workspace that never had a volume: a later start keeps its own data.
+        return "" if self._volume_name else slot
+
+    def _slot_unfit(self, found: dict[str, Any]) -> str:
+        """Why this slot cannot be this start ("" when it can)."""
+        labels = found["Config"].get("Labels") or {}
+        if labels.get(LABEL_ORIGIN) != self.hub_name or pools.LABEL_POOL not in labels:
+            return "not a pool slot of this hub"
+        if not found["State"].get("Running"):
+            return "not running"
+        networks = set((found["NetworkSettings"].get("Networks") or {}).keys())
+        if networks != {pools.network_name(self.hub_name)}:
+            return "not on the pool's network alone (claimed already?)"
+        image = found["Config"].get("Image")
+        if image != self.resources.image:
+            return f"its image is {image}, this start's {self.resources.image}"
+        if self.resources.gpus or self.resources.shm_size is not None:
+            return "this start asks for GPUs or shared memory: a running container takes neither"
+        if self._deployment_extras or self.volumes or self.mounts or self.links:
+            return "the deployment adds volumes, mounts, links or extra_* settings to containers"
+        mounts = {m.get("Destination"): m.get("Name") for m in found.get("Mounts") or []}
+        if pools.volume_name(found["Name"].lstrip("/")) != mounts.get(self.work_dir):
+            return f"its volume is not at this hub's work_dir {self.work_dir}"
+        if self.post_start_cmd:
+            return "the deployment runs a post_start_cmd"
+        return ""
+
+    async def _slot_take(self, found: dict[str, Any], network: dict[str, Any]) -> tuple[str, int]:
+        container = found["Id"]
+        memory = self.resources.memory
+        await self.docker(
+            "update_container",
+            container,
+            mem_limit=memory,
+            memswap_limit=memory,
+            cpu_period=CPU_PERIOD,
+            cpu_quota=cpu_quota(self.resources.cpu),
+        )
+        leftover = await self.get_object()  # a container of this name that should be gone
+        if leftover:
+            await self._remove_container(leftover["Id"])
+        await self.docker("rename", container, self.object_name)
+        await self.docker("connect_container_to_network", container, network["Id"])
+        await self.docker(
+            "disconnect_container_from_network",
+            container,
+            pools.network_name(self.hub_name),
+            force=True,
+        )
+        identity = json.dumps({"env": self.get_env(), "command": await self.get_command()})
+        claim = await self.docker(
+            "exec_create",
+            container,
+            pools.CLAIM_COMMAND,
+            environment={pools.IDENTITY_ENV: identity},
+        )
+        output = await self.docker("exec_start", claim["Id"])
+        code = (await self.docker("exec_inspect", claim["Id"]))["ExitCode"]
+        if code != 0:
+            text = output.decode(errors="replace").strip() if output else ""
+            raise RuntimeError(f"the slot's waiter refused the claim (exit {code}): {text}")
+        self.object_id = container
+        self._volume_name = pools.volume_name(found["Name"].lstrip("/"))
+        return await self.get_ip_and_port()
+
+    async def _slot_destroy(self, container: str, slot: str) -> None:
+        self.object_id = ""
+        try:
+            await self._remove_container(container)
+        except APIError as error:
+            self.log.warning("%s: could not remove slot %s: %s", server_label(self), slot, error)
+        try:
+            await self.docker("remove_volume", pools.volume_name(slot), force=True)
+        except (NotFound, APIError):
+            pass

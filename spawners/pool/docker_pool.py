@@ -1,0 +1,152 @@
+"""Warm pool slots on this host's Docker engine: make them, see how they are, remove them.
+
+A slot is a container of the template's image running the image's pool waiter, with a volume
+of its own at the work folder, on the pool's network: internal (no route out) and without
+traffic between its containers, so a slot reaches nothing and nothing reaches it. It carries
+no person's label, token or variable. CPU is limited by quota and period (not NanoCpus) so
+that the claim can change it on the running container (``docker update``); memory likewise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import docker
+from docker.errors import APIError, DockerException, NotFound
+
+from lib import pools
+from lib.labels import LABEL_ORIGIN
+from spawners.cleanup.backend import EngineUnavailable
+
+CPU_PERIOD = 100_000  # microseconds: Docker's default period
+# The waiter says this once its imports are done (deploy/workspace/pool_waiter.py).
+READY_LINE = b"waiting to be claimed"
+LOG_LINES = 20
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    template: str
+    image: str
+    cpu: float
+    memory: int
+    work_dir: str
+
+
+@dataclass(frozen=True)
+class SlotState:
+    name: str
+    state: str  # "warming", "ready", "failed", "gone"
+    detail: str = ""
+
+
+def cpu_quota(cpu: float) -> int:
+    """Microseconds per period; at least Docker's minimum of 1 ms."""
+    return max(1000, round(cpu * CPU_PERIOD))
+
+
+class DockerPool:
+    def __init__(self, hub_name: str, client: docker.DockerClient | None = None):
+        self.hub_name = hub_name
+        self._client = client
+
+    @property
+    def api(self) -> docker.APIClient:
+        if self._client is None:
+            try:
+                self._client = docker.from_env(timeout=30)
+            except DockerException as error:
+                raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
+        return self._client.api
+
+    def network_ensure(self) -> str:
+        name = pools.network_name(self.hub_name)
+        try:
+            self.api.inspect_network(name)
+        except NotFound:
+            try:
+                self.api.create_network(
+                    name,
+                    driver="bridge",
+                    internal=True,
+                    options={"com.docker.network.bridge.enable_icc": "false"},
+                    labels=pools.network_labels(self.hub_name),
+                    check_duplicate=True,
+                )
+            except APIError as error:
+                if error.status_code != 409:  # another fill made it meanwhile
+                    raise
+        return name
+
+    def make(self, name: str, spec: SlotSpec) -> None:
+        """Create and start the slot ``name``; what was made is removed if a step fails."""
+        network = self.network_ensure()
+        labels = pools.slot_labels(self.hub_name, spec.template)
+        volume = pools.volume_name(name)
+        try:
+            self.api.create_volume(name=volume, labels=labels)
+            host_config = self.api.create_host_config(
+                binds={volume: {"bind": spec.work_dir, "mode": "rw"}},
+                init=True,
+                mem_limit=spec.memory,
+                memswap_limit=spec.memory,
+                cpu_period=CPU_PERIOD,
+                cpu_quota=cpu_quota(spec.cpu),
+                network_mode=network,
+                auto_remove=False,
+            )
+            self.api.create_container(
+                spec.image,
+                name=name,
+                entrypoint=[pools.WAITER],
+                command=[],
+                labels=labels,
+                host_config=host_config,
+                # No variable of anyone's: the claim brings them.
+                environment={},
+            )
+            self.api.start(name)
+        except (APIError, DockerException) as error:
+            self.remove(name)
+            raise EngineUnavailable(f"could not make pool slot {name}: {error}") from error
+
+    def states(self, names: list[str]) -> dict[str, SlotState]:
+        """How each named slot is: one listing, then the logs of those still warming."""
+        wanted = set(names)
+        try:
+            listed = self.api.containers(
+                all=True, filters={"label": [f"{LABEL_ORIGIN}={self.hub_name}", pools.LABEL_POOL]}
+            )
+        except (APIError, DockerException, OSError) as error:
+            raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
+        found = {
+            (c.get("Names") or ["?"])[0].lstrip("/"): c
+            for c in listed
+            if (c.get("Names") or ["?"])[0].lstrip("/") in wanted
+        }
+        return {name: self._state(name, found.get(name)) for name in names}
+
+    def _state(self, name: str, container: dict | None) -> SlotState:
+        if container is None:
+            return SlotState(name, "gone")
+        try:
+            logs = self.api.logs(name, tail=LOG_LINES)
+        except NotFound:
+            return SlotState(name, "gone")
+        except APIError:
+            logs = b""
+        if container.get("State") != "running":
+            text = logs.decode(errors="replace").strip()
+            return SlotState(name, "failed", f"{container.get('Status', 'exited')}: {text}")
+        return SlotState(name, "ready" if READY_LINE in logs else "warming")
+
+    def remove(self, name: str) -> None:
+        """Remove the slot's container and volume; what is gone already counts as removed."""
+        try:
+            self.api.remove_container(name, force=True, v=True)
+        except NotFound:
+            pass
+        try:
+            self.api.remove_volume(pools.volume_name(name), force=True)
+        except NotFound:
+            pass
