@@ -27,6 +27,7 @@ VSCODE_SETTINGS = {
     "extensions.autoUpdate": False,
     "telemetry.telemetryLevel": "off",
     "update.mode": "none",
+    "workbench.secondarySideBar.defaultVisibility": "hidden",  # the chat's, empty without AI
 }
 
 

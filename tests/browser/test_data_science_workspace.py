@@ -75,8 +75,12 @@ def test_a_cell_plots_with_matplotlib_and_the_picture_shows(stack, science, page
     launcher.get_by_role("button", name=re.compile("^Python 3")).first.click()
     cell = page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first
     expect(cell).to_be_visible(timeout=LOAD_MS)
+    # Typed once the kernel is up and the editor holds it (typed into an editor still being
+    # made, the text went nowhere: a run of this test).
+    expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=LOAD_MS)
     cell.click()
-    page.keyboard.insert_text(PLOT)
+    cell.fill(PLOT)
+    expect(cell).to_contain_text("plt.show()")
     page.keyboard.press("Shift+Enter")
     picture = page.locator(".jp-OutputArea-output img")
     expect(picture).to_be_visible(timeout=LOAD_MS)

@@ -163,6 +163,16 @@ def test_no_tool_listens_where_another_workspace_could_reach_it(stack, docker_cl
     assert len(listening) > len(beyond)  # TensorBoard's, on loopback
 
 
+@pytest.mark.parametrize("name", ["lean", "science"])
+def test_both_images_carry_the_entrypoint_and_the_pool_waiter(docker_client, workspaces, name):
+    """The data-science image is the lean one and more: a warm pool of either template works."""
+    (container,) = docker_client.containers.list(
+        filters={"label": [f"mlhub.origin={HUB}", f"mlhub.server_name={name}"]}
+    )
+    for program in ("/usr/local/bin/mlhub-workspace-start", "/usr/local/bin/mlhub-pool-waiter"):
+        assert container.exec_run(["test", "-x", program]).exit_code == 0, program
+
+
 def test_resource_usage_reports_the_containers_memory_limit(stack, people, workspaces):
     token = server_token(stack, people, workspaces, "science")
     metrics = poll_until(
