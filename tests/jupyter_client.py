@@ -8,14 +8,17 @@ import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import requests
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 
-def _ws_url(server_url: str, path: str) -> str:
-    return server_url.replace("http://", "ws://").replace("https://", "wss://") + path
+async def _connect(server_url: str, path: str, headers: dict):
+    """The server's websocket at ``path``."""
+    url = server_url.replace("http://", "ws://").replace("https://", "wss://") + path
+    return await websocket_connect(HTTPRequest(url, headers=headers, connect_timeout=60))
 
 
 def _run(coroutine):
@@ -24,25 +27,30 @@ def _run(coroutine):
         return thread.submit(asyncio.run, coroutine).result()
 
 
+@contextmanager
+def _made(server_url: str, token: str, collection: str, answer: int, key: str):
+    """A kernel or a terminal made on the server for the block, then shut down: its name and
+    the headers that authenticate with ``token``."""
+    headers = {"Authorization": f"token {token}"}
+    made = requests.post(f"{server_url}api/{collection}", json={}, headers=headers, timeout=60)
+    assert made.status_code == answer, (made.status_code, made.url, made.text[:500])
+    name = made.json()[key]
+    try:
+        yield name, headers
+    finally:
+        requests.delete(f"{server_url}api/{collection}/{name}", headers=headers, timeout=30)
+
+
 def kernel_run(server_url: str, token: str, code: str, timeout: float = 120) -> dict:
     """Start a kernel on the server at ``server_url`` (ending in ``/``), run ``code`` in it and
     return what it said: ``{"status": ..., "stdout": ..., "error": ..., "data": [mime bundles]}``.
     The kernel is shut down afterwards."""
-    headers = {"Authorization": f"token {token}"}
-    started = requests.post(f"{server_url}api/kernels", json={}, headers=headers, timeout=60)
-    assert started.status_code == 201, (started.status_code, started.url, started.text[:500])
-    kernel = started.json()["id"]
-    try:
+    with _made(server_url, token, "kernels", 201, "id") as (kernel, headers):
         return _run(_kernel_execute(server_url, kernel, headers, code, timeout))
-    finally:
-        requests.delete(f"{server_url}api/kernels/{kernel}", headers=headers, timeout=30)
 
 
 async def _kernel_execute(server_url, kernel, headers, code, timeout) -> dict:
-    request = HTTPRequest(
-        _ws_url(server_url, f"api/kernels/{kernel}/channels"), headers=headers, connect_timeout=60
-    )
-    connection = await websocket_connect(request)
+    connection = await _connect(server_url, f"api/kernels/{kernel}/channels", headers)
     msg_id = uuid.uuid4().hex
     message = {
         "header": {
@@ -89,21 +97,12 @@ async def _kernel_execute(server_url, kernel, headers, code, timeout) -> dict:
 def terminal_run(server_url: str, token: str, command: str, timeout: float = 60) -> str:
     """Open a terminal on the server, type ``command`` in its shell and return what the
     terminal showed until the command ended (an end marker it echoes)."""
-    headers = {"Authorization": f"token {token}"}
-    made = requests.post(f"{server_url}api/terminals", headers=headers, timeout=30)
-    assert made.status_code == 200, (made.status_code, made.url, made.text[:500])
-    name = made.json()["name"]
-    try:
+    with _made(server_url, token, "terminals", 200, "name") as (name, headers):
         return _run(_terminal_type(server_url, name, headers, command, timeout))
-    finally:
-        requests.delete(f"{server_url}api/terminals/{name}", headers=headers, timeout=30)
 
 
 async def _terminal_type(server_url, name, headers, command, timeout) -> str:
-    request = HTTPRequest(
-        _ws_url(server_url, f"terminals/websocket/{name}"), headers=headers, connect_timeout=60
-    )
-    connection = await websocket_connect(request)
+    connection = await _connect(server_url, f"terminals/websocket/{name}", headers)
     # The marker is printed by the shell, not echoed as typed: it is split in the command.
     await connection.write_message(json.dumps(["stdin", f"{command}; echo END-OF-''COMMAND\r"]))
     shown = ""

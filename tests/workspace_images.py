@@ -4,6 +4,8 @@ first set-up makes, ``default`` (lean) and ``data-science``."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.docker_engine import remove_everything_of, require_image
 from tests.hub_stack import running_stack
 
@@ -24,6 +26,16 @@ def images_stack(tmp_path_factory, docker_client, hub_name: str):
         )
     finally:
         remove_everything_of(docker_client, hub_name)
+
+
+def stack_fixture(hub_name: str):
+    """A module's ``stack`` fixture: ``stack = stack_fixture(HUB)``."""
+
+    @pytest.fixture(scope="module")
+    def stack(tmp_path_factory, docker_client):
+        yield from images_stack(tmp_path_factory, docker_client, hub_name)
+
+    return stack
 
 
 def workspace_create(stack, token: str, name: str, template: str, memory: str = "2G") -> dict:

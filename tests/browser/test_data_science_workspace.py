@@ -1,34 +1,24 @@
 """The data-science workspace in Chromium (Docker mode, the data-science template): the lab
 titled with the workspace's name, a cell that plots with matplotlib showing its picture, and
 each tool (VS Code, TensorBoard) inside the workspace. The pictures are those docs/performance.md
-and docs/configuration.md show: docs/img/workspace-ds-*.png (MLHUB_UPDATE_SCREENSHOTS=1
+shows: docs/img/workspace-ds-*.png (test_scenarios.py's shoot(): MLHUB_UPDATE_SCREENSHOTS=1
 replaces them; an ordinary run writes them to a temporary folder)."""
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import contexts
+from tests.browser.test_scenarios import new_context, shoot  # noqa: F401 (new_context: a fixture)
 from tests.browser.test_workspace_pages import log_in
-from tests.workspace_images import images_stack, workspace_create
+from tests.workspace_images import stack_fixture, workspace_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
 HUB = "mlhib"
 DANA = ("dana", "dana-pass-1234")
-DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
-IMAGES = (
-    DOCS_IMAGES
-    if os.environ.get("MLHUB_UPDATE_SCREENSHOTS") == "1"
-    else Path(tempfile.mkdtemp(prefix="mlhub-screenshots-"))
-)
-VIEWPORT = {"width": 1280, "height": 800}
 # A cold data-science lab loads more extensions than the lean one; a tool's first start
 # unpacks its own (VS Code's workbench is the largest).
 LOAD_MS = 120_000
@@ -40,9 +30,7 @@ PLOT = (
 )
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, docker_client):
-    yield from images_stack(tmp_path_factory, docker_client, HUB)
+stack = stack_fixture(HUB)
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +41,8 @@ def science(stack):
 
 
 @pytest.fixture
-def page(browser):
-    made = contexts(browser, viewport=VIEWPORT)
-    new_context = next(made)
-    yield new_context().new_page()
-    next(made, None)  # closes the context
+def page(new_context):  # noqa: F811 -- the fixture imported above
+    return new_context().new_page()
 
 
 def test_a_cell_plots_with_matplotlib_and_the_picture_shows(stack, science, page):
@@ -69,7 +54,7 @@ def test_a_cell_plots_with_matplotlib_and_the_picture_shows(stack, science, page
     launcher = page.locator(".jp-Launcher")
     for title in ("VS Code", "TensorBoard"):  # "[↗]": they open in a tab of their own
         expect(launcher.get_by_role("button", name=re.compile(f"^{title}"))).to_be_visible()
-    page.screenshot(path=IMAGES / "workspace-ds-launcher.png")
+    shoot(page, "workspace-ds-launcher.png")
 
     # The first "Python 3" card is the notebook's (the console's comes after it).
     launcher.get_by_role("button", name=re.compile("^Python 3")).first.click()
@@ -87,7 +72,7 @@ def test_a_cell_plots_with_matplotlib_and_the_picture_shows(stack, science, page
     assert picture.first.get_attribute("src").startswith("data:image/png;base64,")
     # The status bar's memory against the workspace's limit (jupyter-resource-usage).
     expect(page.locator("#jp-main-statusbar")).to_contain_text("Mem:", timeout=30_000)
-    page.screenshot(path=IMAGES / "workspace-ds-plot.png")
+    shoot(page, "workspace-ds-plot.png")
 
 
 @pytest.mark.parametrize(
@@ -102,4 +87,4 @@ def test_each_tool_opens_inside_the_workspace(stack, science, page, tool, shown,
     page.goto(science + tool, timeout=LOAD_MS)
     expect(page.locator(shown).first).to_be_visible(timeout=LOAD_MS)
     page.wait_for_timeout(3000)  # the workbench's panels settle after it shows
-    page.screenshot(path=IMAGES / picture)
+    shoot(page, picture)

@@ -15,7 +15,7 @@ import requests
 from lib.polling import poll_until
 from tests.hub_stack import portal_login
 from tests.jupyter_client import kernel_run, terminal_run
-from tests.workspace_images import DS, LEAN, images_stack, workspace_create
+from tests.workspace_images import DS, LEAN, stack_fixture, workspace_create
 
 pytestmark = [pytest.mark.docker, pytest.mark.hub]
 
@@ -28,9 +28,7 @@ LIBRARIES = (
 MEMORY = 2 * 1024**3
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, docker_client):
-    yield from images_stack(tmp_path_factory, docker_client, HUB)
+stack = stack_fixture(HUB)
 
 
 @pytest.fixture(scope="module")
