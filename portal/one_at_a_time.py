@@ -33,3 +33,14 @@ def one_at_a_time(name: str) -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [lock_key(name)])
+
+
+def one_at_a_time_until_commit(name: str) -> None:
+    """Inside a transaction: wait until no other transaction holds ``name``, then hold it until
+    this one ends (commit or rollback). PostgreSQL: a transaction-level advisory lock. SQLite:
+    nothing to do, each transaction takes the database's write lock as it begins (IMMEDIATE,
+    portal/settings.py), so two such transactions never overlap."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key(name)])

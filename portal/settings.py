@@ -6,6 +6,7 @@ to PostgreSQL. Secrets come from ``NAME`` or ``NAME_FILE``, never from files in 
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -102,6 +103,15 @@ try:
     TASKS_SYNC = env.env_bool("MLHUB_TASKS_SYNC", False)
     # The hub gives up on a start after this (its c.Spawner.start_timeout, the same variable).
     START_TIMEOUT = env.start_timeout()
+    # The fair start queue (portal/workspaces/start_queue.py): how many starts the hub is asked
+    # for at once, the rest waiting their turn; 0 or less: no queue. A start is about 2.3 s of
+    # CPU, mostly the single-user server's own imports, with waits between (Docker, the
+    # proxy, the server's first answer): two in flight a core keep the cores busy, and 50 at
+    # once on 2 cores took 93-125 s all sharing them (docs/performance.md).
+    START_CONCURRENCY = env.env_int("MLHUB_START_CONCURRENCY", 2 * (os.cpu_count() or 1))
+    # A start whose estimated wait is longer is refused (503); a queued one that has waited
+    # longer goes back to stopped. At least a minute: the pass that ends them runs each minute.
+    START_QUEUE_WAIT_SECONDS = env.env_int_at_least("MLHUB_START_QUEUE_WAIT_SECONDS", 900, 60)
     # Django's own e-mail settings, under their own names. The console backend writes each
     # message to the task cluster's log, so nothing is lost before SMTP is configured.
     EMAIL_BACKEND = env.env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -9,6 +9,7 @@ from portal.accounts.models import User
 from portal.sshkeys.gateway import ssh_config
 from portal.workspaces import workspace_tokens
 from portal.workspaces.models import Workspace
+from portal.workspaces.start_queue import QueueReading
 from portal.workspaces.sync import is_stale
 
 # One formatter for every row (a field built per row cost more than the row's other fields).
@@ -22,6 +23,15 @@ class WorkspaceSerializer(serializers.ModelSerializer):
     memory = serializers.CharField(source="memory_display", read_only=True)
     start_queued = serializers.BooleanField(
         read_only=True, help_text="stopped, but a task is about to start it (user-hub mode)"
+    )
+    queue_position = serializers.SerializerMethodField(
+        help_text="its place in the start queue (1: next); null when it is not waiting there"
+    )
+    queue_wait_seconds = serializers.SerializerMethodField(
+        help_text=(
+            "about how long until the hub is asked to start it: the median of the latest "
+            "starts' durations × queue_position / MLHUB_START_CONCURRENCY; null when not queued"
+        )
     )
     synced_at = serializers.SerializerMethodField(
         help_text="when the state was last confirmed by the hub (a report, an action or a sync)"
@@ -48,6 +58,8 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "progress",
             "progress_message",
             "start_queued",
+            "queue_position",
+            "queue_wait_seconds",
             "url",
             *RESOURCE_OPTIONS,
             "created_at",
@@ -67,6 +79,18 @@ class WorkspaceSerializer(serializers.ModelSerializer):
     def get_synced_at(self, workspace: Workspace):
         synced = self._synced_at(workspace)
         return _WHEN.to_representation(synced) if synced else None
+
+    def _queue(self) -> QueueReading:
+        # One reading of the queue per answer, made when the first queued row asks for it.
+        return self.context.setdefault("start_queue", QueueReading())
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True, min_value=1))
+    def get_queue_position(self, workspace: Workspace) -> int | None:
+        return self._queue().position(workspace)
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True, min_value=0))
+    def get_queue_wait_seconds(self, workspace: Workspace) -> int | None:
+        return self._queue().wait_seconds(workspace)
 
     @extend_schema_field(serializers.BooleanField())
     def get_stale(self, workspace: Workspace) -> bool:

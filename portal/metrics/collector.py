@@ -30,8 +30,13 @@ from portal.workspaces.models import SyncPass, Workspace, WorkspaceTemplate
 # The queries of one scrape: templates, workspaces, event counts, cleanup runs, sync pass.
 QUERIES = 5
 DELETING = "deleting"
-# Every state a workspace is counted in: its own, or "deleting" once its delete was asked.
-STATES = [*Workspace.State.values, DELETING]
+# A start waiting in the start queue (portal/workspaces/start_queue.py): "starting" for people.
+QUEUED = "queued"
+# Every state a workspace is counted in: its own, "deleting" once its delete was asked, or
+# "queued" while its start waits its turn.
+STATES = [*Workspace.State.values, QUEUED, DELETING]
+# Those that hold resources (a queued start holds its place in the quotas).
+RESERVING = (*Workspace.ALIVE, QUEUED)
 
 
 class PortalCollector(Collector):
@@ -46,6 +51,7 @@ def _workspaces():
     templates = list(WorkspaceTemplate.objects.order_by("name").values_list("name", flat=True))
     shown = Case(
         When(deleting_since__isnull=False, then=Value(DELETING)),
+        When(start_queued_at__isnull=False, state=Workspace.State.STARTING, then=Value(QUEUED)),
         default=F("state"),
         output_field=CharField(),
     )
@@ -61,22 +67,23 @@ def _workspaces():
     for row in rows:  # one per state and template: a few dozen at most
         key = (row["shown"], row["template__name"])
         counts[key] += row["n"]
-        if row["shown"] in Workspace.ALIVE:
+        if row["shown"] in RESERVING:
             cpu[row["template__name"]] += row["cpu"] or 0
             memory[row["template__name"]] += row["memory"] or 0
     workspaces = GaugeMetricFamily(
         "mlhub_workspaces",
-        "Workspaces by state (deleting: its delete asked, not yet done) and template",
+        "Workspaces by state (queued: its start waits in the start queue; deleting: its "
+        "delete asked, not yet done) and template",
         labels=["state", "template"],
     )
     reserved_cpu = GaugeMetricFamily(
         "mlhub_workspaces_reserved_cpu_cores",
-        "CPU cores reserved by starting, running and stopping workspaces, by template",
+        "CPU cores reserved by queued, starting, running and stopping workspaces, by template",
         labels=["template"],
     )
     reserved_memory = GaugeMetricFamily(
         "mlhub_workspaces_reserved_memory_bytes",
-        "Memory reserved by starting, running and stopping workspaces, by template",
+        "Memory reserved by queued, starting, running and stopping workspaces, by template",
         labels=["template"],
     )
     # Every state of every template, zeros included: a series that vanishes at zero

@@ -66,25 +66,27 @@ def bucket_of(seconds: float) -> str:
     return "+Inf" if math.isinf(bound) else repr(bound)
 
 
-def start_ended(*, workspace_id: int, state: str, at: datetime) -> None:
+def start_ended(*, workspace_id: int, state: str, at: datetime) -> float | None:
     """A workspace's state just became ``running``, ``error`` or ``stopped``: if a start was
-    waiting for it (``Workspace.start_asked_at``), that start ended so. Counted once, by
-    whichever writer (the start's answer, its follower, the hub's report, the sync) gets there
-    first: the field is cleared only where it still holds the value read."""
+    waiting for it (``Workspace.start_asked_at``, the moment the hub was asked), that start
+    ended so. Counted once, by whichever writer (the start's answer, its follower, the hub's
+    report, the sync) gets there first: the field is cleared only where it still holds the
+    value read. How many seconds it took when this call counted it, else None."""
     from portal.workspaces.models import Workspace
 
     waiting = Workspace.objects.filter(pk=workspace_id, start_asked_at__isnull=False)
     found = waiting.values_list("start_asked_at", "template__name").first()
     if found is None:
-        return
+        return None
     asked_at, template = found
     if not waiting.filter(start_asked_at=asked_at).update(start_asked_at=None):
-        return  # another writer counted it
+        return None  # another writer counted it
     add(STARTS, {"template": template, "outcome": state})
+    seconds = max((at - asked_at).total_seconds(), 0.0)
     if state == Workspace.State.RUNNING:
-        seconds = max((at - asked_at).total_seconds(), 0.0)
         add(START_BUCKET, {"template": template, "le": bucket_of(seconds)})
         add(START_SUM, {"template": template}, seconds)
+    return seconds
 
 
 _counting_refusals: ContextVar[bool] = ContextVar("counting_refusals", default=False)

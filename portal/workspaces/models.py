@@ -96,8 +96,21 @@ class WorkspaceQuerySet(models.QuerySet):
         return shown if user.is_admin else shown.filter(owner=user)
 
     def alive(self) -> WorkspaceQuerySet:
-        """Those the portal believes have a server in the hub."""
+        """Those the portal believes have a server in the hub (or holding a place for one in
+        the start queue)."""
         return self.filter(state__in=Workspace.ALIVE)
+
+    def start_queued(self) -> WorkspaceQuerySet:
+        """Those waiting in the start queue: ``starting``, the hub not asked yet."""
+        return self.filter(
+            state=Workspace.State.STARTING, start_queued_at__isnull=False, deleting_since=None
+        )
+
+    def starts_in_flight(self) -> WorkspaceQuerySet:
+        """Those whose start the hub was asked for and has not ended."""
+        return self.filter(
+            state=Workspace.State.STARTING, start_queued_at__isnull=True, deleting_since=None
+        )
 
     def expiring_soon(self) -> WorkspaceQuerySet:
         """Those that expire within ``MLHUB_EXPIRY_WARNING_HOURS`` and have not yet (none
@@ -155,6 +168,9 @@ class Workspace(models.Model):
     # error or stopped): how long starts take (portal/metrics/counters.py start_ended,
     # called from portal/workspaces/services.py state_written).
     start_asked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set while the row waits in the start queue (state "starting", the hub not asked yet):
+    # when it joined, for its place (portal/workspaces/start_queue.py).
+    start_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The expiry its owner was e-mailed about (portal/workspaces/expiry.py): an extension
     # changes expires_at, so the next approach of the new expiry warns again.
     expiry_warned_for = models.DateTimeField(
@@ -287,3 +303,16 @@ class SyncPass(models.Model):
     @classmethod
     def last_started_at(cls) -> datetime | None:
         return cls.objects.filter(pk=1).values_list("started_at", flat=True).first()
+
+
+class RecentStart(models.Model):
+    """How long one recent start took, from asking the hub to ``running``: the start queue's
+    estimate of a wait (portal/workspaces/start_queue.py). The newest ``KEPT`` are kept."""
+
+    KEPT = 50
+
+    ended_at = models.DateTimeField()
+    seconds = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.seconds:.1f} s at {self.ended_at:%Y-%m-%d %H:%M:%S}"

@@ -36,6 +36,7 @@ from portal.metrics.counters import refusals_counted
 from portal.pools import services as pools
 from portal.quotas.limits import gpu_count, gpus_reserved, quota_check
 from portal.usage import services as usage
+from portal.workspaces import start_queue
 from portal.workspaces.models import Workspace, WorkspaceTemplate
 from portal.workspaces.workspace_templates import template_for
 
@@ -233,18 +234,36 @@ def _require_may_act(by: User, workspace: Workspace, doing: str) -> None:
 
 
 @refusals_counted("start")
-@audited("workspace.start", _workspace)
+@audited(
+    "workspace.start",
+    _workspace,
+    detail=lambda kwargs, workspace: "queued" if workspace.start_queued_at else "",
+)
 def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
     """Ask the hub to start the server; the state becomes ``starting``, and the spawn's end
-    (followed by a task, or reported by the spawner) makes it ``running`` or says why not."""
+    (followed by a task, or reported by the spawner) makes it ``running`` or says why not.
+
+    With ``MLHUB_START_CONCURRENCY`` starts in flight (or others waiting), it waits in the
+    start queue instead (``start_queue.py``): ``starting`` with ``start_queued_at`` set, the
+    hub not asked yet; a 503 when it would wait longer than the queue's limit."""
     _require_may_act(by, workspace, "start")
     _refuse_if_deleting(workspace)
-    before = _reserve_start(workspace)
+    before, room = _reserve_start(workspace)
+    if workspace.start_queued_at is not None:
+        if room > 0:  # room, but others waited before it: their dispatcher may not have run
+            start_queue.advance_later()
+        return workspace
     try:
-        running_already = _hub_server_start(workspace)
+        running_already = hub_server_start(workspace)
     except BaseException:
         _release_start(workspace, before)
+        start_queue.advance_if_waiting()  # its room, for another that came meanwhile
         raise
+    return start_followed(workspace, running_already=running_already)
+
+
+def start_followed(workspace: Workspace, *, running_already: bool) -> Workspace:
+    """Record the hub's yes to a start and follow the spawn (a task)."""
     if running_already:
         # The hub runs it although the portal thought otherwise: adopt the hub's view.
         return _save_state(workspace, State.STARTING, "")
@@ -259,25 +278,42 @@ def workspace_start(*, workspace: Workspace, by: User) -> Workspace:
 
 
 # What a start changes before it asks the hub, and puts back when the hub refuses.
-RESERVED_FIELDS = ["state", "message", "progress", "progress_message", "start_asked_at"]
+RESERVED_FIELDS = [
+    "state",
+    "message",
+    "progress",
+    "progress_message",
+    "start_asked_at",
+    "start_queued_at",
+]
+ASKING = "Asking JupyterHub to start it"
 
 
-def _reserve_start(workspace: Workspace) -> dict:
+def _reserve_start(workspace: Workspace) -> tuple[dict, int]:
     """Check the running limits and mark the row ``starting`` in one transaction, so that
-    two starts at once cannot both pass them; what the row said before, to undo with."""
+    two starts at once cannot both pass them: asked of the hub now (``start_asked_at``), or
+    queued (``start_queued_at``) when the start queue says so. What the row said before, to
+    undo with, and the room the queue had."""
     with transaction.atomic():
         _one_at_a_time(workspace.owner_id)
-        workspace.refresh_from_db(fields=RESERVED_FIELDS)
+        workspace.refresh_from_db(fields=[*RESERVED_FIELDS, "deleting_since"])
+        _refuse_if_deleting(workspace)
         if workspace.state in (State.RUNNING, State.STARTING):
             raise ServiceError(f"Workspace {workspace.name!r} is already {workspace.state}", 409)
         quota_check(workspace.owner, starting=workspace)
         budget_check(workspace.owner, gpus=gpu_count(workspace))
+        room = start_queue.reserve(workspace)
         before = {field: getattr(workspace, field) for field in RESERVED_FIELDS}
-        workspace.state, workspace.message = State.STARTING, ""
-        workspace.progress, workspace.progress_message = 0, "Asking JupyterHub to start it"
-        workspace.start_asked_at = timezone.now()
+        now = timezone.now()
+        workspace.state, workspace.message, workspace.progress = State.STARTING, "", 0
+        if room is None:
+            workspace.progress_message, workspace.start_asked_at = ASKING, now
+            workspace.start_queued_at = None
+        else:
+            workspace.progress_message, workspace.start_asked_at = start_queue.WAITING, None
+            workspace.start_queued_at = now
         workspace.save(update_fields=RESERVED_FIELDS)
-    return before
+    return before, room or 0
 
 
 def _release_start(workspace: Workspace, before: dict) -> None:
@@ -287,7 +323,7 @@ def _release_start(workspace: Workspace, before: dict) -> None:
         setattr(workspace, field, value)
 
 
-def _hub_server_start(workspace: Workspace) -> bool:
+def hub_server_start(workspace: Workspace) -> bool:
     """Ask the hub to start the server; True when it was running already."""
     hub = hub_api.hub_client()
     # The hub's admin flag comes from the portal at login (the authenticator), not from
@@ -319,6 +355,8 @@ def _stop(workspace: Workspace, message: str) -> Workspace:
     _refuse_if_deleting(workspace)
     if workspace.state == State.STOPPED:
         raise ServiceError(f"Workspace {workspace.name!r} is already stopped", 409)
+    if workspace.state == State.STARTING and start_queue.leave(workspace, message):
+        return workspace  # it only left the start queue: the hub never heard of it
     done = hub_api.hub_client().server_stop(workspace.owner.hub_name, workspace.name)
     return _save_state(workspace, State.STOPPED if done else State.STOPPING, message)
 
@@ -334,6 +372,8 @@ def workspaces_stop_all(*, owner: User) -> int:
     """
     hub = hub_api.hub_client()
     servers = (hub.user_get(owner.hub_name) or {}).get("servers") or {}
+    for queued in owner.workspaces.start_queued():
+        start_queue.leave(queued, REVOKED)
     rows = {workspace.name: workspace for workspace in owner.workspaces.all()}
     for name in servers:
         done = hub.server_stop(owner.hub_name, name)
@@ -418,11 +458,18 @@ def workspaces_delete(*, workspaces: Iterable[Workspace], finish: bool = True) -
 def _mark_deleting(workspaces: list[Workspace]) -> None:
     """Hide them as being deleted (their names still taken) until the delete's task is done."""
     now = timezone.now()
+    # A queued start leaves the queue with it; the delete's task still asks the hub, which
+    # may keep a server of an earlier run (its container and volume).
     Workspace.objects.filter(pk__in=[workspace.pk for workspace in workspaces]).update(
-        deleting_since=now, state=State.STOPPING, message=DELETING, synced_at=now
+        deleting_since=now,
+        state=State.STOPPING,
+        message=DELETING,
+        synced_at=now,
+        start_queued_at=None,
     )
     for workspace in workspaces:
         workspace.deleting_since, workspace.synced_at = now, now
+        workspace.start_queued_at = None
         workspace.state, workspace.message = State.STOPPING, DELETING
 
 
@@ -598,12 +645,20 @@ def _save_state(workspace: Workspace, state: str, message: str) -> Workspace:
 def state_written(workspace: Workspace, *, at, lost: bool = False) -> None:
     """Every writer of a state calls this after it, with the time of the hub's word (an
     answer's, a report's, the sync pass's read): a start waiting for the state it now has
-    (running, error, stopped) ended then, counted for ``/metrics``; a run began or ended
-    then, for usage (``lost``: the hub no longer has the server)."""
+    (running, error, stopped) ended then, counted for ``/metrics`` and timed for the start
+    queue's estimate; a run began or ended then, for usage (``lost``: the hub no longer has
+    the server). A start that ended left room in flight: with starts waiting, a task runs the
+    start queue's dispatcher (a stop's ``stopping`` waits for its ``stopped``; a start the
+    hub began by itself, never counted, waits for the dispatcher's minute)."""
+    ended = None
     if workspace.state in (State.RUNNING, State.ERROR, State.STOPPED):
-        counters.start_ended(workspace_id=workspace.pk, state=workspace.state, at=at)
+        ended = counters.start_ended(workspace_id=workspace.pk, state=workspace.state, at=at)
         workspace.start_asked_at = None
+        if ended is not None and workspace.state == State.RUNNING:
+            start_queue.start_timed(ended, at=at)
     usage.state_written(workspace=workspace, at=at, lost=lost)
+    if ended is not None:
+        start_queue.advance_if_waiting()
 
 
 def _forget_in_hub(workspace: Workspace) -> bool:

@@ -80,8 +80,10 @@ def state_report(
         raise UnknownWorkspace(f"No workspace {user}/{server}")
     newer = Q(synced_at__isnull=True) | Q(synced_at__lt=at)
     new_state = REPORTED_STATES[state]
+    # A start waiting in the start queue was never asked of the hub: a report can only be
+    # about an earlier run, which the portal already saw end.
     applied = (
-        Workspace.objects.filter(newer, pk=workspace.pk).update(
+        Workspace.objects.filter(newer, pk=workspace.pk, start_queued_at__isnull=True).update(
             state=new_state, message=message, synced_at=at
         )
         == 1
@@ -135,6 +137,8 @@ def sync_pass(*, hub: HubClient | None = None) -> SyncResult:
         result.checked += 1
         if workspace.deleting_since is not None:
             continue  # its delete's task has it: the hub lists it until that is done
+        if workspace.start_queued_at is not None:
+            continue  # waiting in the start queue: the hub has not been asked, rightly
         if workspace.synced_at and workspace.synced_at >= started:
             continue  # written after the hub was read: newer than this pass knows
         correction = state_from_hub(workspace, active.get(key))

@@ -12,7 +12,7 @@ from portal.audit.models import AuditEntry
 from portal.errors import ServiceError
 from portal.hub.client import HubError
 from portal.schedules import minutes_of, retry_later, schedule_every
-from portal.workspaces import expiry, services, sync
+from portal.workspaces import expiry, services, start_queue, sync
 from portal.workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,33 @@ def sync_schedule_ensure() -> str:
     minutes = minutes_of(settings.WORKSPACE_SYNC_SECONDS)
     schedule_every(SYNC_SCHEDULE, "portal.workspaces.tasks.sync_states", minutes)
     return f"every {minutes} min"
+
+
+def start_queue_advance() -> str:
+    """The start queue's dispatcher, queued when a start ends (``services.state_written``)."""
+    return f"{start_queue.start_queue_advance()} asked of the hub"
+
+
+def start_queue_pass() -> str:
+    """The start queue's minute: starts that waited too long end, then the dispatcher."""
+    return start_queue.start_queue_pass()
+
+
+START_QUEUE_SCHEDULE = "start queue"
+
+
+def start_queue_schedule_ensure() -> str:
+    """Create the start queue's schedule (every minute), or remove it when
+    ``MLHUB_START_CONCURRENCY`` is 0 or less (no queue)."""
+    on = start_queue.enabled()
+    minutes = 1 if on else None
+    schedule_every(START_QUEUE_SCHEDULE, "portal.workspaces.tasks.start_queue_pass", minutes)
+    if not on:
+        return "off"
+    return (
+        f"{settings.START_CONCURRENCY} starts at once, the rest wait at most "
+        f"{minutes_of(settings.START_QUEUE_WAIT_SECONDS)} min"
+    )
 
 
 def start_default(workspace_id: int) -> str:

@@ -17,6 +17,7 @@ from portal.sshkeys.gateway import ssh_alias, ssh_config
 from portal.workspaces import services, user_hub
 from portal.workspaces.forms import WorkspaceCreateForm
 from portal.workspaces.models import SyncPass, Workspace
+from portal.workspaces.start_queue import QueueReading
 from portal.workspaces.sync import is_stale
 
 BUSY = {Workspace.State.STARTING, Workspace.State.STOPPING}
@@ -33,9 +34,11 @@ def workspace_list(request, form: WorkspaceCreateForm | None = None):
     # From the database only: the hub keeps it in step (portal/workspaces/sync.py).
     user_hub.default_workspace_ensure(request.user)
     found = list(Workspace.objects.visible_to(request.user).filter(owner=request.user))
+    queue = QueueReading()
     for workspace in found:
         workspace.ssh_config = ssh_config(workspace, request.user)
         workspace.ssh_alias = ssh_alias(workspace, request.user)
+        workspace.queue_text = queue.text(workspace)
     refused = access.why_refused(request.user)
     last_sync = SyncPass.last_started_at()
     synced = [w.synced_as_of(last_sync) for w in found]

@@ -241,6 +241,16 @@ def test_a_scrape_is_a_fixed_number_of_queries_whatever_the_workspaces(
     assert value(found, "mlhub_workspaces", state="running", template="default") == 0
 
 
+def test_starts_waiting_in_the_start_queue_are_counted_apart_and_reserve(api, alice, workspace_of):
+    now = timezone.now()
+    workspace_of(alice, "asked", state=State.STARTING, start_asked_at=now)
+    workspace_of(alice, "waiting", state=State.STARTING, start_queued_at=now, cpu=2)
+    found = samples(scrape(api))
+    assert value(found, "mlhub_workspaces", state="starting", template="default") == 1
+    assert value(found, "mlhub_workspaces", state="queued", template="default") == 1
+    assert value(found, "mlhub_workspaces_reserved_cpu_cores", template="default") == 3.0
+
+
 # Who may read them ------------------------------------------------------------------------
 
 

@@ -22,10 +22,14 @@ function follow(card) {
       window.setTimeout(poll, POLL_MS * 2);
       return;
     }
-    if (!BUSY.has(workspace.state) && !workspace.start_queued) {
+    const queue = card.querySelector("[data-queue]");
+    // Settled, or out of the start queue (its progress bar is the page's to draw).
+    const settled = !BUSY.has(workspace.state) && !workspace.start_queued;
+    if (settled || (queue && workspace.queue_position === null)) {
       window.location.reload();
       return;
     }
+    if (queue) queue.textContent = queueText(workspace);
     const bar = card.querySelector("[data-progress] progress");
     const text = card.querySelector("[data-progress-message]");
     if (bar) bar.value = workspace.progress;
@@ -33,6 +37,18 @@ function follow(card) {
     window.setTimeout(poll, POLL_MS);
   };
   window.setTimeout(poll, POLL_MS);
+}
+
+// The card's words for a start waiting in the queue, as portal/workspaces/start_queue.py
+// writes them: "Waiting to start: 3rd in line, about 40 s".
+function queueText(workspace) {
+  const n = workspace.queue_position;
+  const suffix = n % 100 >= 10 && n % 100 <= 20 ? "th" : { 1: "st", 2: "nd", 3: "rd" }[n % 10];
+  const seconds = workspace.queue_wait_seconds;
+  const about = seconds < 58
+    ? `about ${Math.max(5, 5 * Math.round(seconds / 5))} s`
+    : `about ${Math.round(seconds / 60)} min`;
+  return `Waiting to start: ${n}${suffix || "th"} in line, ${about}`;
 }
 
 function followTemplate(form) {

@@ -20,7 +20,11 @@ from portal.cleanup.tasks import cleanup_schedule_ensure
 from portal.one_at_a_time import one_at_a_time
 from portal.pools.tasks import fill_schedule_ensure
 from portal.usage.tasks import rollup_schedule_ensure, sample_schedule_ensure
-from portal.workspaces.tasks import expiry_schedule_ensure, sync_schedule_ensure
+from portal.workspaces.tasks import (
+    expiry_schedule_ensure,
+    start_queue_schedule_ensure,
+    sync_schedule_ensure,
+)
 from portal.workspaces.workspace_templates import templates_first_ensure
 
 
@@ -59,6 +63,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Workspace templates: {templates_first_ensure()}")
         self.stdout.write(f"Workspace states sync: {sync_schedule_ensure()}")
         self.stdout.write(f"Expiry warnings: {expiry_schedule_ensure()}")
+        self.stdout.write(f"Start queue: {start_queue_schedule_ensure()}")
         self.stdout.write(f"Cleanup: {cleanup_schedule_ensure()}")
         self.stdout.write(f"Audit log: {retention_schedule_ensure()}")
         self.stdout.write(f"Allow-list check: {access_check_schedule_ensure()}")
