@@ -120,9 +120,11 @@ lint:
 format:
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
-# Docker mode: the workspace image, and an engine for Debian hosts that have none.
+# Docker mode: the workspace images (lean and data-science, one Dockerfile, each skipped when
+# built from these files), and an engine for Debian hosts that have none.
 workspace-image:
 	bash deploy/scripts/build-image.sh workspace
+	bash deploy/scripts/build-image.sh workspace-ds
 
 # Production on one host (docs/deploy.md): the MLHub image, mlhub:latest.
 hub-image:

@@ -1,7 +1,10 @@
 """How much longer MLHub takes to give a user a running workspace than a bare `docker run`.
 
-Run from the checkout: `.venv/bin/python -m bench.spawn [--runs 5]` (needs the Docker engine,
-the image mlhub-workspace:latest and the Node proxy; see bench/README.md).
+Run from the checkout: `.venv/bin/python -m bench.spawn [--runs 5] [--image IMAGE] [--tools
+vscode tensorboard]` (needs the Docker engine, the image, by default mlhub-workspace:latest,
+and the Node proxy; see bench/README.md). `--tools`: after each run of A, the first request to
+each of those jupyter-server-proxy tools, which starts it (tools start on first use), is timed
+too: what opening the tool adds.
 
 A. MLHub: the real stack in Docker mode (gunicorn portal, django-q2, JupyterHub, Node proxy).
    Timed from the portal's `POST /api/v1/workspaces/` (create = create and start) until a
@@ -24,6 +27,7 @@ and the hub's log lines with their millisecond timestamps; see PHASES.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -119,9 +123,16 @@ def _docker_time(stamp: str) -> float:
 
 
 def mlhub_once(
-    hub: RunningHub, client: docker.DockerClient, token: str, name: str, log: Path
+    hub: RunningHub,
+    client: docker.DockerClient,
+    token: str,
+    name: str,
+    log: Path,
+    image: str = IMAGE,
+    tools: tuple[str, ...] = (),
 ) -> dict:
-    """One timed create → first 200 of api/status through the proxy; then delete, untimed."""
+    """One timed create → first 200 of api/status through the proxy; then each of ``tools``'
+    first request, timed apart; then delete, untimed."""
     browser = portal_login(hub.url, USER, PASSWORD)  # already logged in, as a person would be
     hops: list[tuple[float, float, requests.Response]] = []  # (sent, received, response)
 
@@ -139,7 +150,9 @@ def mlhub_once(
     log_offset = log.stat().st_size
     began = time.time()
     started = time.perf_counter()
-    created = hub.api(token).post(f"{hub.url}/api/v1/workspaces/", json={"name": name}, timeout=120)
+    created = hub.api(token).post(
+        f"{hub.url}/api/v1/workspaces/", json={"name": name, "image": image}, timeout=120
+    )
     create_call = time.perf_counter() - started
     assert created.status_code == 201, created.text
     wait_for(lab_reached, 120, f"{url}lab never answered")
@@ -150,6 +163,12 @@ def mlhub_once(
     )
     total = time.perf_counter() - started
     ended = time.time()
+    tool_seconds = {}
+    for tool in tools:  # not part of A's time: the tool starts when first asked for
+        asked = time.perf_counter()
+        opened = browser.get(f"{url}{tool}/", timeout=120)
+        assert opened.status_code == 200, f"{tool}: {opened.status_code} {opened.text[:300]}"
+        tool_seconds[tool] = time.perf_counter() - asked
 
     container = client.containers.get(container_name(HUB, USER, name))
     in_container = started_to_running(container)
@@ -175,6 +194,7 @@ def mlhub_once(
         "in_container": in_container,
         "host_config": container.attrs["HostConfig"],
         "leaked": leaked,
+        "tools": tool_seconds,
     }
 
 
@@ -241,12 +261,12 @@ def mlhub_phases(
     return phases
 
 
-def baseline_once(client: docker.DockerClient, limits: dict) -> dict:
+def baseline_once(client: docker.DockerClient, limits: dict, image: str = IMAGE) -> dict:
     """One timed `docker run` → first 200 of /api/status; then remove the container, untimed."""
     port = free_port()
     started = time.perf_counter()
     container = client.containers.run(
-        IMAGE,
+        image,
         ["jupyter", "server", "--ServerApp.ip=0.0.0.0", "--ServerApp.port=8888"]
         + ["--ServerApp.token=", "--ServerApp.allow_origin=*"],
         detach=True,
@@ -319,26 +339,33 @@ def print_phases(mlhub: list[dict], baseline: list[dict]) -> dict:
 
 
 def main() -> None:
-    arguments, client = docker_bench_start(__doc__.split("\n")[0], 5, IMAGE, HUB)
-    runs = arguments.runs
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--image", default=IMAGE, help=f"the workspace image (default {IMAGE})")
+    parser.add_argument(
+        "--tools", nargs="*", default=[], help="jupyter-server-proxy tools to open after each A"
+    )
+    image = parser.parse_known_args()[0].image
+    arguments, client = docker_bench_start(parser.description, 5, image, HUB, parser)
+    runs, tools = arguments.runs, tuple(arguments.tools)
     mlhub: list[dict] = []
     baseline: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="mlhub-bench-") as data:
-        stack = running_stack(Path(data), "local", HUB)
+        stack = running_stack(Path(data), "local", HUB, {"MLHUB_WORKSPACE_IMAGES": image})
         hub = next(stack)
         log = Path(data) / "logs" / "hub.log"
         try:
             hub.user_create(USER, PASSWORD)
             token = hub.token_for(USER, PASSWORD)
-            mlhub_warm = mlhub_once(hub, client, token, "warm", log)  # the untimed warm-ups
+            # The untimed warm-ups.
+            mlhub_warm = mlhub_once(hub, client, token, "warm", log, image, tools)
             limits = mlhub_warm["host_config"]  # B gets the workspace's CPU and memory limits
-            baseline_once(client, limits)
+            baseline_once(client, limits, image)
             for i in range(runs):
                 for which in "AB" if i % 2 == 0 else "BA":  # noise hits both alike
                     if which == "A":
-                        mlhub.append(mlhub_once(hub, client, token, f"run{i}", log))
+                        mlhub.append(mlhub_once(hub, client, token, f"run{i}", log, image, tools))
                     else:
-                        baseline.append(baseline_once(client, limits))
+                        baseline.append(baseline_once(client, limits, image))
                 print(
                     f"run {i + 1}/{runs}: MLHub {mlhub[-1]['seconds']:.2f} s, "
                     f"docker run {baseline[-1]['seconds']:.2f} s",
@@ -363,6 +390,10 @@ def main() -> None:
     ):
         print(f"{label:34}{row['median']:8.2f}{row['min']:8.2f}{row['max']:8.2f}")
     print(f"ratio A/B of the medians: {ratio:.2f}")
+    opened = {tool: summary([r["tools"][tool] for r in mlhub]) for tool in tools}
+    for tool, row in opened.items():
+        label = f"   {tool}: first request (starts it)"
+        print(f"{label:34}{row['median']:8.2f}{row['min']:8.2f}{row['max']:8.2f}")
     phases = print_phases(mlhub, baseline)
     leaks = [r["leaked"] for r in [mlhub_warm, *mlhub] if r["leaked"]]
     if leaks:
@@ -372,7 +403,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"spawn-{stamp}.json"
     machine = {"cpus": os.cpu_count(), "platform": platform.platform()}
-    result = {"when": stamp, "runs": runs, "image": IMAGE, "machine": machine, "mlhub": a}
+    result = {"when": stamp, "runs": runs, "image": image, "machine": machine, "mlhub": a}
+    result["tools_first_request"] = opened
     result |= {"mlhub_create_call": create, "docker_run": b, "ratio_of_medians": ratio}
     result["phase_medians"] = phases
     result["phases"] = {

@@ -324,11 +324,15 @@ def usage_sample_seconds() -> int | None:
 # The image workspaces run when nothing says otherwise: the first allowed one of the hub, a
 # template's default, the spawners' own default. The one place that names it.
 DEFAULT_IMAGE = "mlhub-workspace:latest"
+# The data-science image (deploy/workspace/Dockerfile, target ds), allowed by default beside it:
+# the template "data-science" that the first set-up makes runs it.
+DATA_SCIENCE_IMAGE = "mlhub-workspace-ds:latest"
 
 
 def workspace_images() -> list[str]:
-    """``MLHUB_WORKSPACE_IMAGES``: the images workspaces may use, comma-separated."""
-    raw = env_str("MLHUB_WORKSPACE_IMAGES", DEFAULT_IMAGE)
+    """``MLHUB_WORKSPACE_IMAGES``: the images workspaces may use, comma-separated (default:
+    the lean image, then the data-science one)."""
+    raw = env_str("MLHUB_WORKSPACE_IMAGES", f"{DEFAULT_IMAGE},{DATA_SCIENCE_IMAGE}")
     return [image.strip() for image in raw.split(",") if image.strip()]
 
 

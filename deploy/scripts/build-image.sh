@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Build one of MLHub's images, without a container registry if need be:
-#   build-image.sh workspace   the workspace image Docker mode spawns (deploy/workspace/)
+#   build-image.sh workspace   the lean workspace image Docker mode spawns (deploy/workspace/,
+#                              target lean)
+#   build-image.sh workspace-ds  the data-science workspace image (the same Dockerfile, target
+#                              ds: the lean one, its libraries and tools)
 #   build-image.sh hub         the MLHub image: portal, hub, proxy, nginx, SSH (deploy/hub/)
 #   build-image.sh postgres    PostgreSQL 15 from Debian for deploy/compose/ without a registry
-# (`make workspace-image`, `make hub-image`; build-workspace-image.sh is the first.)
+# (`make workspace-image` builds both workspace images, `make hub-image` the hub's;
+# build-workspace-image.sh is the first.)
 #
 # Environment (all optional):
-#   IMAGE          the tag to build (default mlhub-workspace:latest, mlhub:latest,
-#                  mlhub-postgres:15)
+#   IMAGE          the tag to build (default mlhub-workspace:latest, mlhub-workspace-ds:latest,
+#                  mlhub:latest, mlhub-postgres:15)
 #   FORCE=1        build even if IMAGE exists and is built from the same files (its label
 #                  io.mlhub.build-inputs; not mlhub.*, which containers inherit and MLHub owns);
 #                  docker's layer cache still applies
@@ -23,10 +27,15 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 kind=${1:-}
+target=""
 case $kind in
     workspace)
         context="$repo/deploy/workspace" dockerfile="$repo/deploy/workspace/Dockerfile"
-        extra_ca="$context/extra-ca" image=${IMAGE:-mlhub-workspace:latest}
+        extra_ca="$context/extra-ca" image=${IMAGE:-mlhub-workspace:latest} target=lean
+        inputs_from=(deploy/workspace) ;;
+    workspace-ds)
+        context="$repo/deploy/workspace" dockerfile="$repo/deploy/workspace/Dockerfile"
+        extra_ca="$context/extra-ca" image=${IMAGE:-mlhub-workspace-ds:latest} target=ds
         inputs_from=(deploy/workspace) ;;
     hub)
         # The repository is the context; .dockerignore lets through what these name.
@@ -39,7 +48,7 @@ case $kind in
         # apt over plain HTTP, no extra CA and no pip.
         context="$repo/deploy/compose/postgres" dockerfile="$context/Dockerfile"
         extra_ca="" image=${IMAGE:-mlhub-postgres:15} inputs_from=(deploy/compose/postgres) ;;
-    *) echo "usage: $0 workspace|hub|postgres" >&2; exit 2 ;;
+    *) echo "usage: $0 workspace|workspace-ds|hub|postgres" >&2; exit 2 ;;
 esac
 default_base=python:3.11-slim-bookworm
 base_tag=${BASE_TAG:-mlhub-base:bookworm}
@@ -111,6 +120,7 @@ fi
 say "base image: $base"
 
 build_args=(--build-arg "BASE_IMAGE=$base")
+[ -z "$target" ] || build_args+=(--target "$target")
 
 trust=${TRUST_HOST_CA:-auto}
 [ -n "$extra_ca" ] || trust=0   # an image that installs nothing over HTTPS

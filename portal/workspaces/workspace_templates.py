@@ -6,11 +6,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
+from lib import env
 from lib.resources import MIN_CPU, format_memory
 from portal.audit.log import audited
+from portal.audit.models import AuditEntry
 from portal.errors import ServiceError, require_admin
 from portal.pools import services as pools
-from portal.workspaces.models import WorkspaceTemplate
+from portal.workspaces.models import GIB, WorkspaceTemplate
 
 
 def template_for(*, owner, name: str | None) -> WorkspaceTemplate:
@@ -106,3 +108,36 @@ def template_delete(*, template: WorkspaceTemplate, by) -> None:
             409,
         ) from None
     pools.slots_remove_later(slots)
+
+
+# What the first set-up adds beside the migrations' "default" (the lean image): a template for
+# the data-science image, with room for its libraries.
+DATA_SCIENCE = {
+    "name": "data-science",
+    "description": "numpy, pandas, scikit-learn, plots, git, VS Code, TensorBoard; "
+    "1 core and 4G by default, up to 2 cores and 8G",
+    "image": env.DATA_SCIENCE_IMAGE,
+    "cpu_default": 1.0,
+    "cpu_max": 2.0,
+    "memory_default": 4 * GIB,
+    "memory_max": 8 * GIB,
+}
+
+
+def templates_first_ensure() -> str:
+    """The out-of-the-box templates, once: ``default`` (the lean image, made by the
+    migrations) and ``data-science``, added only while the templates are still those the
+    migrations made and no admin has ever changed one (the audit log has no ``template.*``
+    entry), so an admin's choice, a deletion included, is never undone. A summary line."""
+    names = list(WorkspaceTemplate.objects.values_list("name", flat=True))
+    if names != ["default"] or AuditEntry.objects.filter(action__startswith="template.").exists():
+        return f"left as they are ({', '.join(names) or 'none'})"
+    if DATA_SCIENCE["image"] not in settings.WORKSPACE_IMAGES:
+        return (
+            f"default only: {DATA_SCIENCE['image']} is not in MLHUB_WORKSPACE_IMAGES, so no "
+            "data-science template"
+        )
+    template = WorkspaceTemplate(**DATA_SCIENCE)
+    template_check(template)
+    template.save()
+    return "default and data-science, made now"

@@ -207,7 +207,8 @@ def test_deployment_labels_and_volumes_are_kept_beside_ours():
         ({"gpus": 3}, "gpus 3 is above the maximum of 2"),
         (
             {"image": "evil:latest"},
-            "image 'evil:latest' is not allowed; allowed images: mlhub-workspace:latest",
+            "image 'evil:latest' is not allowed; allowed images: mlhub-workspace:latest, "
+            "mlhub-workspace-ds:latest",
         ),
         ({"cpu": 8}, "cpu 8 is above the maximum of 4 cores"),
     ],

@@ -1,4 +1,5 @@
-"""Idempotent first-run set-up: the first admin, the hub's OAuth2 client, the schedules.
+"""Idempotent first-run set-up: the first admin, the hub's OAuth2 client, the schedules, the
+out-of-the-box workspace templates.
 
 With ``--migrate`` the database's migrations first, both under one lock across processes: the
 chart's portal replicas run this in their init containers at once (portal/one_at_a_time.py).
@@ -24,6 +25,7 @@ from portal.workspaces.tasks import (
     start_queue_schedule_ensure,
     sync_schedule_ensure,
 )
+from portal.workspaces.workspace_templates import templates_first_ensure
 
 
 class Command(BaseCommand):
@@ -58,6 +60,7 @@ class Command(BaseCommand):
                 )
             )
         self.stdout.write(f"Hub OAuth2 client: {oauth_client}")
+        self.stdout.write(f"Workspace templates: {templates_first_ensure()}")
         self.stdout.write(f"Workspace states sync: {sync_schedule_ensure()}")
         self.stdout.write(f"Expiry warnings: {expiry_schedule_ensure()}")
         self.stdout.write(f"Start queue: {start_queue_schedule_ensure()}")
