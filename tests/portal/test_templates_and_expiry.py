@@ -221,6 +221,9 @@ def test_the_admin_site_checks_a_template_before_saving(client, carol, settings)
         "days_to_live_default": 0,
         "days_to_live_max": 0,
         "pool_size": 0,
+        # The pool schedules' inline, empty.
+        "pool_schedules-TOTAL_FORMS": 0,
+        "pool_schedules-INITIAL_FORMS": 0,
     }
     page = client.post("/admin/workspaces/workspacetemplate/add/", form)
     assert b"CPU default 4.0 must be at least 0.01 and at most 2.0" in page.content
