@@ -22,6 +22,10 @@ CPU_PERIOD = 100_000  # microseconds: Docker's default period
 # The waiter says this once its imports are done (deploy/workspace/pool_waiter.py).
 READY_LINE = b"waiting to be claimed"
 LOG_LINES = 20
+# Container states that mean a slot failed. "created" is not one: a fill pass watching its
+# slots sees another pass's slot between its create and its start (a lecture's pool of 100
+# was held back ten minutes by one such "failure", bench.concurrent --pool).
+ENDED = frozenset({"exited", "dead"})
 
 
 @dataclass(frozen=True)
@@ -130,16 +134,19 @@ class DockerPool:
     def _state(self, name: str, container: dict | None, ready: bool) -> SlotState:
         if container is None:
             return SlotState(name, "gone")
-        running = container.get("State") == "running"
+        state = container.get("State")
+        running = state == "running"
         if running and ready:
             return SlotState(name, "ready")
+        if not running and state not in ENDED:  # created (another fill starts it), ...
+            return SlotState(name, "warming")
         try:
             logs = self.api.logs(name, tail=LOG_LINES)
         except NotFound:
             return SlotState(name, "gone")
         except APIError:
             logs = b""
-        if not running:
+        if not running:  # exited or dead: its last lines say why
             text = logs.decode(errors="replace").strip()
             return SlotState(name, "failed", f"{container.get('Status', 'exited')}: {text}")
         return SlotState(name, "ready" if READY_LINE in logs else "warming")

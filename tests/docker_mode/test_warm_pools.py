@@ -77,6 +77,13 @@ def create(docker_hub, token: str, name: str) -> dict:
     return docker_hub.wait_for_state(token, response.json()["id"], "running")
 
 
+def pams_warm(docker_hub, api) -> dict:
+    """Pam's workspace "warm", made from a slot, as the API shows it to her."""
+    listed = api.get(f"{docker_hub.url}/api/v1/workspaces/", timeout=30).json()["results"]
+    (workspace,) = [w for w in listed if w["name"] == "warm"]
+    return workspace
+
+
 def run_in(target, code: str) -> tuple[int, str]:
     exit_code, output = target.exec_run(["python3", "-c", code], user="jovyan")
     return exit_code, output.decode(errors="replace")
@@ -170,11 +177,7 @@ def test_a_claimed_workspace_keeps_its_files_and_is_the_persons_after_a_restart(
     docker_hub, docker_client, pool, people
 ):
     api = docker_hub.api(people["pam"])
-    (workspace,) = [
-        w
-        for w in api.get(f"{docker_hub.url}/api/v1/workspaces/").json()["results"]
-        if w["name"] == "warm"
-    ]
+    workspace = pams_warm(docker_hub, api)
     container = docker_client.containers.get(container_name(HUB, "pam", "warm"))
     assert run_in(container, f"open('{WORK}/keep.txt', 'w').write('still here')")[0] == 0
     base = f"{docker_hub.url}/api/v1/workspaces/{workspace['id']}/"
@@ -230,9 +233,9 @@ def test_a_slot_that_cannot_be_claimed_is_removed_and_the_create_starts_cold(
     other.remove()
 
 
-def exists(docker_client, name: str) -> bool:
+def exists(docker_client, name: str, kind: str = "containers") -> bool:
     try:
-        docker_client.containers.get(name)
+        getattr(docker_client, kind).get(name)
         return True
     except NotFound:
         return False
@@ -242,27 +245,15 @@ def test_deleting_a_claimed_workspace_removes_its_container_and_the_slots_volume
     docker_hub, docker_client, pool, people
 ):
     api = docker_hub.api(people["pam"])
-    (workspace,) = [
-        w
-        for w in api.get(f"{docker_hub.url}/api/v1/workspaces/").json()["results"]
-        if w["name"] == "warm"
-    ]
+    workspace = pams_warm(docker_hub, api)
     container = docker_client.containers.get(container_name(HUB, "pam", "warm"))
     volume = {m["Destination"]: m["Name"] for m in container.attrs["Mounts"]}[WORK]
     url = f"{docker_hub.url}/api/v1/workspaces/{workspace['id']}/"
     assert api.delete(url, timeout=60).status_code == 204
 
     def gone():
-        return not exists(docker_client, container.name) and not _volume_exists(
-            docker_client, volume
+        return not exists(docker_client, container.name) and not exists(
+            docker_client, volume, "volumes"
         )
 
     poll_until(gone, timeout=90, what="the claimed workspace's container and volume removed")
-
-
-def _volume_exists(docker_client, name: str) -> bool:
-    try:
-        docker_client.volumes.get(name)
-        return True
-    except NotFound:
-        return False
