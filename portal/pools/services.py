@@ -19,7 +19,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_q.models import Schedule
 from django_q.tasks import async_task
+from django_q.tasks import schedule as q_schedule
 
 from lib import pools
 from lib.host import memory_available
@@ -122,6 +124,8 @@ def pools_fill(*, engine=None, watch_seconds: float = WATCH_SECONDS) -> str:
         log.warning("Warm pools not filled: %s", error)
         return f"engine unavailable: {error}"
     room = max(0, (memory_available() - settings.POOL_MEMORY_RESERVE) // SLOT_FOOTPRINT)
+    if _starts_in_flight() >= max(settings.START_CONCURRENCY, 1):
+        room = 0  # people's starts first: a slot's warming is CPU their starts need
     with transaction.atomic():
         plan = _plan(timezone.now(), settings.POOL_FILL_AT_ONCE, room)
     plan.remove += lost
@@ -136,8 +140,15 @@ def pools_fill(*, engine=None, watch_seconds: float = WATCH_SECONDS) -> str:
     if plan.short and made and room > len(plan.make):
         pools_fill_soon()  # the next few, after these warmed up
     elif plan.short:
-        log.info("Warm pools %s slot(s) short: the host's memory is taken", plan.short)
+        log.info("Warm pools %s slot(s) short: the host is busy or its memory taken", plan.short)
     return f"{made} made, {ready} ready, {len(plan.remove)} removed, {plan.short} short"
+
+
+def _starts_in_flight() -> int:
+    """Starts the hub is working on now (not those waiting in the start queue)."""
+    return Workspace.objects.filter(
+        state=Workspace.State.STARTING, start_queued_at=None, deleting_since=None
+    ).count()
 
 
 def _ready_check(engine) -> list[str]:
@@ -203,9 +214,27 @@ def _watch(engine, seconds: float) -> int:
 
 
 def pools_fill_soon() -> None:
-    """Queue a fill pass (after a claim, or a pool's size changed)."""
+    """Queue a fill pass (a pool's size or template changed)."""
     if pool_engine() is not None:
         async_task("portal.pools.tasks.fill", task_name="fill warm pools")
+
+
+REFILL = "warm pools refill"
+# A claim's pool is refilled this late, by one pass for all the claims meanwhile: a lecture's
+# hundred claims are not slowed by a hundred passes making their replacements at once.
+REFILL_SECONDS = 30
+
+
+def pools_refill_later() -> None:
+    """After a claim: one fill pass, REFILL_SECONDS on, unless one is due already."""
+    if pool_engine() is None or Schedule.objects.filter(name=REFILL).exists():
+        return
+    q_schedule(
+        "portal.pools.tasks.fill",
+        name=REFILL,
+        schedule_type=Schedule.ONCE,
+        next_run=timezone.now() + timedelta(seconds=REFILL_SECONDS),
+    )
 
 
 def slots_remove_later(names: list[str]) -> None:
@@ -236,7 +265,7 @@ def slot_claim(workspace: Workspace) -> PoolSlot | None:
             state=State.CLAIMED, claimed_at=timezone.now(), workspace=workspace
         )
         if taken:
-            pools_fill_soon()
+            pools_refill_later()
             slot.refresh_from_db()
             return slot
     return None

@@ -5,8 +5,11 @@ runs for real in tests/docker_mode/test_warm_pools.py."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
+from django_q.models import Schedule
 
 from lib import pools as names
 from portal.cleanup import service as cleanup
@@ -105,6 +108,18 @@ def test_a_fill_makes_a_few_at_once_and_queues_the_next_pass(engine, template, s
     assert engine.queued == ["portal.pools.tasks.fill"]
 
 
+def test_no_slot_is_made_while_the_hub_is_busy_with_peoples_starts(
+    engine, template, alice, workspace_of, settings
+):
+    settings.START_CONCURRENCY = 2
+    for name in ("a", "b"):
+        workspace_of(alice, name=name, state="starting")
+    assert fill(engine) == "0 made, 0 ready, 0 removed, 3 short"
+    workspace_of(alice, name="c", state="running")
+    alice.workspaces.filter(name="a").update(state="running")
+    assert fill(engine) == "3 made, 3 ready, 0 removed, 0 short"
+
+
 def test_no_slot_is_made_while_the_host_has_no_memory_to_spare(engine, template, monkeypatch):
     monkeypatch.setattr(services, "memory_available", lambda: GIB + services.SLOT_FOOTPRINT)
     assert fill(engine) == "1 made, 1 ready, 0 removed, 2 short"
@@ -159,9 +174,14 @@ def test_a_create_takes_a_ready_slot_and_names_it_to_the_hub(engine, template, a
     assert slot == first and slot.state == State.CLAIMED and slot.claimed_at
     assert workspace.user_options()[names.OPTION] == slot.name
     assert PoolSlot.objects.live().count() == 2
-    assert engine.queued[-1] == "portal.pools.tasks.fill"  # the pool refills
+    # The pool refills half a minute on, in one pass for every claim meanwhile.
+    (refill,) = Schedule.objects.filter(name=services.REFILL)
+    assert refill.func == "portal.pools.tasks.fill" and refill.schedule_type == Schedule.ONCE
+    due = refill.next_run - timezone.now()
+    assert timedelta(seconds=25) < due <= timedelta(seconds=services.REFILL_SECONDS)
     second = workspaces.workspace_create(by=alice, name="notes")
     assert PoolSlot.objects.get(workspace=second) != slot
+    assert Schedule.objects.filter(name=services.REFILL).count() == 1
 
 
 def test_a_create_without_a_ready_slot_starts_cold(engine, template, alice, hub):
