@@ -25,11 +25,14 @@ class PoolSlotQuerySet(models.QuerySet):
 
     def live(self) -> PoolSlotQuerySet:
         """Those that count toward a pool's size."""
-        return self.filter(state__in=(PoolSlot.State.WARMING, PoolSlot.State.READY))
+        return self.filter(
+            state__in=(PoolSlot.State.MAKING, PoolSlot.State.WARMING, PoolSlot.State.READY)
+        )
 
 
 class PoolSlot(models.Model):
     class State(models.TextChoices):
+        MAKING = "making"  # planned by a fill, its container being made
         WARMING = "warming"  # made; its server's code still loading
         READY = "ready"  # waiting to be claimed
         CLAIMED = "claimed"  # a workspace now (``workspace``)

@@ -36,7 +36,7 @@ def pools_overview() -> list[dict]:
                     for schedule in schedules
                 ],
                 "ready": counts[PoolSlot.State.READY],
-                "warming": counts[PoolSlot.State.WARMING],
+                "warming": counts[PoolSlot.State.WARMING] + counts[PoolSlot.State.MAKING],
                 "failed": counts[PoolSlot.State.FAILED],
                 "last_error": failed[-1].detail if failed else "",
                 "slots": mine,

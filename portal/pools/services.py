@@ -38,6 +38,8 @@ State = PoolSlot.State
 # A template whose slot failed makes no new one for this long (a broken image is not
 # retried every minute); the failed slot is shown meanwhile, then removed.
 FAILED_BACKOFF = timedelta(minutes=10)
+# A slot planned this long ago and still not made: its pass died (a restart); it is removed.
+MAKING_PATIENCE = timedelta(minutes=10)
 # How long one fill pass watches its slots warm up (a slot takes about 1-2 s alone).
 WATCH_SECONDS = 60
 WATCH_INTERVAL = 0.5
@@ -78,7 +80,8 @@ class Plan:
 
 def _plan(now, at_once: int, room: int) -> Plan:
     """Inside one transaction, templates locked: which slots go and which are made (their
-    rows written as warming, so that a second fill at once counts them)."""
+    rows written as ``making``, so that a second fill at once counts them and leaves them
+    alone)."""
     plan = Plan()
     templates = WorkspaceTemplate.objects.select_for_update().order_by("pk")
     for template in templates.prefetch_related("pool_schedules"):
@@ -87,15 +90,24 @@ def _plan(now, at_once: int, room: int) -> Plan:
         backing_off = any(slot.created_at > now - FAILED_BACKOFF for slot in failed)
         if not backing_off:
             plan.remove += [slot.name for slot in failed]
-        live = [slot for slot in slots if slot.state != State.FAILED and _fits(slot, template)]
-        plan.remove += [s.name for s in slots if s.state != State.FAILED and not _fits(s, template)]
+        # A slot still being made by another pass is left to it (removed now, its container
+        # would be made after), unless that pass died: then it goes.
+        stuck = [
+            s for s in slots if s.state == State.MAKING and s.created_at < now - MAKING_PATIENCE
+        ]
+        making = [s for s in slots if s.state == State.MAKING and s not in stuck]
+        made = [s for s in slots if s.state in (State.WARMING, State.READY)]
+        plan.remove += [slot.name for slot in stuck]
+        plan.remove += [slot.name for slot in made if not _fits(slot, template)]
+        made = [slot for slot in made if _fits(slot, template)]
         # Too many: the warming ones go first, then the newest.
-        live.sort(key=lambda slot: (slot.state == State.WARMING, slot.created_at), reverse=True)
+        made.sort(key=lambda slot: (slot.state == State.WARMING, slot.created_at), reverse=True)
         size = pool_size(template, now)
-        surplus = max(0, len(live) - size)
-        plan.remove += [slot.name for slot in live[:surplus]]
+        surplus = max(0, len(made) + len(making) - size)
+        plan.remove += [slot.name for slot in made[:surplus]]
+        live = making + made[surplus:]
         missing = 0 if backing_off else max(0, size - len(live))
-        making = min(missing, at_once - len(plan.make), room - len(plan.make))
+        to_make = max(0, min(missing, at_once - len(plan.make), room - len(plan.make)))
         plan.make += [
             PoolSlot(
                 template=template,
@@ -103,11 +115,12 @@ def _plan(now, at_once: int, room: int) -> Plan:
                 image=template.image,
                 cpu=template.cpu_default,
                 memory=template.memory_default,
+                state=State.MAKING,
                 created_at=now,
             )
-            for _ in range(max(0, making))
+            for _ in range(to_make)
         ]
-        plan.short += missing - max(0, making)
+        plan.short += missing - to_make
     PoolSlot.objects.filter(name__in=plan.remove).delete()
     PoolSlot.objects.bulk_create(plan.make)
     return plan
@@ -178,9 +191,10 @@ def _make(engine, slots: list[PoolSlot]) -> int:
         )
         try:
             engine.make(slot.name, spec)
-            made += 1
         except EngineUnavailable as error:
             _failed(slot.pk, str(error))
+            continue
+        made += PoolSlot.objects.filter(pk=slot.pk, state=State.MAKING).update(state=State.WARMING)
     return made
 
 

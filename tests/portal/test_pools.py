@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -359,3 +360,21 @@ def test_the_dashboard_shows_the_pools(engine, template, client, carol):
     client.force_login(carol)
     page = client.get("/dashboard/").content.decode()
     assert '<tr data-pool="default"><td>default</td><td>3</td><td>3</td><td>0</td>' in page
+
+
+def test_a_second_fill_leaves_the_slots_a_first_is_still_making(engine, template):
+    with transaction.atomic():
+        plan = services._plan(timezone.now(), 8, 100)  # the first pass, before its makes
+    assert [slot.state for slot in plan.make] == [State.MAKING] * 3
+    assert fill(engine) == "0 made, 0 ready, 0 removed, 0 short"  # a second pass meanwhile
+    assert engine.made == [] and PoolSlot.objects.filter(state=State.MAKING).count() == 3
+    assert services._make(engine, plan.make) == 3  # the first pass goes on
+    assert services._watch(engine, 0) == 3
+    assert PoolSlot.objects.filter(state=State.READY).count() == 3
+
+
+def test_a_slot_whose_fill_died_while_making_it_is_removed(engine, template):
+    with transaction.atomic():
+        plan = services._plan(timezone.now() - services.MAKING_PATIENCE, 8, 100)
+    assert fill(engine) == "3 made, 3 ready, 3 removed, 0 short"
+    assert sorted(engine.removed) == sorted(slot.name for slot in plan.make)
