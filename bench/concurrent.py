@@ -43,6 +43,7 @@ import docker
 import requests
 
 from bench.common import git_commit, leftovers
+from lib import pools
 from lib.labels import LABEL_ORIGIN, container_name
 from lib.polling import poll_until
 from tests.docker_engine import remove_everything_of
@@ -310,9 +311,25 @@ def measure(hub, client, owners, args) -> dict:
         return time.perf_counter() - started
 
     delete_from = time.perf_counter()
+    if template:  # after the lecture, as its admin: the pool's slots go too
+        lecture = next(
+            t
+            for t in hub.api().get(f"{hub.url}/api/v1/templates/").json()["results"]
+            if t["name"] == template
+        )
+        emptied = hub.api().patch(
+            f"{hub.url}/api/v1/templates/{lecture['id']}/", json={"pool_size": 0}, timeout=60
+        )
+        assert emptied.status_code == 200, emptied.text
     with ThreadPoolExecutor(len(spawns)) as pool:
         delete_calls = list(pool.map(delete, spawns))
-    poll_until(lambda: not leftovers(client, HUB), timeout=600, what="the engine still holds them")
+    # The pool's network stays (made once, for the pools to come).
+    pool_network = pools.network_name(HUB)
+    poll_until(
+        lambda: not [item for item in leftovers(client, HUB) if item != pool_network],
+        timeout=600,
+        what="the engine still holds them",
+    )
     engine_empty = time.perf_counter() - delete_from
     delete_to = time.perf_counter()
     for probe in probes.values():

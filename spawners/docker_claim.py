@@ -131,8 +131,8 @@ class ClaimsPoolSlots:
         )
         step("identity prepared")
         # Four calls of their own to the engine, at once rather than one after another; the
-        # identity only after them: a server handed it sooner began before its network was
-        # there, and 7 of a lecture's 100 hung a minute reaching the hub (bench.concurrent).
+        # identity only after them: handed sooner, 7 of a lecture's 100 servers hung a
+        # minute, likely reaching the hub before their network was there (bench.concurrent).
         await asyncio.gather(
             self.docker(
                 "update_container",
