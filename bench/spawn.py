@@ -122,6 +122,23 @@ def _docker_time(stamp: str) -> float:
     return datetime.fromisoformat(f"{whole}.{(fraction + '000000')[:6]}+00:00").timestamp()
 
 
+def lab_then_status(browser: requests.Session, hub_url: str, user: str, name: str, url: str):
+    """As a person: the workspace's lab through the hub (its OAuth, its pending page, the
+    server's OAuth on the workspace's origin ``url``), then its ``api/status``, each until it
+    answers 200."""
+
+    def lab_reached() -> bool:  # the hub's pages answer too: check where we landed
+        response = browser.get(f"{hub_url}/user/{user}/{name}/lab", timeout=60)
+        return response.status_code == 200 and response.url.startswith(f"{url}lab")
+
+    wait_for(lab_reached, 120, f"{url}lab never answered")
+    wait_for(
+        lambda: browser.get(f"{url}api/status", timeout=30).status_code == 200,
+        60,
+        f"{url}api/status never answered 200",
+    )
+
+
 def mlhub_once(
     hub: RunningHub,
     client: docker.DockerClient,
@@ -143,10 +160,6 @@ def mlhub_once(
     browser.hooks["response"].append(record)
     url = origins.workspace_url(hub.url, USER, name, single_origin=env.single_origin())
 
-    def lab_reached() -> bool:  # the hub's pages answer too: check where we landed
-        response = browser.get(f"{hub.url}/user/{USER}/{name}/lab", timeout=60)
-        return response.status_code == 200 and response.url.startswith(f"{url}lab")
-
     log_offset = log.stat().st_size
     began = time.time()
     started = time.perf_counter()
@@ -155,12 +168,7 @@ def mlhub_once(
     )
     create_call = time.perf_counter() - started
     assert created.status_code == 201, created.text
-    wait_for(lab_reached, 120, f"{url}lab never answered")
-    wait_for(
-        lambda: browser.get(f"{url}api/status", timeout=30).status_code == 200,
-        60,
-        f"{url}api/status never answered 200",
-    )
+    lab_then_status(browser, hub.url, USER, name, url)
     total = time.perf_counter() - started
     ended = time.time()
     tool_seconds = {}

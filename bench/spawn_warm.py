@@ -32,7 +32,7 @@ from pathlib import Path
 import docker
 
 from bench.common import docker_bench_start, git_commit, leftovers
-from bench.spawn import baseline_once, summary, wait_for
+from bench.spawn import baseline_once, lab_then_status, summary, wait_for
 from lib import env, origins
 from lib.labels import container_name
 from tests.docker_engine import remove_everything_of
@@ -59,17 +59,7 @@ def create_once(hub: RunningHub, client: docker.DockerClient, token: str, name: 
         f"{hub.url}/api/v1/workspaces/", json={"name": name, **body}, timeout=120
     )
     assert created.status_code == 201, created.text
-
-    def lab_reached() -> bool:
-        response = browser.get(f"{hub.url}/user/{USER}/{name}/lab", timeout=60)
-        return response.status_code == 200 and response.url.startswith(f"{url}lab")
-
-    wait_for(lab_reached, 120, f"{url}lab never answered")
-    wait_for(
-        lambda: browser.get(f"{url}api/status", timeout=30).status_code == 200,
-        60,
-        f"{url}api/status never answered 200",
-    )
+    lab_then_status(browser, hub.url, USER, name, url)
     seconds = time.perf_counter() - started
     container = client.containers.get(container_name(HUB, USER, name))
     warm = "mlhub.pool" in container.labels

@@ -39,8 +39,6 @@ from spawners.pool.docker_pool import CPU_PERIOD, cpu_quota
 class ClaimsPoolSlots:
     """Mixin for MLHubDockerSpawner (it provides ``docker``, ``resources`` and the names)."""
 
-    _claim_steps: dict[str, float]
-
     async def slot_claim(self, network: dict[str, Any]) -> tuple[str, int] | None:
         """This start on the slot its options name, or None: start cold."""
         slot = self._slot_named()
@@ -56,7 +54,7 @@ class ClaimsPoolSlots:
         try:
             if unfit:
                 raise ValueError(unfit)
-            address = await self._slot_take(found, network)
+            address, steps = await self._slot_take(found, network)
         except Exception as error:  # any: the slot goes, the start goes on cold
             self.log.warning(
                 "%s: pool slot %s not claimed (%s); removed, starting cold",
@@ -71,7 +69,7 @@ class ClaimsPoolSlots:
             server_label(self),
             slot,
             time.perf_counter() - began,
-            ", ".join(f"{name} {seconds:.3f} s" for name, seconds in self._claim_steps.items()),
+            ", ".join(f"{name} {seconds:.3f} s" for name, seconds in steps.items()),
         )
         return address
 
@@ -106,8 +104,11 @@ class ClaimsPoolSlots:
             return "the deployment runs a post_start_cmd"
         return ""
 
-    async def _slot_take(self, found: dict[str, Any], network: dict[str, Any]) -> tuple[str, int]:
-        steps = self._claim_steps = {}
+    async def _slot_take(
+        self, found: dict[str, Any], network: dict[str, Any]
+    ) -> tuple[tuple[str, int], dict[str, float]]:
+        """The claim itself: where the server answers, and the seconds of each step (logged)."""
+        steps: dict[str, float] = {}
         mark = time.perf_counter()
 
         def step(name: str) -> None:
@@ -160,7 +161,7 @@ class ClaimsPoolSlots:
         step("identity")
         self.object_id = container
         self._volume_name = pools.volume_name(found["Name"].lstrip("/"))
-        return await self.get_ip_and_port()
+        return await self.get_ip_and_port(), steps
 
     async def _slot_destroy(self, container: str, slot: str) -> None:
         self.object_id = ""

@@ -114,12 +114,14 @@ def workspace_create(
     workspace.slot_just_claimed = slot is not None
     try:
         workspace_start(workspace=workspace, by=by)
-    except ServiceError:
+    except ServiceError:  # refused before the hub was asked
         if slot:
             pools.slot_release(slot)
         _rows_forget([workspace])
         raise
     except HubError as error:
+        if error.unsent and slot:
+            pools.slot_release(slot)  # the hub never saw it: the slot is still the pool's
         if error.unsent or _forget_in_hub(workspace):
             _rows_forget([workspace])
         else:

@@ -14,11 +14,12 @@ from django_q.models import Schedule
 
 from lib import pools as names
 from portal.cleanup import service as cleanup
+from portal.hub.client import HubError
 from portal.pools import records, services
 from portal.pools.models import PoolSlot
 from portal.quotas.models import Quota
 from portal.workspaces import services as workspaces
-from portal.workspaces.models import WorkspaceTemplate
+from portal.workspaces.models import Workspace, WorkspaceTemplate
 from spawners.cleanup.backend import EngineUnavailable, Resource
 from spawners.pool.docker_pool import SlotState
 from tests.portal.scripted_hub import ScriptedHub
@@ -378,3 +379,12 @@ def test_a_slot_whose_fill_died_while_making_it_is_removed(engine, template):
         plan = services._plan(timezone.now() - services.MAKING_PATIENCE, 8, 100)
     assert fill(engine) == "3 made, 3 ready, 3 removed, 0 short"
     assert sorted(engine.removed) == sorted(slot.name for slot in plan.make)
+
+
+def test_a_create_the_hub_never_got_puts_its_slot_back(engine, template, alice, hub_double):
+    fill(engine)
+    hub_double(ScriptedHub(down=True))
+    with pytest.raises(HubError):
+        workspaces.workspace_create(by=alice, name="thesis")
+    assert not Workspace.objects.exists()
+    assert PoolSlot.objects.filter(state=State.READY).count() == 3
