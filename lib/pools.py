@@ -31,6 +31,19 @@ CLAIM_COMMAND = [
     "claim",
     CHANNEL,
 ]
+# Kubernetes: the pod exec API sets no variable, so the claim sends the identity on the exec's
+# standard input, one JSON line, and this copies that line into the waiting pipe (the same
+# inner write as CLAIM_COMMAND). Never an argument: arguments show in the API server's audit.
+CLAIM_FROM_STDIN = [
+    "sh",
+    "-c",
+    'test -p "$1" || { echo "no slot waits here" >&2; exit 1; }; '
+    f'IFS= read -r {IDENTITY_ENV} || {{ echo "no identity came" >&2; exit 1; }}; '
+    f"export {IDENTITY_ENV}; "
+    f'exec timeout 60 sh -c \'printf "%s" "${IDENTITY_ENV}" > "$1"\' claim "$1"',
+    "claim",
+    CHANNEL,
+]
 # Where a slot mounts its volume: the spawners' default work_dir (a hub that moves it gets
 # cold starts: the claim checks the mount, spawners/docker_claim.py).
 WORK_DIR = "/home/jovyan/work"
@@ -39,7 +52,8 @@ OPTION = "pool_slot"
 
 
 def network_name(hub_name: str) -> str:
-    """The pool's network: internal (no way out) and with no traffic between its slots."""
+    """The pool's network: internal (no way out) and with no traffic between its slots. In
+    Kubernetes, the name of the pool's NetworkPolicy, which denies its pods everything."""
     return f"{check_hub_name(hub_name)}--pool"
 
 

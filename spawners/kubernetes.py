@@ -33,6 +33,7 @@ from traitlets import Bool, Dict, Float, Instance, Int, List, Unicode, default
 from lib import env
 from lib import labels as names
 from spawners import kube_spec
+from spawners.kube_claim import ClaimsPoolPods
 from spawners.lasting import Lasting
 from spawners.naming import server_label
 from spawners.options import DEFAULT_IMAGE, START_LOG_LINES, WorkspaceOptions, refusal
@@ -58,7 +59,9 @@ def _escape_braces(values: dict[str, str]) -> dict[str, str]:
     return {key: value.replace("{", "{{").replace("}", "}}") for key, value in values.items()}
 
 
-class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeSpawner):
+class MLHubKubeSpawner(
+    ClaimsPoolPods, WorkspaceOptions, ReportsState, ReadyWhenListening, KubeSpawner
+):
     gpu_ids_allowed = False  # Kubernetes assigns GPUs: a workspace asks for a count
 
     gpu_resource = Unicode(
@@ -238,6 +241,8 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
         # The SSH gateway reaches the workspace's sshd through its Service, as the proxy
         # may (lib/labels.py names both the same).
         service = super().get_service_manifest(owner_reference, port)
+        # By the workspace's name, also while its pod keeps a warm slot's (kube_claim.py).
+        service.metadata.name = names.container_name(self.hub_name, self.user.name, self.name or "")
         service.spec.ports.append(
             V1ServicePort(name="ssh", port=self.ssh_port, target_port=self.ssh_port)
         )
@@ -258,10 +263,16 @@ class MLHubKubeSpawner(WorkspaceOptions, ReportsState, ReadyWhenListening, KubeS
         self._apply_resources()
         claim_existed = await self._claim_exists()
         policy_made = False
+        began = time.perf_counter()
         try:
             policy_made = await self._ensure_network_policy()
             self._starting_since = time.monotonic()
             self._unbound, self._unscheduled = Lasting(), Lasting()
+            # A warm slot only for a workspace that never had a claim: a later start keeps
+            # its own files.
+            claimed = None if claim_existed else await self.slot_claim()
+            if claimed:
+                return await self.ready_when_listening(claimed, began)
             return await super().start()
         except StartFailed as failure:
             message = f"{failure}{await self._last_log_lines()}"

@@ -33,6 +33,9 @@ CHANNEL = f"{CHANNEL_DIR}/identity"
 # Made once the imports are done: the slot's health check ("ready") looks for it.
 READY = f"{CHANNEL_DIR}/ready"
 ENTRYPOINT = "/usr/local/bin/mlhub-workspace-start"
+# The image's CMD (deploy/workspace/Dockerfile): what a claim that names no command runs (a
+# Kubernetes start without ``cmd`` leaves the image's own).
+IMAGE_COMMAND = ["jupyterhub-singleuser"]
 # Variables that choose another single-user application at import time
 # (jupyterhub/singleuser/__init__.py): a claim that sets them is not started warm.
 APP_CHOICE = ("JUPYTERHUB_SINGLEUSER_APP", "JUPYTERHUB_SINGLEUSER_EXTENSION")
@@ -122,6 +125,7 @@ def serve(environment: dict[str, str], command: list[str]) -> int:
     # The entrypoint's own steps (the owner's sshd), then nothing: "true" is its command.
     subprocess.run([ENTRYPOINT, "true"], check=False)
     os.environ.pop("MLHUB_SSH_AUTHORIZED_KEYS", None)
+    command = command or IMAGE_COMMAND
     warm = command and os.path.basename(command[0]) == "jupyterhub-singleuser"
     if not warm or any(os.environ.get(name) for name in APP_CHOICE):
         say(f"claimed; starting {command[0]} cold")

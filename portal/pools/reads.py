@@ -7,7 +7,7 @@ from collections import Counter
 from django.utils import timezone
 
 from portal.pools.models import PoolSlot
-from portal.pools.services import pool_engine, pool_size
+from portal.pools.services import pool_size, pools_on
 from portal.workspaces.models import WorkspaceTemplate
 
 
@@ -47,4 +47,4 @@ def pools_overview() -> list[dict]:
 
 def pools_available() -> bool:
     """Whether this execution mode has warm pools at all."""
-    return pool_engine() is not None
+    return pools_on()

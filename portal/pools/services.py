@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -23,7 +24,7 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 from django_q.tasks import schedule as q_schedule
 
-from lib import pools
+from lib import env, pools
 from lib.host import memory_available
 from portal.audit import log as audit
 from portal.errors import require_admin
@@ -31,6 +32,9 @@ from portal.pools.models import PoolSlot
 from portal.workspaces.models import Workspace, WorkspaceTemplate
 from spawners.cleanup.backend import EngineUnavailable
 from spawners.pool.docker_pool import DockerPool, SlotSpec
+
+if TYPE_CHECKING:
+    from spawners.pool.kube_pool import KubePool
 
 log = logging.getLogger(__name__)
 State = PoolSlot.State
@@ -48,10 +52,24 @@ WATCH_INTERVAL = 0.5
 SLOT_FOOTPRINT = 160 * 1024**2
 
 
-def pool_engine() -> DockerPool | None:
+# Execution modes with warm pools: Docker ("local") and Kubernetes. Process mode has none.
+POOL_MODES = ("local", "k8s")
+
+
+def pools_on() -> bool:
+    """Whether this execution mode keeps warm pools (asked without importing a client)."""
+    return settings.EXECUTION_MODE in POOL_MODES
+
+
+def pool_engine() -> DockerPool | KubePool | None:
     """The engine's pool adapter for this execution mode; None where there are no pools."""
     if settings.EXECUTION_MODE == "local":
         return DockerPool(settings.HUB_NAME)
+    if settings.EXECUTION_MODE == "k8s":
+        # Imported here, as cleanup's: the Kubernetes client takes about 2 s to import.
+        from spawners.pool.kube_pool import KubePool
+
+        return KubePool(settings.HUB_NAME, env.k8s_namespace())
     return None
 
 
@@ -229,7 +247,7 @@ def _watch(engine, seconds: float) -> int:
 
 def pools_fill_soon() -> None:
     """Queue a fill pass (a pool's size or template changed)."""
-    if pool_engine() is not None:
+    if pools_on():
         async_task("portal.pools.tasks.fill", task_name="fill warm pools")
 
 
@@ -241,7 +259,7 @@ REFILL_SECONDS = 30
 
 def pools_refill_later() -> None:
     """After a claim: one fill pass, REFILL_SECONDS on, unless one is due already."""
-    if pool_engine() is None or Schedule.objects.filter(name=REFILL).exists():
+    if not pools_on() or Schedule.objects.filter(name=REFILL).exists():
         return
     q_schedule(
         "portal.pools.tasks.fill",
@@ -253,7 +271,7 @@ def pools_refill_later() -> None:
 
 def slots_remove_later(names: list[str]) -> None:
     """Queue the removal of slots whose rows are gone (their template was deleted)."""
-    if names and pool_engine() is not None:
+    if names and pools_on():
         async_task("portal.pools.tasks.remove", names, task_name=f"remove {len(names)} slots")
 
 
@@ -267,12 +285,17 @@ def slots_remove(names: list[str], *, engine=None) -> int:
 def slot_claim(workspace: Workspace) -> PoolSlot | None:
     """A ready slot of the workspace's template for it (recorded as claimed), or None: it
     starts cold. Only a workspace without GPUs or its own shared memory size, of the
-    template's image, fits: a running container takes neither."""
-    if pool_engine() is None or workspace.gpus or workspace.shm_size is not None:
+    template's image, fits: a running container takes neither (and in Kubernetes, only one
+    of the template's default CPU and memory)."""
+    if not pools_on() or workspace.gpus or workspace.shm_size is not None:
         return None
     candidates = PoolSlot.objects.filter(
         template=workspace.template, state=State.READY, image=workspace.image
-    ).order_by("ready_at", "pk")
+    )
+    if settings.EXECUTION_MODE == "k8s":
+        # Kubernetes 1.20 cannot change a running pod's resources: only the slot's own fit.
+        candidates = candidates.filter(cpu=workspace.cpu, memory=workspace.memory)
+    candidates = candidates.order_by("ready_at", "pk")
     for slot in candidates[:3]:
         # One UPDATE decides: of two creates at once, only one takes a slot.
         taken = PoolSlot.objects.filter(pk=slot.pk, state=State.READY).update(

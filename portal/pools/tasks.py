@@ -19,6 +19,6 @@ def remove(names: list[str]) -> str:
 def fill_schedule_ensure() -> str:
     """A fill pass every minute where there are pools (it repairs what a claim's own pass or
     a restart left short); none elsewhere."""
-    on = services.pool_engine() is not None
+    on = services.pools_on()
     schedule_every(FILL_SCHEDULE, "portal.pools.tasks.fill", 1 if on else None)
     return "every minute" if on else "off (no warm pools in this execution mode)"

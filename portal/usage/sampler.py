@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from lib.labels import container_name
+from portal.pools.models import PoolSlot
 from portal.usage.models import SamplePass, UsageInterval
 from spawners.cleanup.backend import EngineUnavailable, MetricsUnavailable, Reading
 
@@ -77,15 +78,25 @@ def usage_sample(*, backend=None, now: datetime | None = None) -> Sampled:
         runs = list(
             UsageInterval.objects.select_for_update(of=("self",))
             .filter(ended_at__isnull=True, workspace__state="running")
-            .values("pk", "workspace_name", "workspace__owner__hub_name", "started_at", *MEASURED)
+            .values(
+                "pk",
+                "workspace_id",
+                "workspace_name",
+                "workspace__owner__hub_name",
+                "started_at",
+                *MEASURED,
+            )
         )
+        slots = claimed_slot_names() if runs else {}
         rows = []
         for run in runs:
             name = container_name(
                 settings.HUB_NAME, run["workspace__owner__hub_name"], run["workspace_name"]
             )
-            if name in readings:
-                rows.append((*sampled(run, readings[name], now), run["pk"]))
+            # A Kubernetes pod made from a warm slot keeps the slot's name until it stops.
+            reading = readings.get(name) or readings.get(slots.get(run["workspace_id"], ""))
+            if reading is not None:
+                rows.append((*sampled(run, reading, now), run["pk"]))
         done.running, done.sampled = len(runs), _write(rows)
     done.seconds = time.monotonic() - began
     SamplePass.objects.update_or_create(
@@ -98,6 +109,15 @@ def usage_sample(*, backend=None, now: datetime | None = None) -> Sampled:
         },
     )
     return done
+
+
+def claimed_slot_names() -> dict[int, str]:
+    """{workspace id: the name of the warm slot it was made from}."""
+    return dict(
+        PoolSlot.objects.filter(state=PoolSlot.State.CLAIMED, workspace__isnull=False).values_list(
+            "workspace_id", "name"
+        )
+    )
 
 
 def sampled(run: dict, reading: Reading, now: datetime) -> tuple:

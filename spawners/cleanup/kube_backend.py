@@ -5,7 +5,7 @@ namespace by the hub's origin label (``mlhub.origin=<HUB_NAME>``, lib/labels.py)
 The same methods and guarantees as the Docker backend (docker_backend.py).
 
 The client is asynchronous (kubernetes_asyncio, the spawner's); cleanup runs in a django-q2
-worker or a management command, so each call here is one ``asyncio.run`` (``_run``) with its
+worker or a management command, so each call here is one ``asyncio.run`` (``run_sync``) with its
 own ApiClient, closed at its end.
 """
 
@@ -90,7 +90,7 @@ def reading_from(item: dict) -> Reading:
     )
 
 
-def _run(coroutine):
+def run_sync(coroutine):
     """Run ``coroutine`` to its end from sync code, on its own loop. Cleanup runs where no
     loop runs (a task, a command); a caller inside one (a test next to Playwright, an async
     view) gets a thread of its own, as asyncio.run cannot nest."""
@@ -177,7 +177,7 @@ class KubeBackend:
         )
         return configuration
 
-    async def _client(self) -> ApiClient:
+    async def client(self) -> ApiClient:
         """A new client: close it (``async with``) when done."""
         return ApiClient(await self._configuration())
 
@@ -215,7 +215,7 @@ class KubeBackend:
                 return found
 
     async def _resources(self) -> list[Resource]:
-        async with await self._client() as client:
+        async with await self.client() as client:
             kinds = await asyncio.gather(*(self._list(client, kind) for kind in KINDS))
         return [resource for resources in kinds for resource in resources]
 
@@ -223,7 +223,7 @@ class KubeBackend:
         """Every pod, Service, claim, Secret and NetworkPolicy of the namespace labelled with
         this hub's origin (every page)."""
         try:
-            found = _run(self._resources())
+            found = run_sync(self._resources())
         except CALL_ERRORS as error:
             raise EngineUnavailable(f"{NO_ANSWER}: {reason_of(error)}") from None
         # The API server filtered by origin; check again here: never another hub's, and never
@@ -233,7 +233,7 @@ class KubeBackend:
     # -- measuring ----------------------------------------------------------------------
 
     async def _pod_metrics(self) -> list[dict]:
-        async with await self._client() as client:
+        async with await self.client() as client:
             found = await CustomObjectsApi(client).list_namespaced_custom_object(
                 namespace=self.namespace,
                 label_selector=f"{LABEL_ORIGIN}={self.hub_name}",
@@ -246,7 +246,7 @@ class KubeBackend:
         """The measured use of this hub's pods in the namespace, from the pod metrics API
         (one call). MetricsUnavailable when the cluster serves none."""
         try:
-            items = _run(self._pod_metrics())
+            items = run_sync(self._pod_metrics())
         except ApiException as error:
             if error.status == 404:
                 raise MetricsUnavailable(NO_METRICS) from None
@@ -292,7 +292,7 @@ class KubeBackend:
                     errors[index] = error
 
         try:
-            client = await self._client()
+            client = await self.client()
         except CALL_ERRORS as error:
             return [EngineUnavailable(f"{NO_ANSWER}: {reason_of(error)}")] * len(resources)
         async with client:
@@ -312,4 +312,4 @@ class KubeBackend:
         given."""
         if not resources:
             return []
-        return _run(self._remove_all(resources))
+        return run_sync(self._remove_all(resources))

@@ -199,6 +199,21 @@ def test_a_workspace_with_gpus_never_takes_a_slot(engine, template, alice, works
     assert PoolSlot.objects.filter(state=State.READY).count() == 3
 
 
+def test_in_kubernetes_only_a_workspace_of_the_slots_own_cpu_and_memory_takes_one(
+    engine, template, alice, workspace_of, settings
+):
+    fill(engine)
+    settings.EXECUTION_MODE = "k8s"  # a running pod's resources cannot change on 1.20
+    cpu, memory = template.cpu_default, template.memory_default
+    assert services.slot_claim(workspace_of(alice, name="more", cpu=cpu * 2)) is None
+    assert services.slot_claim(workspace_of(alice, name="less", memory=memory // 2)) is None
+    assert PoolSlot.objects.filter(state=State.READY).count() == 3
+    taken = services.slot_claim(workspace_of(alice, name="same", cpu=cpu, memory=memory))
+    assert taken is not None and taken.state == State.CLAIMED
+    settings.EXECUTION_MODE = "local"  # Docker changes them on the running container
+    assert services.slot_claim(workspace_of(alice, name="docker", cpu=cpu * 2)) is not None
+
+
 def test_a_refused_create_puts_its_slot_back(engine, template, alice, hub):
     fill(engine)
     Quota.objects.create(user=alice, running=0)

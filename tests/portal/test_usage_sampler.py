@@ -13,6 +13,7 @@ from docker.errors import NotFound
 from kubernetes_asyncio.client.rest import ApiException
 
 from lib.labels import container_name
+from portal.pools.models import PoolSlot
 from portal.usage import services
 from portal.usage.models import SamplePass, UsageInterval
 from portal.usage.sampler import NO_ENGINE, measured_use_unavailable, usage_sample
@@ -192,6 +193,26 @@ def test_kubernetes_adds_the_metrics_rate_over_the_time_since_the_last_sample(se
     pod["containers"][0]["usage"] = {"cpu": "250000000n", "memory": "512Mi"}
     usage_sample(backend=ScriptedCluster([pod]), now=T0 + 20 * MINUTE)
     assert measured() == (pytest.approx(450.0, abs=1e-3), GIB, T0 + 20 * MINUTE)
+
+
+def test_a_pod_made_from_a_warm_slot_is_measured_under_the_slots_name(settings, running):
+    settings.EXECUTION_MODE, settings.HUB_NAME = "k8s", "mlhub"
+    slot = "mlhub--pool-default-0a1b2c3d"  # a pod cannot be renamed at its claim
+    PoolSlot.objects.create(
+        template=running.template,
+        name=slot,
+        image=running.image,
+        cpu=running.cpu,
+        memory=running.memory,
+        state=PoolSlot.State.CLAIMED,
+        workspace=running,
+    )
+    pod = {
+        "metadata": {"name": slot},
+        "containers": [{"name": "notebook", "usage": {"cpu": "500m", "memory": "1Gi"}}],
+    }
+    usage_sample(backend=ScriptedCluster([pod]), now=T0 + 10 * MINUTE)
+    assert measured() == (pytest.approx(300.0, abs=1e-3), GIB, T0 + 10 * MINUTE)
 
 
 def test_a_cluster_without_the_metrics_api_records_nothing_and_says_so(settings, running):
