@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from lib.polling import poll_until
 from lib.stack import ROOT, Stack, stack_environment
 from tests.parts import require
 
@@ -266,3 +267,20 @@ def hub(tmp_path_factory):
         "process",
         extra={"MLHUB_SERVER_POLL_SECONDS": "2", "MLHUB_AUTH_REFRESH_SECONDS": "5"},
     )
+
+
+def run_cleanup(stack, job: str, dry_run: bool) -> dict:
+    """Run a cleanup job through the admin's API (``?dry_run=1``) and wait for its report."""
+    path = f"{stack.url}/api/v1/cleanup/{job}/" + ("?dry_run=1" if dry_run else "")
+    queued = stack.api().post(path, timeout=30)
+    assert queued.status_code == 202, queued.text
+    url = queued.json()["url"]
+
+    def done():
+        run = stack.api().get(url, timeout=30).json()
+        return run if run["done"] else None
+
+    try:
+        return poll_until(done, timeout=120, what=f"cleanup {job} not done")
+    except TimeoutError as error:
+        raise AssertionError(f"{error}\n{stack.logs()}") from None

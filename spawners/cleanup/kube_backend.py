@@ -30,6 +30,7 @@ from kubernetes_asyncio.client.rest import ApiException
 from kubernetes_asyncio.config import ConfigException
 
 from lib.labels import LABEL_EXPIRES_AT, LABEL_ORIGIN, LABEL_SERVER_NAME, owner_of
+from lib.pools import LABEL_POOL
 from spawners.cleanup.backend import EngineUnavailable, MetricsUnavailable, Reading, Resource
 
 # kind → (API group, the name in the client's list_namespaced_* / delete_namespaced_*).
@@ -141,6 +142,7 @@ def resource_from(kind: str, item: Any) -> Resource:
         server=labels.get(LABEL_SERVER_NAME, ""),
         created_at=created,
         expires_at=expires,
+        pool=labels.get(LABEL_POOL, ""),
     )
 
 
@@ -227,8 +229,9 @@ class KubeBackend:
         except CALL_ERRORS as error:
             raise EngineUnavailable(f"{NO_ANSWER}: {reason_of(error)}") from None
         # The API server filtered by origin; check again here: never another hub's, and never
-        # one that names no person (it cannot be proven anyone's orphan).
-        return [r for r in found if r.origin == self.hub_name and r.user]
+        # one that names no person (it cannot be proven anyone's orphan) unless it is a warm
+        # pool slot's (the portal's records say whether it is the pool's, portal/pools/records.py).
+        return [r for r in found if r.origin == self.hub_name and (r.user or r.pool)]
 
     # -- measuring ----------------------------------------------------------------------
 

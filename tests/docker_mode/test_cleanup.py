@@ -14,6 +14,7 @@ from docker.errors import NotFound
 from lib.labels import LABEL_ORIGIN, LABEL_SERVER_NAME, LABEL_USER
 from lib.polling import poll_until
 from tests.docker_mode.conftest import HUB
+from tests.hub_stack import run_cleanup
 
 pytestmark = [pytest.mark.docker, pytest.mark.hub]
 BASE_IMAGE = "mlhub-base:bookworm"  # created, never started: any local image does
@@ -43,22 +44,6 @@ def exists(client, thing) -> bool:
         return True
     except NotFound:
         return False
-
-
-def run_cleanup(docker_hub, job: str, dry_run: bool) -> dict:
-    path = f"{docker_hub.url}/api/v1/cleanup/{job}/" + ("?dry_run=1" if dry_run else "")
-    queued = docker_hub.api().post(path, timeout=30)
-    assert queued.status_code == 202, queued.text
-    url = queued.json()["url"]
-
-    def done():
-        run = docker_hub.api().get(url, timeout=30).json()
-        return run if run["done"] else None
-
-    try:
-        return poll_until(done, timeout=120, what=f"cleanup {job} not done")
-    except TimeoutError as error:
-        raise AssertionError(f"{error}\n{docker_hub.logs()}") from None
 
 
 def people_bulk_create(docker_hub, usernames: list[str], password: str) -> None:

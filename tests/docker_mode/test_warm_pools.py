@@ -13,8 +13,7 @@ from lib.labels import container_name, network_name, volume_name
 from lib.polling import poll_until
 from portal.pools.records import UNRECORDED
 from tests.docker_mode.conftest import HUB, IMAGE
-from tests.docker_mode.test_cleanup import run_cleanup
-from tests.hub_stack import portal_login
+from tests.hub_stack import portal_login, run_cleanup
 
 pytestmark = [pytest.mark.docker, pytest.mark.hub]
 PAM, OLE = ("pam", "pam-pass-1234"), ("ole", "ole-pass-1234")

@@ -14,7 +14,9 @@ import pytest
 from lib import pools
 from lib.labels import LABEL_ORIGIN, LABEL_SERVER_NAME, LABEL_USER, container_name, network_name
 from lib.polling import poll_until
-from tests.hub_stack import portal_login
+from portal.pools.records import UNRECORDED
+from spawners.pool import kube_slot
+from tests.hub_stack import portal_login, run_cleanup
 from tests.k8s.cluster import kube_stack
 from tests.k8s.test_kube_workspaces import exec_in, get, gone
 
@@ -33,7 +35,11 @@ def namespace(module_namespace):
 
 @pytest.fixture(scope="module")
 def kube_hub(tmp_path_factory, kube, namespace, workspace_image_in_cluster):
-    extra = {"MLHUB_CPU_MAX": "1", "MLHUB_SERVER_POLL_SECONDS": "5"}
+    extra = {
+        "MLHUB_CPU_MAX": "1",
+        "MLHUB_SERVER_POLL_SECONDS": "5",
+        "MLHUB_CLEANUP_GRACE_SECONDS": "0",  # a dry run says why of what is new too
+    }
     data = tmp_path_factory.mktemp("mlhub-k8s-pools")
     yield from kube_stack(data, kube, namespace, HUB, [workspace_image_in_cluster], extra)
 
@@ -148,6 +154,23 @@ def test_a_create_takes_a_slot_which_becomes_the_persons_pod(
     assert portal_login(kube_hub.url, *OLE).get(url + "lab", timeout=30).status_code == 403
     assert "claimed pool slot" in kube_hub.logs(5000)
     ready_slots(kube_hub)  # the pool refills
+
+
+def test_cleanup_finds_no_orphan_in_the_pool_or_a_claimed_slot_but_an_unrecorded_one(
+    kube, kube_hub, namespace, pool, people
+):
+    slots = ready_slots(kube_hub)
+    stray = f"{HUB}--pool-{TEMPLATE}-0badc0de"
+    claim = kube_slot.slot_claim(
+        stray, pools.slot_labels(HUB, TEMPLATE), capacity="1Gi", storage_class=None
+    )
+    kube.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(claim))
+    report = run_cleanup(kube_hub, "users", dry_run=True)
+    listed = {line["name"]: line["reason"] for line in report["report"]["lines"]}
+    assert listed == {pools.volume_name(stray): UNRECORDED}, listed
+    for name in slots:
+        assert get(kube, namespace, "pod", name) is not None  # a dry run: nothing went
+    kube.kubectl("delete", "pvc", "-n", namespace, pools.volume_name(stray))
 
 
 def test_its_files_outlive_a_stop_and_the_next_pod_has_the_usual_name(
