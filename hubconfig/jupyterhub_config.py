@@ -91,6 +91,8 @@ c.ConfigurableHTTPProxy.command = [
 # MLHUB_HUB_DB_URL (or _FILE), PostgreSQL in compose and the chart, whatever scheme it is
 # written with (postgres://...: psycopg 3 is the driver); unset, SQLite in DATA.
 c.JupyterHub.db_url = hub_database.configured_url()
+if not hub_database.is_postgresql(c.JupyterHub.db_url):
+    hub_database.sqlite_commits_without_fsync()
 c.JupyterHub.cookie_secret_file = str(DATA / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(DATA / "jupyterhub.pid")
 # The launcher reads it to stop a proxy the hub left behind (lib/stack.py hub_proxy_stop).

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from jupyterhub import orm
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
 
 from hubconfig import database
 from hubconfig.database import HubDatabaseError
@@ -107,6 +109,17 @@ def hub_sqlite(data: Path) -> tuple[Path, str]:
     db.close()
     db.get_bind().dispose()
     return path, token
+
+
+def test_the_hubs_sqlite_writes_ahead_and_commits_without_waiting_for_the_disk(tmp_path):
+    database.sqlite_commits_without_fsync()
+    database.sqlite_commits_without_fsync()  # the config loaded twice: one listener
+    assert event.contains(Engine, "connect", database._write_ahead)
+    engine = create_engine(f"sqlite:///{tmp_path / 'jupyterhub.sqlite'}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    engine.dispose()
 
 
 def test_a_missing_source_is_refused(tmp_path):

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 from jupyterhub import scopes
 from jupyterhub.utils import subdomain_hook_idna
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from traitlets.config.loader import PyFileConfigLoader
 
+from hubconfig import database as hub_database
 from hubconfig.authenticator import ADMINS_GROUP
 from lib import env
 
@@ -262,7 +265,11 @@ def test_a_bad_prefix_stops_the_hub_before_it_writes_anything(hub_env, monkeypat
 def test_the_hubs_database_is_sqlite_in_its_folder_unless_a_url_is_given(hub_env, monkeypatch):
     monkeypatch.delenv("MLHUB_HUB_DB_URL", raising=False)
     monkeypatch.delenv("MLHUB_HUB_DB_URL_FILE", raising=False)
+    if event.contains(Engine, "connect", hub_database._write_ahead):  # an earlier load's
+        event.remove(Engine, "connect", hub_database._write_ahead)
     assert load().JupyterHub.db_url == f"sqlite:///{hub_env}/hub/jupyterhub.sqlite"
+    # Its commits do not wait for the disk (hubconfig/database.py).
+    assert event.contains(Engine, "connect", hub_database._write_ahead)
     # As compose writes it (and DATABASE_URL takes it): psycopg 3 is the driver installed.
     monkeypatch.setenv("MLHUB_HUB_DB_URL", "postgres://mlhub:pw@postgres:5432/mlhub_hub")
     assert load().JupyterHub.db_url == "postgresql+psycopg://mlhub:pw@postgres:5432/mlhub_hub"
