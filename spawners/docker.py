@@ -77,10 +77,12 @@ class MLHubDockerSpawner(
     ClaimsPoolSlots, WorkspaceOptions, ReportsState, ReadyWhenListening, DockerSpawner
 ):
     docker_threads = Int(
-        4,
+        12,
         help="""Docker calls the hub makes at once (upstream makes one at a time): inspections,
         creates, starts and removals. The calls that wait on something outside the engine's
-        bookkeeping have threads of their own (`long_docker_threads`).""",
+        bookkeeping have threads of their own (`long_docker_threads`). A warm pool's claim
+        is a dozen calls: with 4, a lecture's 100 claims queued here for 18 s at the median
+        (bench.concurrent --pool 100; docs/performance.md, "Warm pools").""",
     ).tag(config=True)
 
     long_docker_threads = Int(
@@ -89,8 +91,14 @@ class MLHubDockerSpawner(
         the server has shut down (seconds), an image pull until it is downloaded. Apart, they
         never queue the hub's polls, starts and removals behind them: with one pool, 50
         deletes at once made every other Docker call wait (bench/README.md, concurrent.py).
-        Docker's client keeps 10 connections: with `docker_threads`, stay at or under that.""",
+        The Docker client keeps a connection for each thread of both (``client_kwargs``).""",
     ).tag(config=True)
+
+    @default("client_kwargs")
+    def _default_client_kwargs(self) -> dict[str, Any]:
+        # docker's client keeps 10 connections by default: a thread beyond them would wait
+        # for one (and urllib3 warns that its pool is full).
+        return {"max_pool_size": self.docker_threads + self.long_docker_threads}
 
     # One pool for every spawner of this hub process, as upstream's; just wider.
     _short_executor: ThreadPoolExecutor | None = None

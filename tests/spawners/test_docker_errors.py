@@ -97,3 +97,10 @@ def test_a_poll_is_not_queued_behind_stops_that_fill_their_threads():
         inspected, pending = thread.submit(asyncio.run, poll_among_stops()).result()
     assert inspected == {"Id": "c-polled", "State": {"Running": True}}
     assert pending == filling, "the poll waited for a stop to end"
+
+
+def test_the_docker_client_keeps_a_connection_for_every_thread():
+    spawner = MLHubDockerSpawner(user=SimpleNamespace(name="ada"), docker_threads=12)
+    threads = spawner.docker_threads + spawner.long_docker_threads
+    assert spawner.client_kwargs == {"max_pool_size": threads}
+    assert spawner.client.adapters["http+docker://"].max_pool_size == threads
