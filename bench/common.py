@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
@@ -59,3 +63,23 @@ def docker_bench_start(
     client.images.get(image)  # ImageNotFound: build it first (make workspace-image)
     remove_everything_of(client, hub)
     return arguments, client
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def result_write(prefix: str, figures: dict) -> Path:
+    """``figures`` with when, the commit and the machine, as
+    ``bench/results/<prefix>-<UTC timestamp>.json``; its path, also printed."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    result = {
+        "when": stamp,
+        "commit": git_commit(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        **figures,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{prefix}-{stamp}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {out}")
+    return out

@@ -19,19 +19,15 @@ untimed warm-up of each; the medians and the ratios W/B and C/B are the figures.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import re
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
 
-from bench.common import docker_bench_start, git_commit, leftovers
+from bench.common import docker_bench_start, leftovers, result_write
 from bench.spawn import baseline_once, lab_then_status, summary, wait_for
 from lib import env, origins
 from lib.labels import container_name
@@ -41,7 +37,6 @@ from tests.hub_stack import RunningHub, portal_login, running_stack
 HUB = "mlhw"  # this benchmark's own hub name
 IMAGE = "mlhub-workspace:latest"
 USER, PASSWORD = "bench", "bench-pass-1234"
-RESULTS = Path(__file__).resolve().parent / "results"
 POOL, COLD = "warm", "cold"  # two templates of the same image, with a pool and without
 
 
@@ -50,8 +45,9 @@ def pool_ready(hub: RunningHub) -> bool:
     return any(p["template"] == POOL and p["ready"] >= 1 for p in pools)
 
 
-def create_once(hub: RunningHub, client: docker.DockerClient, token: str, name: str, **body):
-    """One timed create → first 200 of api/status through the proxy; then delete, untimed."""
+def timed_create(hub: RunningHub, token: str, name: str, **body) -> tuple[float, str]:
+    """Seconds from the create call to the first 200 of api/status through the proxy, and
+    the workspace's API address (for its delete)."""
     browser = portal_login(hub.url, USER, PASSWORD)
     url = origins.workspace_url(hub.url, USER, name, single_origin=env.single_origin())
     started = time.perf_counter()
@@ -60,13 +56,20 @@ def create_once(hub: RunningHub, client: docker.DockerClient, token: str, name: 
     )
     assert created.status_code == 201, created.text
     lab_then_status(browser, hub.url, USER, name, url)
-    seconds = time.perf_counter() - started
+    return time.perf_counter() - started, f"{hub.url}/api/v1/workspaces/{created.json()['id']}/"
+
+
+def delete(hub: RunningHub, token: str, address: str) -> None:
+    deleted = hub.api(token).delete(address, timeout=120)
+    assert deleted.status_code == 204, deleted.text
+
+
+def create_once(hub: RunningHub, client: docker.DockerClient, token: str, name: str, **body):
+    """One timed create → first 200 of api/status through the proxy; then delete, untimed."""
+    seconds, address = timed_create(hub, token, name, **body)
     container = client.containers.get(container_name(HUB, USER, name))
     warm = "mlhub.pool" in container.labels
-    deleted = hub.api(token).delete(
-        f"{hub.url}/api/v1/workspaces/{created.json()['id']}/", timeout=120
-    )
-    assert deleted.status_code == 204, deleted.text
+    delete(hub, token, address)
     wait_for(lambda: not _workspace_left(client, name), 60, "the workspace's objects left")
     return {"seconds": seconds, "warm": warm, "host_config": container.attrs["HostConfig"]}
 
@@ -155,30 +158,29 @@ def main() -> None:
     warm_ratio = rows["W"]["median"] / rows["B"]["median"]
     cold_ratio = rows["C"]["median"] / rows["B"]["median"]
     print(f"ratio W/B of the medians: {warm_ratio:.2f}; C/B: {cold_ratio:.2f}")
+    where_print(where, not_warm)
+    result_write(
+        "spawn-warm",
+        {
+            "runs": arguments.runs,
+            "image": image,
+            "warm": rows["W"],
+            "cold": rows["C"],
+            "docker_run": rows["B"],
+            "warm_over_docker_run": warm_ratio,
+            "cold_over_docker_run": cold_ratio,
+            "warm_runs_not_warm": not_warm,
+            "warm_phases": where,
+        },
+    )
+
+
+def where_print(where: dict[str, float], not_warm: int) -> None:
     print("\nwhere a warm start goes (medians, seconds, from the hub's log)")
     for name, seconds in where.items():
         print(f"  {name:40}{seconds:8.3f}")
     if not_warm:
         print(f"{not_warm} warm runs did not get a slot (they started cold)")
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"spawn-warm-{stamp}.json"
-    result = {
-        "when": stamp,
-        "commit": git_commit(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "runs": arguments.runs,
-        "image": image,
-        "warm": rows["W"],
-        "cold": rows["C"],
-        "docker_run": rows["B"],
-        "warm_over_docker_run": warm_ratio,
-        "cold_over_docker_run": cold_ratio,
-        "warm_runs_not_warm": not_warm,
-        "warm_phases": where,
-    }
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {out}")
 
 
 if __name__ == "__main__":

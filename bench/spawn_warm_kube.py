@@ -18,21 +18,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import secrets
 import tempfile
-import time
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from bench.common import git_commit
-from bench.spawn import lab_then_status, summary, wait_for
-from bench.spawn_warm import COLD, PASSWORD, POOL, RESULTS, USER, pool_ready, where_warm_time_goes
-from lib import env, origins
+from bench.common import result_write
+from bench.spawn import summary, wait_for
+from bench.spawn_warm import (
+    COLD,
+    PASSWORD,
+    POOL,
+    USER,
+    delete,
+    pool_ready,
+    timed_create,
+    where_print,
+    where_warm_time_goes,
+)
 from lib.labels import LABEL_SERVER_NAME
-from tests.hub_stack import RunningHub, portal_login
+from tests.hub_stack import RunningHub
 from tests.k8s.cluster import Kube, admin_kubeconfig, cluster_status, kube_stack
 
 HUB = "mlhw"  # the same name as bench.spawn_warm's: where_warm_time_goes reads its lines
@@ -42,24 +47,13 @@ TEMPLATE = {"image": IMAGE, "cpu_default": 0.5, "memory_default": "512M"}
 
 def create_once(hub: RunningHub, kube: Kube, namespace: str, token: str, name: str, **body):
     """One timed create → first 200 of api/status through the proxy; then delete, untimed."""
-    browser = portal_login(hub.url, USER, PASSWORD)
-    url = origins.workspace_url(hub.url, USER, name, single_origin=env.single_origin())
-    started = time.perf_counter()
-    created = hub.api(token).post(
-        f"{hub.url}/api/v1/workspaces/", json={"name": name, **body}, timeout=120
-    )
-    assert created.status_code == 201, created.text
-    lab_then_status(browser, hub.url, USER, name, url)
-    seconds = time.perf_counter() - started
+    seconds, address = timed_create(hub, token, name, **body)
     pods = kube.kubectl(
         "get", "pods", "-n", namespace, "-l", f"{LABEL_SERVER_NAME}={name}", "-o", "json"
     )
     (pod,) = json.loads(pods.stdout)["items"]
     warm = "--pool-" in pod["metadata"]["name"]  # a claimed slot's pod keeps its name
-    deleted = hub.api(token).delete(
-        f"{hub.url}/api/v1/workspaces/{created.json()['id']}/", timeout=120
-    )
-    assert deleted.status_code == 204, deleted.text
+    delete(hub, token, address)
     return {"seconds": seconds, "warm": warm}
 
 
@@ -131,28 +125,19 @@ def main() -> None:
         print(f"{label:34}{row['median']:8.2f}{row['min']:8.2f}{row['max']:8.2f}")
     ratio = rows["W"]["median"] / rows["C"]["median"]
     print(f"ratio W/C of the medians: {ratio:.2f}")
-    print("\nwhere a warm start goes (medians, seconds, from the hub's log)")
-    for name, seconds in where.items():
-        print(f"  {name:40}{seconds:8.3f}")
-    if not_warm:
-        print(f"{not_warm} warm runs did not get a slot (they started cold)")
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"spawn-warm-kube-{stamp}.json"
-    result = {
-        "when": stamp,
-        "commit": git_commit(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "runs": arguments.runs,
-        "image": IMAGE,
-        "warm": rows["W"],
-        "cold": rows["C"],
-        "warm_over_cold": ratio,
-        "warm_runs_not_warm": not_warm,
-        "warm_phases": where,
-    }
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {out}")
+    where_print(where, not_warm)
+    result_write(
+        "spawn-warm-kube",
+        {
+            "runs": arguments.runs,
+            "image": IMAGE,
+            "warm": rows["W"],
+            "cold": rows["C"],
+            "warm_over_cold": ratio,
+            "warm_runs_not_warm": not_warm,
+            "warm_phases": where,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 from docker.errors import APIError, NotFound
@@ -33,6 +32,7 @@ from docker.errors import APIError, NotFound
 from lib import pools
 from lib.labels import LABEL_ORIGIN
 from spawners.naming import server_label
+from spawners.pool.claim_steps import Steps, log_claimed, log_not_claimed, slot_named
 from spawners.pool.docker_pool import CPU_PERIOD, cpu_quota
 
 
@@ -41,10 +41,11 @@ class ClaimsPoolSlots:
 
     async def slot_claim(self, network: dict[str, Any]) -> tuple[str, int] | None:
         """This start on the slot its options name, or None: start cold."""
-        slot = self._slot_named()
+        # Only a workspace that never had a volume: a later start keeps its own data.
+        slot = "" if self._volume_name else slot_named(self)
         if not slot:
             return None
-        began = time.perf_counter()
+        steps = Steps()
         try:
             found = await self.docker("inspect_container", slot)
         except NotFound:
@@ -54,31 +55,13 @@ class ClaimsPoolSlots:
         try:
             if unfit:
                 raise ValueError(unfit)
-            address, steps = await self._slot_take(found, network)
+            address = await self._slot_take(found, network, steps)
         except Exception as error:  # any: the slot goes, the start goes on cold
-            self.log.warning(
-                "%s: pool slot %s not claimed (%s); removed, starting cold",
-                server_label(self),
-                slot,
-                error,
-            )
+            log_not_claimed(self, slot, error)
             await self._slot_destroy(found["Id"], slot)
             return None
-        self.log.info(
-            "%s: claimed pool slot %s in %.3f s (%s)",
-            server_label(self),
-            slot,
-            time.perf_counter() - began,
-            ", ".join(f"{name} {seconds:.3f} s" for name, seconds in steps.items()),
-        )
+        log_claimed(self, slot, steps)
         return address
-
-    def _slot_named(self) -> str:
-        slot = (self.user_options or {}).get(pools.OPTION)
-        if not isinstance(slot, str) or not pools.is_slot_name(self.hub_name, slot):
-            return ""
-        # Only a workspace that never had a volume: a later start keeps its own data.
-        return "" if self._volume_name else slot
 
     def _slot_unfit(self, found: dict[str, Any]) -> str:
         """Why this slot cannot be this start ("" when it can)."""
@@ -105,18 +88,10 @@ class ClaimsPoolSlots:
         return ""
 
     async def _slot_take(
-        self, found: dict[str, Any], network: dict[str, Any]
-    ) -> tuple[tuple[str, int], dict[str, float]]:
-        """The claim itself: where the server answers, and the seconds of each step (logged)."""
-        steps: dict[str, float] = {}
-        mark = time.perf_counter()
-
-        def step(name: str) -> None:
-            nonlocal mark
-            now = time.perf_counter()
-            steps[name] = now - mark
-            mark = now
-
+        self, found: dict[str, Any], network: dict[str, Any], steps: Steps
+    ) -> tuple[str, int]:
+        """The claim itself: where the server answers (each step timed on ``steps``)."""
+        step = steps.step
         container = found["Id"]
         memory = self.resources.memory
         leftover = await self.get_object()  # a container of this name that should be gone
@@ -161,7 +136,7 @@ class ClaimsPoolSlots:
         step("identity")
         self.object_id = container
         self._volume_name = pools.volume_name(found["Name"].lstrip("/"))
-        return await self.get_ip_and_port(), steps
+        return await self.get_ip_and_port()
 
     async def _slot_destroy(self, container: str, slot: str) -> None:
         self.object_id = ""

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 from jupyterhub.utils import exponential_backoff, maybe_future
@@ -42,6 +41,7 @@ from lib import pools
 from lib.labels import LABEL_ORIGIN
 from spawners.naming import server_label
 from spawners.pool import kube_slot
+from spawners.pool.claim_steps import Steps, log_claimed, log_not_claimed, slot_named
 
 MERGE_PATCH = "application/merge-patch+json"
 # State key: the claim (PVC) of the slot this workspace was made from.
@@ -70,10 +70,10 @@ class ClaimsPoolPods:
     async def slot_claim(self) -> str | None:
         """This start on the slot its options name: where the server will answer; or None:
         start cold."""
-        slot = self._slot_named()
+        slot = slot_named(self)
         if not slot:
             return None
-        began = time.perf_counter()
+        steps = Steps()
         try:
             found = await self.api.read_namespaced_pod(slot, self.namespace)
         except ApiException as error:
@@ -91,32 +91,15 @@ class ClaimsPoolPods:
             unfit = self._slot_unfit(pod, start)
             if unfit:
                 raise ValueError(unfit)
-            url, steps = await self._slot_take(pod, start)
+            url = await self._slot_take(pod, start, steps)
         except Exception as error:  # any: the slot goes, the start goes on cold
-            self.log.warning(
-                "%s: pool slot %s not claimed (%s); removed, starting cold",
-                server_label(self),
-                slot,
-                error,
-            )
+            log_not_claimed(self, slot, error)
             self.pod_name, self.pvc_name = usual
             self.pool_claim = ""
             await self._slot_destroy(slot)
             return None
-        self.log.info(
-            "%s: claimed pool slot %s in %.3f s (%s)",
-            server_label(self),
-            slot,
-            time.perf_counter() - began,
-            ", ".join(f"{name} {seconds:.3f} s" for name, seconds in steps.items()),
-        )
+        log_claimed(self, slot, steps)
         return url
-
-    def _slot_named(self) -> str:
-        slot = (self.user_options or {}).get(pools.OPTION)
-        if not isinstance(slot, str) or not pools.is_slot_name(self.hub_name, slot):
-            return ""
-        return slot
 
     async def _start_pod(self) -> dict[str, Any]:
         """The pod this start would make, as JSON (after the deployment's modify_pod_hook)."""
@@ -145,19 +128,9 @@ class ClaimsPoolPods:
             return f"its pod differs from this start's in: {', '.join(different)}"
         return ""
 
-    async def _slot_take(
-        self, pod: dict[str, Any], start: dict[str, Any]
-    ) -> tuple[str, dict[str, float]]:
-        """The claim itself: where the server answers, and the seconds of each step (logged)."""
-        steps: dict[str, float] = {}
-        mark = time.perf_counter()
-
-        def step(name: str) -> None:
-            nonlocal mark
-            now = time.perf_counter()
-            steps[name] = now - mark
-            mark = now
-
+    async def _slot_take(self, pod: dict[str, Any], start: dict[str, Any], steps: Steps) -> str:
+        """The claim itself: where the server answers (each step timed on ``steps``)."""
+        step = steps.step
         name = pod["metadata"]["name"]
         claim = pools.volume_name(name)
         ours = self.get_pvc_manifest().metadata  # the person's labels, for the claim
@@ -195,7 +168,7 @@ class ClaimsPoolPods:
             timeout=SEEN_SECONDS,
         )
         step("seen")
-        return self.get_pod_url(self, self.pod_reflector.pods[key]), steps
+        return self.get_pod_url(self, self.pod_reflector.pods[key])
 
     def _seen_as_ours(self, pod: dict[str, Any] | None) -> bool:
         labels = ((pod or {}).get("metadata") or {}).get("labels") or {}
