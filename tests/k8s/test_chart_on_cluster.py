@@ -346,5 +346,5 @@ def test_in_the_sqlite_pod_only_the_task_cluster_holds_the_hub_token(kube, hub_a
         return result.stdout.strip()
 
     assert can("delete", "pods", "-n", namespace) == "yes"
-    assert can("create", "pods", "-n", namespace, "--subresource=exec") == "no"
+    assert can("create", "pods", "-n", namespace, "--subresource=portforward") == "no"
     assert can("list", "nodes") == "no"
