@@ -252,12 +252,16 @@ def run(args: argparse.Namespace) -> dict:
             return measure(hub, client, owners, args)
         except BaseException:
             print(hub.logs(40))
+            # A failed run's logs are always kept: a storm's error is seldom in the last lines
+            # (a lecture's one 500 went with its run's logs twice).
+            args.keep_logs = args.keep_logs or RESULTS / f"concurrent-{args.stamp}-failed-logs"
             raise
         finally:
             stack.close()
             remove_everything_of(client, HUB)
             if args.keep_logs:
                 shutil.copytree(Path(data) / "logs", args.keep_logs, dirs_exist_ok=True)
+                print(f"the stack's logs are in {args.keep_logs}")
 
 
 def measure(hub, client, owners, args) -> dict:
@@ -475,7 +479,7 @@ def main() -> None:
         "storm (the lecture: --users 100 --per-user 1 --pool 100; default 0: no pool)",
     )
     args = parser.parse_args()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = args.stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     if args.keep_logs:
         args.keep_logs = RESULTS / f"concurrent-{stamp}-logs"
     result = run(args)
