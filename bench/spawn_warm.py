@@ -45,6 +45,15 @@ def pool_ready(hub: RunningHub) -> bool:
     return any(p["template"] == POOL and p["ready"] >= 1 for p in pools)
 
 
+def templates_make(hub: RunningHub, **fields) -> None:
+    """The two templates, ``POOL`` with a pool of one slot and ``COLD`` with none, of
+    ``fields`` alike (their image, CPU, memory)."""
+    for name, size in ((POOL, 1), (COLD, 0)):
+        template = {"name": name, "pool_size": size, **fields}
+        made = hub.api().post(f"{hub.url}/api/v1/templates/", json=template, timeout=30)
+        assert made.status_code == 201, made.text
+
+
 def timed_create(hub: RunningHub, token: str, name: str, **body) -> tuple[float, str]:
     """Seconds from the create call to the first 200 of api/status through the proxy, and
     the workspace's API address (for its delete)."""
@@ -112,10 +121,7 @@ def main() -> None:
         try:
             hub.user_create(USER, PASSWORD)
             token = hub.token_for(USER, PASSWORD)
-            for name, size in ((POOL, 1), (COLD, 0)):
-                template = {"name": name, "image": image, "pool_size": size}
-                made = hub.api().post(f"{hub.url}/api/v1/templates/", json=template, timeout=30)
-                assert made.status_code == 201, made.text
+            templates_make(hub, image=image)
             wait_for(lambda: pool_ready(hub), 180, "the pool never became ready")
             limits = create_once(hub, client, token, "coldup", template=COLD)["host_config"]
             wait_for(lambda: pool_ready(hub), 180, "the pool never became ready")

@@ -32,6 +32,7 @@ from bench.spawn_warm import (
     USER,
     delete,
     pool_ready,
+    templates_make,
     timed_create,
     where_print,
     where_warm_time_goes,
@@ -100,10 +101,7 @@ def main() -> None:
             try:
                 hub.user_create(USER, PASSWORD)
                 token = hub.token_for(USER, PASSWORD)
-                for name, size in ((POOL, 1), (COLD, 0)):
-                    template = {"name": name, "pool_size": size, **TEMPLATE}
-                    made = hub.api().post(f"{hub.url}/api/v1/templates/", json=template)
-                    assert made.status_code == 201, made.text
+                templates_make(hub, **TEMPLATE)
                 not_warm = timed_runs(hub, kube, namespace, token, arguments.runs, runs)
                 where = where_warm_time_goes(Path(data) / "logs" / "hub.log")
             except BaseException:

@@ -143,6 +143,11 @@ class MLHubKubeSpawner(
     @default("pod_name_template")
     def _default_pod_name_template(self) -> str:
         # A literal name (no "{...}"): upstream's template expansion leaves it as it is.
+        return self.usual_name
+
+    @property
+    def usual_name(self) -> str:
+        """The workspace's pod and Service name (lib/labels.py; the SSH gateway's host)."""
         return names.container_name(self.hub_name, self.user.name, self.name or "")
 
     @default("pvc_name_template")
@@ -242,7 +247,7 @@ class MLHubKubeSpawner(
         # may (lib/labels.py names both the same).
         service = super().get_service_manifest(owner_reference, port)
         # By the workspace's name, also while its pod keeps a warm slot's (kube_claim.py).
-        service.metadata.name = names.container_name(self.hub_name, self.user.name, self.name or "")
+        service.metadata.name = self.usual_name
         service.spec.ports.append(
             V1ServicePort(name="ssh", port=self.ssh_port, target_port=self.ssh_port)
         )

@@ -87,7 +87,8 @@ def usage_sample(*, backend=None, now: datetime | None = None) -> Sampled:
                 *MEASURED,
             )
         )
-        slots = claimed_slot_names() if runs else {}
+        # A Docker slot is renamed at its claim; a Kubernetes pod cannot be.
+        slots = claimed_slot_names() if runs and settings.EXECUTION_MODE == "k8s" else {}
         rows = []
         for run in runs:
             name = container_name(

@@ -61,7 +61,7 @@ class KubePool:
 
     async def _make(self, name: str, spec: SlotSpec) -> None:
         labels = pools.slot_labels(self.hub_name, spec.template)
-        claim = kube_slot.slot_claim(
+        claim = kube_slot.slot_volume_claim(
             name,
             labels,
             capacity=env.env_str("MLHUB_K8S_STORAGE_CAPACITY", "10Gi"),

@@ -82,7 +82,7 @@ def slot_pod(
     }
 
 
-def slot_claim(
+def slot_volume_claim(
     name: str, labels: dict[str, str], *, capacity: str, storage_class: str | None
 ) -> dict[str, Any]:
     """The slot's PersistentVolumeClaim (``pools.volume_name``), as a workspace's."""
@@ -125,7 +125,7 @@ def _amounts(values: dict[str, Any] | None) -> dict[str, float]:
     return {key: quantity(str(value)) for key, value in (values or {}).items()}
 
 
-def _container_shape(container: dict[str, Any], claim: str) -> dict[str, Any]:
+def _container_shape(container: dict[str, Any]) -> dict[str, Any]:
     resources = container.get("resources") or {}
     return {
         "name": container.get("name"),
@@ -161,8 +161,8 @@ def shape(pod: dict[str, Any], claim: str) -> dict[str, Any]:
     spec = pod.get("spec") or {}
     volumes = [_volume_shape(volume, claim) for volume in spec.get("volumes") or []]
     return {
-        "containers": [_container_shape(c, claim) for c in spec.get("containers") or []],
-        "initContainers": [_container_shape(c, claim) for c in spec.get("initContainers") or []],
+        "containers": [_container_shape(c) for c in spec.get("containers") or []],
+        "initContainers": [_container_shape(c) for c in spec.get("initContainers") or []],
         "volumes": sorted(volume for volume in volumes if volume is not None),
         "securityContext": spec.get("securityContext") or {},
         "automountServiceAccountToken": bool(spec.get("automountServiceAccountToken", True)),

@@ -101,6 +101,15 @@ def pods_selected_by(kube, namespace: str, policy: dict) -> set[str]:
     return {item["metadata"]["name"] for item in json.loads(found.stdout)["items"]}
 
 
+def warm_pod(kube, namespace: str) -> dict:
+    """Pam's workspace "warm"'s one pod, found by its labels."""
+    found = kube.kubectl(
+        "get", "pods", "-n", namespace, "-l", f"{LABEL_SERVER_NAME}=warm", "-o", "json"
+    )
+    (pod,) = json.loads(found.stdout)["items"]
+    return pod
+
+
 def test_a_slot_is_nobodys_and_under_the_pools_deny_all_policy(kube, kube_hub, namespace, pool):
     slots = ready_slots(kube_hub)
     policy = get(kube, namespace, "networkpolicy", pools.network_name(HUB))
@@ -130,9 +139,9 @@ def test_a_create_takes_a_slot_which_becomes_the_persons_pod(
 ):
     slots = ready_slots(kube_hub)
     create(kube_hub, people["pam"], "warm")
-    (taken,) = [slot for slot in slots if get(kube, namespace, "pod", slot) is not None and (
-        LABEL_USER in get(kube, namespace, "pod", slot)["metadata"]["labels"])]  # fmt: skip
-    pod = get(kube, namespace, "pod", taken)
+    pod = warm_pod(kube, namespace)
+    taken = pod["metadata"]["name"]
+    assert taken in slots  # a pod keeps its name: the slot's
     labels = pod["metadata"]["labels"]
     assert labels[LABEL_USER] == "pam" and labels[LABEL_SERVER_NAME] == "warm"
     assert pools.LABEL_POOL not in labels and labels["component"] == "singleuser-server"
@@ -161,7 +170,7 @@ def test_cleanup_finds_no_orphan_in_the_pool_or_a_claimed_slot_but_an_unrecorded
 ):
     slots = ready_slots(kube_hub)
     stray = f"{HUB}--pool-{TEMPLATE}-0badc0de"
-    claim = kube_slot.slot_claim(
+    claim = kube_slot.slot_volume_claim(
         stray, pools.slot_labels(HUB, TEMPLATE), capacity="1Gi", storage_class=None
     )
     kube.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(claim))
@@ -179,10 +188,7 @@ def test_its_files_outlive_a_stop_and_the_next_pod_has_the_usual_name(
     api = kube_hub.api(people["pam"])
     listed = api.get(f"{kube_hub.url}/api/v1/workspaces/", timeout=30).json()["results"]
     (warm,) = [w for w in listed if w["name"] == "warm"]
-    found = kube.kubectl(
-        "get", "pods", "-n", namespace, "-l", f"{LABEL_SERVER_NAME}=warm", "-o", "json"
-    )
-    (pod,) = [item["metadata"]["name"] for item in json.loads(found.stdout)["items"]]
+    pod = warm_pod(kube, namespace)["metadata"]["name"]
     claim = get(kube, namespace, "pod", pod)["spec"]["volumes"][0]["persistentVolumeClaim"]
     exec_in(kube, namespace, pod, f"open('{WORK}/keep.txt', 'w').write('still here')")
     base = f"{kube_hub.url}/api/v1/workspaces/{warm['id']}/"

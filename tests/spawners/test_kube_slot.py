@@ -57,7 +57,7 @@ def as_the_api_returns(pod: dict) -> dict:
 def test_the_slot_pod_claim_and_policy_are_valid_kubernetes_1_20_objects():
     made = spawner(options={"cpu": 1, "memory": "1G"})
     pod = slot_for(made)
-    claim = kube_slot.slot_claim(SLOT, {}, capacity="1Gi", storage_class="fast")
+    claim = kube_slot.slot_volume_claim(SLOT, {}, capacity="1Gi", storage_class="fast")
     for manifest in (pod, claim, kube_slot.pool_policy("mlhub")):
         kubernetes_validate.validate(manifest, KUBERNETES, strict=True)
     assert violations(pod["spec"]) == []
