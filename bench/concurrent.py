@@ -42,9 +42,10 @@ from pathlib import Path
 import docker
 import requests
 
+from bench import cpu_split
 from bench.common import git_commit, leftovers
 from lib import pools
-from lib.labels import LABEL_ORIGIN, container_name
+from lib.labels import LABEL_ORIGIN, container_name, network_name
 from lib.polling import poll_until
 from tests.docker_engine import remove_everything_of
 from tests.hub_stack import running_stack
@@ -271,15 +272,20 @@ def measure(hub, client, owners, args) -> dict:
         "hub": Probe("hub", f"{hub.url}/hub/api/", {}),
     }
     template = pool_ready(hub, args.pool) if args.pool else None
+    # The fill makes the owners' networks before their slots (portal/pools/networks.py).
+    ahead = {n.name for n in client.networks.list(filters={"label": f"{LABEL_ORIGIN}={HUB}"})}
+    networks_ahead = sum(network_name(HUB, owner) in ahead for owner in owners)
     for probe in probes.values():
         probe.start()
     idle_from = time.perf_counter()
     memory_before = mem_available()
     time.sleep(IDLE_SECONDS)
     storm_from = time.perf_counter()
+    cpu_before = cpu_split.snapshot()
     print(f"{args.users * args.per_user} workspaces created at once ...", flush=True)
     spawns = storm(hub, owners, args.per_user, args.timeout, template)
     storm_to = time.perf_counter()
+    cpu_during_storm = cpu_split.split(cpu_before, cpu_split.snapshot())
     all_answered = storm_to - storm_from
     states_at_end = state_counts(hub)
     total = args.users * args.per_user
@@ -362,6 +368,7 @@ def measure(hub, client, owners, args) -> dict:
     return {
         "pool": args.pool,
         "warm_claims": sum(bool(s["warm"]) for s in spawns),
+        "networks_made_ahead": networks_ahead,
         "queue": queue_order_kept(spawns),
         "workspaces": total,
         "users": args.users,
@@ -387,6 +394,7 @@ def measure(hub, client, owners, args) -> dict:
             "host_available_before_bytes": memory_before,
             "host_available_after_bytes": memory_after,
         },
+        "cpu_seconds_during_storm": cpu_during_storm,
         "delete": {
             "calls": percentiles(delete_calls),
             "engine_empty_seconds": engine_empty,
@@ -406,7 +414,8 @@ def report(result: dict) -> None:
     source = f"a pool of {result['pool']}" if result["pool"] else "no pool"
     print(
         f"{result['workspaces']} workspaces ({result['users']} users x {result['per_user']}), "
-        f"{source}, created at once; {result['warm_claims']} took a warm slot"
+        f"{source}, created at once; {result['warm_claims']} took a warm slot, "
+        f"{result['networks_made_ahead']} found their network made ahead"
     )
     queue = result["queue"]
     if queue["rank_correlation"] is not None:
@@ -450,6 +459,11 @@ def report(result: dict) -> None:
     print(
         f"CPU the containers used until then: {memory['container_cpu_seconds_total']:.0f} s "
         f"in all, {memory['container_cpu_seconds_median']:.1f} s each (median)"
+    )
+    cpu = result["cpu_seconds_during_storm"]
+    print(
+        f"CPU during the storm ({m['cpus']} cores x {result['all_answered_seconds']:.1f} s): "
+        + ", ".join(f"{part} {seconds:.1f} s" for part, seconds in cpu.items())
     )
     delete = result["delete"]
     print(

@@ -7,7 +7,8 @@ W. Warm: the real stack in Docker mode, a template `warm` with a pool of one slo
    from the portal's `POST /api/v1/workspaces/` until a browser-like session, logged in to
    the portal only, gets a 200 from the workspace's `api/status` through the proxy, walking
    the hub's and the server's OAuth on the way (bench/spawn.py's path A, to the letter).
-   Before each run the pool is ready again (untimed): a person in a lecture finds it so.
+   Before each run the pool is ready again and the fill has made the person's network
+   ahead (untimed): a person in a lecture finds them so.
 C. Cold: the same, with a template of the same image and no pool.
 B. Baseline: `docker run` of the same image running plain `jupyter server` with the same
    limits (bench/spawn.py's B).
@@ -30,7 +31,7 @@ import docker
 from bench.common import docker_bench_start, leftovers, result_write
 from bench.spawn import baseline_once, lab_then_status, summary, wait_for
 from lib import env, origins
-from lib.labels import container_name
+from lib.labels import container_name, network_name
 from tests.docker_engine import remove_everything_of
 from tests.hub_stack import RunningHub, portal_login, running_stack
 
@@ -43,6 +44,12 @@ POOL, COLD = "warm", "cold"  # two templates of the same image, with a pool and 
 def pool_ready(hub: RunningHub) -> bool:
     pools = hub.api().get(f"{hub.url}/api/v1/pools/", timeout=30).json()["pools"]
     return any(p["template"] == POOL and p["ready"] >= 1 for p in pools)
+
+
+def network_made_ahead(client: docker.DockerClient) -> bool:
+    """The person's network, which the pool's fill makes ahead (portal/pools/networks.py)
+    and a delete of their last workspace removes."""
+    return bool(client.networks.list(names=[network_name(HUB, USER)]))
 
 
 def templates_make(hub: RunningHub, **fields) -> None:
@@ -131,7 +138,12 @@ def main() -> None:
                 order = "WCB"[i % 3 :] + "WCB"[: i % 3]
                 for which in order:
                     if which == "W":
-                        wait_for(lambda: pool_ready(hub), 300, "the pool never refilled")
+                        # As a person in a lecture finds them: a slot and their network.
+                        wait_for(
+                            lambda: pool_ready(hub) and network_made_ahead(client),
+                            300,
+                            "the pool never refilled",
+                        )
                         result = create_once(hub, client, token, f"w{i}", template=POOL)
                         not_warm += not result["warm"]
                     elif which == "C":

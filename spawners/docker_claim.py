@@ -7,9 +7,9 @@ roles). The spawner then makes the slot this workspace, in this order:
 1. checks it is one of this hub's slots, running, of this start's image, on the pool's
    network alone, and that this start asks nothing a running container cannot take (GPUs,
    shared memory, the deployment's own volumes or extra_* settings);
-2. sets this start's CPU and memory on it (``docker update``) and gives it the workspace's
-   container name (``docker rename``; its labels cannot change, so cleanup learns it from the
-   portal's record);
+2. sets this start's CPU and memory on it (``docker update``, unless it has them) and gives
+   it the workspace's container name (``docker rename``; its labels cannot change, so cleanup
+   learns it from the portal's record);
 3. joins it to the person's network, then takes it off the pool's: from here on nothing of
    the pool reaches it;
 4. hands the server its identity (command, API token, OAuth client, URL prefix) through
@@ -34,6 +34,17 @@ from lib.labels import LABEL_ORIGIN
 from spawners.naming import server_label
 from spawners.pool.claim_steps import Steps, log_claimed, log_not_claimed, slot_named
 from spawners.pool.docker_pool import CPU_PERIOD, cpu_quota
+
+
+def _slot_limits(found: dict[str, Any]) -> dict[str, int]:
+    """The CPU and memory limits a slot's container has, in ``update_container``'s words."""
+    host = found.get("HostConfig") or {}
+    return {
+        "mem_limit": host.get("Memory"),
+        "memswap_limit": host.get("MemorySwap"),
+        "cpu_period": host.get("CpuPeriod"),
+        "cpu_quota": host.get("CpuQuota"),
+    }
 
 
 class ClaimsPoolSlots:
@@ -106,17 +117,22 @@ class ClaimsPoolSlots:
             environment={pools.IDENTITY_ENV: identity},
         )
         step("identity prepared")
-        # Four calls of their own to the engine, at once rather than one after another; the
+        # The calls of their own to the engine, at once rather than one after another; the
         # identity only after them: handed sooner, 7 of a lecture's 100 servers hung a
         # minute, likely reaching the hub before their network was there (bench.concurrent).
+        limits = {
+            "mem_limit": memory,
+            "memswap_limit": memory,
+            "cpu_period": CPU_PERIOD,
+            "cpu_quota": cpu_quota(self.resources.cpu),
+        }
         await asyncio.gather(
-            self.docker(
-                "update_container",
-                container,
-                mem_limit=memory,
-                memswap_limit=memory,
-                cpu_period=CPU_PERIOD,
-                cpu_quota=cpu_quota(self.resources.cpu),
+            # Most claims ask the template's default, which the slot has: no update (about
+            # 14 ms of the engine's CPU each, measured by bench/cpu_split.py's parts).
+            *(
+                [self.docker("update_container", container, **limits)]
+                if _slot_limits(found) != limits
+                else []
             ),
             self.docker("rename", container, self.object_name),
             self.docker("connect_container_to_network", container, network["Id"]),

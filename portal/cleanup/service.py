@@ -7,7 +7,8 @@ for (not even one being deleted: a delete the engine failed, found by bench/soak
 it is the container (pod) of a workspace that is neither running nor starting and that the
 hub does not run either (a stopped workspace has none; one left by a hub that died while
 starting it ran on with nobody to stop it). A person's network (network policy) is theirs
-while they have a workspace. Nothing younger than ``MLHUB_CLEANUP_GRACE_SECONDS`` is touched
+while they have a workspace, or while the warm pools want it made ahead
+(portal/pools/networks.py). Nothing younger than ``MLHUB_CLEANUP_GRACE_SECONDS`` is touched
 (a spawn may be in flight), and a part that cannot be read (the hub, the engine) removes
 nothing and says so in the report. Each removal is in the audit log with its reason.
 """
@@ -28,6 +29,7 @@ from portal.audit import log as audit
 from portal.cleanup.report import Outcome, Report
 from portal.hub import client as hub_api
 from portal.hub.client import HubError
+from portal.pools import networks as pool_networks
 from portal.pools import records as pool_records
 from portal.workspaces import services as workspaces
 from portal.workspaces.models import Workspace
@@ -167,11 +169,13 @@ def _orphaned_by_workspace(resources: list, people: set, hub, report: Report) ->
         except HubError as error:
             report.errors.append(f"JupyterHub did not answer: {error.message}")
     alive = (Workspace.State.STARTING, Workspace.State.RUNNING)
+    # Networks the warm pools' fill makes ahead for people who have no workspace yet.
+    ahead = set(pool_networks.networks_wanted()) if any(not r.server for r in mine) else set()
     orphaned = {}
     for resource in mine:
         key = (resource.user, resource.server)
         if not resource.server:  # the person's network (policy): theirs while they have one
-            if resource.user not in owners:
+            if resource.user not in owners and resource.user not in ahead:
                 orphaned[resource.id] = f"{resource.user} has no workspace in the portal"
         elif key not in rows:
             orphaned[resource.id] = f"no workspace {resource.user}/{resource.server} in the portal"

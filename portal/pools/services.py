@@ -12,6 +12,7 @@ it to the hub (``Workspace.user_options``), whose spawner makes the slot the wor
 from __future__ import annotations
 
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,6 +29,7 @@ from lib import env, pools
 from lib.host import memory_available
 from portal.audit import log as audit
 from portal.errors import require_admin
+from portal.pools import networks as people_networks
 from portal.pools.models import PoolSlot
 from portal.workspaces.models import Workspace, WorkspaceTemplate
 from spawners.cleanup.backend import EngineUnavailable
@@ -155,8 +157,14 @@ def pools_fill(*, engine=None, watch_seconds: float = WATCH_SECONDS) -> str:
         log.warning("Warm pools not filled: %s", error)
         return f"engine unavailable: {error}"
     room = max(0, (memory_available() - settings.POOL_MEMORY_RESERVE) // SLOT_FOOTPRINT)
-    if _starts_in_flight() >= max(settings.START_CONCURRENCY, 1):
+    starts_in_flight = _starts_in_flight()
+    if starts_in_flight >= max(settings.START_CONCURRENCY, 1):
         room = 0  # people's starts first: a slot's warming is CPU their starts need
+    networks = (
+        people_networks.networks_ahead(engine, room=not starts_in_flight)
+        if isinstance(engine, DockerPool)
+        else ""
+    )
     with transaction.atomic():
         plan = _plan(timezone.now(), settings.POOL_FILL_AT_ONCE, room)
     plan.remove += lost
@@ -172,7 +180,8 @@ def pools_fill(*, engine=None, watch_seconds: float = WATCH_SECONDS) -> str:
         pools_fill_soon()  # the next few, after these warmed up
     elif plan.short:
         log.info("Warm pools %s slot(s) short: the host is busy or its memory taken", plan.short)
-    return f"{made} made, {ready} ready, {len(plan.remove)} removed, {plan.short} short"
+    done = f"{made} made, {ready} ready, {len(plan.remove)} removed, {plan.short} short"
+    return f"{done}; {networks}" if networks else done
 
 
 def _starts_in_flight() -> int:
@@ -296,16 +305,32 @@ def slot_claim(workspace: Workspace) -> PoolSlot | None:
         # Kubernetes 1.20 cannot change a running pod's resources: only the slot's own fit.
         candidates = candidates.filter(cpu=workspace.cpu, memory=workspace.memory)
     candidates = candidates.order_by("ready_at", "pk")
-    for slot in candidates[:3]:
-        # One UPDATE decides: of two creates at once, only one takes a slot.
-        taken = PoolSlot.objects.filter(pk=slot.pk, state=State.READY).update(
+    # Until one is taken or none is left: a lecture's hundred creates at once all read the
+    # same first few, and a create that gave up after three went cold (2-4 of 100 did). Each
+    # slot lost to another create is no longer ready, so every round reads fewer.
+    first_round = True
+    while ready := list(candidates.values_list("pk", flat=True)[:CLAIM_ROUND]):
+        if not first_round:  # the oldest first; after losses, creates at once spread out
+            random.shuffle(ready)
+        first_round = False
+        for pk in ready:
+            if _slot_take(pk, workspace):
+                pools_refill_later()
+                return PoolSlot.objects.get(pk=pk)
+    return None
+
+
+# Ready slots one create reads at a time, and tries in a random order.
+CLAIM_ROUND = 8
+
+
+def _slot_take(pk: int, workspace: Workspace) -> bool:
+    """One UPDATE decides: of two creates at once, only one takes a slot."""
+    return bool(
+        PoolSlot.objects.filter(pk=pk, state=State.READY).update(
             state=State.CLAIMED, claimed_at=timezone.now(), workspace=workspace
         )
-        if taken:
-            pools_refill_later()
-            slot.refresh_from_db()
-            return slot
-    return None
+    )
 
 
 def slot_release(slot: PoolSlot) -> None:

@@ -329,11 +329,19 @@ def _release_start(workspace: Workspace, before: dict) -> None:
 def hub_server_start(workspace: Workspace) -> bool:
     """Ask the hub to start the server; True when it was running already."""
     hub = hub_api.hub_client()
-    # The hub's admin flag comes from the portal at login (the authenticator), not from
-    # here: the portal's token may not grant admin rights (least privilege).
-    hub.user_ensure(workspace.owner.hub_name)
+    owner, options = workspace.owner.hub_name, workspace.user_options()
     try:
-        hub.server_start(workspace.owner.hub_name, workspace.name, workspace.user_options())
+        try:
+            hub.server_start(owner, workspace.name, options)
+        except HubError as error:
+            if error.status != 404:
+                raise
+            # Not in the hub yet (a first start): made then, not asked before every start
+            # (a lecture's hundred starts paid a hundred extra hub calls). The hub's admin
+            # flag comes from the portal at login (the authenticator), not from here: the
+            # portal's token may not grant admin rights (least privilege).
+            hub.user_ensure(owner)
+            hub.server_start(owner, workspace.name, options)
     except HubError as error:
         if error.status == 400 and "already" in error.message:
             return True

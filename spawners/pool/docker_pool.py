@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import docker
 from docker.errors import APIError, DockerException, NotFound
 
+from lib import labels as names
 from lib import pools
 from lib.labels import LABEL_ORIGIN
 from spawners.cleanup.backend import EngineUnavailable
+from spawners.docker_spec import docker_user_labels
 
 CPU_PERIOD = 100_000  # microseconds: Docker's default period
 # The waiter says this once its imports are done (deploy/workspace/pool_waiter.py).
@@ -161,3 +163,50 @@ class DockerPool:
             self.api.remove_volume(pools.volume_name(name), force=True)
         except NotFound:
             pass
+
+    # People's networks, made ahead (portal/pools/networks.py) -----------------------------
+    def person_networks(self) -> dict[str, tuple[str, bool]]:
+        """{person: (network name, whether any container of theirs exists, in any state)}
+        for every person's network of this hub on the engine."""
+        mine = {"label": [f"{LABEL_ORIGIN}={self.hub_name}", names.LABEL_USER]}
+        try:
+            listed = self.api.networks(filters=mine)
+            containers = self.api.containers(all=True, filters=mine)
+        except (APIError, DockerException, OSError) as error:
+            raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
+        # A stopped container keeps its network's name, not an endpoint: removing the
+        # network under it would leave it unable to start.
+        using = {names.owner_of(c.get("Labels") or {}) for c in containers}
+        found = {}
+        for network in listed:
+            person = names.owner_of(network.get("Labels") or {})
+            found[person] = (network["Name"], person in using)
+        return found
+
+    def person_network_make(self, person: str) -> None:
+        """The network a start of ``person`` makes (spawners/docker.py), made now: the same
+        name, driver and labels, so the start finds it and checks it as its own."""
+        try:
+            self.api.create_network(
+                names.network_name(self.hub_name, person),
+                driver="bridge",
+                labels=docker_user_labels(self.hub_name, person),
+                check_duplicate=True,
+            )
+        except APIError as error:
+            if error.status_code != 409:  # 409: a start made it meanwhile
+                raise EngineUnavailable(f"could not make {person}'s network: {error}") from error
+        except (DockerException, OSError) as error:
+            raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
+
+    def person_network_remove(self, name: str) -> bool:
+        """Remove a person's network unless something is on it; whether it is gone."""
+        try:
+            self.api.remove_network(name)
+        except NotFound:
+            return True
+        except APIError:  # a container (or the hub's) is on it: it stays
+            return False
+        except (DockerException, OSError) as error:
+            raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
+        return True

@@ -51,7 +51,11 @@ def people(docker_hub):
 
 @pytest.fixture(scope="module")
 def pool(docker_hub, people):
-    """A template of its own with a pool of SIZE (other tests' creates use the default one)."""
+    """A template of its own with a pool of SIZE (other tests' creates use the default one).
+    Pam and Ole log in first: the most recently seen, theirs are the SIZE networks the fill
+    makes ahead (portal/pools/networks.py)."""
+    for person in (PAM, OLE):
+        portal_login(docker_hub.url, *person)
     body = {
         "name": TEMPLATE,
         "image": IMAGE,
@@ -68,9 +72,10 @@ def pool(docker_hub, people):
     )
 
 
-def create(docker_hub, token: str, name: str) -> dict:
+def create(docker_hub, token: str, name: str, **options) -> dict:
     response = docker_hub.api(token).post(
-        f"{docker_hub.url}/api/v1/workspaces/", json={"name": name, "template": TEMPLATE}
+        f"{docker_hub.url}/api/v1/workspaces/",
+        json={"name": name, "template": TEMPLATE, **options},
     )
     assert response.status_code == 201, response.text
     return docker_hub.wait_for_state(token, response.json()["id"], "running")
@@ -149,8 +154,13 @@ def test_a_create_takes_a_slot_which_becomes_the_persons_workspace(
     docker_hub, docker_client, pool, people
 ):
     before = {name: docker_client.containers.get(name).id for name in ready_slots(docker_hub)}
+    ahead = poll_until(
+        lambda: network_of(docker_client, "pam"), timeout=90, what="pam's network made ahead"
+    )
     workspace = create(docker_hub, people["pam"], "warm")
     container = docker_client.containers.get(container_name(HUB, "pam", "warm"))
+    # The claim took the network made ahead: the same one, not a new one of that name.
+    assert container.attrs["NetworkSettings"]["Networks"][ahead.name]["NetworkID"] == ahead.id
     claimed = next(name for name, id_ in before.items() if id_ == container.id)
     with pytest.raises(NotFound):
         docker_client.containers.get(claimed)  # renamed: the same container
@@ -170,6 +180,20 @@ def test_a_create_takes_a_slot_which_becomes_the_persons_workspace(
     refilled = ready_slots(docker_hub)
     assert claimed not in refilled
     assert workspace["state"] == "running"
+
+
+def test_a_create_with_its_own_cpu_and_memory_takes_a_slot_and_gets_them(
+    docker_hub, docker_client, pool, people
+):
+    before = {docker_client.containers.get(name).id for name in ready_slots(docker_hub)}
+    workspace = create(docker_hub, people["pam"], "roomy", cpu=1.5, memory="768M")
+    container = docker_client.containers.get(container_name(HUB, "pam", "roomy"))
+    assert container.id in before  # a slot, updated on the run
+    assert container.attrs["HostConfig"]["Memory"] == 768 * 1024**2
+    assert container.attrs["HostConfig"]["MemorySwap"] == 768 * 1024**2
+    assert container.attrs["HostConfig"]["CpuQuota"] == 150_000
+    api = docker_hub.api(people["pam"])
+    assert api.delete(f"{docker_hub.url}/api/v1/workspaces/{workspace['id']}/").status_code == 204
 
 
 def test_a_claimed_workspace_keeps_its_files_and_is_the_persons_after_a_restart(
@@ -198,9 +222,14 @@ def test_cleanup_finds_no_orphan_in_the_pool_or_a_claimed_slot(
     docker_client.containers.create(
         IMAGE, "true", name=stray, labels=pools.slot_labels(HUB, TEMPLATE)
     )
+    # Ole has no workspace yet: his network, made ahead, is not an orphan either.
+    ahead = poll_until(
+        lambda: network_of(docker_client, "ole"), timeout=90, what="ole's network made ahead"
+    )
     report = run_cleanup(docker_hub, "users", dry_run=True)
     listed = {line["name"]: line["reason"] for line in report["report"]["lines"]}
     assert listed.get(stray) == UNRECORDED
+    assert ahead.name not in listed
     for name in slots:
         assert name not in listed and pools.volume_name(name) not in listed
     claimed = [n for n in listed if n.startswith(container_name(HUB, "pam", "warm"))]
@@ -230,6 +259,14 @@ def test_a_slot_that_cannot_be_claimed_is_removed_and_the_create_starts_cold(
         if exists(docker_client, name):
             other.disconnect(name)
     other.remove()
+
+
+def network_of(docker_client, person: str):
+    """The person's network, or None."""
+    try:
+        return docker_client.networks.get(network_name(HUB, person))
+    except NotFound:
+        return None
 
 
 def exists(docker_client, name: str, kind: str = "containers") -> bool:

@@ -35,8 +35,11 @@ class Answer:
 
 
 class ScriptedHub(HubClient):
-    def __init__(self, active=None, progress=(), kept=None, down=False):
+    def __init__(self, active=None, progress=(), kept=None, down=False, users_only=False):
         super().__init__("http://scripted-hub/hub/api", "scripted")
+        # users_only: a server start for a user not made here (``users``, ``active``,
+        # ``kept``) is a 404, as the hub answers; otherwise every user is taken as made.
+        self.users_only = users_only
         self.active = active or {}  # {user: {server: model}}
         self.kept = kept if kept is not None else {}  # {user: {server: model}} incl. stopped
         self.progress = list(progress)  # answers of the progress stream: dicts or HubErrors
@@ -77,6 +80,8 @@ class ScriptedHub(HubClient):
         if method == "POST":  # a user made, or a server start asked (201 as the hub may answer)
             if len(parts) == 3:
                 self.users.add(parts[2])
+            elif self.users_only and parts[2] not in {*self.users, *self.active, *self.kept}:
+                return Answer(404, {})  # the hub's answer for a user it does not have
             return Answer(201, {})
         if method == "DELETE":
             if len(parts) == 3:

@@ -191,6 +191,30 @@ def test_a_create_without_a_ready_slot_starts_cold(engine, template, alice, hub)
     assert names.OPTION not in workspace.user_options()
 
 
+def test_a_create_that_loses_slots_to_creates_at_once_tries_on_until_one_is_left(
+    engine, template, alice, bob, workspace_of, monkeypatch, settings
+):
+    template.pool_size = settings.POOL_FILL_AT_ONCE = 12
+    template.save()
+    fill(engine)
+    real_take = services._slot_take
+    others = iter(workspace_of(bob, f"other{i}") for i in range(11))
+
+    def another_create_first(pk, workspace):  # each slot tried was just taken by bob
+        other = next(others, None)
+        if other is not None:
+            assert real_take(pk, other)
+        return real_take(pk, workspace)
+
+    monkeypatch.setattr(services, "_slot_take", another_create_first)
+    mine = workspace_of(alice, "mine")
+    taken = services.slot_claim(mine)
+    assert taken is not None and taken.workspace == mine  # the twelfth, after eleven lost
+    assert PoolSlot.objects.filter(state=State.CLAIMED).count() == 12
+    # And with none left, no slot and no endless loop.
+    assert services.slot_claim(workspace_of(alice, "late")) is None
+
+
 def test_a_workspace_with_gpus_never_takes_a_slot(engine, template, alice, workspace_of):
     fill(engine)
     assert services.slot_claim(workspace_of(alice, gpus="count:1")) is None

@@ -91,6 +91,22 @@ def test_with_room_and_nobody_waiting_a_start_asks_the_hub_at_once(
     assert queued_tasks == ["portal.workspaces.tasks.follow_spawn"] * 2
 
 
+def test_a_first_start_makes_the_hub_user_and_a_later_start_is_one_hub_call(
+    alice, workspace_of, hub_double, settings
+):
+    settings.START_CONCURRENCY = 2
+    hub = hub_double(ScriptedHub(users_only=True))  # a 404 for a user the hub lacks
+    started(workspace_of(alice, "one"), alice)
+    assert hub.paths == [
+        ("POST", "/users/alice/servers/one"),
+        ("POST", "/users/alice"),
+        ("POST", "/users/alice/servers/one"),
+    ]
+    hub.paths.clear()
+    started(workspace_of(alice, "two"), alice)
+    assert hub.paths == [("POST", "/users/alice/servers/two")]
+
+
 def test_a_concurrency_of_zero_is_no_queue(alice, workspace_of, hub, settings):
     settings.START_CONCURRENCY = 0
     for name in ("a", "b", "c"):
@@ -274,9 +290,10 @@ def test_a_hub_that_does_not_answer_leaves_the_start_in_its_place(
     assert start_queue.start_queue_advance() == 0
     after = Workspace.objects.get(pk=waiting.pk)
     assert (after.state, after.start_queued_at) == (State.STARTING, waiting.start_queued_at)
+    hub.paths.clear()
     hub.down = False
     assert start_queue.start_queue_advance() == 1
-    assert asked(hub) == ["busy", "waiting"]
+    assert asked(hub) == ["waiting"]
 
 
 def test_a_queued_start_the_hub_refuses_is_stopped_with_its_message(
