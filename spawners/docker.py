@@ -262,7 +262,7 @@ class MLHubDockerSpawner(
     async def _ensure_network(self) -> dict[str, Any]:
         ours = docker_spec.docker_user_labels(self.hub_name, self.user.name)
         try:
-            network = await self.docker("inspect_network", self.network_name)
+            network = await self._inspect_network()
         except NotFound:
             try:
                 await self.docker(
@@ -277,7 +277,7 @@ class MLHubDockerSpawner(
                     raise refusal(503, NO_ADDRESS_POOL) from error
                 if error.status_code != 409:  # 409: a concurrent spawn of this user made it
                     raise
-            network = await self.docker("inspect_network", self.network_name)
+            network = await self._inspect_network()
         # A same-named network we did not make could put this user next to someone else.
         found = network.get("Labels") or {}
         if (
@@ -290,6 +290,23 @@ class MLHubDockerSpawner(
                 f"for {self.user.name}; remove it or change HUB_NAME",
             )
         return network
+
+    async def _inspect_network(self) -> dict[str, Any]:
+        """The person's network by its name; when the name is ambiguous (the portal's fill
+        made it ahead at the same moment, portal/pools/networks.py), the surplus is removed
+        first, as the fill would (docker_spec.surplus_networks)."""
+        try:
+            return await self.docker("inspect_network", self.network_name)
+        except APIError as error:
+            if error.status_code != 400 or "ambiguous" not in str(error.explanation or ""):
+                raise
+        listed = await self.docker("networks", names=[self.network_name])
+        for network in docker_spec.surplus_networks(
+            [n for n in listed if n["Name"] == self.network_name]
+        ):
+            with contextlib.suppress(NotFound, APIError):  # in use: the next inspect says so
+                await self.docker("remove_network", network["Id"])
+        return await self.docker("inspect_network", self.network_name)
 
     async def _hub_joins(self, network: dict[str, Any]) -> str:
         """Connect the hub's container to the person's network (once) and return its address

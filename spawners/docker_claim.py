@@ -10,11 +10,13 @@ roles). The spawner then makes the slot this workspace, in this order:
 2. sets this start's CPU and memory on it (``docker update``, unless it has them) and gives
    it the workspace's container name (``docker rename``; its labels cannot change, so cleanup
    learns it from the portal's record);
-3. joins it to the person's network, then takes it off the pool's: from here on nothing of
-   the pool reaches it;
+3. joins it to the person's network;
 4. hands the server its identity (command, API token, OAuth client, URL prefix) through
    ``docker exec`` of the waiter's claim (lib/pools.py, deploy/workspace/pool_waiter.py): a
-   channel only the engine's users, the hub, can use. The waiter becomes the server.
+   channel only the engine's users, the hub, can use. The waiter becomes the server. At the
+   same time it takes the slot off the pool's network: once the claim ends nothing of the
+   pool reaches it (nothing there could before either: the pool's network is internal,
+   without traffic between its containers).
 Steps 2 and 3 are sent to the engine at once; step 4 follows when they are done.
 
 Any failure removes the slot (it is never used twice) and the start goes on cold. A slot is
@@ -118,8 +120,9 @@ class ClaimsPoolSlots:
         )
         step("identity prepared")
         # The calls of their own to the engine, at once rather than one after another; the
-        # identity only after them: handed sooner, 7 of a lecture's 100 servers hung a
-        # minute, likely reaching the hub before their network was there (bench.concurrent).
+        # identity only once the person's network is joined: handed sooner, 7 of a lecture's
+        # 100 servers hung a minute, likely reaching the hub before their network was there
+        # (bench.concurrent).
         limits = {
             "mem_limit": memory,
             "memswap_limit": memory,
@@ -136,6 +139,13 @@ class ClaimsPoolSlots:
             ),
             self.docker("rename", container, self.object_name),
             self.docker("connect_container_to_network", container, network["Id"]),
+        )
+        step("limits name network")
+        # Leaving the pool's network while the identity is handed (a warm start's 0.04 s):
+        # nothing there can reach the slot meanwhile (internal, no traffic between its
+        # containers), its server does not listen yet, and the claim ends only once it left.
+        await asyncio.gather(
+            self._identity_hand(claim["Id"]),
             self.docker(
                 "disconnect_container_from_network",
                 container,
@@ -143,16 +153,17 @@ class ClaimsPoolSlots:
                 force=True,
             ),
         )
-        step("limits name networks")
-        output = await self.docker("exec_start", claim["Id"])
-        code = (await self.docker("exec_inspect", claim["Id"]))["ExitCode"]
-        if code != 0:
-            text = output.decode(errors="replace").strip() if output else ""
-            raise RuntimeError(f"the slot's waiter refused the claim (exit {code}): {text}")
-        step("identity")
+        step("identity and pool left")
         self.object_id = container
         self._volume_name = pools.volume_name(found["Name"].lstrip("/"))
         return await self.get_ip_and_port()
+
+    async def _identity_hand(self, claim: str) -> None:
+        output = await self.docker("exec_start", claim)
+        code = (await self.docker("exec_inspect", claim))["ExitCode"]
+        if code != 0:
+            text = output.decode(errors="replace").strip() if output else ""
+            raise RuntimeError(f"the slot's waiter refused the claim (exit {code}): {text}")
 
     async def _slot_destroy(self, container: str, slot: str) -> None:
         self.object_id = ""

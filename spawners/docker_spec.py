@@ -26,6 +26,22 @@ def docker_user_labels(hub_name: str, username: str) -> dict[str, str]:
     return {**names.user_labels(hub_name, username), **names.annotations(username)}
 
 
+def surplus_networks(networks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of networks that share a name (a network listing's entries), those to remove: all but
+    the oldest (then the smallest Id). Docker's duplicate check is not atomic, so two makers
+    at once (the hub's start and the portal's fill, two fills) can make one name twice, and
+    every later use of the name is "ambiguous". Each maker that finds them removes the same
+    surplus, the empty ones (the engine refuses the others)."""
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for network in networks:
+        by_name.setdefault(network["Name"], []).append(network)
+    surplus = []
+    for same in by_name.values():
+        same.sort(key=lambda network: (network.get("Created", ""), network["Id"]))
+        surplus += same[1:]
+    return surplus
+
+
 def label_filters(labels_: dict[str, str]) -> list[str]:
     """`labels` as docker API filters: {"label": label_filters(...)} matches all of them."""
     return [f"{key}={value}" for key, value in labels_.items()]

@@ -13,6 +13,10 @@ the networks of the people most likely to start next, before they ask:
 - the network is the one a start would make (spawners/docker.py): the same name, driver and
   labels. The start finds it and checks it as its own; nothing else changes.
 
+Docker's duplicate check is not atomic: two passes at once, or a pass and a start, can make
+one name twice. The pass then removes the empty surplus, as a start that finds its network's
+name ambiguous does (spawners/docker_spec.py ``surplus_networks``).
+
 The pass also removes the networks nobody needs: those of people it no longer wants whose
 workspaces are all stopped and who have no container (a start's network is otherwise removed
 by the stop of its last workspace). The portal's rows are read again just before each
@@ -71,13 +75,16 @@ def networks_ahead(engine, *, room: bool) -> str:
         have = engine.person_networks()
         made = 0
         for person in wanted:
-            if person not in have:
+            # A start of theirs makes it itself (two makers at once can make two).
+            if person not in have and _no_workspace_alive(person):
                 engine.person_network_make(person)
                 made += 1
         removed = 0
         for person, (network, in_use) in have.items():
             if person and not in_use and person not in wanted and _no_workspace_alive(person):
                 removed += engine.person_network_remove(network)
+        # Two passes at once (or a pass and a start) may still have made a name twice.
+        removed += engine.person_networks_deduplicate() if made else 0
     except EngineUnavailable as error:
         log.warning("People's networks not made ahead: %s", error)
         return f"networks: engine unavailable: {error}"

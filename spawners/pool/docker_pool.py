@@ -18,7 +18,7 @@ from lib import labels as names
 from lib import pools
 from lib.labels import LABEL_ORIGIN
 from spawners.cleanup.backend import EngineUnavailable
-from spawners.docker_spec import docker_user_labels
+from spawners.docker_spec import docker_user_labels, surplus_networks
 
 CPU_PERIOD = 100_000  # microseconds: Docker's default period
 # The waiter says this once its imports are done (deploy/workspace/pool_waiter.py).
@@ -199,8 +199,22 @@ class DockerPool:
         except (DockerException, OSError) as error:
             raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
 
+    def person_networks_deduplicate(self) -> int:
+        """Remove the empty second networks of a name (docker_spec.surplus_networks); how
+        many went."""
+        mine = {"label": [f"{LABEL_ORIGIN}={self.hub_name}", names.LABEL_USER]}
+        try:
+            listed = self.api.networks(filters=mine)
+        except (APIError, DockerException, OSError) as error:
+            raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
+        removed = 0
+        for network in surplus_networks(listed):
+            removed += self.person_network_remove(network["Id"])
+        return removed
+
     def person_network_remove(self, name: str) -> bool:
-        """Remove a person's network unless something is on it; whether it is gone."""
+        """Remove a person's network (by name or Id) unless something is on it; whether it
+        is gone."""
         try:
             self.api.remove_network(name)
         except NotFound:

@@ -77,7 +77,13 @@ def test_the_lab_opens_quietly_with_the_workspaces_name(stack, people, workspace
     found = re.search(
         r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page.text, re.S
     )
-    assert json.loads(found.group(1))["appName"] == f"{name} · JupyterLab"
+    config = json.loads(found.group(1))
+    assert config["appName"] == f"{name} · JupyterLab"
+    # Installs from the lab would vanish at the next start (a new container): none offered.
+    assert (config["extensionManager"]["name"], config["extensionManager"]["can_install"]) == (
+        "readonly",
+        False,
+    )
     # No news and no update check: the lab's two handlers that would ask the internet.
     headers = {"Authorization": f"token {server_token(stack, people, workspaces, name)}"}
     news = alice.get(server_url(stack, name) + "lab/api/news", headers=headers, timeout=30)

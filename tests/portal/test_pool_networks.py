@@ -32,6 +32,7 @@ class Engine(DockerPool):
         self.made: list[str] = []
         self.removed: list[str] = []
         self.slots: list[str] = []
+        self.deduplicated = 0
         self.down = down
 
     def person_networks(self) -> dict[str, tuple[str, bool]]:
@@ -46,6 +47,10 @@ class Engine(DockerPool):
     def person_network_remove(self, name: str) -> bool:
         self.removed.append(name)
         return True
+
+    def person_networks_deduplicate(self) -> int:
+        self.deduplicated += 1
+        return 0
 
     # The fill's slot side: slots are only counted here (tests/portal/test_pools.py).
     def make(self, name: str, spec) -> None:
@@ -122,6 +127,15 @@ def test_a_pass_makes_the_missing_and_removes_only_the_idle_unwanted(
     assert engine.made == ["alice"]
     assert engine.removed == ["mlhub-zed"]
     assert said == "networks: 1 made ahead, 1 removed"
+
+
+def test_a_person_whose_start_is_under_way_makes_their_own(seen, alice, pool_of, workspace_of):
+    pool_of(5)
+    workspace_of(alice, "now", state=Workspace.State.STARTING)
+    engine = Engine()
+    # room=True: the fill's own check said no start was in flight a moment before.
+    assert networks.networks_ahead(engine, room=True) == "networks: 2 made ahead, 0 removed"
+    assert engine.made == ["bob", "dave"] and engine.deduplicated == 1
 
 
 def test_nothing_is_made_or_removed_while_a_start_is_in_flight(
