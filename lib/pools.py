@@ -20,6 +20,17 @@ LABEL_POOL_NETWORK = "mlhub.pool-network"
 WAITER = "/usr/local/bin/mlhub-pool-waiter"
 CHANNEL = "/tmp/mlhub-pool/identity"
 IDENTITY_ENV = "MLHUB_POOL_IDENTITY"
+# Docker: a slot's own one-time key (its container's variable, which only the engine's users,
+# the hub and the portal, can read) and the port its waiter takes the claim on. The claim
+# joins the slot to the person's network and sends one JSON line, {"key": ..., "identity":
+# ...}, to that port: no `docker exec` (a runc process, 40 ms of the host's CPU and of the
+# start). The waiter answers CLAIM_TAKEN, closes the port and becomes the server; a line
+# without the key is refused and it waits on. The key is nobody's token: worth nothing once
+# the port is closed.
+KEY_ENV = "MLHUB_POOL_KEY"
+CLAIM_PORT = 8887
+CLAIM_TAKEN = b"claimed\n"
+CLAIM_MAX_BYTES = 1024 * 1024  # an identity is a few kB
 # The claim, run in the slot by ``docker exec`` with the identity in that exec's environment:
 # it writes it to the waiting pipe, and fails when no waiter's pipe is there (not a slot, or
 # claimed already). A shell's printf, not a second Python: that is a tenth of a second.

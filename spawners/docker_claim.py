@@ -11,9 +11,11 @@ roles). The spawner then makes the slot this workspace, in this order:
    it the workspace's container name (``docker rename``; its labels cannot change, so cleanup
    learns it from the portal's record);
 3. joins it to the person's network;
-4. hands the server its identity (command, API token, OAuth client, URL prefix) through
-   ``docker exec`` of the waiter's claim (lib/pools.py, deploy/workspace/pool_waiter.py): a
-   channel only the engine's users, the hub, can use. The waiter becomes the server. At the
+4. hands the server its identity (command, API token, OAuth client, URL prefix) on the
+   waiter's claim port, over the person's network, with the slot's own key, which only the
+   engine's users (the hub, the portal) can read (lib/pools.py KEY_ENV,
+   deploy/workspace/pool_waiter.py); a slot made before the port, through ``docker exec`` of
+   the waiter's pipe. The waiter becomes the server. At the
    same time it takes the slot off the pool's network: once the claim ends nothing of the
    pool reaches it (nothing there could before either: the pool's network is internal,
    without traffic between its containers).
@@ -47,6 +49,19 @@ def _slot_limits(found: dict[str, Any]) -> dict[str, int]:
         "cpu_period": host.get("CpuPeriod"),
         "cpu_quota": host.get("CpuQuota"),
     }
+
+
+def _slot_key(found: dict[str, Any]) -> str:
+    """The slot's own key, from its container's variables ("" for a slot made before)."""
+    for variable in found["Config"].get("Env") or []:
+        name, _, value = variable.partition("=")
+        if name == pools.KEY_ENV:
+            return value
+    return ""
+
+
+# How long the claim port may take to answer (it answers at once: the waiter only waits).
+CLAIM_SECONDS = 10
 
 
 class ClaimsPoolSlots:
@@ -111,13 +126,15 @@ class ClaimsPoolSlots:
         if leftover:
             await self._remove_container(leftover["Id"])
         step("leftover")
-        identity = json.dumps({"env": self.get_env(), "command": await self.get_command()})
-        claim = await self.docker(
-            "exec_create",
-            container,
-            pools.CLAIM_COMMAND,
-            environment={pools.IDENTITY_ENV: identity},
-        )
+        identity = {"env": self.get_env(), "command": await self.get_command()}
+        key, claim = _slot_key(found), None
+        if not key:  # a slot made before the claim port: through the pipe, by an exec
+            claim = await self.docker(
+                "exec_create",
+                container,
+                pools.CLAIM_COMMAND,
+                environment={pools.IDENTITY_ENV: json.dumps(identity)},
+            )
         step("identity prepared")
         # The calls of their own to the engine, at once rather than one after another; the
         # identity only once the person's network is joined: handed sooner, 7 of a lecture's
@@ -141,11 +158,13 @@ class ClaimsPoolSlots:
             self.docker("connect_container_to_network", container, network["Id"]),
         )
         step("limits name network")
-        # Leaving the pool's network while the identity is handed (a warm start's 0.04 s):
-        # nothing there can reach the slot meanwhile (internal, no traffic between its
-        # containers), its server does not listen yet, and the claim ends only once it left.
+        joined = await self.docker("inspect_container", container)
+        address = joined["NetworkSettings"]["Networks"][network["Name"]]["IPAddress"]
+        # Leaving the pool's network while the identity is handed: nothing there can reach
+        # the slot meanwhile (internal, no traffic between its containers), its server does
+        # not listen yet, and the claim ends only once it left.
         await asyncio.gather(
-            self._identity_hand(claim["Id"]),
+            self._identity_send(address, key, identity) if key else self._identity_hand(claim),
             self.docker(
                 "disconnect_container_from_network",
                 container,
@@ -158,9 +177,25 @@ class ClaimsPoolSlots:
         self._volume_name = pools.volume_name(found["Name"].lstrip("/"))
         return await self.get_ip_and_port()
 
-    async def _identity_hand(self, claim: str) -> None:
-        output = await self.docker("exec_start", claim)
-        code = (await self.docker("exec_inspect", claim))["ExitCode"]
+    async def _identity_send(self, ip: str, key: str, identity: dict[str, Any]) -> None:
+        """The identity on the slot's claim port, with its key (lib/pools.py KEY_ENV)."""
+        line = json.dumps({"key": key, "identity": identity}).encode() + b"\n"
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(ip, pools.CLAIM_PORT), CLAIM_SECONDS
+        )
+        try:
+            writer.write(line)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.readline(), CLAIM_SECONDS)
+        finally:
+            writer.close()
+        if answer != pools.CLAIM_TAKEN:
+            raise RuntimeError(f"the slot's waiter refused the claim ({answer!r})")
+
+    async def _identity_hand(self, claim: dict[str, Any]) -> None:
+        """The identity through the waiter's pipe, by the exec ``claim``."""
+        output = await self.docker("exec_start", claim["Id"])
+        code = (await self.docker("exec_inspect", claim["Id"]))["ExitCode"]
         if code != 0:
             text = output.decode(errors="replace").strip() if output else ""
             raise RuntimeError(f"the slot's waiter refused the claim (exit {code}): {text}")

@@ -9,6 +9,7 @@ that the claim can change it on the running container (``docker update``); memor
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 import docker
@@ -108,8 +109,9 @@ class DockerPool:
                 command=[],
                 labels=labels,
                 host_config=host_config,
-                # No variable of anyone's: the claim brings them.
-                environment={},
+                # No variable of anyone's: the claim brings them. Only the slot's own key,
+                # which its claim must bring (lib/pools.py KEY_ENV).
+                environment={pools.KEY_ENV: secrets.token_hex(32)},
             )
             self.api.start(name)
         except (APIError, DockerException) as error:

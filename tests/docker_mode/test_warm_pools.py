@@ -5,6 +5,8 @@ create starts cold."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from docker.errors import NotFound
 
@@ -175,7 +177,11 @@ def test_a_create_takes_a_slot_which_becomes_the_persons_workspace(
     assert portal_login(docker_hub.url, *OLE).get(url + "lab", timeout=30).status_code == 403
     # Nothing of the pool reaches it: a slot still waiting, to its address and its port.
     remaining = docker_client.containers.get(next(n for n in before if n != claimed))
-    assert not connects(remaining, address(container, network_name(HUB, "pam")), 8888)
+    ip = address(container, network_name(HUB, "pam"))
+    assert not connects(remaining, ip, 8888)
+    # The claim port closed with the claim: the slot's key opens nothing any more.
+    with pytest.raises(OSError):
+        socket.create_connection((ip, pools.CLAIM_PORT), timeout=3).close()
     # The pool refills to its size.
     refilled = ready_slots(docker_hub)
     assert claimed not in refilled
