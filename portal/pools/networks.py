@@ -9,7 +9,9 @@ the networks of the people most likely to start next, before they ask:
 - who: the people the access rule lets in (approved, active, allowed), most recently seen
   first (last login, then the newest accounts: a course's roster before its first lecture),
   as many as all pools hold now (their sizes and schedules);
-- when: only while no start is in flight, as the slots (their making is CPU starts need);
+- when: only while the hub has fewer than MLHUB_START_CONCURRENCY starts in flight, as the
+  slots (their making is CPU starts need), and never for a person whose workspace is
+  starting or running (their start makes it);
 - the network is the one a start would make (spawners/docker.py): the same name, driver and
   labels. The start finds it and checks it as its own; nothing else changes.
 
@@ -67,9 +69,9 @@ def _no_workspace_alive(person: str) -> bool:
 
 def networks_ahead(engine, *, room: bool) -> str:
     """One pass: make the wanted networks that are missing and remove the unwanted idle
-    ones, while ``room`` (no start in flight); what it did, for the fill's result."""
+    ones, while ``room`` (the hub not busy with starts); what it did, for the fill's result."""
     if not room:
-        return "networks: later (starts in flight)"
+        return "networks: later (the hub is busy with starts)"
     wanted = networks_wanted()
     try:
         have = engine.person_networks()

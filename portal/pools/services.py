@@ -157,11 +157,12 @@ def pools_fill(*, engine=None, watch_seconds: float = WATCH_SECONDS) -> str:
         log.warning("Warm pools not filled: %s", error)
         return f"engine unavailable: {error}"
     room = max(0, (memory_available() - settings.POOL_MEMORY_RESERVE) // SLOT_FOOTPRINT)
-    starts_in_flight = _starts_in_flight()
-    if starts_in_flight >= max(settings.START_CONCURRENCY, 1):
-        room = 0  # people's starts first: a slot's warming is CPU their starts need
+    # People's starts first: a slot's warming and a network's making are CPU they need.
+    busy = _starts_in_flight() >= max(settings.START_CONCURRENCY, 1)
+    if busy:
+        room = 0
     networks = (
-        people_networks.networks_ahead(engine, room=not starts_in_flight)
+        people_networks.networks_ahead(engine, room=not busy)
         if isinstance(engine, DockerPool)
         else ""
     )

@@ -223,7 +223,7 @@ def test_a_claimed_workspace_keeps_its_files_and_is_the_persons_after_a_restart(
 def test_cleanup_finds_no_orphan_in_the_pool_or_a_claimed_slot(
     docker_hub, docker_client, pool, people
 ):
-    slots = ready_slots(docker_hub)
+    slots = ready_slots(docker_hub, count=1)  # not waiting for the refill of the claims before
     stray = f"{HUB}--pool-{TEMPLATE}-0badc0de"
     docker_client.containers.create(
         IMAGE, "true", name=stray, labels=pools.slot_labels(HUB, TEMPLATE)

@@ -81,7 +81,7 @@ def test_the_lab_opens_quietly_with_the_workspaces_name(stack, people, workspace
     assert config["appName"] == f"{name} · JupyterLab"
     # Installs from the lab would vanish at the next start (a new container): none offered.
     assert (config["extensionManager"]["name"], config["extensionManager"]["can_install"]) == (
-        "readonly",
+        "read-only",  # LabApp.extension_manager "readonly"'s own name for itself
         False,
     )
     # No news and no update check: the lab's two handlers that would ask the internet.

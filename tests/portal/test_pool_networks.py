@@ -1,5 +1,5 @@
 """People's networks made ahead beside the warm pools (portal/pools/networks.py): whose, how
-many, never while a start is in flight, the idle unwanted ones removed, and cleanup keeps
+many, never while the hub is busy with starts, the idle unwanted ones removed, and cleanup keeps
 the wanted. The engine is a double of our own adapter (DockerPool); the Docker side runs for
 real in tests/docker_mode/test_warm_pools.py."""
 
@@ -133,26 +133,29 @@ def test_a_person_whose_start_is_under_way_makes_their_own(seen, alice, pool_of,
     pool_of(5)
     workspace_of(alice, "now", state=Workspace.State.STARTING)
     engine = Engine()
-    # room=True: the fill's own check said no start was in flight a moment before.
+    # room=True: the fill's own check said the hub was not busy a moment before.
     assert networks.networks_ahead(engine, room=True) == "networks: 2 made ahead, 0 removed"
     assert engine.made == ["bob", "dave"] and engine.deduplicated == 1
 
 
-def test_nothing_is_made_or_removed_while_a_start_is_in_flight(
-    seen, alice, pool_of, workspace_of, monkeypatch
+def test_nothing_is_made_or_removed_while_the_hub_is_busy_with_starts(
+    seen, alice, bob, make_person, pool_of, workspace_of, monkeypatch, settings
 ):
-    pool_of(2)
+    settings.START_CONCURRENCY = 2
+    pool_of(3)
     engine = Engine({"zed": ("mlhub-zed", False)})
     monkeypatch.setattr(services, "memory_available", lambda: 64 * GIB)
-    starting = workspace_of(alice, "now", state=Workspace.State.STARTING)
+    carl = make_person("carl")
+    starting = [workspace_of(carl, f"now{i}", state=Workspace.State.STARTING) for i in (1, 2)]
     said = services.pools_fill(engine=engine, watch_seconds=0)
     assert (engine.made, engine.removed) == ([], [])
-    assert said.endswith("networks: later (starts in flight)")
-    starting.delete()
+    assert said.endswith("networks: later (the hub is busy with starts)")
+    starting[0].delete()  # one start in flight, under the concurrency: room again
     said = services.pools_fill(engine=engine, watch_seconds=0)
+    # carl, the newest, is wanted too, but his start under way makes his own.
     assert engine.made == ["alice", "bob"] and engine.removed == ["mlhub-zed"]
     assert said.endswith("networks: 2 made ahead, 1 removed")
-    assert len(engine.slots) == 2  # the pool's own slots, as before
+    assert len(engine.slots) == 3  # the pool's own slots, as before
 
 
 def test_an_engine_that_does_not_answer_is_said_and_changes_nothing(seen, pool_of):
