@@ -164,6 +164,8 @@ try:
     # fill leaves free (it makes no slot below it).
     POOL_FILL_AT_ONCE = env.env_int_at_least("MLHUB_POOL_FILL_AT_ONCE", 8, 1)
     POOL_MEMORY_RESERVE = parse_memory(env.env_str("MLHUB_POOL_MEMORY_RESERVE", "1G"))
+    # How long after a claim its pool is refilled, by one pass for every claim meanwhile.
+    POOL_REFILL_SECONDS = env.env_int_at_least("MLHUB_POOL_REFILL_SECONDS", 30, 0)
     # The most slots one template's pool may hold (a typo of 30000 makes no 30,000).
     POOL_SIZE_MAX = env.env_int_at_least("MLHUB_POOL_SIZE_MAX", 500, 0)
     # The usage sampler (portal/usage/sampler.py): seconds between passes, None when off.

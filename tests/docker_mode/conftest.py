@@ -39,6 +39,9 @@ def docker_hub(tmp_path_factory, docker_client):  # noqa: F811
                 # resources it has just made.
                 "CLEANUP_INTERVAL_SECONDS": "-1",
                 "MLHUB_CLEANUP_GRACE_SECONDS": "0",
+                # A claim's pool refills at once, not at the scheduler's next minute: the
+                # warm pool tests claim one slot at a time and wait for the pool.
+                "MLHUB_POOL_REFILL_SECONDS": "0",
                 # Workspaces report an open SSH session every second (test_ssh.py).
                 "MLHUB_SSH_ACTIVITY_SECONDS": "1",
                 # The defaults (the public host, its subdomains, loopback) and PORTAL_NAME.

@@ -180,10 +180,18 @@ def test_a_create_takes_a_ready_slot_and_names_it_to_the_hub(engine, template, a
     (refill,) = Schedule.objects.filter(name=services.REFILL)
     assert refill.func == "portal.pools.tasks.fill" and refill.schedule_type == Schedule.ONCE
     due = refill.next_run - timezone.now()
-    assert timedelta(seconds=25) < due <= timedelta(seconds=services.REFILL_SECONDS)
+    assert timedelta(seconds=25) < due <= timedelta(seconds=30)  # MLHUB_POOL_REFILL_SECONDS
     second = workspaces.workspace_create(by=alice, name="notes")
     assert PoolSlot.objects.get(workspace=second) != slot
     assert Schedule.objects.filter(name=services.REFILL).count() == 1
+
+
+def test_with_no_refill_delay_each_claim_refills_at_once(engine, template, alice, hub, settings):
+    settings.POOL_REFILL_SECONDS = 0
+    fill(engine)
+    workspaces.workspace_create(by=alice, name="thesis")
+    assert engine.queued == ["portal.pools.tasks.fill"]
+    assert not Schedule.objects.filter(name=services.REFILL).exists()
 
 
 def test_a_create_without_a_ready_slot_starts_cold(engine, template, alice, hub):
