@@ -226,6 +226,10 @@ def running_stack(
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "HUB_NAME": hub_name,
             "MLHUB_METRICS_TOKEN": METRICS_TOKEN,
+            # A process that dies of a signal writes every thread's Python stack to its log
+            # (a hub restarted in tests/docker_mode/test_faults.py died of SIGSEGV once in CI,
+            # 2026-12-07, with nothing in its log to say where).
+            "PYTHONFAULTHANDLER": "1",
             **TEST_SPEED_SETTINGS,
             **(extra or {}),
         }
