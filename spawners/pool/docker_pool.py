@@ -122,12 +122,7 @@ class DockerPool:
         """{name: SlotState} for each named slot: one listing, then the logs of those that
         are not known ``ready`` (running is all a ready one needs to be)."""
         wanted = set(names)
-        try:
-            listed = self.api.containers(
-                all=True, filters={"label": [f"{LABEL_ORIGIN}={self.hub_name}", pools.LABEL_POOL]}
-            )
-        except (APIError, DockerException, OSError) as error:
-            raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
+        listed = self._listed("containers", pools.LABEL_POOL, all=True)
         found = {}
         for container in listed:
             name = (container.get("Names") or ["?"])[0].lstrip("/")
@@ -155,6 +150,15 @@ class DockerPool:
             return SlotState(name, "failed", f"{container.get('Status', 'exited')}: {text}")
         return SlotState(name, "ready" if READY_LINE in logs else "warming")
 
+    def _listed(self, what: str, label: str, **kwargs) -> list[dict]:
+        """The engine's listing of ``what`` (containers, networks) of this hub that carry
+        ``label``; EngineUnavailable when it does not answer."""
+        filters = {"label": [f"{LABEL_ORIGIN}={self.hub_name}", label]}
+        try:
+            return getattr(self.api, what)(filters=filters, **kwargs)
+        except (APIError, DockerException, OSError) as error:
+            raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
+
     def remove(self, name: str) -> None:
         """Remove the slot's container and volume; what is gone already counts as removed."""
         try:
@@ -170,12 +174,8 @@ class DockerPool:
     def person_networks(self) -> dict[str, tuple[str, bool]]:
         """{person: (network name, whether any container of theirs exists, in any state)}
         for every person's network of this hub on the engine."""
-        mine = {"label": [f"{LABEL_ORIGIN}={self.hub_name}", names.LABEL_USER]}
-        try:
-            listed = self.api.networks(filters=mine)
-            containers = self.api.containers(all=True, filters=mine)
-        except (APIError, DockerException, OSError) as error:
-            raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
+        listed = self._listed("networks", names.LABEL_USER)
+        containers = self._listed("containers", names.LABEL_USER, all=True)
         # A stopped container keeps its network's name, not an endpoint: removing the
         # network under it would leave it unable to start.
         using = {names.owner_of(c.get("Labels") or {}) for c in containers}
@@ -204,13 +204,8 @@ class DockerPool:
     def person_networks_deduplicate(self) -> int:
         """Remove the empty second networks of a name (docker_spec.surplus_networks); how
         many went."""
-        mine = {"label": [f"{LABEL_ORIGIN}={self.hub_name}", names.LABEL_USER]}
-        try:
-            listed = self.api.networks(filters=mine)
-        except (APIError, DockerException, OSError) as error:
-            raise EngineUnavailable(f"the Docker engine did not answer: {error}") from None
         removed = 0
-        for network in surplus_networks(listed):
+        for network in surplus_networks(self._listed("networks", names.LABEL_USER)):
             removed += self.person_network_remove(network["Id"])
         return removed
 

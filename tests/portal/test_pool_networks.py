@@ -160,8 +160,10 @@ def test_nothing_is_made_or_removed_while_the_hub_is_busy_with_starts(
 
 def test_an_engine_that_does_not_answer_is_said_and_changes_nothing(seen, pool_of):
     pool_of(2)
-    said = networks.networks_ahead(Engine(down=True), room=True)
+    engine = Engine(down=True)
+    said = networks.networks_ahead(engine, room=True)
     assert said.startswith("networks: engine unavailable: the Docker engine did not answer")
+    assert (engine.made, engine.removed, engine.deduplicated) == ([], [], 0)
 
 
 def test_cleanup_keeps_a_network_made_ahead_and_removes_it_once_unwanted(seen, pool_of, hub_double):
