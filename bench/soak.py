@@ -91,7 +91,7 @@ def main() -> int:
             remove_everything_of(client, HUB)
         path = report(result, args.json)
         bad = any(result[k] for k in ("leaked", "lost files", "unexplained failures"))
-        if bad or result["not answering"]:
+        if bad or result["not answering"] or result["unplanned exits"]:
             # The stack's logs, to find each finding in (the folder goes with the run).
             kept = path.with_name(path.stem + "-logs")
             shutil.copytree(Path(folder) / "stack" / "logs", kept, dirs_exist_ok=True)
@@ -166,6 +166,7 @@ def soak(hub, args, seed: int, engine: bool) -> dict:
         "examples": joined(ledger.examples),
         "unexplained, first": ledger.unexplained,
         "unplanned exits": dict(ledger.unplanned_exits),
+        "unplanned exits, how": ledger.unplanned_ends,
         "passes": passes,
         "leaked": {kind: names for kind, names in leaked.items() if names},
         "not answering": not_answering,
@@ -236,6 +237,7 @@ def report(result: dict, path: Path | None) -> Path:
         "unexplained failures",
         "unexplained, first",
         "unplanned exits",
+        "unplanned exits, how",
         "passes",
         "leaked",
         "not answering",

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
@@ -35,6 +36,7 @@ ROLES = ("hub", "portal", "tasks")  # the processes the launcher starts
 KINDS = ("hub", "portal", "tasks", "proxy", "container", "engine")
 RESTART_DELAY = 1.0  # supervisord's and the kubelet's first back-off are about this
 RECOVERY_TIMEOUT = 180.0
+UNPLANNED_LOG_LINES = 60
 
 
 def proxy_pid(stack: Stack) -> int | None:
@@ -75,7 +77,7 @@ class Supervisor:
                 if process.poll() is None:
                     continue
                 if role not in self._planned:
-                    self.ledger.unplanned_exits[role] += 1
+                    self.unplanned(role, process.returncode)
                 self._planned.discard(role)
                 time.sleep(RESTART_DELAY)
                 if role == "hub":
@@ -85,6 +87,25 @@ class Supervisor:
                     self.stack.portal_start(wait=False)
                 else:
                     self.stack.tasks_start()
+
+    def unplanned(self, role: str, status: int) -> None:
+        """Count an exit nobody caused, with what its log said last: a native crash's
+        stacks (the test stack runs with PYTHONFAULTHANDLER) are only there."""
+        self.ledger.unplanned_exits[role] += 1
+        when = datetime.now(UTC).strftime("%H:%M:%S")
+        self.ledger.unplanned_ends.append(
+            f"{when} {role} exited with {status}; its log's last lines:\n{self.log_tail(role)}"
+        )
+
+    def log_tail(self, role: str, lines: int = UNPLANNED_LOG_LINES) -> str:
+        try:
+            with open(Path(self.stack.log_dir or ROOT) / f"{role}.log", "rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - 200 * lines))
+                tail = log.read().decode(errors="replace").splitlines()[-lines:]
+        except OSError as error:
+            return f"(no log: {error})"
+        return "\n".join(tail)
 
     def all_answer(self) -> None:
         """Until the portal and the hub behind the proxy answer (the processes are started)."""

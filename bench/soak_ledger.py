@@ -33,6 +33,8 @@ class Ledger:
     during_faults: Counter = field(default_factory=Counter)  # (op, fault kind) -> failures
     faults: list[FaultWindow] = field(default_factory=list)
     unplanned_exits: Counter = field(default_factory=Counter)  # role -> exits nobody caused
+    # Each such exit: when (UTC), the role, its exit status and its log's last lines.
+    unplanned_ends: list[str] = field(default_factory=list)
     lost_files: list[str] = field(default_factory=list)
     examples: dict = field(default_factory=dict)  # (op, cause) -> one full message
     # The first unexplained failures with when (UTC) and on what, to find in the logs.

@@ -43,7 +43,7 @@ def test_a_short_soak_with_every_fault_loses_and_leaks_nothing(tmp_path, capsys)
     assert set(result["faults"]) == set(KINDS), result["faults"]
     assert set(result["operations"]) >= {"create", "open", "stop", "start", "delete"}
     assert result["unexplained failures"] == {}, result["examples"]
-    assert result["unplanned exits"] == {}
+    assert result["unplanned exits"] == {}, "\n\n".join(result["unplanned exits, how"])
     assert result["leaked"] == {}
     assert result["not answering"] == []
     assert result["lost files"] == []
