@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from lib.resources import parse_memory  # pure: it imports nothing of ours
+
 # The folder holding the packages: the checkout when the code runs from one (an editable
 # install included), else site-packages. Only the checkout's defaults below use it.
 ROOT = Path(__file__).resolve().parent.parent
@@ -334,6 +336,39 @@ def workspace_images() -> list[str]:
     the lean image, then the data-science one)."""
     raw = env_str("MLHUB_WORKSPACE_IMAGES", f"{DEFAULT_IMAGE},{DATA_SCIENCE_IMAGE}")
     return [image.strip() for image in raw.split(",") if image.strip()]
+
+
+def _parsed(name: str, parse, fallback):
+    """``parse(value)`` of the variable, else ``fallback``; a bad value names its variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return fallback
+    try:
+        return parse(raw)
+    except ValueError as error:
+        raise ConfigError(f"{name}={raw!r}: {error}") from None
+
+
+def host_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+# The hub's bounds of every workspace. The spawners refuse a start above them; the portal reads
+# the same variables, so that no template offers more than the hub will start.
+def cpu_max() -> float:
+    """``MLHUB_CPU_MAX``: the most cores one workspace may ask for (default: this host's)."""
+    return _parsed("MLHUB_CPU_MAX", float, float(os.cpu_count() or 1))
+
+
+def memory_max() -> int:
+    """``MLHUB_MEMORY_MAX``: the most memory one workspace may ask for, bytes or "8G"
+    (default: this host's)."""
+    return _parsed("MLHUB_MEMORY_MAX", parse_memory, host_memory())
+
+
+def gpus_max() -> int:
+    """``MLHUB_GPUS_MAX``: the most GPUs one workspace may ask for (default 0: none)."""
+    return env_int("MLHUB_GPUS_MAX", 0)
 
 
 def resources_dir() -> Path:

@@ -168,6 +168,11 @@ try:
     POOL_REFILL_SECONDS = env.env_int_at_least("MLHUB_POOL_REFILL_SECONDS", 30, 0)
     # The most slots one template's pool may hold (a typo of 30000 makes no 30,000).
     POOL_SIZE_MAX = env.env_int_at_least("MLHUB_POOL_SIZE_MAX", 500, 0)
+    # The hub's bounds of one workspace (the spawners' cpu_max, memory_max, gpus_max defaults):
+    # no template may offer more (portal/workspaces/workspace_templates.py).
+    WORKSPACE_CPU_MAX = env.cpu_max()
+    WORKSPACE_MEMORY_MAX = env.memory_max()
+    WORKSPACE_GPUS_MAX = env.gpus_max()
     # The usage sampler (portal/usage/sampler.py): seconds between passes, None when off.
     USAGE_SAMPLE_SECONDS = env.usage_sample_seconds()
     # The seed's dynamic whitelist file (portal/accounts/allowlist.py).

@@ -84,10 +84,6 @@ def refusal(status: int, message: str) -> web.HTTPError:
     return error
 
 
-def _host_memory() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
 class WorkspaceOptions(LoggingConfigurable):
     """Spawner mixin (before the upstream spawner in the bases)."""
 
@@ -159,11 +155,11 @@ class WorkspaceOptions(LoggingConfigurable):
 
     @default("cpu_max")
     def _default_cpu_max(self) -> float:
-        return _from_env("MLHUB_CPU_MAX", float, float(os.cpu_count() or 1))
+        return env.cpu_max()
 
     @default("memory_max")
     def _default_memory_max(self) -> int:
-        return _from_env("MLHUB_MEMORY_MAX", parse_memory, _host_memory())
+        return env.memory_max()
 
     @default("default_cpu")
     def _default_default_cpu(self) -> float:
@@ -175,7 +171,7 @@ class WorkspaceOptions(LoggingConfigurable):
 
     @default("gpus_max")
     def _default_gpus_max(self) -> int:
-        return env.env_int("MLHUB_GPUS_MAX", 0)
+        return env.gpus_max()
 
     @default("allow_all_gpus")
     def _default_allow_all_gpus(self) -> bool:
@@ -209,7 +205,7 @@ class WorkspaceOptions(LoggingConfigurable):
                 allow_all_gpus=self.allow_all_gpus,
                 gpu_ids=self.gpu_ids_allowed,
             )
-        except ResourceError as error:
+        except (ResourceError, env.ConfigError) as error:
             raise refusal(500, f"MLHub spawner configuration: {error}") from error
 
     def check_options(

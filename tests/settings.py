@@ -11,3 +11,9 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.MD5PasswordHasher",
     "portal.accounts.hashers.ClientSecretHasher",
 ]
+
+# The hub's bounds of one workspace, not this machine's (by default the host's cores and
+# memory): templates in the tests may offer up to these.
+WORKSPACE_CPU_MAX = 8.0
+WORKSPACE_MEMORY_MAX = 16 * 1024**3
+WORKSPACE_GPUS_MAX = 4

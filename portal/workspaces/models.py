@@ -14,6 +14,24 @@ from lib.resources import Limits, WorkspaceResources, format_memory, parse_gpus
 GIB = 1024**3
 
 
+# A new template's bounds: 1 of 2 cores and 2G of 4G, or less where the hub allows less (a
+# template may offer no more than the hub starts: workspace_templates.template_check).
+def cpu_max_default() -> float:
+    return min(2.0, settings.WORKSPACE_CPU_MAX)
+
+
+def cpu_default_default() -> float:
+    return min(1.0, cpu_max_default())
+
+
+def memory_max_default() -> int:
+    return min(4 * GIB, settings.WORKSPACE_MEMORY_MAX)
+
+
+def memory_default_default() -> int:
+    return min(2 * GIB, memory_max_default())
+
+
 class TemplateQuerySet(models.QuerySet):
     def usable_by(self, user) -> TemplateQuerySet:
         """Admins use every template; others those open to all (no groups) or to a group of
@@ -39,10 +57,10 @@ class WorkspaceTemplate(models.Model):
         default=False, help_text="Chosen when a request names no template (one at most)"
     )
     image = models.CharField(max_length=200, default=env.DEFAULT_IMAGE)
-    cpu_default = models.FloatField(default=1.0)
-    cpu_max = models.FloatField(default=2.0)
-    memory_default = models.BigIntegerField(default=2 * GIB)
-    memory_max = models.BigIntegerField(default=4 * GIB)
+    cpu_default = models.FloatField(default=cpu_default_default)
+    cpu_max = models.FloatField(default=cpu_max_default)
+    memory_default = models.BigIntegerField(default=memory_default_default)
+    memory_max = models.BigIntegerField(default=memory_max_default)
     gpus_max = models.PositiveSmallIntegerField(default=0, help_text="0: no GPUs")
     days_to_live_default = models.PositiveIntegerField(default=0, help_text="0: never expires")
     days_to_live_max = models.PositiveIntegerField(

@@ -50,6 +50,22 @@ def template_check(template: WorkspaceTemplate) -> None:
             f"CPU default {template.cpu_default} must be at least {MIN_CPU} and at most "
             f"{template.cpu_max}"
         )
+    # Above the hub's bounds the portal would accept what the hub then refuses at the start.
+    if template.cpu_max > settings.WORKSPACE_CPU_MAX:
+        problems.append(
+            f"CPU maximum {template.cpu_max} is above the hub's {settings.WORKSPACE_CPU_MAX} "
+            "(MLHUB_CPU_MAX)"
+        )
+    if template.memory_max > settings.WORKSPACE_MEMORY_MAX:
+        problems.append(
+            f"memory maximum {format_memory(template.memory_max)} is above the hub's "
+            f"{format_memory(settings.WORKSPACE_MEMORY_MAX)} (MLHUB_MEMORY_MAX)"
+        )
+    if template.gpus_max > settings.WORKSPACE_GPUS_MAX:
+        problems.append(
+            f"GPU maximum {template.gpus_max} is above the hub's {settings.WORKSPACE_GPUS_MAX} "
+            "(MLHUB_GPUS_MAX)"
+        )
     if not 0 < template.memory_default <= template.memory_max:
         problems.append(
             f"memory default {format_memory(template.memory_default)} must be above 0 and at "
@@ -132,12 +148,30 @@ def templates_first_ensure() -> str:
     names = list(WorkspaceTemplate.objects.values_list("name", flat=True))
     if names != ["default"] or AuditEntry.objects.filter(action__startswith="template.").exists():
         return f"left as they are ({', '.join(names) or 'none'})"
+    # A hub that allows less than they offer (a small host, MLHUB_CPU_MAX, MLHUB_MEMORY_MAX)
+    # gets them fitted to its bounds: it would refuse the rest at every start.
+    # (Only fitted: its image is the migrations', whatever MLHUB_WORKSPACE_IMAGES allows.)
+    WorkspaceTemplate.objects.filter(name="default").update(
+        **_fitted(WorkspaceTemplate.objects.values().get(name="default"))
+    )
     if DATA_SCIENCE["image"] not in settings.WORKSPACE_IMAGES:
         return (
             f"default only: {DATA_SCIENCE['image']} is not in MLHUB_WORKSPACE_IMAGES, so no "
             "data-science template"
         )
-    template = WorkspaceTemplate(**DATA_SCIENCE)
+    template = WorkspaceTemplate(**{**DATA_SCIENCE, **_fitted(DATA_SCIENCE)})
     template_check(template)
     template.save()
     return "default and data-science, made now"
+
+
+def _fitted(values: dict) -> dict:
+    """The bounds of ``values`` within the hub's; defaults no higher than the maxima."""
+    cpu_max = min(values["cpu_max"], settings.WORKSPACE_CPU_MAX)
+    memory_max = min(values["memory_max"], settings.WORKSPACE_MEMORY_MAX)
+    return {
+        "cpu_max": cpu_max,
+        "cpu_default": min(values["cpu_default"], cpu_max),
+        "memory_max": memory_max,
+        "memory_default": min(values["memory_default"], memory_max),
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,22 @@ def test_the_portal_listens_on_loopback_unless_told_otherwise(monkeypatch):
     # The portal trusts the X-Forwarded-For entry its proxy adds: only the proxy may reach it.
     monkeypatch.delenv("MLHUB_PORTAL_URL", raising=False)
     assert env.portal_url() == "http://127.0.0.1:8010"
+
+
+def test_the_hubs_workspace_bounds_are_the_hosts_unless_set(monkeypatch):
+    # The spawners' cpu_max, memory_max and gpus_max defaults, and the portal's template bound.
+    for name in ("MLHUB_CPU_MAX", "MLHUB_MEMORY_MAX", "MLHUB_GPUS_MAX"):
+        monkeypatch.delenv(name, raising=False)
+    assert env.cpu_max() == float(os.cpu_count())
+    assert env.memory_max() == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert env.gpus_max() == 0
+    monkeypatch.setenv("MLHUB_CPU_MAX", "1.5")
+    monkeypatch.setenv("MLHUB_MEMORY_MAX", "3G")
+    monkeypatch.setenv("MLHUB_GPUS_MAX", "2")
+    assert (env.cpu_max(), env.memory_max(), env.gpus_max()) == (1.5, 3 * 1024**3, 2)
+
+
+def test_a_bad_workspace_bound_names_its_variable(monkeypatch):
+    monkeypatch.setenv("MLHUB_MEMORY_MAX", "lots")
+    with pytest.raises(env.ConfigError, match="MLHUB_MEMORY_MAX='lots'"):
+        env.memory_max()

@@ -72,3 +72,18 @@ def test_no_data_science_template_when_its_image_is_not_allowed(settings):
         "so no data-science template"
     )
     assert list(WorkspaceTemplate.objects.values_list("name", flat=True)) == ["default"]
+
+
+@pytest.mark.django_db
+def test_on_a_hub_that_allows_less_both_are_fitted_to_it(settings):
+    settings.WORKSPACE_IMAGES = BOTH
+    settings.WORKSPACE_CPU_MAX, settings.WORKSPACE_MEMORY_MAX = 1.0, 3 * GIB
+    assert templates_first_ensure() == "default and data-science, made now"
+    bounds = {
+        found.name: (found.cpu_default, found.cpu_max, found.memory_default, found.memory_max)
+        for found in WorkspaceTemplate.objects.all()
+    }
+    assert bounds == {
+        "default": (1.0, 1.0, 2 * GIB, 3 * GIB),
+        "data-science": (1.0, 1.0, 3 * GIB, 3 * GIB),
+    }

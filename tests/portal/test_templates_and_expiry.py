@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from portal.workspaces.models import Workspace, WorkspaceTemplate
+from portal.workspaces.models import GIB, Workspace, WorkspaceTemplate
 
 pytestmark = pytest.mark.django_db
 TEMPLATES = "/api/v1/templates/"
@@ -130,6 +130,43 @@ def test_a_template_that_contradicts_itself_is_a_400(api, carol, change, message
     assert response.status_code == 400
     assert response.json() == {"detail": message, "code": "invalid"}
     assert WorkspaceTemplate.objects.get().image == "mlhub-workspace:latest"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"cpu_max": 3}, "CPU maximum 3.0 is above the hub's 2.0 (MLHUB_CPU_MAX)"),
+        ({"memory_max": "5G"}, "memory maximum 5G is above the hub's 4G (MLHUB_MEMORY_MAX)"),
+        ({"gpus_max": 2}, "GPU maximum 2 is above the hub's 1 (MLHUB_GPUS_MAX)"),
+    ],
+)
+def test_a_template_offering_more_than_the_hub_starts_is_a_400(
+    api, carol, change, message, settings
+):
+    # The hub's spawner would refuse such a workspace at its start, after the portal said yes.
+    settings.WORKSPACE_IMAGES = ["mlhub-workspace:latest"]
+    settings.WORKSPACE_CPU_MAX, settings.WORKSPACE_MEMORY_MAX = 2.0, 4 * GIB
+    settings.WORKSPACE_GPUS_MAX = 1
+    template = WorkspaceTemplate.objects.get()
+    api.force_authenticate(carol)
+    response = api.patch(f"{TEMPLATES}{template.pk}/", change, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"detail": f"Template not saved: {message}.", "code": "invalid"}
+    fresh = WorkspaceTemplate.objects.get()
+    assert (fresh.cpu_max, fresh.memory_max, fresh.gpus_max) == (2.0, 4 * GIB, 0)
+    at_the_edge = {"cpu_max": 2, "memory_max": "4G", "gpus_max": 1}
+    assert api.patch(f"{TEMPLATES}{template.pk}/", at_the_edge, format="json").status_code == 200
+
+
+def test_a_new_templates_bounds_default_to_what_the_hub_allows(api, carol, settings):
+    settings.WORKSPACE_IMAGES = ["mlhub-workspace:latest"]
+    settings.WORKSPACE_CPU_MAX, settings.WORKSPACE_MEMORY_MAX = 0.5, GIB
+    api.force_authenticate(carol)
+    response = api.post(TEMPLATES, {"name": "small"}, format="json")
+    assert response.status_code == 201, response.json()
+    made = response.json()
+    assert (made["cpu_default"], made["cpu_max"]) == (0.5, 0.5)
+    assert (made["memory_default"], made["memory_max"]) == (GIB, GIB)
 
 
 def test_people_cannot_write_templates(api, alice):
