@@ -338,7 +338,7 @@ def workspace_images() -> list[str]:
     return [image.strip() for image in raw.split(",") if image.strip()]
 
 
-def _parsed(name: str, parse, fallback):
+def env_parsed(name: str, parse, fallback):
     """``parse(value)`` of the variable, else ``fallback``; a bad value names its variable."""
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -357,13 +357,13 @@ def host_memory() -> int:
 # the same variables, so that no template offers more than the hub will start.
 def cpu_max() -> float:
     """``MLHUB_CPU_MAX``: the most cores one workspace may ask for (default: this host's)."""
-    return _parsed("MLHUB_CPU_MAX", float, float(os.cpu_count() or 1))
+    return env_parsed("MLHUB_CPU_MAX", float, float(os.cpu_count() or 1))
 
 
 def memory_max() -> int:
     """``MLHUB_MEMORY_MAX``: the most memory one workspace may ask for, bytes or "8G"
     (default: this host's)."""
-    return _parsed("MLHUB_MEMORY_MAX", parse_memory, host_memory())
+    return env_parsed("MLHUB_MEMORY_MAX", parse_memory, host_memory())
 
 
 def gpus_max() -> int:

@@ -9,7 +9,6 @@ refused at hub start (`refuse_replaced_settings`), never silently ignored.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -63,17 +62,6 @@ def refuse_replaced_settings(config: Config, spawner_class: type) -> None:
                     f"c.{section}.{name} is not used by MLHub: {REPLACED_SETTINGS[name]} "
                     "(docs/configuration.md)"
                 )
-
-
-def _from_env(name: str, parse: Callable[[str], Any], fallback: Any) -> Any:
-    """A trait default from the environment; a bad value names its variable."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return fallback
-    try:
-        return parse(raw)
-    except ValueError as error:
-        raise ResourceError(f"{name}={raw!r}: {error}") from error
 
 
 def refusal(status: int, message: str) -> web.HTTPError:
@@ -163,11 +151,11 @@ class WorkspaceOptions(LoggingConfigurable):
 
     @default("default_cpu")
     def _default_default_cpu(self) -> float:
-        return _from_env("MLHUB_DEFAULT_CPU", float, 0.0)
+        return env.env_parsed("MLHUB_DEFAULT_CPU", float, 0.0)
 
     @default("default_memory")
     def _default_default_memory(self) -> int:
-        return _from_env("MLHUB_DEFAULT_MEMORY", parse_memory, 0)
+        return env.env_parsed("MLHUB_DEFAULT_MEMORY", parse_memory, 0)
 
     @default("gpus_max")
     def _default_gpus_max(self) -> int:
