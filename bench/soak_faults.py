@@ -93,19 +93,10 @@ class Supervisor:
         stacks (the test stack runs with PYTHONFAULTHANDLER) are only there."""
         self.ledger.unplanned_exits[role] += 1
         when = datetime.now(UTC).strftime("%H:%M:%S")
+        tail = self.stack.log_tail(role, UNPLANNED_LOG_LINES)
         self.ledger.unplanned_ends.append(
-            f"{when} {role} exited with {status}; its log's last lines:\n{self.log_tail(role)}"
+            f"{when} {role} exited with {status}; its log's last lines:\n{tail}"
         )
-
-    def log_tail(self, role: str, lines: int = UNPLANNED_LOG_LINES) -> str:
-        try:
-            with open(Path(self.stack.log_dir or ROOT) / f"{role}.log", "rb") as log:
-                log.seek(0, os.SEEK_END)
-                log.seek(max(0, log.tell() - 200 * lines))
-                tail = log.read().decode(errors="replace").splitlines()[-lines:]
-        except OSError as error:
-            return f"(no log: {error})"
-        return "\n".join(tail)
 
     def all_answer(self) -> None:
         """Until the portal and the hub behind the proxy answer (the processes are started)."""

@@ -295,7 +295,11 @@ class Stack:
         def answers() -> bool:
             for name, process in self.processes.items():
                 if process.poll() is not None:
-                    raise StackError(f"{name} exited with {process.returncode} while starting")
+                    # Its log's end says why (a native crash: PYTHONFAULTHANDLER's stacks).
+                    raise StackError(
+                        f"{name} exited with {process.returncode} while starting"
+                        + (f"; its log ends:\n{self.log_tail(name)}" if self.log_dir else "")
+                    )
             try:
                 response = requests.get(url, timeout=2, allow_redirects=False)
             except requests.RequestException:
@@ -381,6 +385,17 @@ class Stack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        """The last ``lines`` lines of process ``name``'s log (``log_dir``'s)."""
+        try:
+            with open((self.log_dir or ROOT) / f"{name}.log", "rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - 300 * lines))
+                tail = log.read().decode(errors="replace").splitlines()[-lines:]
+        except OSError as error:
+            return f"(no log: {error})"
+        return "\n".join(tail)
 
     def _output(self, name: str):
         if self.log_dir is None:

@@ -48,6 +48,23 @@ def test_a_process_that_exits_while_starting_ends_the_wait_with_its_name():
     assert str(stopped.value) == "portal exited with 3 while starting"
 
 
+def test_a_process_that_crashes_while_starting_leaves_its_stacks_in_the_error(tmp_path):
+    # As CI's one restarted hub that died of SIGSEGV: the error carries its log's end, where
+    # PYTHONFAULTHANDLER wrote every thread's stack.
+    import sys
+
+    stack = Stack({"PYTHONFAULTHANDLER": "1"}, log_dir=tmp_path)
+    crash = "print('starting', flush=True); import ctypes; ctypes.string_at(0)"
+    stack._spawn("hub", [sys.executable, "-c", crash])
+    stack.processes["hub"].wait()
+    with pytest.raises(StackError) as stopped:
+        stack.wait_until_answering("http://127.0.0.1:9/", "hub", timeout=30)
+    message = str(stopped.value)
+    assert message.startswith("hub exited with -11 while starting; its log ends:\nstarting\n")
+    assert "Fatal Python error: Segmentation fault" in message
+    assert 'File "<string>", line 1 in <module>' in message
+
+
 def test_nothing_answering_ends_the_wait_with_the_address():
     with pytest.raises(StackError) as stopped:
         Stack({}).wait_until_answering("http://127.0.0.1:9/", "hub", timeout=1)
