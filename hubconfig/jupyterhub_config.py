@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from jupyterhub.log import CoroutineLogFormatter
 
 import templates as page_templates
-from hubconfig import culling, host_only_cookies, log_scrub
+from hubconfig import culling, host_only_cookies, log_scrub, resolver
 from hubconfig import database as hub_database
 from hubconfig.authenticator import ADMINS_GROUP
 from lib import env, origins
@@ -67,6 +67,9 @@ else:
     # with per-user domains, which this branch is; browsers refuse it over plain http.
     c.JupyterHub.cookie_host_prefix_enabled = PUBLIC_URL.startswith("https://")
 c.ConfigurableHTTPProxy.api_url = env.proxy_api_url()
+# The hub's own requests (the proxy's API, server checks) resolve names with getaddrinfo in a
+# thread, not with aiodns's c-ares thread (hubconfig/resolver.py says why).
+c.JupyterHubHTTPClient.connector_options = {"resolver": resolver.ThreadedResolverPerLoop()}
 # The MLHub image runs the Node proxy as a process of its own (START_CHP): the hub then neither
 # starts nor stops it, and a hub restart keeps every route.
 c.ConfigurableHTTPProxy.should_start = not env.env_bool("MLHUB_PROXY_EXTERNAL", False)
