@@ -16,7 +16,7 @@ import requests
 from lib.labels import container_name, network_name
 from lib.polling import poll_until
 from lib.stack import SHARED_SECRETS
-from tests.deploy.mlhub_image import HUB, IMAGE, role_accounts, roles
+from tests.deploy.mlhub_image import HUB, IMAGE, SUPERVISORCTL, role_accounts, roles
 from tests.deploy.nginx_front import SubdomainAdapter, assert_kernel_answers
 from tests.hub_stack import ADMIN_PASSWORD, portal_login
 from tests.ssh_client import alias_of, config_for, key_add, new_key, ssh
@@ -102,6 +102,10 @@ def test_every_role_is_running_and_the_healthcheck_says_so(mlhub):
     assert roles(mlhub.container) == [[role, "RUNNING"] for role in everyone]
     health = mlhub.container.exec_run(["mlhub-entrypoint", "health"])
     assert (health.exit_code, health.output) == (0, b'{"healthy": true, "not_answering": []}\n')
+    # A hub that dies of a signal leaves its threads' stacks in its log (docs/operations.md).
+    pid = mlhub.container.exec_run([*SUPERVISORCTL, "pid", "hub"]).output.decode().strip()
+    environ = mlhub.container.exec_run(["cat", f"/proc/{pid}/environ"]).output.split(b"\0")
+    assert b"PYTHONFAULTHANDLER=1" in environ
 
 
 # What the portal's account can reach, as it sees it: its database, not the Docker engine,
