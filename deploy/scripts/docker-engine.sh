@@ -7,7 +7,7 @@
 #
 # Never run implicitly by `make run`; `.ci/run` calls it, people run it by hand.
 # Environment: DOCKERD_LOG (default /var/log/dockerd.log), DOCKERD_TIMEOUT (seconds, default 60),
-# DOCKERD_ADDRESS_POOL (the users' networks' range, default 10.213.0.0/16, cut into /24s).
+# DOCKERD_ADDRESS_POOL (the users' networks' range, default 10.212.0.0/15, cut into /24s).
 set -euo pipefail
 
 log_file=${DOCKERD_LOG:-/var/log/dockerd.log}
@@ -47,10 +47,11 @@ say "starting dockerd in the background (log: $log_file)"
 mkdir -p "$(dirname "$log_file")"
 # setsid: the engine must outlive this script's process group (CI steps, terminals).
 # Every person gets a network; Docker's default pools hold about 30. Unless daemon.json says
-# otherwise (a flag and the file may not both set it), 256 networks of 254 addresses each.
+# otherwise (a flag and the file may not both set it), 512 networks of 254 addresses each: a
+# 300-person course with room to spare (a warm pool's network holds up to 254 slots).
 pool_args=()
 if ! grep -qs default-address-pools /etc/docker/daemon.json; then
-    pool_args=(--default-address-pool "base=${DOCKERD_ADDRESS_POOL:-10.213.0.0/16},size=24")
+    pool_args=(--default-address-pool "base=${DOCKERD_ADDRESS_POOL:-10.212.0.0/15},size=24")
 fi
 setsid nohup dockerd "${pool_args[@]}" >>"$log_file" 2>&1 </dev/null &
 dockerd_pid=$!

@@ -36,7 +36,7 @@ timeout=${MLHUB_KUBE_TIMEOUT:-120}
 pv_count=${MLHUB_KUBE_PV_COUNT:-24} pv_size=${MLHUB_KUBE_PV_SIZE:-1Gi}
 api=https://127.0.0.1:6443
 node_name=mlhub-node
-bridge=cicni0 pod_cidr=10.244.0.0/24   # clear of Docker's pools (10.213.0.0/16 here)
+bridge=cicni0 pod_cidr=10.244.0.0/24   # clear of Docker's pools (10.212.0.0/15 here)
 gateway=${pod_cidr%.*}.1   # the bridge's address: the host as pods reach it, and their DNS
 components="kube-apiserver kube-controller-manager kube-scheduler kubelet"
 packages="etcd-server golang-go containerd containernetworking-plugins busybox-static openssl
