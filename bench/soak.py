@@ -133,46 +133,53 @@ def soak(hub, args, seed: int, engine: bool) -> dict:
     started = time.monotonic()
     for thread in [*threads, faults]:
         thread.start()
-    faults.join(seconds + 600)  # the plan ends with the time; a recovery may overrun it
-    stop_people.wait(max(0.0, seconds - (time.monotonic() - started)))
-    progress("the time is up: the people finish what they are doing")
-    stop_people.set()
-    for thread in threads[: len(people)]:
-        thread.join(300)
-    took = time.monotonic() - started
-    supervisor.revive()
-    supervisor.all_answer()
-    progress("the workspaces settle; then one sync and one cleanup pass")
-    soak_checks.portal_orm(hub.stack)
-    soak_checks.settle()
-    passes = soak_checks.passes(hub.stack)
-    soak_checks.settle()
-    progress("counting leaks; every workspace opened, its files read")
-    leaked = soak_checks.leaks(hub.stack, HUB, hub.hub_api, hub.hub_token)
-    not_answering = end_check(people)
-    stop_rest.set()
-    memory.sample()  # the end, after the end's checks
-    return {
-        "commit": git_commit(),
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seed": seed,
-        "people": args.people,
-        "minutes": round(took / 60, 1),
-        "operations": dict(ledger.operations),
-        "faults": dict(ledger.fault_counts()),
-        "longest recovery s": {k: round(v, 1) for k, v in ledger.recovery_seconds().items()},
-        "failures during faults": joined(ledger.during_faults),
-        "unexplained failures": joined(ledger.failures),
-        "examples": joined(ledger.examples),
-        "unexplained, first": ledger.unexplained,
-        "unplanned exits": dict(ledger.unplanned_exits),
-        "unplanned exits, how": ledger.unplanned_ends,
-        "passes": passes,
-        "leaked": {kind: names for kind, names in leaked.items() if names},
-        "not answering": not_answering,
-        "lost files": ledger.lost_files,
-        "memory MB": memory.table(),
-    }
+    try:
+        faults.join(seconds + 600)  # the plan ends with the time; a recovery may overrun it
+        stop_people.wait(max(0.0, seconds - (time.monotonic() - started)))
+        progress("the time is up: the people finish what they are doing")
+        stop_people.set()
+        for thread in threads[: len(people)]:
+            thread.join(300)
+        took = time.monotonic() - started
+        supervisor.revive()
+        supervisor.all_answer()
+        progress("the workspaces settle; then one sync and one cleanup pass")
+        soak_checks.portal_orm(hub.stack)
+        soak_checks.settle()
+        passes = soak_checks.passes(hub.stack)
+        soak_checks.settle()
+        progress("counting leaks; every workspace opened, its files read")
+        leaked = soak_checks.leaks(hub.stack, HUB, hub.hub_api, hub.hub_token)
+        not_answering = end_check(people)
+        stop_rest.set()
+        memory.sample()  # the end, after the end's checks
+        return {
+            "commit": git_commit(),
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seed": seed,
+            "people": args.people,
+            "minutes": round(took / 60, 1),
+            "operations": dict(ledger.operations),
+            "faults": dict(ledger.fault_counts()),
+            "longest recovery s": {k: round(v, 1) for k, v in ledger.recovery_seconds().items()},
+            "failures during faults": joined(ledger.during_faults),
+            "unexplained failures": joined(ledger.failures),
+            "examples": joined(ledger.examples),
+            "unexplained, first": ledger.unexplained,
+            "unplanned exits": dict(ledger.unplanned_exits),
+            "unplanned exits, how": ledger.unplanned_ends,
+            "passes": passes,
+            "leaked": {kind: names for kind, names in leaked.items() if names},
+            "not answering": not_answering,
+            "lost files": ledger.lost_files,
+            "memory MB": memory.table(),
+        }
+    finally:
+        # Nothing may start a process again once the stack stops after an error or ^C: the
+        # supervisor would leave what it started running after the run (found 2026-12-07).
+        stop_people.set()
+        stop_rest.set()
+        threads[len(people)].join(30)
 
 
 def joined(counts: dict) -> dict:
