@@ -58,6 +58,10 @@ CALL_ERRORS = (ApiException, aiohttp.ClientError, TimeoutError, ConfigException,
 # answers 404 for the group, one whose server is down 503.
 METRICS = {"group": "metrics.k8s.io", "version": "v1beta1", "plural": "pods"}
 NO_METRICS = "the cluster serves no metrics API"
+# The chart's Role grants it (list pods.metrics.k8s.io); an account of one's own may lack it.
+METRICS_REFUSED = (
+    "this account may not read the cluster's metrics API (RBAC: list pods.metrics.k8s.io)"
+)
 # Kubernetes quantities ("250m" cores, "1234567n", "2Gi", "512Ki") as the numbers they mean.
 _QUANTITY = re.compile(r"^([0-9.]+(?:[eE][-+]?[0-9]+)?)(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _SUFFIX = {
@@ -256,6 +260,8 @@ class KubeBackend:
             if error.status == 503:
                 down = f"the cluster's metrics API did not answer ({reason_of(error)})"
                 raise MetricsUnavailable(down) from None
+            if error.status == 403:
+                raise MetricsUnavailable(METRICS_REFUSED) from None
             raise EngineUnavailable(f"{NO_ANSWER}: {reason_of(error)}") from None
         except CALL_ERRORS as error:
             raise EngineUnavailable(f"{NO_ANSWER}: {reason_of(error)}") from None

@@ -289,6 +289,8 @@ ROLE_RULES = [
         "resources": ["networkpolicies"],
         "verbs": ["get", "list", "create", "delete"],
     },
+    # The usage sampler's reading of what pods use (spawners/cleanup/kube_backend.py).
+    {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": ["list"]},
 ]
 
 

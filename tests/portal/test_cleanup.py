@@ -358,7 +358,8 @@ def test_an_unreadable_time_counts_as_young(alice, hub):
 
 def test_the_network_of_a_person_without_workspaces_goes(alice, bob, hub, workspace_of):
     # A delete of someone's last workspace while the engine restarted left their network;
-    # Docker's networks are few (512 of /24 by docker-engine.sh's default), so it must not wait for them to go.
+    # Docker's networks are few (docker-engine.sh's pool: 512 of /24), so it must not wait
+    # for them to go.
     workspace_of(bob, "draft", state="stopped")
     engine = ScriptedEngine(
         [made("network", "alice", server=""), made("network", "bob", server="")]

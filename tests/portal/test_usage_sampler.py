@@ -19,7 +19,7 @@ from portal.usage.models import SamplePass, UsageInterval
 from portal.usage.sampler import NO_ENGINE, measured_use_unavailable, usage_sample
 from spawners.cleanup.backend import EngineUnavailable, Reading
 from spawners.cleanup.docker_backend import DockerBackend
-from spawners.cleanup.kube_backend import NO_METRICS, KubeBackend
+from spawners.cleanup.kube_backend import METRICS_REFUSED, NO_METRICS, KubeBackend
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -225,6 +225,14 @@ def test_a_cluster_without_the_metrics_api_records_nothing_and_says_so(settings,
     # A later pass that measures clears it.
     usage_sample(backend=ScriptedCluster([]), now=T0 + 10 * MINUTE)
     assert measured_use_unavailable() is None
+
+
+def test_an_account_the_metrics_api_refuses_is_said_so(settings, running):
+    settings.EXECUTION_MODE = "k8s"
+    done = usage_sample(backend=ScriptedCluster(status=403), now=T0 + 5 * MINUTE)
+    assert (done.sampled, done.unavailable) == (0, METRICS_REFUSED)
+    assert measured() == (None, None, None)
+    assert measured_use_unavailable() == METRICS_REFUSED
 
 
 def test_an_engine_that_does_not_answer_writes_nothing(docker_mode, running):
