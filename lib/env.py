@@ -7,12 +7,13 @@ not silently fall back to a default.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from lib.resources import parse_memory  # pure: it imports nothing of ours
+from lib.resources import MIN_CPU, MIN_MEMORY, format_memory, parse_memory  # pure
 
 # The folder holding the packages: the checkout when the code runs from one (an editable
 # install included), else site-packages. Only the checkout's defaults below use it.
@@ -60,17 +61,23 @@ def env_int_at_least(name: str, default: int, minimum: int) -> int:
     return value
 
 
-def env_optional(name: str, parse):
-    """``parse(value)`` of the variable, or None when it is unset or empty (e.g. "no limit")."""
+def env_parsed(name: str, parse, fallback):
+    """``parse(value)`` of the variable, else ``fallback``; a bad value names its variable."""
     raw = os.environ.get(name, "").strip()
     if not raw:
-        return None
+        return fallback
     try:
-        value = parse(raw)
+        return parse(raw)
     except ValueError as error:
         raise ConfigError(f"{name}={raw!r}: {error}") from None
-    if value < 0:
-        raise ConfigError(f"{name}={raw!r} cannot be negative")
+
+
+def env_optional(name: str, parse):
+    """``parse(value)`` of the variable, or None when it is unset or empty (e.g. "no limit");
+    a negative value, or NaN (which no comparison would bound), is refused."""
+    value = env_parsed(name, parse, None)
+    if value is not None and not value >= 0:
+        raise ConfigError(f"{name}={os.environ[name].strip()!r} must be 0 or more")
     return value
 
 
@@ -338,17 +345,6 @@ def workspace_images() -> list[str]:
     return [image.strip() for image in raw.split(",") if image.strip()]
 
 
-def env_parsed(name: str, parse, fallback):
-    """``parse(value)`` of the variable, else ``fallback``; a bad value names its variable."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return fallback
-    try:
-        return parse(raw)
-    except ValueError as error:
-        raise ConfigError(f"{name}={raw!r}: {error}") from None
-
-
 def host_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
@@ -357,18 +353,24 @@ def host_memory() -> int:
 # the same variables, so that no template offers more than the hub will start.
 def cpu_max() -> float:
     """``MLHUB_CPU_MAX``: the most cores one workspace may ask for (default: this host's)."""
-    return env_parsed("MLHUB_CPU_MAX", float, float(os.cpu_count() or 1))
+    cores = env_parsed("MLHUB_CPU_MAX", float, float(os.cpu_count() or 1))
+    if not (math.isfinite(cores) and cores >= MIN_CPU):  # NaN would bound nothing
+        raise ConfigError(f"MLHUB_CPU_MAX={cores!r} must be a number of cores, at least {MIN_CPU}")
+    return cores
 
 
 def memory_max() -> int:
     """``MLHUB_MEMORY_MAX``: the most memory one workspace may ask for, bytes or "8G"
     (default: this host's)."""
-    return env_parsed("MLHUB_MEMORY_MAX", parse_memory, host_memory())
+    size = env_parsed("MLHUB_MEMORY_MAX", parse_memory, host_memory())
+    if size < MIN_MEMORY:
+        raise ConfigError(f"MLHUB_MEMORY_MAX={size} must be at least {format_memory(MIN_MEMORY)}")
+    return size
 
 
 def gpus_max() -> int:
     """``MLHUB_GPUS_MAX``: the most GPUs one workspace may ask for (default 0: none)."""
-    return env_int("MLHUB_GPUS_MAX", 0)
+    return env_int_at_least("MLHUB_GPUS_MAX", 0, 0)
 
 
 def resources_dir() -> Path:

@@ -143,3 +143,30 @@ def test_a_bad_workspace_bound_names_its_variable(monkeypatch):
     monkeypatch.setenv("MLHUB_MEMORY_MAX", "lots")
     with pytest.raises(env.ConfigError, match="MLHUB_MEMORY_MAX='lots'"):
         env.memory_max()
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        # Each would have bounded nothing, or everything: NaN compares false both ways.
+        ("MLHUB_CPU_MAX", "nan"),
+        ("MLHUB_CPU_MAX", "inf"),
+        ("MLHUB_CPU_MAX", "0.001"),
+        ("MLHUB_CPU_MAX", "-2"),
+        ("MLHUB_MEMORY_MAX", "1M"),
+        ("MLHUB_GPUS_MAX", "-1"),
+    ],
+)
+def test_a_workspace_bound_outside_its_edges_stops_the_start(monkeypatch, name, raw):
+    monkeypatch.setenv(name, raw)
+    bound = {"MLHUB_CPU_MAX": env.cpu_max, "MLHUB_MEMORY_MAX": env.memory_max}
+    with pytest.raises(env.ConfigError, match=name):
+        bound.get(name, env.gpus_max)()
+
+
+@pytest.mark.parametrize("raw", ["nan", "-0.5"])
+def test_an_optional_limit_that_bounds_nothing_is_refused(monkeypatch, raw):
+    # A quota of NaN cores would have let every start through.
+    monkeypatch.setenv("MLHUB_QUOTA_CPU", raw)
+    with pytest.raises(env.ConfigError, match=f"MLHUB_QUOTA_CPU='{raw}' must be 0 or more"):
+        env.env_optional("MLHUB_QUOTA_CPU", float)
