@@ -124,21 +124,19 @@ def soak(hub, args, seed: int, engine: bool) -> dict:
     )
     memory = MemorySampler(hub.stack)
     stop_people, stop_rest = threading.Event(), threading.Event()
-    threads = [threading.Thread(target=p.run, args=(stop_people,), daemon=True) for p in people]
-    threads += [
-        threading.Thread(target=supervisor.run, args=(stop_rest,), daemon=True),
-        threading.Thread(target=memory.run, args=(stop_rest,), daemon=True),
-    ]
+    using = [threading.Thread(target=p.run, args=(stop_people,), daemon=True) for p in people]
+    supervising = threading.Thread(target=supervisor.run, args=(stop_rest,), daemon=True)
+    sampling = threading.Thread(target=memory.run, args=(stop_rest,), daemon=True)
     faults = threading.Thread(target=injector.run, args=(stop_rest,), daemon=True)
     started = time.monotonic()
-    for thread in [*threads, faults]:
+    for thread in [*using, supervising, sampling, faults]:
         thread.start()
     try:
         faults.join(seconds + 600)  # the plan ends with the time; a recovery may overrun it
         stop_people.wait(max(0.0, seconds - (time.monotonic() - started)))
         progress("the time is up: the people finish what they are doing")
         stop_people.set()
-        for thread in threads[: len(people)]:
+        for thread in using:
             thread.join(300)
         took = time.monotonic() - started
         supervisor.revive()
@@ -179,7 +177,7 @@ def soak(hub, args, seed: int, engine: bool) -> dict:
         # supervisor would leave what it started running after the run (found 2026-12-07).
         stop_people.set()
         stop_rest.set()
-        threads[len(people)].join(30)
+        supervising.join(30)
 
 
 def joined(counts: dict) -> dict:
