@@ -120,11 +120,15 @@ class Person:
             raise StateWaitFailed(f"open {status.status_code}", status.text[:300])
         for path, content in workspace.files.items():
             read = server.get(workspace.url + f"api/contents/{path}", timeout=30)
-            if read.status_code != 200 or read.json().get("content") != content:
+            if _file_lost(read, content):
                 lost = f"{self.username}/{workspace.name}/{path} ({read.status_code})"
                 self.ledger.file_lost(lost)
                 workspace.files.pop(path)  # counted once
                 break
+            if read.status_code != 200:
+                # No answer from the server (a fault killed it mid-read: the proxy's 503) says
+                # nothing about the file: a failed open, and the file is read again next time.
+                raise StateWaitFailed(f"read {read.status_code}", read.text[:300])
 
     def stop(self, workspace: Workspace) -> None:
         self._file_write(workspace)
@@ -192,3 +196,10 @@ class Person:
                 raise StateWaitFailed(f"became {workspace.state}", str(body.get("message")))
             time.sleep(1)
         raise StateWaitFailed(f"not {state} in {START_TIMEOUT}s", f"still {workspace.state}")
+
+
+def _file_lost(read: requests.Response, content: str) -> bool:
+    """The server answered, and the file is gone (Jupyter's 404) or not what was written."""
+    if read.status_code == 404:
+        return True
+    return read.status_code == 200 and read.json().get("content") != content
