@@ -16,27 +16,31 @@ run: setup
 	$(BIN)/python -m lib.stack
 
 # The unit tier starts no stack, browser or cluster: it runs in parallel (pytest-xdist), each
-# worker with its own test database. The rest, the integration tiers, start real stacks and
-# run one test at a time. The integration tier mostly waits (containers, hubs, browsers
-# starting), so beside it, one after another, run ALSO_BESIDE and the cluster's tests
-# (CLUSTER_TIER), which share nothing with it (namespaces, hub names and ports of their own)
-# and mostly wait on the kubelet's timers. (The unit tier beside it too made it 110 s slower,
-# CI 2026-12-06: both want the CPU.)
+# worker with its own test database. The rest start real stacks and run one test at a time,
+# in three lanes side by side, since they mostly wait (containers, hubs, browsers starting,
+# the kubelet's timers) and share nothing (namespaces, hub names and ports of their own):
+# - Docker: the integration tests that use the Docker engine (DOCKER_TESTS), then the short
+#   soak (SOAK), which restarts the engine: it waits for every test that uses it but the
+#   cluster's, whose image copies hold a lock its restart waits for (tests/docker_engine.py);
+# - beside: the upgrades from the last release (UPGRADES, Docker stacks of their own hub names)
+#   first, then ALSO_BESIDE and the integration tests that do not use Docker, which must not
+#   (MLHUB_TESTS_BESIDE_THE_SOAK: one that does fails, naming DOCKER_TESTS);
+# - the cluster's tests (CLUSTER_TIER), the heaviest first (FIRST_CLUSTER_TESTS: the chart's
+#   releases serving a person in Chromium), beside Docker's tests rather than Chromium's (the
+#   browser tests come last in their lane, tests/conftest.py): on 2 cores, beside them, an
+#   image's browser test lost a response (CI, 2026-12-06).
+# (The unit tier beside them too made CI 110 s slower, 2026-12-06: both want the CPU.)
 UNIT_TIER := tests/portal tests/lib tests/hubconfig tests/spawners
+DOCKER_TESTS := tests/docker_mode tests/spawners_in_hub tests/deploy/test_compose.py \
+	$(wildcard tests/deploy/test_image*.py) tests/browser/test_data_science_workspace.py \
+	tests/browser/test_image_https.py
+SOAK := tests/soak
+UPGRADES := tests/upgrade
 CLUSTER_TIER := tests/k8s tests/helm
-# First of the cluster's: the chart's releases serving a person in Chromium, the heaviest test
-# there is. The other tier runs its browser tests last (tests/conftest.py), so this one is
-# beside its Docker tests, not its browser tests: on 2 cores, beside them, an image's browser
-# test lost a response (CI, 2026-12-06).
 FIRST_CLUSTER_TESTS := tests/k8s/test_chart_serves_a_person.py
-# Last beside it, after the cluster's: the upgrades from the last release (Docker stacks and
-# images of their own hub names), which the integration tier would otherwise wait for.
-LAST_BESIDE := tests/upgrade
-# After all of them, alone: the short soak, which restarts the Docker engine (no other test
-# may have a container then).
-ALONE_AT_THE_END := tests/soak
-# A command to run beside the integration tier too, before the cluster's tests, its output with
-# theirs (.ci/run: the PostgreSQL pass, which would otherwise wait for all of this to end).
+# A command to run in the second lane after the upgrades, its output with theirs (.ci/run:
+# the PostgreSQL pass, which would otherwise wait for all of this to end). It must not use
+# the Docker engine.
 ALSO_BESIDE ?=
 # Each test goes to the worker that is free, but tests/spawners/ keeps to one (tests/conftest.py:
 # its Docker tests share objects by label). At most 4 workers: each migrates its own test
@@ -44,37 +48,48 @@ ALSO_BESIDE ?=
 PARALLEL := -n auto --maxprocesses=4
 # Every run ends with its 30 slowest tests: where the suite's time goes (issue 21).
 PYTEST := $(BIN)/python -m pytest --durations=30
+# A lane's pytest other than the first: its own temporary folders, no shared cache.
+APART = -p no:cacheprovider --basetemp=$$apart/$(1)
 # The words of PYTEST_ARGS that name tests (tests/..., tests/x.py::name); the others are options.
 ARG_PATHS := $(filter tests tests/% ./tests ./tests/%,$(PYTEST_ARGS))
 ARG_OPTIONS := $(filter-out $(ARG_PATHS),$(PYTEST_ARGS))
 # Options alone may select nothing in one tier (-m k8s in the unit tier): pytest's 5, not a failure.
 NOTHING_SELECTED_IS_FINE := $(if $(PYTEST_ARGS),|| [ $$? -eq 5 ])
 
-# The unit tier in parallel, then the integration tier and beside it ALSO_BESIDE, the
-# cluster's and LAST_BESIDE (their output after its), then ALONE_AT_THE_END; all run, and any
-# failing fails it. PYTEST_ARGS's options go to all; when it names tests, just those run, in
-# one serial pytest.
+# The unit tier in parallel, then the three lanes, the Docker lane's output first, the others'
+# after it; all run, and any failing fails it. PYTEST_ARGS's options go to all; when it names
+# tests, just those run, in one serial pytest.
 test: setup
 ifeq ($(ARG_PATHS),)
 	status=0; apart=$$(mktemp -d); \
 	$(PYTEST) $(PARALLEL) $(UNIT_TIER) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
 	( failed=0; \
-	  $(if $(ALSO_BESIDE),( $(ALSO_BESIDE) ) >>$$apart/log 2>&1 || failed=1;) \
-	  $(PYTEST) $(FIRST_CLUSTER_TESTS) $(PYTEST_ARGS) -p no:cacheprovider \
-		--basetemp=$$apart/first >>$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
-	  $(PYTEST) $(CLUSTER_TIER) --ignore=$(FIRST_CLUSTER_TESTS) $(PYTEST_ARGS) -p no:cacheprovider \
-		--basetemp=$$apart/rest >>$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
-	  $(PYTEST) $(LAST_BESIDE) $(PYTEST_ARGS) -p no:cacheprovider \
-		--basetemp=$$apart/last >>$$apart/log 2>&1 $(NOTHING_SELECTED_IS_FINE) || failed=1; \
-	  exit $$failed ) & cluster=$$!; \
-	$(PYTEST) tests $(addprefix --ignore=,$(UNIT_TIER) $(CLUSTER_TIER) $(LAST_BESIDE) \
-		$(ALONE_AT_THE_END)) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
+	  $(PYTEST) $(UPGRADES) $(PYTEST_ARGS) $(call APART,upgrades) $(NOTHING_SELECTED_IS_FINE) \
+		|| failed=1; \
+	  touch $$apart/upgraded; \
+	  export MLHUB_TESTS_BESIDE_THE_SOAK=true; \
+	  $(if $(ALSO_BESIDE),( $(ALSO_BESIDE) ) || failed=1;) \
+	  $(PYTEST) tests $(addprefix --ignore=,$(UNIT_TIER) $(DOCKER_TESTS) $(SOAK) $(UPGRADES) \
+		$(CLUSTER_TIER)) $(PYTEST_ARGS) $(call APART,beside) $(NOTHING_SELECTED_IS_FINE) \
+		|| failed=1; \
+	  exit $$failed ) >$$apart/beside.log 2>&1 & beside=$$!; \
+	( failed=0; \
+	  $(PYTEST) $(FIRST_CLUSTER_TESTS) $(PYTEST_ARGS) $(call APART,first) \
+		$(NOTHING_SELECTED_IS_FINE) || failed=1; \
+	  $(PYTEST) $(CLUSTER_TIER) --ignore=$(FIRST_CLUSTER_TESTS) $(PYTEST_ARGS) \
+		$(call APART,cluster) $(NOTHING_SELECTED_IS_FINE) || failed=1; \
+	  exit $$failed ) >$$apart/cluster.log 2>&1 & cluster=$$!; \
+	$(PYTEST) $(DOCKER_TESTS) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
+	while [ ! -e $$apart/upgraded ] && kill -0 $$beside 2>/dev/null; do sleep 2; done; \
+	printf '\n== After the Docker tests and the upgrades: %s\n' "$(SOAK)"; \
+	$(PYTEST) $(SOAK) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
+	wait $$beside || status=1; \
+	printf '\n== Beside them: %s, then %sthe integration tests without Docker\n' \
+		"$(UPGRADES)" "$(if $(ALSO_BESIDE),ALSO_BESIDE$(comma) )"; \
+	cat $$apart/beside.log; \
 	wait $$cluster || status=1; \
-	printf '\n== Beside the integration tier: %sthe cluster tier (%s), then %s\n' \
-		"$(if $(ALSO_BESIDE),ALSO_BESIDE$(comma) )" "$(CLUSTER_TIER)" "$(LAST_BESIDE)"; \
-	cat $$apart/log; rm -rf $$apart; \
-	printf '\n== Alone at the end: %s\n' "$(ALONE_AT_THE_END)"; \
-	$(PYTEST) $(ALONE_AT_THE_END) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
+	printf '\n== And beside them: the cluster tier (%s)\n' "$(CLUSTER_TIER)"; \
+	cat $$apart/cluster.log; rm -rf $$apart; \
 	exit $$status
 else
 	$(PYTEST) $(PYTEST_ARGS)

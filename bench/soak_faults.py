@@ -31,6 +31,7 @@ from bench.soak_ledger import Ledger
 from lib.labels import LABEL_ORIGIN
 from lib.polling import poll_until
 from lib.stack import HUB_PROXY_PID_FILE, ROOT, Stack, docker_answers
+from tests.docker_engine import engine_held
 
 ROLES = ("hub", "portal", "tasks")  # the processes the launcher starts
 KINDS = ("hub", "portal", "tasks", "proxy", "container", "engine")
@@ -240,7 +241,13 @@ class Injector:
 
 
 def engine_restart() -> None:
-    """Restart the Docker engine and wait until it answers again."""
+    """Restart the Docker engine and wait until it answers again: once nobody beside uses it
+    (`make test` runs the cluster's tests beside the soak, tests/docker_engine.py)."""
+    with engine_held(alone=True):
+        _engine_restart()
+
+
+def _engine_restart() -> None:
     if _systemd_runs_docker():
         subprocess.run(["systemctl", "restart", "docker"], check=True, timeout=RECOVERY_TIMEOUT)
     else:

@@ -38,13 +38,13 @@ IMAGE_BUILD_TIMEOUT = 1800
 
 
 # The folders whose tests run at the end of their tier, in this order (`make test` runs
-# tests/soak in a tier of its own, after all the others: Makefile ALONE_AT_THE_END).
+# tests/soak in a pytest of its own, after the Docker tests: Makefile SOAK).
 LAST = ("browser", "soak")
 
 
 def pytest_collection_modifyitems(config, items):
     # The browser tests last (a stable sort: each module's order kept): `make test` runs the
-    # chart's releases in the cluster beside the first part of this tier (Makefile
+    # chart's releases in the cluster beside the first part of the other lanes (Makefile
     # FIRST_CLUSTER_TESTS), beside Docker's tests rather than Chromium's. After them the soak,
     # which restarts the Docker engine: no other test may have a container then.
     items.sort(

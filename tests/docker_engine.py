@@ -1,6 +1,14 @@
-"""The Docker engine fixture: a real engine or (locally) a skip with the reason."""
+"""The Docker engine fixture: a real engine or (locally) a skip with the reason. And what
+lets the short soak restart the engine while other tests run beside it (Makefile)."""
 
 from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import docker
 import pytest
@@ -9,12 +17,40 @@ from docker.errors import DockerException
 from lib.labels import LABEL_ORIGIN
 from tests.parts import require
 
+# `make test` runs these tests beside the soak, which restarts the Docker engine
+# (MLHUB_TESTS_BESIDE_THE_SOAK=true): none may use the engine, and one that does fails at
+# once with where it belongs, instead of failing now and then when the restart meets it.
+BESIDE_THE_SOAK = "MLHUB_TESTS_BESIDE_THE_SOAK"
+# The cluster's tests do run beside the soak, and copy images out of the engine now and then:
+# the soak's restart holds this lock alone, every such use holds it shared, so neither meets
+# the other halfway.
+ENGINE_LOCK = Path(tempfile.gettempdir()) / "mlhub-docker-engine.lock"
+
+
+def refuse_docker_beside_the_soak(what: str) -> None:
+    if os.environ.get(BESIDE_THE_SOAK) == "true":
+        pytest.fail(
+            f"{what} needs the Docker engine, and this run is beside the soak, which restarts "
+            "it: name its file in the Makefile's DOCKER_TESTS",
+            pytrace=False,
+        )
+
+
+@contextmanager
+def engine_held(alone: bool = False) -> Iterator[None]:
+    """The engine, not restarted meanwhile (``alone``: for its restart, nobody else's use)."""
+    with ENGINE_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        yield  # closing the file lets go
+
 
 @pytest.fixture(scope="session")
 def docker_client():
+    refuse_docker_beside_the_soak("this test")
     try:
         client = docker.from_env(timeout=30)
-        client.ping()
+        with engine_held():
+            client.ping()
     except DockerException as error:
         client = None
         reason = f"no Docker engine answers ({error}); run deploy/scripts/docker-engine.sh"

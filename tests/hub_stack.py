@@ -17,6 +17,7 @@ import requests
 
 from lib.polling import poll_until
 from lib.stack import ROOT, Stack, stack_environment
+from tests.docker_engine import refuse_docker_beside_the_soak
 from tests.parts import require
 
 ADMIN_PASSWORD = "admin-pass-for-tests"
@@ -205,6 +206,8 @@ def running_stack(
     tell someone before the start (an OpenID provider the portal's callback URL).
     ``prepared=False``: ``data`` keeps its own database, migrated as ``make run`` does
     (an upgrade, tests/upgrade/), instead of a copy of the tests' prepared one."""
+    if mode == "local":
+        refuse_docker_beside_the_soak("a stack with Docker workspaces")
     require(CHP.exists(), f"the Node proxy is not installed at {CHP} (run make setup)")
     require(shutil.which("node") is not None, "node is not installed")
     resolve_localhost_subdomains()

@@ -11,7 +11,7 @@ import secrets
 
 import pytest
 
-from tests.docker_engine import docker_client, require_image  # noqa: F401 -- a fixture
+from tests.docker_engine import docker_client, engine_held, require_image  # noqa: F401 -- a fixture
 from tests.k8s.cluster import UP_COMMAND, Kube, admin_kubeconfig, cluster_status
 from tests.parts import require
 
@@ -55,15 +55,17 @@ def kube_namespace(kube: Kube):
 
 @pytest.fixture(scope="session")
 def workspace_image_in_cluster(kube: Kube, docker_client) -> str:  # noqa: F811
-    require_image(docker_client, WORKSPACE_IMAGE)
-    kube.import_image(WORKSPACE_IMAGE)
+    with engine_held():  # the soak may restart the engine beside these tests (Makefile)
+        require_image(docker_client, WORKSPACE_IMAGE)
+        kube.import_image(WORKSPACE_IMAGE)
     return WORKSPACE_IMAGE
 
 
 def _workspace_image_running(kube: Kube, docker_client, tag: str, command: str) -> str:  # noqa: F811
     dockerfile = f"FROM {WORKSPACE_IMAGE}\nENTRYPOINT []\nCMD {command}\n"
-    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
-    kube.import_image(tag)
+    with engine_held():
+        docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+        kube.import_image(tag)
     return tag
 
 

@@ -35,7 +35,7 @@ from lib.labels import annotations, container_name, labels, network_name, volume
 from tests.browser.conftest import browser, playwright_driver  # noqa: F401
 from tests.browser.test_scenarios import new_context, open_in_jupyterlab  # noqa: F401
 from tests.browser.test_workspace_pages import log_in, submit_new_workspace
-from tests.docker_engine import docker_client, require_image  # noqa: F401
+from tests.docker_engine import docker_client, engine_held, require_image  # noqa: F401
 from tests.helm.test_chart import CHART, HELM
 from tests.hub_stack import (
     RunningHub,
@@ -290,9 +290,10 @@ def uninstall(kube, namespace: str) -> None:
 
 @pytest.fixture(scope="module")
 def images_in_the_node(kube, docker_client):  # noqa: F811
-    for image in (MLHUB_IMAGE, WORKSPACE_IMAGE, POSTGRES_IMAGE):
-        require_image(docker_client, image)
-        kube.import_image(image)
+    with engine_held():  # the soak may restart the engine beside these tests (Makefile)
+        for image in (MLHUB_IMAGE, WORKSPACE_IMAGE, POSTGRES_IMAGE):
+            require_image(docker_client, image)
+            kube.import_image(image)
     kube.recycle_volumes()  # earlier modules' claims are gone; their volumes serve again
     resolve_localhost_subdomains()
 

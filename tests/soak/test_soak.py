@@ -1,9 +1,10 @@
 """CI's short soak (issue 24): bench/soak.py for two minutes, six people, every fault at
 least once, the Docker engine's restart included; nothing lost, nothing leaked.
 
-It runs last in its tier (tests/conftest.py): the engine's restart takes every container on
-it down, and no other test of the tier may have one then. The tiers beside it (the cluster's
-and the PostgreSQL pass, Makefile) use no Docker engine. The 30-minute soak is the
+`make test` runs it after every test that uses the Docker engine (Makefile SOAK): the
+engine's restart takes every container on it down. What runs beside it uses no engine (the
+integration tests without Docker, refused one if they try, tests/docker_engine.py) or waits
+for the restart to end (the cluster tests' image copies, a lock). The 30-minute soak is the
 benchmark's (bench/README.md, docs/performance.md).
 """
 
