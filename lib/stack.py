@@ -202,8 +202,9 @@ class Stack:
             stderr=subprocess.STDOUT,
         )
 
-    def prepare(self, prepared: Path | None = None) -> None:
-        """Set up the data directory: ``prepare_shared``'s steps, then ``mlhub_setup``.
+    def prepare(self, prepared: Path | None = None, wait_for_database: float = 0) -> None:
+        """Set up the data directory: ``prepare_shared``'s steps, then ``mlhub_setup``; the
+        database may take ``wait_for_database`` seconds to answer first (the image's).
 
         ``prepared``: a data directory ``prepare_shared`` set up with the same code and
         ``DATABASE_URL`` (the tests' template, tests/hub_stack.py): its database and static
@@ -211,11 +212,14 @@ class Stack:
         makes is this stack's own (the hub's OAuth client with this stack's callback URL, the
         schedules with its intervals, the admin with its password).
         """
-        if prepared is None:
-            self.prepare_shared()
-        else:
-            prepared_copy(prepared, Path(self.environ["MLHUB_DATA_DIR"]), self.environ)
-        self.manage("mlhub_setup")
+        setup = ["mlhub_setup"]
+        if wait_for_database:
+            setup.append(f"--wait-for-database={wait_for_database:g}")
+        if prepared is None:  # prepare_shared's steps and the set-up: one Django process
+            self.manage(*setup, "--migrate", "--collectstatic")
+            return
+        prepared_copy(prepared, Path(self.environ["MLHUB_DATA_DIR"]), self.environ)
+        self.manage(*setup)
 
     def prepare_shared(self) -> None:
         """What every data directory on the same code gets alike: the migrated database and

@@ -180,8 +180,12 @@ def public_port_check(environ: dict[str, str]) -> None:
             raise Refused(f"something already listens on {address.netloc} ({role})")
 
 
-def database_ready(environ: dict[str, str], timeout: float = 120) -> None:
-    """Wait for the database: PostgreSQL may start beside this container (compose)."""
+# PostgreSQL may start beside this container (compose): how long it may take to answer.
+DATABASE_WAIT = 120
+
+
+def database_ready(environ: dict[str, str], timeout: float = DATABASE_WAIT) -> None:
+    """Wait for the database, in a container without the portal (whose set-up waits)."""
     from lib.polling import poll_until
 
     connect = "from django.db import connection; connection.ensure_connection()"
@@ -213,9 +217,10 @@ def hub_database_prepare() -> None:
 
 
 def prepare(environ: dict[str, str]) -> None:
-    """Migrate, collect static files and seed: ``make run``'s own set-up."""
+    """Wait for the database, migrate, collect static files and seed: ``make run``'s own
+    set-up, in one Django process."""
     try:
-        Stack(environ).prepare()
+        Stack(environ).prepare(wait_for_database=DATABASE_WAIT)
     except subprocess.CalledProcessError as error:
         args = error.cmd[len(DJANGO_ADMIN) :]
         raise Refused(f"`django-admin {' '.join(args)}` failed (above)") from None
@@ -292,10 +297,10 @@ def start() -> int:
         if environ["EXECUTION_MODE"] == "local" and environ["START_JHUB"] == "true":
             docker_checks(environ)
         public_port_check(environ)
-        if environ["START_PORTAL"] == "true" or environ["START_QCLUSTER"] == "true":
-            database_ready(environ)
         if environ["START_PORTAL"] == "true":
             prepare(environ)
+        elif environ["START_QCLUSTER"] == "true":
+            database_ready(environ)
         if environ["START_JHUB"] == "true":
             hub_database_prepare()
         share_with_web_account(web_account())

@@ -609,10 +609,9 @@ def test_the_processes_start_as_the_stack_starts_them():
         "--workers=2",
     ]
     assert portal["setup"]["command"] == [
-        "sh",
-        "-ec",
-        "python -m django collectstatic --noinput -v 0\n"
-        "python -m django mlhub_setup --migrate\n",  # replicas take turns (a lock)
+        *("python", "-m", "django", "mlhub_setup", "--collectstatic"),
+        "--wait-for-database=120",
+        "--migrate",  # replicas take turns (a lock)
     ]
     assert portal["portal"]["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
     tasks = containers(specs[f"{RELEASE}-tasks"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
+import socket
 import stat
 import subprocess
 from pathlib import Path
@@ -38,15 +39,42 @@ def test_a_failed_set_up_step_refuses_the_start_with_the_command(tmp_path):
         "DJANGO_SETTINGS_MODULE": "portal.settings",
         "SECRET_KEY": "tests-only-not-a-secret",
         "MLHUB_DATA_DIR": str(tmp_path),
-        # A folder that does not exist: the first step, migrate, cannot open the database.
+        # A folder that does not exist: migrate cannot open the database.
         "DATABASE_URL": f"sqlite:///{tmp_path}/missing/portal.sqlite3",
     }
 
     with pytest.raises(Refused) as refused:
         prepare(environ)
 
-    assert str(refused.value) == "`django-admin migrate --noinput -v 0` failed (above)"
+    assert str(refused.value) == (
+        "`django-admin mlhub_setup --wait-for-database=120 --migrate --collectstatic` "
+        "failed (above)"
+    )
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_database_that_never_answers_refuses_the_start_after_the_wait_with_its_error(
+    tmp_path, monkeypatch, capfd
+):
+    monkeypatch.setattr(entrypoint, "DATABASE_WAIT", 1)
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    environ = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "SECRET_KEY": "tests-only-not-a-secret",
+        "MLHUB_DATA_DIR": str(tmp_path),
+        "DATABASE_URL": f"postgres://mlhub:secret@127.0.0.1:{port}/mlhub",
+    }
+
+    with pytest.raises(Refused, match="mlhub_setup --wait-for-database=1 "):
+        prepare(environ)
+
+    said = capfd.readouterr().out  # the set-up writes to the container's output
+    assert "CommandError: the database did not answer after 1 s: connection failed: " in said
+    assert "Connection refused" in said
+    assert "secret" not in said
 
 
 def modes(root, *names) -> dict[str, str]:

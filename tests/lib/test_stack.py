@@ -117,7 +117,8 @@ def test_a_prepared_directory_without_the_database_is_refused(tmp_path):
 
 
 def test_a_stack_prepared_from_a_copy_runs_only_its_own_set_up(tmp_path, monkeypatch):
-    """migrate and collectstatic are the copy's; mlhub_setup makes this stack's OAuth client."""
+    """migrate and collectstatic are the copy's; mlhub_setup makes this stack's OAuth client.
+    Without a copy, one Django process does all three."""
     ran: list[tuple[str, ...]] = []
     monkeypatch.setattr(Stack, "manage", lambda self, *args: ran.append(args))
     data = tmp_path / "stack"
@@ -128,4 +129,4 @@ def test_a_stack_prepared_from_a_copy_runs_only_its_own_set_up(tmp_path, monkeyp
 
     ran.clear()
     Stack({"MLHUB_DATA_DIR": str(data)}).prepare()
-    assert [args[0] for args in ran] == ["migrate", "collectstatic", "mlhub_setup"]
+    assert ran == [("mlhub_setup", "--migrate", "--collectstatic")]

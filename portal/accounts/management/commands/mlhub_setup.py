@@ -3,6 +3,8 @@ out-of-the-box workspace templates.
 
 With ``--migrate`` the database's migrations first, both under one lock across processes: the
 chart's portal replicas run this in their init containers at once (portal/one_at_a_time.py).
+``--collectstatic`` and ``--wait-for-database`` make it the whole of a start's set-up in one
+process (``make run``, the image's entry point): each Django process's start is 1–2 s.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import OperationalError, connection
 
+from lib.polling import poll_until
 from portal.accounts.oauth import hub_oauth_client_ensure
 from portal.accounts.services import admin_ensure
 from portal.accounts.tasks import access_check_schedule_ensure
@@ -38,8 +42,32 @@ class Command(BaseCommand):
             action="store_true",
             help="Apply the database's migrations first; processes doing so at once take turns.",
         )
+        parser.add_argument(
+            "--collectstatic",
+            action="store_true",
+            help="Collect the static files first (no database needed).",
+        )
+        parser.add_argument(
+            "--wait-for-database",
+            type=float,
+            default=0,
+            metavar="SECONDS",
+            help="Wait this long at most for the database to answer (PostgreSQL starting beside).",
+        )
 
-    def handle(self, *args, admin_username: str, migrate: bool, **options):
+    def handle(
+        self,
+        *args,
+        admin_username: str,
+        migrate: bool,
+        collectstatic: bool,
+        wait_for_database: float,
+        **options,
+    ):
+        if collectstatic:
+            call_command("collectstatic", interactive=False, verbosity=0)
+        if wait_for_database:
+            database_wait(wait_for_database)
         with one_at_a_time("setup"):
             if migrate:
                 call_command("migrate", interactive=False, verbosity=0)
@@ -71,3 +99,25 @@ class Command(BaseCommand):
         self.stdout.write(f"Usage sampler: {sample_schedule_ensure()}")
         self.stdout.write(f"Budgets: {budget_schedule_ensure()}")
         self.stdout.write(f"Warm pools: {fill_schedule_ensure()}")
+
+
+def database_wait(seconds: float) -> None:
+    """Until the database server answers, ``seconds`` at most; then a CommandError with its
+    last error (a wrong password is said as such, after the wait). SQLite's is a file:
+    nothing to wait for, and one that cannot be opened is said by the next step."""
+    if connection.vendor == "sqlite":
+        return
+    last = {"error": ""}
+
+    def answers() -> bool:
+        try:
+            connection.ensure_connection()
+        except OperationalError as error:
+            last["error"] = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            return False
+        return True
+
+    try:
+        poll_until(answers, timeout=seconds, what="the database did not answer", max_wait=3)
+    except TimeoutError as error:
+        raise CommandError(f"{error}: {last['error']}") from None
