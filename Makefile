@@ -22,23 +22,26 @@ run: setup
 # - Docker: the integration tests that use the Docker engine (DOCKER_TESTS), then the short
 #   soak (SOAK), which restarts the engine: it waits for every test that uses it but the
 #   cluster's, whose image copies hold a lock its restart waits for (tests/docker_engine.py);
-# - beside: the upgrades from the last release (UPGRADES, Docker stacks of their own hub names)
-#   first, then ALSO_BESIDE and the integration tests that do not use Docker, which must not
+# - beside: more that use Docker (DOCKER_BESIDE: the upgrades from the last release, compose),
+#   then ALSO_BESIDE and the integration tests that do not use Docker, which must not
 #   (MLHUB_TESTS_BESIDE_THE_SOAK: one that does fails, naming DOCKER_TESTS);
 # - the cluster's tests (CLUSTER_TIER), the heaviest first (FIRST_CLUSTER_TESTS: the chart's
 #   releases serving a person in Chromium), beside Docker's tests rather than Chromium's (the
 #   browser tests come last in their lane, tests/conftest.py): on 2 cores, beside them, an
-#   image's browser test lost a response (CI, 2026-12-06).
-# (The unit tier beside them too made CI 110 s slower, 2026-12-06: both want the CPU.)
+#   image's browser test lost a response (CI, 2026-12-06); then CLUSTER_LANE_LAST, tests
+#   without Docker that even out the lanes.
+# The lanes took 677 + 150 (the soak), 690 and 643 s in CI (2026-12-07), before DOCKER_BESIDE
+# had compose and CLUSTER_LANE_LAST the login tests. (The unit tier beside them too made CI
+# 110 s slower, 2026-12-06: both want the CPU.)
 UNIT_TIER := tests/portal tests/lib tests/hubconfig tests/spawners
-DOCKER_TESTS := tests/docker_mode tests/spawners_in_hub tests/deploy/test_compose.py \
-	$(wildcard tests/deploy/test_image*.py) tests/browser/test_data_science_workspace.py \
-	tests/browser/test_image_https.py
+DOCKER_TESTS := tests/docker_mode tests/spawners_in_hub $(wildcard tests/deploy/test_image*.py) \
+	tests/browser/test_data_science_workspace.py tests/browser/test_image_https.py
 SOAK := tests/soak
-UPGRADES := tests/upgrade
+DOCKER_BESIDE := tests/upgrade tests/deploy/test_compose.py
 CLUSTER_TIER := tests/k8s tests/helm
 FIRST_CLUSTER_TESTS := tests/k8s/test_chart_serves_a_person.py
-# A command to run in the second lane after the upgrades, its output with theirs (.ci/run:
+CLUSTER_LANE_LAST := tests/identity
+# A command to run in the second lane after DOCKER_BESIDE, its output with theirs (.ci/run:
 # the PostgreSQL pass, which would otherwise wait for all of this to end). It must not use
 # the Docker engine.
 ALSO_BESIDE ?=
@@ -64,31 +67,34 @@ ifeq ($(ARG_PATHS),)
 	status=0; apart=$$(mktemp -d); \
 	$(PYTEST) $(PARALLEL) $(UNIT_TIER) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
 	( failed=0; \
-	  $(PYTEST) $(UPGRADES) $(PYTEST_ARGS) $(call APART,upgrades) $(NOTHING_SELECTED_IS_FINE) \
-		|| failed=1; \
-	  touch $$apart/upgraded; \
+	  $(PYTEST) $(DOCKER_BESIDE) $(PYTEST_ARGS) $(call APART,docker) \
+		$(NOTHING_SELECTED_IS_FINE) || failed=1; \
+	  touch $$apart/docker-done; \
 	  export MLHUB_TESTS_BESIDE_THE_SOAK=true; \
 	  $(if $(ALSO_BESIDE),( $(ALSO_BESIDE) ) || failed=1;) \
-	  $(PYTEST) tests $(addprefix --ignore=,$(UNIT_TIER) $(DOCKER_TESTS) $(SOAK) $(UPGRADES) \
-		$(CLUSTER_TIER)) $(PYTEST_ARGS) $(call APART,beside) $(NOTHING_SELECTED_IS_FINE) \
-		|| failed=1; \
+	  $(PYTEST) tests $(addprefix --ignore=,$(UNIT_TIER) $(DOCKER_TESTS) $(SOAK) \
+		$(DOCKER_BESIDE) $(CLUSTER_TIER) $(CLUSTER_LANE_LAST)) $(PYTEST_ARGS) \
+		$(call APART,beside) $(NOTHING_SELECTED_IS_FINE) || failed=1; \
 	  exit $$failed ) >$$apart/beside.log 2>&1 & beside=$$!; \
 	( failed=0; \
 	  $(PYTEST) $(FIRST_CLUSTER_TESTS) $(PYTEST_ARGS) $(call APART,first) \
 		$(NOTHING_SELECTED_IS_FINE) || failed=1; \
 	  $(PYTEST) $(CLUSTER_TIER) --ignore=$(FIRST_CLUSTER_TESTS) $(PYTEST_ARGS) \
 		$(call APART,cluster) $(NOTHING_SELECTED_IS_FINE) || failed=1; \
+	  MLHUB_TESTS_BESIDE_THE_SOAK=true $(PYTEST) $(CLUSTER_LANE_LAST) $(PYTEST_ARGS) \
+		$(call APART,last) $(NOTHING_SELECTED_IS_FINE) || failed=1; \
 	  exit $$failed ) >$$apart/cluster.log 2>&1 & cluster=$$!; \
 	$(PYTEST) $(DOCKER_TESTS) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
-	while [ ! -e $$apart/upgraded ] && kill -0 $$beside 2>/dev/null; do sleep 2; done; \
-	printf '\n== After the Docker tests and the upgrades: %s\n' "$(SOAK)"; \
+	while [ ! -e $$apart/docker-done ] && kill -0 $$beside 2>/dev/null; do sleep 2; done; \
+	printf '\n== After the Docker tests, here and beside: %s\n' "$(SOAK)"; \
 	$(PYTEST) $(SOAK) $(PYTEST_ARGS) $(NOTHING_SELECTED_IS_FINE) || status=1; \
 	wait $$beside || status=1; \
 	printf '\n== Beside them: %s, then %sthe integration tests without Docker\n' \
-		"$(UPGRADES)" "$(if $(ALSO_BESIDE),ALSO_BESIDE$(comma) )"; \
+		"$(DOCKER_BESIDE)" "$(if $(ALSO_BESIDE),ALSO_BESIDE$(comma) )"; \
 	cat $$apart/beside.log; \
 	wait $$cluster || status=1; \
-	printf '\n== And beside them: the cluster tier (%s)\n' "$(CLUSTER_TIER)"; \
+	printf '\n== And beside them: the cluster tier (%s), then %s\n' "$(CLUSTER_TIER)" \
+		"$(CLUSTER_LANE_LAST)"; \
 	cat $$apart/cluster.log; rm -rf $$apart; \
 	exit $$status
 else
