@@ -23,7 +23,7 @@ import time
 import docker
 
 from bench.common import result_write
-from tests.deploy.mlhub_image import IMAGE, ImageHub, image_environment, image_run
+from tests.deploy.mlhub_image import IMAGE, image_environment, image_run, image_waited_on
 from tests.hub_stack import free_port, resolve_localhost_subdomains
 
 HUB = "mlbi"  # this benchmark's own hub name
@@ -38,14 +38,7 @@ def start_and_restart(client: docker.DockerClient, image: str) -> dict[str, floa
     port = free_port()
     environment = image_environment(HUB, port)
     with image_run(client, HUB, environment, port, data=True, image=image) as (container, _):
-        hub = ImageHub(
-            url=f"https://localhost:{port}",
-            hub_api="",
-            hub_token="",
-            admin_token="",
-            stack=None,
-            container=container,
-        )
+        hub = image_waited_on(container, port)
         started = time.monotonic()  # the run itself returned at once (detached)
         hub.wait_until_up()
         first = time.monotonic() - started

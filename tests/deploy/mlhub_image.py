@@ -90,6 +90,20 @@ class ImageHub(RunningHub):
             raise AssertionError(f"{error}\n{self.logs(120)}") from None
 
 
+def image_waited_on(container, port: int) -> ImageHub:
+    """The image's ``container``, its port 8080 published on ``port``: an ImageHub to wait on
+    (``wait_until_up``), without its certificate or tokens yet."""
+    return ImageHub(
+        url=f"https://localhost:{port}",
+        hub_api="",
+        hub_token="",
+        admin_token="",
+        stack=None,
+        container=container,
+        port=port,
+    )
+
+
 def image_environment(hub_name: str, port: int, **extra: str) -> dict[str, str]:
     return {
         "MLHUB_PUBLIC_URL": f"https://localhost:{port}",

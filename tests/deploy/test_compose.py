@@ -23,7 +23,14 @@ import requests
 from lib.labels import container_name
 from lib.polling import poll_until
 from lib.stack import ROOT
-from tests.deploy.mlhub_image import IMAGE, WORKSPACE_IMAGE, ImageHub, image_built, read_file
+from tests.deploy.mlhub_image import (
+    IMAGE,
+    WORKSPACE_IMAGE,
+    ImageHub,
+    image_built,
+    image_waited_on,
+    read_file,
+)
 from tests.docker_engine import remove_everything_of, require_image
 from tests.hub_stack import ADMIN_PASSWORD, free_port, portal_login
 from tests.parts import require
@@ -85,15 +92,7 @@ def compose_in(folder):
 
 
 def image_hub(container, port: int) -> ImageHub:
-    hub = ImageHub(
-        url=f"https://localhost:{port}",
-        hub_api="",
-        hub_token="",
-        admin_token="",
-        stack=None,
-        container=container,
-        port=port,
-    )
+    hub = image_waited_on(container, port)
     hub.wait_until_up()
     return hub
 
