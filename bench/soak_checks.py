@@ -15,6 +15,7 @@ Each returns names, so the report can say what leaked, not just how many.
 from __future__ import annotations
 
 import os
+import time
 
 import docker
 import requests
@@ -57,18 +58,29 @@ def portal_people() -> set[str]:
     return set(User.objects.values_list("hub_name", flat=True))
 
 
-def settle(timeout: float = 240) -> list[dict]:
-    """Until no workspace is in between states (or ``timeout``); the rows then."""
+def settle(timeout: float = 240) -> str:
+    """Until no workspace is in between states (or ``timeout``): what was waited for, and how
+    long (the last of them, to find in the logs when it was long)."""
+    started = time.monotonic()
+    last: dict[str, str] = {}
 
-    def settled():
+    def settled() -> bool:
         rows = portal_workspaces()
         busy = [r for r in rows if r["state"] in TRANSITIONAL or r["deleting"]]
-        return rows if not busy else None
+        if busy:
+            last["busy"] = ", ".join(
+                f"{r['owner']}/{r['name']} {'deleting' if r['deleting'] else r['state']}"
+                for r in busy
+            )
+        return not busy
 
     try:
-        return poll_until(settled, timeout=timeout, what="workspaces to settle", max_wait=2)
+        poll_until(settled, timeout=timeout, what="workspaces to settle", max_wait=2)
+        said = "settled"
     except TimeoutError:
-        return portal_workspaces()
+        said = "not settled"
+    waited = f"{said} after {time.monotonic() - started:.0f} s"
+    return f"{waited}, the last waited for: {last['busy']}" if last else waited
 
 
 def passes(stack: Stack) -> dict[str, str]:
