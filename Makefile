@@ -31,11 +31,12 @@ run: setup
 #   image's browser test lost a response (CI, 2026-12-06); then CLUSTER_LANE_LAST, tests
 #   without Docker that even out the lanes.
 # The lanes took 677 + 230 (the soak), 690 and 643 s in CI (2026-12-07), then 555 + 274, 739
-# and 569 s with compose beside and the login tests last in the cluster's; now the hub's
-# faults move beside too, and the nginx and path prefix tests to the cluster's lane. The soak
-# takes 140-280 s: longer when a fault near its end leaves a row for the states sync to mend
-# (a minute or two). (The unit tier beside them too made CI 110 s slower, 2026-12-06: both
-# want the CPU.)
+# and 569 s with compose beside and the login tests last in the cluster's, then 460 + 226,
+# 844 and 778 s with the hub's faults beside and the nginx and path prefix tests last in the
+# cluster's (CI 1034, 950, 982 s): on 2 cores the three lanes now wait for the CPU, and only
+# less work makes them shorter. The soak takes 140-280 s: longer when a fault near its end
+# leaves a row for the states sync to mend (a minute or two). (The unit tier beside them too
+# made CI 110 s slower, 2026-12-06: both want the CPU.)
 UNIT_TIER := tests/portal tests/lib tests/hubconfig tests/spawners
 DOCKER_TESTS := tests/docker_mode tests/spawners_in_hub $(wildcard tests/deploy/test_image*.py) \
 	tests/browser/test_data_science_workspace.py tests/browser/test_image_https.py
