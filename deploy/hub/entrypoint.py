@@ -185,22 +185,13 @@ DATABASE_WAIT = 120
 
 
 def database_ready(environ: dict[str, str], timeout: float = DATABASE_WAIT) -> None:
-    """Wait for the database, in a container without the portal (whose set-up waits)."""
-    from lib.polling import poll_until
-
-    connect = "from django.db import connection; connection.ensure_connection()"
-    check = [*DJANGO_ADMIN, "shell", "-c", connect]
-    last = {"error": ""}
-
-    def answers() -> bool:
-        run = subprocess.run(check, env=environ, capture_output=True, text=True)
-        last["error"] = (run.stderr.strip().splitlines() or [""])[-1]
-        return run.returncode == 0
-
-    try:
-        poll_until(answers, timeout=timeout, what="the database did not answer", max_wait=3)
-    except TimeoutError as error:
-        raise Refused(f"{error}: {last['error']}") from None
+    """Wait for the database, in a container without the portal (whose set-up waits the
+    same way, portal/database_wait.py)."""
+    wait = [*DJANGO_ADMIN, "mlhub_wait_for_database", f"{timeout:g}"]
+    run = subprocess.run(wait, env=environ, capture_output=True, text=True)
+    if run.returncode != 0:
+        said = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+        raise Refused(said.removeprefix("CommandError: "))
 
 
 def hub_database_prepare() -> None:

@@ -53,14 +53,12 @@ def test_a_failed_set_up_step_refuses_the_start_with_the_command(tmp_path):
     assert not (tmp_path / "missing").exists()
 
 
-def test_a_database_that_never_answers_refuses_the_start_after_the_wait_with_its_error(
-    tmp_path, monkeypatch, capfd
-):
-    monkeypatch.setattr(entrypoint, "DATABASE_WAIT", 1)
-    with socket.socket() as closed:  # a port nothing listens on
+def _nothing_answers(tmp_path) -> dict[str, str]:
+    """The settings of a PostgreSQL database on a port nothing listens on."""
+    with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    environ = {
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "portal.settings",
         "SECRET_KEY": "tests-only-not-a-secret",
@@ -68,11 +66,28 @@ def test_a_database_that_never_answers_refuses_the_start_after_the_wait_with_its
         "DATABASE_URL": f"postgres://mlhub:secret@127.0.0.1:{port}/mlhub",
     }
 
+
+def test_a_database_that_never_answers_refuses_the_start_after_the_wait_with_its_error(
+    tmp_path, monkeypatch, capfd
+):
+    monkeypatch.setattr(entrypoint, "DATABASE_WAIT", 1)
+    environ = _nothing_answers(tmp_path)
+
     with pytest.raises(Refused, match="mlhub_setup --wait-for-database=1 "):
         prepare(environ)
 
     said = capfd.readouterr().out  # the set-up writes to the container's output
     assert "CommandError: the database did not answer after 1 s: connection failed: " in said
+    assert "Connection refused" in said
+    assert "secret" not in said
+
+
+def test_without_the_portal_the_wait_for_the_database_is_the_same_in_one_line(tmp_path):
+    # A container with the task cluster alone (START_PORTAL=false) waits with no set-up.
+    with pytest.raises(Refused) as refused:
+        entrypoint.database_ready(_nothing_answers(tmp_path), timeout=1)
+    said = str(refused.value)
+    assert said.startswith("the database did not answer after 1 s: connection failed: ")
     assert "Connection refused" in said
     assert "secret" not in said
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import OperationalError, connection
 
-from lib.polling import poll_until
 from portal.accounts.oauth import hub_oauth_client_ensure
 from portal.accounts.services import admin_ensure
 from portal.accounts.tasks import access_check_schedule_ensure
 from portal.audit.retention import retention_schedule_ensure
 from portal.budgets.tasks import budget_schedule_ensure
 from portal.cleanup.tasks import cleanup_schedule_ensure
+from portal.database_wait import database_wait, wait_seconds
 from portal.one_at_a_time import one_at_a_time
 from portal.pools.tasks import fill_schedule_ensure
 from portal.usage.tasks import rollup_schedule_ensure, sample_schedule_ensure
@@ -49,7 +48,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--wait-for-database",
-            type=float,
+            type=wait_seconds,
             default=0,
             metavar="SECONDS",
             help="Wait this long at most for the database to answer (PostgreSQL starting beside).",
@@ -99,25 +98,3 @@ class Command(BaseCommand):
         self.stdout.write(f"Usage sampler: {sample_schedule_ensure()}")
         self.stdout.write(f"Budgets: {budget_schedule_ensure()}")
         self.stdout.write(f"Warm pools: {fill_schedule_ensure()}")
-
-
-def database_wait(seconds: float) -> None:
-    """Until the database server answers, ``seconds`` at most; then a CommandError with its
-    last error (a wrong password is said as such, after the wait). SQLite's is a file:
-    nothing to wait for, and one that cannot be opened is said by the next step."""
-    if connection.vendor == "sqlite":
-        return
-    last = {"error": ""}
-
-    def answers() -> bool:
-        try:
-            connection.ensure_connection()
-        except OperationalError as error:
-            last["error"] = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            return False
-        return True
-
-    try:
-        poll_until(answers, timeout=seconds, what="the database did not answer", max_wait=3)
-    except TimeoutError as error:
-        raise CommandError(f"{error}: {last['error']}") from None
