@@ -22,21 +22,19 @@ run: setup
 # - Docker: the integration tests that use the Docker engine (DOCKER_TESTS), then the short
 #   soak (SOAK), which restarts the engine: it waits for every test that uses it but the
 #   cluster's, whose image copies hold a lock its restart waits for (tests/docker_engine.py);
-# - beside: more that use Docker (DOCKER_BESIDE: the upgrades from the last release, compose),
-#   then ALSO_BESIDE and the integration tests that do not use Docker, which must not
-#   (MLHUB_TESTS_BESIDE_THE_SOAK: one that does fails, naming DOCKER_TESTS);
+# - beside: more that use Docker (DOCKER_BESIDE: the upgrades from the last release, compose,
+#   the hub's faults), then ALSO_BESIDE and the integration tests that do not use Docker,
+#   which must not (BESIDE_THE_SOAK: one that does fails, naming DOCKER_TESTS);
 # - the cluster's tests (CLUSTER_TIER), the heaviest first (FIRST_CLUSTER_TESTS: the chart's
 #   releases serving a person in Chromium), beside Docker's tests rather than Chromium's (the
 #   browser tests come last in their lane, tests/conftest.py): on 2 cores, beside them, an
 #   image's browser test lost a response (CI, 2026-12-06); then CLUSTER_LANE_LAST, tests
 #   without Docker that even out the lanes.
-# The lanes took 677 + 230 (the soak), 690 and 643 s in CI (2026-12-07), then 555 + 274, 739
-# and 569 s with compose beside and the login tests last in the cluster's, then 460 + 226,
-# 844 and 778 s with the hub's faults beside and the nginx and path prefix tests last in the
-# cluster's (CI 1034, 950, 982 s): on 2 cores the three lanes now wait for the CPU, and only
-# less work makes them shorter. The soak takes 140-280 s: longer when a fault near its end
-# leaves a row for the states sync to mend (a minute or two). (The unit tier beside them too
-# made CI 110 s slower, 2026-12-06: both want the CPU.)
+# In CI (2026-12-07) the lanes took 460 + 226 (the soak), 844 and 778 s; moving tests between
+# them gained nothing more: on 2 cores they wait for the CPU, and only less work makes them
+# shorter. The soak takes 140-280 s: longer when a fault near its end leaves a row for the
+# states sync to mend (a minute or two). (The unit tier beside them too made CI 110 s
+# slower, 2026-12-06: both want the CPU.)
 UNIT_TIER := tests/portal tests/lib tests/hubconfig tests/spawners
 DOCKER_TESTS := tests/docker_mode tests/spawners_in_hub $(wildcard tests/deploy/test_image*.py) \
 	tests/browser/test_data_science_workspace.py tests/browser/test_image_https.py
@@ -58,6 +56,9 @@ PARALLEL := -n auto --maxprocesses=4
 PYTEST := $(BIN)/python -m pytest --durations=30
 # A lane's pytest other than the first: its own temporary folders, no shared cache.
 APART = -p no:cacheprovider --basetemp=$$apart/$(1)
+# What runs beside the soak says so: a test that would use the Docker engine then fails
+# (tests/docker_engine.py).
+BESIDE_THE_SOAK := MLHUB_TESTS_BESIDE_THE_SOAK=true
 # The words of PYTEST_ARGS that name tests (tests/..., tests/x.py::name); the others are options.
 ARG_PATHS := $(filter tests tests/% ./tests ./tests/%,$(PYTEST_ARGS))
 ARG_OPTIONS := $(filter-out $(ARG_PATHS),$(PYTEST_ARGS))
@@ -75,7 +76,7 @@ ifeq ($(ARG_PATHS),)
 	  $(PYTEST) $(DOCKER_BESIDE) $(PYTEST_ARGS) $(call APART,docker) \
 		$(NOTHING_SELECTED_IS_FINE) || failed=1; \
 	  touch $$apart/docker-done; \
-	  export MLHUB_TESTS_BESIDE_THE_SOAK=true; \
+	  export $(BESIDE_THE_SOAK); \
 	  $(if $(ALSO_BESIDE),( $(ALSO_BESIDE) ) || failed=1;) \
 	  $(PYTEST) tests $(addprefix --ignore=,$(UNIT_TIER) $(DOCKER_TESTS) $(SOAK) \
 		$(DOCKER_BESIDE) $(CLUSTER_TIER) $(CLUSTER_LANE_LAST)) $(PYTEST_ARGS) \
@@ -86,7 +87,7 @@ ifeq ($(ARG_PATHS),)
 		$(NOTHING_SELECTED_IS_FINE) || failed=1; \
 	  $(PYTEST) $(CLUSTER_TIER) --ignore=$(FIRST_CLUSTER_TESTS) $(PYTEST_ARGS) \
 		$(call APART,cluster) $(NOTHING_SELECTED_IS_FINE) || failed=1; \
-	  MLHUB_TESTS_BESIDE_THE_SOAK=true $(PYTEST) $(CLUSTER_LANE_LAST) $(PYTEST_ARGS) \
+	  $(BESIDE_THE_SOAK) $(PYTEST) $(CLUSTER_LANE_LAST) $(PYTEST_ARGS) \
 		$(call APART,last) $(NOTHING_SELECTED_IS_FINE) || failed=1; \
 	  exit $$failed ) >$$apart/cluster.log 2>&1 & cluster=$$!; \
 	$(PYTEST) $(DOCKER_TESTS) $(addprefix --ignore=,$(DOCKER_BESIDE)) $(PYTEST_ARGS) \

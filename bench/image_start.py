@@ -27,8 +27,6 @@ from tests.deploy.mlhub_image import IMAGE, image_environment, image_run, image_
 from tests.hub_stack import free_port, resolve_localhost_subdomains
 
 HUB = "mlbi"  # this benchmark's own hub name
-
-
 PHASES = ("first start", "stop", "start again")
 
 

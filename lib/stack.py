@@ -392,8 +392,10 @@ class Stack:
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         """The last ``lines`` lines of process ``name``'s log (``log_dir``'s)."""
+        if self.log_dir is None:
+            return "(no log: its output went to this terminal)"
         try:
-            with open((self.log_dir or ROOT) / f"{name}.log", "rb") as log:
+            with open(self.log_dir / f"{name}.log", "rb") as log:
                 log.seek(0, os.SEEK_END)
                 log.seek(max(0, log.tell() - 300 * lines))
                 tail = log.read().decode(errors="replace").splitlines()[-lines:]
